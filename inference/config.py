@@ -1,0 +1,77 @@
+"""Validated configuration for the engine, built once at the entry point and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DTYPES = ("bfloat16", "float16", "float32")
+KV_CACHE_DTYPES = ("auto", "int8")
+WEIGHT_QUANTS = ("none", "int8", "int4")
+ATTENTION_BACKENDS = ("sdpa", "triton", "flash_attn")
+
+
+@dataclass
+class CacheConfig:
+    """Paged KV cache layout and budget."""
+
+    block_size: int = 16
+    """Tokens per KV block."""
+    kv_cache_dtype: str = "auto"
+    """"auto" stores K/V in the model dtype; "int8" stores int8 with per-token-per-head scales."""
+    kv_cache_bytes: int | None = None
+    """KV memory budget in bytes; None means derive from kv_cache_fraction."""
+    kv_cache_fraction: float = 0.25
+    """Fraction of free memory (RAM on CPU, HBM on GPU) given to KV when kv_cache_bytes is None."""
+    enable_prefix_caching: bool = True
+    """Reuse full KV blocks across requests by chained block hash."""
+
+    def __post_init__(self) -> None:
+        if self.block_size < 1 or self.block_size & (self.block_size - 1):
+            raise ValueError(f"block_size must be a power of two >= 1, got {self.block_size}")
+        if self.kv_cache_dtype not in KV_CACHE_DTYPES:
+            raise ValueError(f"kv_cache_dtype must be one of {KV_CACHE_DTYPES}, got {self.kv_cache_dtype!r}")
+        if self.kv_cache_bytes is not None and self.kv_cache_bytes <= 0:
+            raise ValueError(f"kv_cache_bytes must be > 0, got {self.kv_cache_bytes}")
+        if not 0 < self.kv_cache_fraction <= 0.95:
+            raise ValueError(f"kv_cache_fraction must be in (0, 0.95], got {self.kv_cache_fraction}")
+
+
+@dataclass
+class EngineConfig:
+    """Everything the engine needs to start."""
+
+    model: str = "qwen2.5-coder-0.5b-instruct"
+    """Catalog name, local HF/safetensors folder, or GGUF file path."""
+    device: str = "cpu"
+    dtype: str = "bfloat16"
+    """Activation and weight dtype (weights before weight_quant)."""
+    weight_quant: str = "none"
+    """Weight-only quantization of linear layers: none, int8 or int4."""
+    attention_backend: str = "sdpa"
+    """Chosen by config, never by sniffing what is installed."""
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    max_num_seqs: int = 64
+    """Most sequences running at once."""
+    max_num_batched_tokens: int = 512
+    """Token budget per step (prefill chunks + decodes)."""
+    max_model_len: int | None = None
+    """Context limit; None means the model's own."""
+    num_threads: int | None = None
+    """torch CPU threads; None leaves torch's default."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.weight_quant not in WEIGHT_QUANTS:
+            raise ValueError(f"weight_quant must be one of {WEIGHT_QUANTS}, got {self.weight_quant!r}")
+        if self.attention_backend not in ATTENTION_BACKENDS:
+            raise ValueError(
+                f"attention_backend must be one of {ATTENTION_BACKENDS}, got {self.attention_backend!r}"
+            )
+        if self.max_num_seqs < 1:
+            raise ValueError(f"max_num_seqs must be >= 1, got {self.max_num_seqs}")
+        if self.max_num_batched_tokens < 1:
+            raise ValueError(f"max_num_batched_tokens must be >= 1, got {self.max_num_batched_tokens}")
+        if self.max_model_len is not None and self.max_model_len < 1:
+            raise ValueError(f"max_model_len must be >= 1, got {self.max_model_len}")

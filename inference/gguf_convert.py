@@ -1,0 +1,36 @@
+"""One-time conversion of a GGUF checkpoint into an HF folder (bf16 safetensors + tokenizer + config).
+
+transformers dequantizes GGUF tensors and converts the GGUF tokenizer; we save the result with safetensors
+directly (``save_pretrained`` refuses a GGUF-loaded model) so later loads take seconds instead of a minute.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+
+def convert_gguf_to_hf(gguf: Path, out: Path, dtype: str = "bfloat16") -> None:
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer.save_pretrained(str(out))
+    model = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype), low_cpu_mem_usage=True
+    )
+    config = model.config
+    for attr in ("quantization_config", "_pre_quantization_dtype"):
+        if hasattr(config, attr):
+            delattr(config, attr)
+    config.save_pretrained(str(out))
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(str(out))
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    if config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    del model, state
+    gc.collect()

@@ -1,0 +1,1 @@
+"""Paged KV cache bookkeeping (torch-free except quant.py)."""

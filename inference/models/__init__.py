@@ -1,0 +1,1 @@
+"""Model forwards and weight loading."""

@@ -1,0 +1,70 @@
+"""Typed results at the sandbox boundary: what a run was allowed and what came of it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class RunStatus(str, enum.Enum):
+    PASSED = "passed"                # every test ran and passed
+    FAILED = "failed"                # the code ran; at least one test failed
+    ERROR = "error"                  # the code itself failed (syntax error, exception outside a test)
+    TIMEOUT = "timeout"              # the parent's wall clock ran out
+    MEMORY = "memory"                # killed for exceeding the memory limit
+    KILLED = "killed"                # killed by a signal for another reason (pids, output cap, crash)
+    SANDBOX_ERROR = "sandbox_error"  # the sandbox itself could not run the job
+
+
+class TestStatus(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"     # assertion failed
+    ERROR = "error"       # another exception in the test
+    NOT_RUN = "not_run"   # the run ended before this test finished
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resources one run may use. The parent enforces the wall clock."""
+
+    timeout_s: float = 10.0
+    memory_mb: int = 512
+    pids: int = 64
+    cpus: float = 1.0
+    tmpfs_mb: int = 64
+    max_output_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("timeout_s", "memory_mb", "pids", "cpus", "tmpfs_mb", "max_output_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    index: int
+    status: TestStatus
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: RunStatus
+    tests: list[TestOutcome] = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+    exit_code: int | None = None
+    message: str = ""
+    """Human-readable reason for a non-passing status."""
+
+    @property
+    def passed(self) -> bool:
+        return self.status is RunStatus.PASSED
+
+    @property
+    def fraction_passed(self) -> float:
+        """Fraction of tests passed (0.0 when there were none)."""
+        if not self.tests:
+            return 1.0 if self.passed else 0.0
+        return sum(t.status is TestStatus.PASSED for t in self.tests) / len(self.tests)
