@@ -1,0 +1,137 @@
+"""`codeloop bench scan`: licence-match recall / false positives, detector precision / recall,
+and per-suggestion latency. Numbers come out as JSON; nothing here asserts a threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .config import ScanConfig
+from .corpus import Function, edited, functions_in, renamed, sample, stdlib_root
+from .finding import Kind, Severity
+from .index import FingerprintIndex, iter_sources
+from .scanner import scan
+
+PYLINT = "pylint==3.3.1"
+PYLINT_LICENCE = "GPL-2.0-or-later"
+LABELLED_DIR = Path(__file__).parent / "data" / "labelled"
+_STDLIB_EXCLUDES = ("test", "tests", "site-packages", "idlelib", "lib2to3", "turtledemo")
+
+
+def fetch_sdist(requirement: str, cache: Path) -> Path:
+    """Unpacked sdist of ``requirement`` under ``cache`` (``pip download`` from PyPI when missing)."""
+    name, version = requirement.split("==")
+    root = cache / f"{name}-{version}"
+    if root.is_dir():
+        return root
+    cache.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                    requirement, "-d", str(cache)], check=True, capture_output=True, timeout=600)
+    with tarfile.open(cache / f"{name}-{version}.tar.gz") as archive:
+        archive.extractall(cache, filter="data")
+    return root
+
+
+def licence_bench(project: Path, n: int, seed: int, licence: str = PYLINT_LICENCE) -> dict:
+    """Index ``project``'s package, then match copied / renamed / edited functions from it and as
+    many standard-library functions (not indexed)."""
+    package = project / project.name.rsplit("-", 1)[0]
+    started = time.perf_counter()
+    index = FingerprintIndex.build(iter_sources(package, licence, f"{project.name}/{package.name}"))
+    build_s = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.idx"
+        index.save(path)
+        config = ScanConfig(risky=False, secrets=False, pii=False, licence_text=False, index_path=path)
+        copied = sample(list(functions_in(package)), n, seed)
+        others = sample(list(functions_in(stdlib_root(), exclude_parts=_STDLIB_EXCLUDES)), n, seed)
+        result = {
+            "num_files": len(index.files), "num_fingerprints": int(len(index.hashes)),
+            "index_bytes": path.stat().st_size, "build_s": round(build_s, 2), "k": index.k, "w": index.w,
+            "recall_verbatim": _hit_rate([f.source for f in copied], config),
+            "recall_renamed": _hit_rate([renamed(f.source) for f in copied], config),
+            "recall_edited": _hit_rate([edited(f.source, i) for i, f in enumerate(copied)], config),
+            "false_positive_rate": _hit_rate([f.source for f in others], config),
+            "false_positives": _hits(others, config),
+            "num_functions": len(copied), "num_negatives": len(others),
+        }
+    return result
+
+
+def _matched(source: str, config: ScanConfig) -> bool:
+    return any(f.kind is Kind.LICENCE and f.related is not None for f in scan(source, config=config))
+
+
+def _hit_rate(sources: list[str], config: ScanConfig) -> float:
+    return round(sum(_matched(s, config) for s in sources) / max(len(sources), 1), 4)
+
+
+def _hits(functions: list[Function], config: ScanConfig) -> list[str]:
+    return [f.origin for f in functions if _matched(f.source, config)]
+
+
+def detector_bench(labelled_dir: Path = LABELLED_DIR) -> dict:
+    """Snippet-level precision / recall per labelled file (``<kind>.jsonl``: code, expect)."""
+    return {path.stem: _score_file(path) for path in sorted(labelled_dir.glob("*.jsonl"))}
+
+
+def _score_file(path: Path) -> dict:
+    kind = Kind(path.stem)
+    floor = (Severity.LOW if kind is Kind.PII else Severity.MEDIUM).rank  # PII findings are all "low"
+    tp = fp = fn = tn = 0
+    misses = []
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        found = {f.rule_id for f in scan(item["code"], filename=item.get("filename"))
+                 if f.kind is kind and f.severity.rank >= floor}
+        expected = set(item["expect"])
+        if expected:
+            tp, fn = (tp + 1, fn) if found & expected else (tp, fn + 1)
+        else:
+            fp, tn = (fp + 1, tn) if found else (fp, tn + 1)
+        if bool(expected) != bool(found & expected if expected else found):
+            misses.append({"id": item["id"], "expected": sorted(expected), "found": sorted(found)})
+    return {"precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4),
+            "positives": tp + fn, "negatives": fp + tn, "misses": misses}
+
+
+def latency_bench(runs: int = 50) -> dict:
+    """Median / p95 ms to scan a 50-line suggestion with every detector on (plus the first call)."""
+    code = _fifty_lines()
+    config = ScanConfig()
+    started = time.perf_counter()
+    scan(code, config=config)
+    first_ms = (time.perf_counter() - started) * 1000
+    times, cpu_times = [], []
+    for _ in range(runs):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        scan(code, config=config)
+        times.append((time.perf_counter() - started) * 1000)
+        cpu_times.append((time.process_time() - cpu_started) * 1000)
+    times.sort()
+    no_index = replace(config, licence_index=False)
+    started = time.perf_counter()
+    scan(code, config=no_index)
+    return {"lines": len(code.splitlines()), "first_call_ms": round(first_ms, 2),
+            "median_ms": round(statistics.median(times), 2),
+            "median_cpu_ms": round(statistics.median(cpu_times), 2),  # wall time suffers on a shared box
+            "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
+            "without_index_ms": round((time.perf_counter() - started) * 1000, 2), "runs": runs}
+
+
+def _fifty_lines() -> str:
+    source = (stdlib_root() / "json" / "encoder.py").read_text()
+    lines = source.splitlines()[200:246]
+    risky = ['    import subprocess', '    subprocess.run(f"ls {path}", shell=True)',
+             '    token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"', '    requests.get(url, verify=False)']
+    return "\n".join(risky + lines) + "\n"

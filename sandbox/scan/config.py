@@ -1,0 +1,55 @@
+"""`ScanConfig`: which detectors run and their thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_INDEX_PATH = Path(__file__).parent / "data" / "copyleft.idx"
+DEFAULT_DISABLED_RULES = frozenset({"B101", "B404", "B603", "B607"})
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Settings for one ``scan`` call; validated on construction."""
+
+    risky: bool = True
+    """Run bandit and our own CL rules on Python code (and the destructive-shell rule on any text)."""
+    secrets: bool = True
+    """Run detect-secrets plugins."""
+    pii: bool = True
+    """Look for e-mail addresses, phone numbers and public IPv4 addresses."""
+    licence_text: bool = True
+    """Look for SPDX identifiers and characteristic licence phrases."""
+    licence_index: bool = True
+    """Match the code against the fingerprint index of known copyleft code."""
+    index_path: Path | None = DEFAULT_INDEX_PATH
+    """Fingerprint index file (``codeloop scan index``); ``None`` or a missing file disables matching."""
+    max_chars: int = 200_000
+    """Longer input is cut here and a ``scan.truncated`` finding says so."""
+    max_line_chars: int = 5_000
+    """Lines longer than this are not given to regex detectors (they are typically minified data)."""
+    entropy_limit_base64: float = 4.5
+    entropy_limit_hex: float = 3.0
+    entropy_needs_keyword: bool = True
+    """Report high-entropy strings only on lines that also name a secret (key, token, password, ...)."""
+    min_index_matches: int = 3
+    """A licence match needs at least this many shared fingerprints with one source file ..."""
+    min_index_fraction: float = 0.3
+    """... and at least this fraction of the snippet's fingerprints."""
+    min_severity: str = "low"
+    """Drop findings below this severity."""
+    disabled_rules: frozenset[str] = field(default_factory=lambda: DEFAULT_DISABLED_RULES)
+    """Rule ids never reported. By default bandit's tests that fire on most ordinary code: asserts
+    (B101), ``import subprocess`` (B404), subprocess with an argument list (B603), partial
+    executable paths (B607)."""
+
+    def __post_init__(self) -> None:
+        if self.max_chars <= 0 or self.max_line_chars <= 0:
+            raise ValueError("max_chars and max_line_chars must be positive")
+        if not 0.0 <= self.min_index_fraction <= 1.0:
+            raise ValueError("min_index_fraction must be within [0, 1]")
+        if self.min_index_matches < 1:
+            raise ValueError("min_index_matches must be >= 1")
+        if self.min_severity not in ("low", "medium", "high"):
+            raise ValueError("min_severity must be low, medium or high")

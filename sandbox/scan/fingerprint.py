@@ -1,0 +1,119 @@
+"""Winnowed k-gram fingerprints of normalised Python tokens (MOSS-style, Schleimer et al. 2003).
+
+Normalisation makes renaming and literal edits invisible: every identifier becomes ``V``, every
+literal ``L``; keywords, operators and statement ends are kept; comments, blank lines and
+indentation are dropped. A k-gram is ``k`` consecutive normalised tokens; its hash is a 64-bit
+polynomial hash of stable per-token codes. Winnowing keeps the minimum hash of every window of
+``w`` consecutive k-grams, which guarantees that any shared run of ``w + k - 1`` tokens shares
+at least one fingerprint, while keeping about ``2 / (w + 1)`` of the k-grams.
+"""
+
+from __future__ import annotations
+
+import io
+import keyword
+import textwrap
+import tokenize
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_K = 20
+DEFAULT_W = 8
+_BASE = np.uint64(1_000_003)
+_SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
+            tokenize.ENDMARKER, tokenize.ERRORTOKEN}
+_LITERALS = {tokenize.NUMBER, tokenize.STRING}
+_FSTRING_PARTS = {getattr(tokenize, n) for n in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n)}
+MAX_RESTARTS = 50
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """Selected k-gram hashes with the 0-based source lines each k-gram starts and ends on.
+
+    Invariant: the three arrays have one entry per fingerprint, in source order.
+    """
+
+    hashes: np.ndarray  # [n] uint64
+    start_lines: np.ndarray  # [n] int64
+    end_lines: np.ndarray  # [n] int64
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
+def normalised_tokens(source: str) -> tuple[list[str], list[int]]:
+    """Normalised tokens of ``source`` and the 0-based line of each.
+
+    Partial or broken code is fine: tokenizing restarts after a line that fails.
+    """
+    lines = textwrap.dedent(source).splitlines(keepends=True)
+    tokens: list[str] = []
+    token_lines: list[int] = []
+    first = 0
+    for _ in range(MAX_RESTARTS):
+        failed_at = _tokenize_from(lines, first, tokens, token_lines)
+        if failed_at is None or failed_at + 1 >= len(lines):
+            break
+        first = failed_at + 1
+    return tokens, token_lines
+
+
+def _tokenize_from(lines: list[str], first: int, tokens: list[str], token_lines: list[int]) -> int | None:
+    """Append normalised tokens of ``lines[first:]``; return the failing line index or ``None``."""
+    text = textwrap.dedent("".join(lines[first:]))
+    last_line = first
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            last_line = first + tok.start[0] - 1
+            norm = _normalise(tok)
+            if norm is not None:
+                tokens.append(norm)
+                token_lines.append(last_line)
+    except (tokenize.TokenError, SyntaxError, ValueError, RecursionError):
+        return last_line
+    return None
+
+
+def _normalise(tok: tokenize.TokenInfo) -> str | None:
+    if tok.type in _SKIPPED:
+        return None
+    if tok.type in _LITERALS or tok.type in _FSTRING_PARTS:
+        return "L"
+    if tok.type == tokenize.NAME:
+        return tok.string if keyword.iskeyword(tok.string) else "V"
+    if tok.type == tokenize.NEWLINE:
+        return ";"
+    return tok.string
+
+
+def fingerprints(source: str, k: int = DEFAULT_K, w: int = DEFAULT_W) -> Fingerprints:
+    """Winnowed fingerprints of ``source`` (empty when it has fewer than ``k`` tokens)."""
+    tokens, token_lines = normalised_tokens(source)
+    return fingerprints_of_tokens(tokens, np.asarray(token_lines, dtype=np.int64), k, w)
+
+
+def fingerprints_of_tokens(tokens: list[str], lines: np.ndarray, k: int, w: int) -> Fingerprints:
+    """Winnowed fingerprints of already normalised ``tokens`` with their ``lines``."""
+    n = len(tokens) - k + 1
+    if n <= 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Fingerprints(np.zeros(0, dtype=np.uint64), empty, empty)
+    codes = np.fromiter((zlib.crc32(t.encode()) for t in tokens), dtype=np.uint64, count=len(tokens))
+    hashes = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            hashes = hashes * _BASE + codes[j: j + n]
+    picked = _winnow(hashes, w)
+    return Fingerprints(hashes[picked], lines[picked], lines[picked + k - 1])
+
+
+def _winnow(hashes: np.ndarray, w: int) -> np.ndarray:
+    """Indices of the rightmost minimum of every window of ``w`` hashes, deduplicated, in order."""
+    if len(hashes) <= w:
+        return np.array([len(hashes) - 1 - int(np.argmin(hashes[::-1]))])
+    windows = np.lib.stride_tricks.sliding_window_view(hashes, w)
+    rightmost = w - 1 - np.argmin(windows[:, ::-1], axis=1)
+    return np.unique(np.arange(len(windows)) + rightmost)

@@ -1,0 +1,58 @@
+"""`codeloop scan` command line (through the scan package's own argparse wiring)."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from sandbox.scan.commands import register, register_bench
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    register(sub)
+    register_bench(sub.add_parser("bench").add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_scan_json_output_and_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture):
+    risky = tmp_path / "risky.py"
+    risky.write_text('import subprocess\nsubprocess.call(f"ls {d}", shell=True)\n')
+    assert run(["scan", str(risky), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["file"] == "risky.py"
+    (finding,) = out["findings"]
+    assert finding["rule_id"] == "B602" and finding["severity"] == "high" and finding["start_line"] == 1
+    safe = tmp_path / "safe.py"
+    safe.write_text("def add(a, b):\n    return a + b\n")
+    assert run(["scan", str(safe), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    assert run(["scan", str(risky), "--fail-on", "never"]) == 0
+
+
+def test_scan_missing_file_is_a_user_error(tmp_path: Path):
+    with pytest.raises(Exception, match="cannot read"):
+        run(["scan", str(tmp_path / "nope.py")])
+
+
+def test_index_build_then_match(tmp_path: Path, capsys: pytest.CaptureFixture):
+    project = tmp_path / "proj-0.1"
+    project.mkdir()
+    body = "".join(f"def f{i}(a, b):\n    total = a * {i} + b\n    for item in range(b):\n"
+                   f"        total += item % (a + 1)\n    return [total, a, b]\n\n" for i in range(6))
+    (project / "mod.py").write_text(body)
+    out = tmp_path / "t.idx"
+    assert run(["scan", "index", str(project), "--licence", "AGPL-3.0-only", "--out", str(out), "--json",
+                "--k", "10", "--w", "3"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["files"] == 1 and out.is_file()
+    copied = tmp_path / "copied.py"
+    copied.write_text(body)
+    assert run(["scan", str(copied), "--json", "--index", str(out)]) == 1
+    finding = json.loads(capsys.readouterr().out)["findings"][0]
+    assert finding["related"]["source"] == "proj-0.1/mod.py" and finding["related"]["licence"] == "AGPL-3.0-only"
+    with pytest.raises(Exception, match="--licence"):
+        run(["scan", "index", str(project)])
