@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 DTYPES = ("bfloat16", "float16", "float32")
 KV_CACHE_DTYPES = ("auto", "int8")
-WEIGHT_QUANTS = ("none", "int8", "int4")
+WEIGHT_QUANTS = ("none", "int8", "int4", "bnb_int8")
 ATTENTION_BACKENDS = ("sdpa", "triton", "flash_attn")
 
 
@@ -46,7 +46,8 @@ class EngineConfig:
     dtype: str = "bfloat16"
     """Activation and weight dtype (weights before weight_quant)."""
     weight_quant: str = "none"
-    """Weight-only quantization of linear layers: none, int8 or int4."""
+    """Weight-only quantization of linear layers: none, int8 or int4 (CPU kernels), or bnb_int8
+    (bitsandbytes LLM.int8(), CUDA only)."""
     attention_backend: str = "sdpa"
     """Chosen by config, never by sniffing what is installed."""
     cache: CacheConfig = field(default_factory=CacheConfig)
@@ -56,6 +57,8 @@ class EngineConfig:
     """Token budget per step (prefill chunks + decodes)."""
     max_model_len: int | None = None
     """Context limit; None means the model's own."""
+    enable_cuda_graphs: bool = True
+    """Capture decode steps as CUDA graphs per batch-size bucket (CUDA + triton backend only)."""
     num_threads: int | None = None
     """torch CPU threads; None leaves torch's default."""
     seed: int = 0
@@ -69,6 +72,8 @@ class EngineConfig:
             raise ValueError(
                 f"attention_backend must be one of {ATTENTION_BACKENDS}, got {self.attention_backend!r}"
             )
+        if self.weight_quant == "bnb_int8" and not self.device.startswith("cuda"):
+            raise ValueError("weight_quant='bnb_int8' needs a CUDA device (bitsandbytes LLM.int8())")
         if self.max_num_seqs < 1:
             raise ValueError(f"max_num_seqs must be >= 1, got {self.max_num_seqs}")
         if self.max_num_batched_tokens < 1:
