@@ -1,0 +1,266 @@
+"""The engine: requests in, streamed outputs out; Scheduler + KVCacheManager + ModelRunner."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence as Seq
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from inference.config import EngineConfig
+from inference.kv_cache.manager import KVCacheManager
+from inference.kv_cache.sizing import num_kv_blocks
+from inference.request import Priority, RequestOutput
+from inference.request_state import RequestState
+from inference.sampling import SamplingParams
+from inference.scheduler import Scheduler
+from inference.sequence import Sequence
+
+
+@dataclass
+class EngineStats:
+    """Counters for /metrics and benchmarks (cumulative since start unless named ``num_*_now``)."""
+
+    num_waiting: int
+    num_running: int
+    num_blocks_total: int
+    num_blocks_free: int
+    num_blocks_cached: int
+    num_blocks_owned: int
+    prefix_hit_rate: float
+    """Prompt tokens served from the prefix cache / prompt tokens admitted."""
+    prefix_hit_tokens: int
+    prefix_queried_tokens: int
+    prefix_hit_requests: int
+    num_tokens_processed: int
+    """Tokens run through the model (prefill chunks + decodes)."""
+    num_generated_tokens: int
+    num_steps: int
+    max_batch_size: int
+    """Most sequences in one step so far."""
+    num_preemptions: int
+    num_requests_finished: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Engine:
+    """Continuous-batching generation over one model runner.
+
+    Every request added is eventually reported finished exactly once (finish reason STOP, LENGTH or ABORT),
+    and when ``has_unfinished()`` is False no KV block is owned. Not thread-safe: use ``AsyncEngine``
+    to share one engine between threads or asyncio tasks.
+    """
+
+    def __init__(self, config: EngineConfig, runner: Any = None) -> None:
+        if runner is None:
+            from inference.model_runner import ModelRunner
+
+            runner = ModelRunner(config)
+        self.config = config
+        self.runner = runner
+        self.max_model_len = min(config.max_model_len or runner.max_model_len, runner.max_model_len)
+        self.block_size = config.cache.block_size
+        blocks_per_seq = -(-self.max_model_len // self.block_size)
+        self.num_blocks = num_kv_blocks(config.cache, runner.bytes_per_block(), config.device,
+                                        max_useful_blocks=config.max_num_seqs * blocks_per_seq)
+        runner.allocate_kv(self.num_blocks)
+        self.kv = KVCacheManager(self.num_blocks, self.block_size, config.cache.enable_prefix_caching)
+        self.scheduler = Scheduler(self.kv, config.max_num_seqs, config.max_num_batched_tokens)
+        self._requests: dict[str, RequestState] = {}
+        self._pending: list[RequestOutput] = []
+        self._request_ids = itertools.count()
+        self._num_steps = self._num_tokens = self._num_generated = self._max_batch = 0
+        self._num_finished = 0
+        self._adapter_key: str | None = None
+        self._adapter: Any = None
+        self._adapter_version = 0
+
+    @classmethod
+    def from_config(cls, config: EngineConfig) -> Engine:
+        return cls(config)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.runner.tokenizer
+
+    def add_request(self, prompt: str | list[int], params: SamplingParams | None = None,
+                    priority: Priority = Priority.INTERACTIVE, adapter_id: str | None = None,
+                    request_id: str | None = None) -> str:
+        """Queue a request; raises ValueError (naming the problem) before any work if it cannot run."""
+        params = SamplingParams() if params is None else params
+        if not isinstance(params, SamplingParams):
+            raise ValueError(f"params must be SamplingParams, got {type(params).__name__}")
+        priority = Priority(priority)
+        token_ids = self._tokenize(prompt)
+        self._validate(token_ids, params, adapter_id)
+        if request_id is None:
+            request_id = f"req-{next(self._request_ids)}"
+        if request_id in self._requests:
+            raise ValueError(f"request_id {request_id!r} is already in use")
+        self._requests[request_id] = RequestState(request_id, token_ids, params, self.tokenizer,
+                                                  set(self.runner.eos_token_ids), self.max_model_len)
+        fork = params.n > 1 and len(token_ids) > 1
+        num_seqs = 1 if fork else params.n
+        seqs = [Sequence(seq_id=self.scheduler.new_seq_id(), request_id=request_id, token_ids=list(token_ids),
+                         params=params, priority=priority, sample_index=i, extra_key=self._adapter_key,
+                         adapter_id=self._adapter_key, num_forks_pending=params.n - 1 if fork else 0)
+                for i in range(num_seqs)]
+        self.scheduler.add(seqs)
+        return request_id
+
+    def abort(self, request_id: str) -> None:
+        """Stop a request and free its blocks now; the next ``step()`` reports it (finish reason ABORT).
+
+        Unknown or already finished ids are ignored.
+        """
+        state = self._requests.pop(request_id, None)
+        if state is None:
+            return
+        self.scheduler.abort(request_id)
+        state.abort()
+        self._num_finished += 1
+        self._pending.append(state.output())
+
+    def has_unfinished(self) -> bool:
+        return bool(self._requests or self._pending)
+
+    def step(self) -> list[RequestOutput]:
+        """Run one batch; returns an output for every request that made visible progress or finished."""
+        outputs, self._pending = self._pending, []
+        if not self.scheduler.has_unfinished():
+            return outputs
+        plan = self.scheduler.schedule()
+        if not plan.batch.chunks:
+            raise RuntimeError("scheduler planned an empty step with unfinished requests")
+        sampled = self.runner.execute(plan.batch)
+        grown = self.scheduler.update(plan, sampled)
+        self._num_steps += 1
+        self._num_tokens += plan.batch.num_tokens
+        self._num_generated += len(grown)
+        self._max_batch = max(self._max_batch, len(plan.batch.chunks))
+        progressed: dict[str, RequestState] = {}
+        for seq in grown:
+            state = self._requests[seq.request_id]
+            reason = state.on_token(seq)
+            if reason is not None:
+                self.scheduler.finish(seq, reason)
+                state.finish(seq.sample_index, reason)
+            progressed[seq.request_id] = state
+        for request_id, state in progressed.items():
+            out = state.output()
+            if state.finished:
+                del self._requests[request_id]
+                self._num_finished += 1
+            outputs.append(out)
+        return outputs
+
+    def generate(self, prompts: Seq[str | list[int]] | str,
+                 params: SamplingParams | Seq[SamplingParams] | None = None,
+                 priority: Priority = Priority.INTERACTIVE) -> list[RequestOutput]:
+        """Run prompts to completion; final outputs in input order.
+
+        Outputs of requests added separately are kept and returned by the next ``step()``.
+        """
+        if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
+            prompts = [prompts]  # type: ignore[list-item]
+        param_list = list(params) if isinstance(params, (list, tuple)) else [params] * len(prompts)
+        if len(param_list) != len(prompts):
+            raise ValueError(f"got {len(param_list)} params for {len(prompts)} prompts")
+        ids: list[str] = []
+        try:
+            for prompt, p in zip(prompts, param_list, strict=True):
+                ids.append(self.add_request(prompt, p, priority=priority))
+        except ValueError:
+            for request_id in ids:
+                self.abort(request_id)
+            self._pending.clear()
+            raise
+        wanted, final, others = set(ids), {}, []
+        while len(final) < len(ids):
+            for out in self.step():
+                if out.request_id not in wanted:
+                    others.append(out)  # another caller's request: handed out by the next step()
+                elif out.finished:
+                    final[out.request_id] = out
+        self._pending = others + self._pending
+        return [final[request_id] for request_id in ids]
+
+    @property
+    def adapter_key(self) -> str | None:
+        """"name@version" of the LoRA adapter merged into the weights now (None: the base model)."""
+        return self._adapter_key
+
+    def set_adapter(self, path: Path | str | None, name: str | None = None) -> str | None:
+        """Merge the peft LoRA adapter at ``path`` into the weights (None: back to the exact base weights).
+
+        Returns the new adapter key "name@version"; the version grows with every call, so prefix-cache
+        blocks computed under earlier weights are never reused. Every request added afterwards runs under
+        this adapter (``adapter_id`` must be None or this key). NOTE: requests already in flight finish
+        under the new weights; call this when idle (``has_unfinished()`` False) for exact results.
+        Raises ``inference.lora.AdapterError`` (a ValueError) for an unreadable or mismatched adapter,
+        leaving the current weights and key unchanged.
+        """
+        if path is None:
+            if self._adapter is not None:
+                self.runner.set_adapter(None)
+            self._adapter_key = self._adapter = None
+            return None
+        if not getattr(self.runner, "supports_adapters", False):
+            raise ValueError("this model runner does not support adapters")
+        from inference.lora import read_adapter
+
+        adapter = read_adapter(Path(path))
+        try:
+            self.runner.set_adapter(adapter)
+        except ValueError:
+            self.runner.set_adapter(self._adapter)  # back to the weights before this call
+            raise
+        self._adapter = adapter
+        self._adapter_version += 1
+        self._adapter_key = f"{name or Path(path).name}@{self._adapter_version}"
+        return self._adapter_key
+
+    def stats(self) -> EngineStats:
+        pool, prefix = self.kv.pool, self.kv.stats
+        return EngineStats(
+            num_waiting=len(self.scheduler.waiting), num_running=len(self.scheduler.running),
+            num_blocks_total=pool.num_blocks, num_blocks_free=pool.num_free, num_blocks_cached=pool.num_cached,
+            num_blocks_owned=pool.num_owned, prefix_hit_rate=prefix.token_hit_rate,
+            prefix_hit_tokens=prefix.num_hit_tokens, prefix_queried_tokens=prefix.num_queried_tokens,
+            prefix_hit_requests=prefix.num_hit_requests, num_tokens_processed=self._num_tokens,
+            num_generated_tokens=self._num_generated, num_steps=self._num_steps, max_batch_size=self._max_batch,
+            num_preemptions=self.scheduler.num_preemptions, num_requests_finished=self._num_finished,
+        )
+
+    def _tokenize(self, prompt: str | list[int]) -> list[int]:
+        if isinstance(prompt, str):
+            token_ids = list(self.tokenizer.encode(prompt))
+        elif isinstance(prompt, (list, tuple)) and all(isinstance(t, int) for t in prompt):
+            token_ids = list(prompt)
+        else:
+            raise ValueError("prompt must be a str or a list of int token ids")
+        if not token_ids:
+            raise ValueError("prompt must not be empty")
+        vocab_size = self.runner.model_config.vocab_size
+        if any(t < 0 or t >= vocab_size for t in token_ids):
+            raise ValueError(f"prompt token ids must be in [0, {vocab_size})")
+        return token_ids
+
+    def _validate(self, token_ids: list[int], params: SamplingParams, adapter_id: str | None) -> None:
+        if len(token_ids) > self.max_model_len:
+            raise ValueError(f"prompt has {len(token_ids)} tokens, more than max_model_len={self.max_model_len}")
+        if params.n > self.config.max_num_seqs:
+            raise ValueError(f"n={params.n} is more than max_num_seqs={self.config.max_num_seqs}")
+        longest = min(len(token_ids) + params.max_tokens - 1, self.max_model_len)  # positions ever in KV
+        if -(-longest // self.block_size) > self.num_blocks:
+            raise ValueError(
+                f"max_tokens={params.max_tokens}: prompt + output needs more than the {self.num_blocks} KV "
+                "blocks of the cache"
+            )
+        if adapter_id is not None and not getattr(self.runner, "supports_adapters", False):
+            raise ValueError(f"adapter_id={adapter_id!r}: this model runner does not support adapters")
+        if adapter_id is not None and adapter_id != self._adapter_key:
+            raise ValueError(f"adapter_id={adapter_id!r} is not the active adapter {self._adapter_key!r}")

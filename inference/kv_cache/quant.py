@@ -1,0 +1,26 @@
+"""INT8 KV cache quantization: symmetric, one scale per token per head (pure functions)."""
+
+from __future__ import annotations
+
+import torch
+
+QMAX = 127
+
+
+def quantize_kv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize K or V values ``[..., num_kv_heads, head_dim]`` to int8.
+
+    Returns ``(q, scale)``: q int8 of x's shape, scale float32 ``[..., num_kv_heads]`` with
+    ``scale = max|x| / 127`` over head_dim and ``q = round(x / scale)`` clamped to [-127, 127].
+    An all-zero row gets scale 0 and q 0. Per element, ``|dequantize(q) - x| <= scale / 2``.
+    """
+    xf = x.float()
+    scale = xf.abs().amax(dim=-1) / QMAX  # [..., num_kv_heads]
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale)).unsqueeze(-1)
+    q = torch.round(xf / safe).clamp_(-QMAX, QMAX).to(torch.int8)
+    return q, scale
+
+
+def dequantize_kv(q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Inverse of ``quantize_kv``: ``q * scale`` in ``dtype``; rows with scale 0 come back as 0."""
+    return (q.float() * scale.unsqueeze(-1)).to(dtype)
