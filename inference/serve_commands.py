@@ -1,0 +1,116 @@
+"""`codeloop serve` (OpenAI-compatible HTTP engine) and `codeloop bench serve` (shared vs one-at-a-time).
+
+The lead wires ``register`` into the CLI; ``register_bench`` is picked up by ``codeloop bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+from inference.cli import UserError
+
+API_KEY_ENV = "CODELOOP_API_KEY"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="OpenAI-compatible HTTP server: one engine shared by every client")
+    p.add_argument("--model", default=None, help="catalog name, HF folder or .gguf file (default: catalog default)")
+    p.add_argument("--adapter", default=None, help="LoRA adapter folder to serve on top of the model")
+    p.add_argument("--served-model-name", default=None, help="model id in the API (default: --model)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", default=None, help=f"require 'Authorization: Bearer KEY' (or set ${API_KEY_ENV})")
+    p.add_argument("--max-tokens-limit", type=int, default=4096, help="largest max_tokens a request may ask")
+    p.add_argument("--max-body-mb", type=float, default=4.0, help="largest request body (413 above)")
+    p.add_argument("--max-pending", type=int, default=256, help="requests in flight before 503")
+    p.add_argument("--idle-shutdown-s", type=float, default=None, help="exit after this long without requests")
+    _add_engine_args(p)
+    p.set_defaults(func=_serve)
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--kv-cache-dtype", default="auto", choices=("auto", "int8"))
+    p.add_argument("--max-num-seqs", type=int, default=64)
+    p.add_argument("--max-model-len", type=int, default=None)
+    p.add_argument("--num-threads", type=int, default=None)
+
+
+def engine_config(args: argparse.Namespace):
+    """EngineConfig from CLI flags (raises UserError for bad values)."""
+    from inference.catalog import DEFAULT_MODEL
+    from inference.config import CacheConfig, EngineConfig
+
+    try:
+        return EngineConfig(model=args.model or DEFAULT_MODEL, dtype=args.dtype, device=args.device,
+                            cache=CacheConfig(kv_cache_dtype=args.kv_cache_dtype), max_num_seqs=args.max_num_seqs,
+                            max_model_len=args.max_model_len, num_threads=args.num_threads)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def server_config(args: argparse.Namespace):
+    from inference.server.config import ServerConfig
+
+    model = args.model or "qwen2.5-coder-0.5b-instruct"
+    name = args.served_model_name or (Path(model).name if os.sep in model else model)
+    try:
+        return ServerConfig(model_name=name, host=args.host, port=args.port,
+                            api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+                            max_tokens_limit=args.max_tokens_limit, max_body_bytes=int(args.max_body_mb * 2**20),
+                            max_pending_requests=args.max_pending)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.adapter is not None:
+        raise UserError("--adapter: this engine build cannot serve LoRA adapters yet")
+    config = server_config(args)
+    if config.host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
+        logging.warning("binding %s without --api-key: anyone who can reach this port can use the model",
+                        config.host)
+    from inference.server.backend import EngineBackend
+    from inference.server.runner import serve
+
+    try:
+        backend = EngineBackend.from_config(engine_config(args))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load model {args.model!r}: {exc}") from None
+    serve(backend, config, idle_shutdown_s=args.idle_shutdown_s)
+    return 0
+
+
+def register_bench(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("serve", help="shared server vs clients served one at a time (JSON)")
+    p.add_argument("--model", default=None, help="catalog name / folder; default: the 0.5B if pulled, "
+                   "else a random model in the 0.5B's shapes")
+    p.add_argument("--clients", default="1,4,16", help="concurrency levels, comma separated")
+    p.add_argument("--requests-per-client", type=int, default=2)
+    p.add_argument("--prompt-tokens", type=int, default=256)
+    p.add_argument("--max-tokens", type=int, default=32)
+    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from inference.server import bench
+
+    try:
+        levels = sorted({int(x) for x in args.clients.split(",") if x.strip()})
+    except ValueError:
+        raise UserError(f"--clients must be comma-separated integers, got {args.clients!r}") from None
+    if not levels or min(levels) < 1:
+        raise UserError("--clients needs positive integers")
+    spec = bench.BenchSpec(model=args.model, levels=tuple(levels), requests_per_client=args.requests_per_client,
+                           prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, dtype=args.dtype)
+    result = bench.run(spec, progress=not args.json)
+    print(json.dumps(result, indent=2) if args.json else bench.summary(result))
+    return 0

@@ -1,0 +1,50 @@
+"""Helpers for server tests: a live server over the tiny random model, and /metrics parsing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from inference.config import EngineConfig
+from inference.server.backend import EngineBackend
+from inference.server.config import ServerConfig
+from inference.server.runner import ThreadedServer
+
+MODEL = "tiny"
+
+
+@contextmanager
+def live_server(model_dir: Path, **config: object) -> Iterator[ThreadedServer]:
+    """The tiny model behind a real uvicorn on 127.0.0.1:<free port>; the engine is shut down after."""
+    backend = EngineBackend.from_config(EngineConfig(model=str(model_dir), dtype="float32", max_num_seqs=32))
+    server_config = ServerConfig(**{"model_name": MODEL, "port": 0, **config})  # type: ignore[arg-type]
+    with ThreadedServer(backend, server_config) as server:
+        yield server
+
+
+def scrape(url: str, headers: dict[str, str] | None = None) -> dict[str, float]:
+    """Every sample of /metrics as ``name{label=value,...}`` -> value."""
+    text = httpx.get(f"{url}/metrics", headers=headers, timeout=30).text
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+def wait_idle(url: str, headers: dict[str, str] | None = None, timeout_s: float = 20.0) -> dict[str, float]:
+    """Poll /metrics until no request is in flight and no KV block is owned; return the last scrape."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        metrics = scrape(url, headers)
+        idle = (metrics["codeloop_kv_blocks_used"] == 0 and metrics["codeloop_running_sequences"] == 0
+                and metrics["codeloop_requests_in_flight"] == 0 and metrics["codeloop_queue_length"] == 0)
+        if idle or time.monotonic() > deadline:
+            return metrics
+        time.sleep(0.05)

@@ -1,0 +1,230 @@
+"""The OpenAI-compatible server, live on loopback over the tiny random model, driven by the official
+``openai`` client and raw HTTP: completions, chat, streaming, FIM, errors, disconnects, batching."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from inference.fim import fim_prompt
+from tests.inference.server_fixtures import MODEL, live_server, scrape, wait_idle
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_qwen2_dir: Path) -> Iterator:
+    with live_server(tiny_qwen2_dir, max_tokens_limit=400, max_body_bytes=1 << 20) as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+
+
+def test_models_and_health(server, client: openai.OpenAI) -> None:
+    assert [m.id for m in client.models.list()] == [MODEL]
+    health = httpx.get(f"{server.url}/health").json()
+    assert health["status"] == "ok" and health["model"] == MODEL
+
+
+def test_completion_matches_the_engine_and_reports_usage(server, client: openai.OpenAI, tiny_qwen2_dir) -> None:
+    first = client.completions.create(model=MODEL, prompt="def add(a, b):", max_tokens=12, temperature=0,
+                                      extra_body={"ignore_eos": True})
+    again = client.completions.create(model=MODEL, prompt="def add(a, b):", max_tokens=12, temperature=0,
+                                      extra_body={"ignore_eos": True})
+    assert first.choices[0].text == again.choices[0].text  # greedy is deterministic
+    assert first.choices[0].finish_reason == "length"
+    assert first.usage.completion_tokens == 12
+    engine = server.app.state.codeloop.engine
+    assert first.usage.prompt_tokens == len(engine.tokenizer.encode("def add(a, b):"))
+
+
+def test_fim_via_suffix_uses_the_fim_layout(server, client: openai.OpenAI) -> None:
+    tokenizer = server.app.state.codeloop.engine.tokenizer
+    prefix, suffix = "def add(a, b):\n    ", "\n\nprint(add(1, 2))\n"
+    response = client.completions.create(model=MODEL, prompt=prefix, suffix=suffix, max_tokens=8, temperature=0)
+    expected = tokenizer.encode(fim_prompt(prefix, suffix))
+    assert response.usage.prompt_tokens == len(expected)
+    by_ids = client.completions.create(model=MODEL, prompt=expected, max_tokens=8, temperature=0)
+    assert by_ids.choices[0].text == response.choices[0].text
+
+
+def test_streaming_completion_concatenates_to_the_full_text(client: openai.OpenAI) -> None:
+    kwargs = dict(model=MODEL, prompt="for i in range(10):", max_tokens=16, temperature=0,
+                  extra_body={"ignore_eos": True})
+    full = client.completions.create(**kwargs).choices[0].text
+    chunks = list(client.completions.create(stream=True, stream_options={"include_usage": True}, **kwargs))
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == full
+    assert chunks[-2].choices[0].finish_reason == "length"
+    assert chunks[-1].usage.completion_tokens == 16
+
+
+def test_n_samples_with_seed(client: openai.OpenAI) -> None:
+    kwargs = dict(model=MODEL, prompt="import os", max_tokens=6, temperature=1.0, n=3, seed=7)
+    a = client.completions.create(**kwargs)
+    b = client.completions.create(**kwargs)
+    assert sorted(c.index for c in a.choices) == [0, 1, 2]
+    assert [c.text for c in a.choices] == [c.text for c in b.choices]
+
+
+def test_chat_and_streaming_chat(client: openai.OpenAI) -> None:
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "write fib"}]
+    full = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=10, temperature=0,
+                                          extra_body={"ignore_eos": True})
+    assert full.choices[0].message.role == "assistant"
+    assert full.usage.completion_tokens == 10
+    chunks = list(client.chat.completions.create(model=MODEL, messages=messages, max_tokens=10, temperature=0,
+                                                 stream=True, extra_body={"ignore_eos": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == full.choices[0].message.content
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+def test_errors_through_the_openai_client(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client.completions.create(model="gpt-4", prompt="x", max_tokens=2)
+    assert info.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as info:
+        client.completions.create(model=MODEL, prompt="x", max_tokens=-1)
+    assert info.value.body["param"] == "max_tokens"
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model=MODEL, prompt="x", max_tokens=10**9)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x" * 3000}])
+    assert info.value.body["code"] == "context_length_exceeded"
+
+
+@pytest.mark.parametrize("body,status,param", [
+    (b"{not json", 400, None),
+    (b"[]", 400, None),
+    (b'{"prompt": 12}', 400, "prompt"),
+    (b'{"prompt": "x", "max_tokens": "5"}', 400, "max_tokens"),
+    (b'{"prompt": "x", "temperature": null, "max_tokens": 2}', 400, "temperature"),
+    (b'{"max_tokens": 2}', 400, "prompt"),
+    (b'{"prompt": "x", "n": 17}', 400, "n"),
+    (b'{"prompt": "x", "max_tokens": 2, "surprise": {"deep": [1]}}', 200, None),
+])
+def test_bad_input_gets_openai_error_json(server, body: bytes, status: int, param: str | None) -> None:
+    response = httpx.post(f"{server.url}/v1/completions", content=body,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    if status != 200:
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["message"]
+        assert error["param"] == param
+
+
+def test_huge_prompt_is_413_before_it_is_read(server) -> None:
+    body = json.dumps({"model": MODEL, "prompt": "x" * (10 * 1024 * 1024)}).encode()
+    response = httpx.post(f"{server.url}/v1/completions", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"prompt": "'
+        for _ in range(20):
+            yield b"y" * (1 << 19)
+        yield b'"}'
+
+    response = httpx.post(f"{server.url}/v1/completions", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+
+
+def _delta(before: dict[str, float], after: dict[str, float], key: str) -> float:
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def test_streaming_client_disconnect_aborts_and_frees_kv(server) -> None:
+    before = wait_idle(server.url)
+    body = {"model": MODEL, "prompt": "while True:", "max_tokens": 400, "temperature": 0, "stream": True,
+            "ignore_eos": True}
+    with httpx.stream("POST", f"{server.url}/v1/completions", json=body, timeout=30) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                break  # got a token: hang up
+    after = wait_idle(server.url)
+    assert after["codeloop_kv_blocks_used"] == 0 and after["codeloop_running_sequences"] == 0
+    assert _delta(before, after, "codeloop_requests_total{endpoint=completions,outcome=disconnected}") == 1
+    assert _delta(before, after, "codeloop_generation_tokens_total") < 400
+
+
+def _raw_request(url: str, body: dict) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode()
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+    return sock
+
+
+def test_non_streaming_client_disconnect_aborts(server) -> None:
+    before = wait_idle(server.url)
+    sock = _raw_request(server.url, {"model": MODEL, "prompt": "class A:", "max_tokens": 400, "ignore_eos": True})
+    deadline_metrics = None
+    for _ in range(200):  # wait until the engine is working on it, then hang up
+        deadline_metrics = scrape(server.url)
+        if deadline_metrics["codeloop_requests_in_flight"] >= 1:
+            break
+    sock.close()
+    after = wait_idle(server.url)
+    assert after["codeloop_kv_blocks_used"] == 0
+    assert _delta(before, after, "codeloop_requests_total{endpoint=completions,outcome=disconnected}") == 1
+    assert _delta(before, after, "codeloop_generation_tokens_total") < 400
+
+
+def test_abrupt_disconnects_under_load_leak_nothing(server, client: openai.OpenAI) -> None:
+    wait_idle(server.url)
+
+    def hang_up_repeatedly(seed: int) -> None:
+        for i in range(4):
+            sock = _raw_request(server.url, {"model": MODEL, "prompt": f"x = {seed * 10 + i}", "max_tokens": 300,
+                                             "stream": i % 2 == 0, "ignore_eos": True})
+            if i % 2 == 0:
+                sock.recv(64)  # headers (sent once the first token exists), then vanish
+            sock.close()
+
+    threads = [threading.Thread(target=hang_up_repeatedly, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    ok = client.completions.create(model=MODEL, prompt="still alive?", max_tokens=5, temperature=0)
+    for t in threads:
+        t.join(60)
+    assert ok.choices[0].text is not None
+    after = wait_idle(server.url)
+    assert after["codeloop_kv_blocks_used"] == 0 and after["codeloop_requests_in_flight"] == 0
+    assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+
+
+def test_two_concurrent_clients_are_batched_together(server) -> None:
+    before = wait_idle(server.url)
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+
+    def one_client(prompt: str) -> None:
+        c = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+        barrier.wait()
+        r = c.completions.create(model=MODEL, prompt=prompt, max_tokens=200, temperature=0,
+                                 extra_body={"ignore_eos": True})
+        results.append(r.usage.completion_tokens)
+
+    threads = [threading.Thread(target=one_client, args=(p,)) for p in ("def f(x):", "import sys\n")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [200, 200]
+    after = wait_idle(server.url)
+    steps = _delta(before, after, "codeloop_batch_size_count")
+    single = _delta(before, after, "codeloop_batch_size_bucket{le=1.0}")
+    assert steps > 0 and steps - single > 0, "no engine step advanced both requests"
+    assert after["codeloop_kv_blocks_used"] == 0
