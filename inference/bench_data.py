@@ -1,0 +1,106 @@
+"""Inputs and reference figures for the engine benchmark: real source text, machine facts, bandwidth."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import platform
+import statistics
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SOURCE_MODULE = "argparse"
+"""A real, long, permissively licensed Python file that every Python install has."""
+
+
+@cache
+def source_text() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec(SOURCE_MODULE)
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).read_text()
+
+
+def humaneval_prompts(limit: int) -> list[str]:
+    """HumanEval prompts from the packaged copy (evals/data) or ../shared/benchmarks."""
+    root = Path(__file__).resolve().parent.parent
+    for path in (root / "evals" / "data" / "humaneval" / "HumanEval.jsonl.gz",
+                 root.parent / "shared" / "benchmarks" / "humaneval" / "HumanEval.jsonl.gz"):
+        if path.is_file():
+            with gzip.open(path, "rt") as fh:
+                return [json.loads(line)["prompt"] for line in fh if line.strip()][:limit]
+    raise FileNotFoundError("HumanEval data not found (evals/data/humaneval or ../shared/benchmarks)")
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def weight_bytes_per_token(model) -> int:
+    """Bytes of weights read per decoded token: every parameter and buffer but the embedding table
+    (one row per token is negligible)."""
+    total = 0
+    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        if "embed" in name and "lm_head" not in name:
+            continue
+        if "rope" in name or "inv_freq" in name or "cos" in name or "sin" in name:
+            continue
+        total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def memory_bandwidth_bytes_per_s(num_bytes: int = 256 << 20, repeats: int = 7) -> float:
+    """Median copy bandwidth (bytes read + written per second) of a buffer much larger than the caches."""
+    import torch
+
+    src = torch.ones(num_bytes // 4, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dst.copy_(src)
+        rates.append(2 * num_bytes / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def llama_cpp_decode(model_dir: Path, prompt_ids: list[int], max_new: int) -> dict[str, Any] | None:
+    """llama.cpp on the same GGUF, when llama-cpp-python is installed and the GGUF is beside the folder."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    gguf = model_dir.parent / "model.gguf"
+    if not gguf.is_file():
+        return None
+    llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=os.cpu_count() or 1, verbose=False)
+    tokens = llm.tokenize(llm.detokenize(prompt_ids), add_bos=False, special=True)
+    start = time.perf_counter()
+    first = None
+    count = 0
+    for _ in llm.generate(tokens, temp=0.0):
+        count += 1
+        if first is None:
+            first = time.perf_counter()
+        if count >= max_new:
+            break
+    end = time.perf_counter()
+    return {"ttft_s": first - start, "decode_tok_s": (count - 1) / (end - first), "n_threads": os.cpu_count()}

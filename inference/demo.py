@@ -1,0 +1,178 @@
+"""`codeloop demo`: the main job end to end on the embedded model, through the real language server.
+
+A scripted editing session drives `codeloop lsp` over stdio exactly as an editor does: open a file, ask
+for a single-line and a multi-line inline completion, ask a chat question (streamed with `$/progress`),
+receive security diagnostics; then the generated code runs against asserts in the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.syntax import Syntax
+
+DEMO_URI = "file:///demo/primes.py"
+DEMO_FILE = '''import subprocess
+
+
+def is_prime(n: int) -> bool:
+    """Return True if n is a prime number."""
+    {multi}
+
+
+def primes_below(limit: int) -> list[int]:
+    return [n for n in range(limit) if {single}
+
+
+def run(cmd: str) -> int:
+    return subprocess.call("sh -c " + cmd, shell=True)
+'''
+DEMO_TESTS = [
+    "assert is_prime(2) and is_prime(3) and is_prime(13) and is_prime(97)",
+    "assert not is_prime(1) and not is_prime(0) and not is_prime(15) and not is_prime(91)",
+    "assert primes_below(20) == [2, 3, 5, 7, 11, 13, 17, 19]",
+]
+CHAT_QUESTION = "In two sentences: what does functools.lru_cache do, and when should I avoid it?"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="end-to-end demo on the embedded model (language server, sandbox, scan)")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    p.set_defaults(func=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from inference.catalog import CATALOG, resolve_model
+    from inference.commands import pull_with_progress
+
+    console = Console()
+    console.rule("[bold]codeloop demo")
+    if args.model in CATALOG:
+        pull_with_progress(args.model)
+    model_path = resolve_model(args.model)
+    console.print(f"model: [bold]{args.model}[/] (sha256 verified) at {model_path}")
+    filled = asyncio.run(_editor_session(console, model_path))
+    _sandbox_check(console, filled)
+    console.rule("[bold]done")
+    return 0
+
+
+def _doc_text() -> str:
+    return DEMO_FILE.replace("{multi}", "").replace("{single}", "")
+
+
+def _cursor(marker: str) -> tuple[int, int]:
+    """0-based (line, UTF-16 column) of ``marker`` in the demo file once markers are removed."""
+    other = "{single}" if marker == "{multi}" else "{multi}"
+    before = DEMO_FILE.replace(other, "").split(marker)[0]
+    return before.count("\n"), len(before.rsplit("\n", 1)[-1])
+
+
+async def _editor_session(console: Console, model_path: Path) -> str:
+    from lsprotocol import types as t
+    from pygls.lsp.client import LanguageClient
+
+    client = LanguageClient("codeloop-demo", "1.0")
+    diagnostics: list[t.Diagnostic] = []
+    progress: list[str] = []
+
+    @client.feature(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def _diags(params: t.PublishDiagnosticsParams) -> None:
+        diagnostics[:] = params.diagnostics
+
+    @client.feature(t.WINDOW_WORK_DONE_PROGRESS_CREATE)
+    def _create(params: t.WorkDoneProgressCreateParams) -> None:
+        return None
+
+    @client.feature(t.PROGRESS)
+    def _progress(params: t.ProgressParams) -> None:
+        message = getattr(params.value, "message", None)
+        if message:
+            progress.append(message)
+
+    await client.start_io(sys.executable, "-m", "inference", "lsp")
+    caps = t.ClientCapabilities(
+        text_document=t.TextDocumentClientCapabilities(inline_completion=t.InlineCompletionClientCapabilities()),
+        window=t.WindowClientCapabilities(work_done_progress=True),
+    )
+    start = time.perf_counter()
+    with console.status("starting the language server and loading the engine"):
+        await client.initialize_async(t.InitializeParams(capabilities=caps, process_id=None,
+                                                         initialization_options={"model": str(model_path)}))
+        client.initialized(t.InitializedParams())
+        client.text_document_did_open(t.DidOpenTextDocumentParams(
+            t.TextDocumentItem(uri=DEMO_URI, language_id="python", version=1, text=_doc_text())))
+        await _inline(client, "{single}")  # first request also loads the model
+    console.print(f"language server ready in {time.perf_counter() - start:.1f} s")
+    single = await _show_inline(console, client, "{single}", "single-line completion (mid-line)")
+    multi = await _show_inline(console, client, "{multi}", "multi-line completion (empty line after a def)")
+    await _chat(console, client, progress)
+    await asyncio.sleep(0.5)
+    _show_diagnostics(console, diagnostics)
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return DEMO_FILE.replace("{multi}", multi.lstrip(" ")).replace("{single}", single)
+
+
+async def _inline(client, marker: str):
+    from lsprotocol import types as t
+
+    line, col = _cursor(marker)
+    params = t.InlineCompletionParams(
+        text_document=t.TextDocumentIdentifier(uri=DEMO_URI), position=t.Position(line=line, character=col),
+        context=t.InlineCompletionContext(trigger_kind=t.InlineCompletionTriggerKind.Invoked))
+    return await client.text_document_inline_completion_async(params)
+
+
+async def _show_inline(console: Console, client, marker: str, title: str) -> str:
+    start = time.perf_counter()
+    result = await _inline(client, marker)
+    seconds = time.perf_counter() - start
+    items = result if isinstance(result, list) else (result.items if result else [])
+    if not items:
+        console.print(Panel("(no suggestion)", title=title))
+        return ""
+    item = items[0]
+    text = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
+    line, col = _cursor(marker)
+    replaced = col - item.range.start.character if item.range else 0
+    text = text[replaced:]  # the item's range may cover indentation it repeats
+    console.print(Panel(Syntax(text, "python"), title=f"{title}: {seconds * 1000:.0f} ms"))
+    return text
+
+
+async def _chat(console: Console, client, progress: list[str]) -> None:
+    start = time.perf_counter()
+    result = await client.protocol.send_request_async(
+        "codeloop/chat", {"messages": [{"role": "user", "content": CHAT_QUESTION}],
+                          "workDoneToken": "codeloop-demo-chat"})
+    text = result["text"] if isinstance(result, dict) else getattr(result, "text", str(result))
+    console.print(Panel(text.strip(), title=f"chat: {time.perf_counter() - start:.1f} s, "
+                                             f"{len(progress)} streamed $/progress updates",
+                        subtitle=CHAT_QUESTION))
+
+
+def _show_diagnostics(console: Console, diagnostics) -> None:
+    if not diagnostics:
+        console.print(Panel("(none)", title="security diagnostics"))
+        return
+    lines = [f"line {d.range.start.line + 1}: [{d.code}] {d.message}" for d in diagnostics]
+    console.print(Panel("\n".join(lines), title="security diagnostics from the language server"))
+
+
+def _sandbox_check(console: Console, code: str) -> None:
+    from sandbox import Limits, run
+
+    console.print(Panel(Syntax(code, "python"), title="the file with both suggestions accepted"))
+    result = run(code, DEMO_TESTS, Limits(timeout_s=10))
+    passed = sum(t.status.value == "passed" for t in result.tests)
+    note = f"  {result.message}" if result.message else ""
+    console.print(Panel(f"status: [bold]{result.status.value}[/]  asserts passed: {passed}/{len(result.tests)}"
+                        f"  ({result.duration_s * 1000:.0f} ms){note}", title="sandbox check of the generated code"))
