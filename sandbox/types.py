@@ -17,6 +17,7 @@ class RunStatus(str, enum.Enum):
 
 
 class TestStatus(str, enum.Enum):
+    __test__ = False  # not a pytest test class
     PASSED = "passed"
     FAILED = "failed"     # assertion failed
     ERROR = "error"       # another exception in the test
@@ -33,15 +34,22 @@ class Limits:
     cpus: float = 1.0
     tmpfs_mb: int = 64
     max_output_bytes: int = 64 * 1024
+    """Bytes of stdout and of stderr kept in the result (the rest is counted, then dropped)."""
+    kill_output_bytes: int = 8 * 1024 * 1024
+    """Total output (stdout + stderr) past which the run is killed (status KILLED)."""
+    max_input_bytes: int = 16 * 1024 * 1024
+    """Largest code + tests accepted; larger input is refused with status ERROR."""
 
     def __post_init__(self) -> None:
-        for name in ("timeout_s", "memory_mb", "pids", "cpus", "tmpfs_mb", "max_output_bytes"):
+        for name in ("timeout_s", "memory_mb", "pids", "cpus", "tmpfs_mb", "max_output_bytes",
+                     "kill_output_bytes", "max_input_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
 class TestOutcome:
+    __test__ = False  # not a pytest test class
     index: int
     status: TestStatus
     message: str = ""
@@ -57,6 +65,8 @@ class RunResult:
     exit_code: int | None = None
     message: str = ""
     """Human-readable reason for a non-passing status."""
+    backend: str = ""
+    """Which backend ran the job (docker, docker-cold, bwrap, unsafe_subprocess); "" if none did."""
 
     @property
     def passed(self) -> bool:

@@ -1,0 +1,110 @@
+"""One run's conversation with the harness, independent of the backend that hosts the child.
+
+A backend supplies the endpoints (pipes of a local process, or a Docker exec socket) and a way
+to kill; ``Exchange`` feeds the nonce and job in, sorts output from records, and observes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sandbox.job import Job
+from sandbox.outcome import Observation, classify
+from sandbox.protocol import RecordScanner, new_nonce, parse_records, stdin_payload
+from sandbox.supervisor import Capture, Pump, StopReason, Stream
+from sandbox.types import RunResult
+
+FINAL_EVENTS = (b'"event": "done"', b'"event": "code_error"', b'"event": "tests_error"', b'"event": "dirty"')
+HARNESS_SOURCE = (Path(__file__).with_name("harness.py")).read_text(encoding="utf-8")
+ZYGOTE_PROGRAM = (
+    "_harness = {}\n"
+    f"exec(compile({HARNESS_SOURCE!r}, '<harness>', 'exec'), _harness)\n"
+    "run_job, parse_request = _harness['run_job'], _harness['parse_request']\n"
+    + (Path(__file__).with_name("zygote.py")).read_text(encoding="utf-8")
+)
+
+
+def harness_argv(python: str, server: bool = False) -> list[str]:
+    """The child's command line: isolated mode (no env vars, no user site, no cwd on sys.path).
+    ``server`` gives the in-container job server (sandbox/zygote.py) instead of one harness."""
+    return [python, "-I", "-c", ZYGOTE_PROGRAM if server else HARNESS_SOURCE]
+
+
+class Exchange:
+    """Per-run capture state. ``stdout_sink`` / ``stderr_sink`` take raw child bytes."""
+
+    def __init__(self, job: Job, workdir: str, clean: tuple[str, ...] = ()) -> None:
+        self.job = job
+        nonce = new_nonce()
+        self.payload = stdin_payload(nonce, job.code, job.tests, workdir, clean)
+        cap = job.limits.max_output_bytes
+        self.out, self.err = Capture(cap), Capture(cap)
+        self.scanner = RecordScanner(nonce, self.out.add)
+        self.started = time.monotonic()
+        self.deadline = self.started + job.limits.timeout_s
+
+    def stdout_sink(self, chunk: bytes) -> None:
+        self.scanner.feed(chunk)
+
+    def stderr_sink(self, chunk: bytes) -> None:
+        self.err.add(chunk)
+
+    def harness_finished(self) -> bool:
+        """True once the harness sent its last record (it exits right after)."""
+        records = self.scanner.records
+        return bool(records) and any(tag in records[-1] for tag in FINAL_EVENTS)
+
+    def pump(self, pump: Pump) -> StopReason:
+        return pump.run(self.deadline, self.job.limits.kill_output_bytes,
+                        lambda: self.out.total + self.err.total)
+
+    def result(self, reason: StopReason, exit_code: int | None, backend: str,
+               oom: bool | None = None) -> RunResult:
+        self.scanner.close()
+        obs = Observation(
+            transcript=parse_records(self.scanner.records, self.scanner.malformed),
+            declared_tests=self.job.declared_tests,
+            stdout=self.out.text(), stderr=self.err.text(),
+            duration_s=time.monotonic() - self.started, exit_code=exit_code,
+            timed_out=reason is StopReason.TIMEOUT, output_exceeded=reason is StopReason.OUTPUT,
+            oom=oom, parent_killed=reason is not StopReason.EOF, timeout_s=self.job.limits.timeout_s,
+            output_limit=self.job.limits.kill_output_bytes, backend=backend,
+        )
+        return classify(obs)
+
+
+def run_process(argv: list[str], job: Job, workdir: str, backend: str,
+                kill: Callable[[subprocess.Popen], None], env: dict[str, str] | None = None,
+                oom: Callable[[], bool | None] = lambda: None, cwd: str = "/") -> RunResult:
+    """Run a local child process (its own session) through the harness protocol.
+
+    ``kill`` must leave nothing of the child alive; it is called whenever the run did not end
+    by itself with closed streams, and always before returning.
+    """
+    ex = Exchange(job, workdir)
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, env=env or {},
+                            close_fds=True, cwd=cwd)
+    assert proc.stdin and proc.stdout and proc.stderr
+    reason = StopReason.TIMEOUT
+    try:
+        pump = Pump(proc.stdin.fileno(), ex.payload, proc.stdin.close,
+                    [Stream(proc.stdout.fileno(), ex.stdout_sink), Stream(proc.stderr.fileno(), ex.stderr_sink)],
+                    alive=lambda: proc.poll() is None and not ex.harness_finished())
+        reason = ex.pump(pump)
+        if reason is StopReason.EOF:
+            try:
+                proc.wait(timeout=max(0.0, ex.deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                reason = StopReason.TIMEOUT
+    finally:
+        kill(proc)
+        proc.wait()
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            f.close()
+    code = proc.returncode
+    exit_code = 128 - code if code is not None and code < 0 else code
+    return ex.result(reason, exit_code, backend, oom=oom())

@@ -1,0 +1,81 @@
+"""Behaviour every backend must show, written once and run per backend by the test modules."""
+
+from __future__ import annotations
+
+import time
+
+from sandbox.types import Limits, RunStatus, TestStatus
+
+FAST = Limits(timeout_s=5.0)
+
+
+def per_test_outcomes(run):
+    r = run("def inc(x):\n    return x + 1\nprint('side output')\n",
+            ["assert inc(1) == 2", "assert inc(1) == 3, 'wrong'", "inc(None)", "assert inc(0) == 1"], FAST)
+    assert r.status is RunStatus.FAILED, r
+    assert [t.status for t in r.tests] == [TestStatus.PASSED, TestStatus.FAILED, TestStatus.ERROR, TestStatus.PASSED], r
+    assert "wrong" in r.tests[1].message and "TypeError" in r.tests[2].message, r
+    assert r.fraction_passed == 0.5 and r.stdout == "side output\n" and r.exit_code == 0, r
+
+
+def assert_string_is_split(run):
+    r = run("x = 3", "assert x == 3\ny = x * 2\nassert y == 7\nassert y == 6\n", FAST)
+    assert r.status is RunStatus.FAILED
+    assert [t.status for t in r.tests] == [TestStatus.PASSED, TestStatus.FAILED, TestStatus.PASSED]
+
+
+def all_pass(run):
+    r = run("def f():\n    return 1\n", "def check(c):\n    assert c() == 1\n\ncheck(f)\n", FAST)
+    assert r.status is RunStatus.PASSED and r.passed and r.fraction_passed == 1.0 and len(r.tests) == 1
+
+
+def code_errors(run):
+    syntax = run("def f(:\n", ["assert True"], FAST)
+    assert syntax.status is RunStatus.ERROR and "SyntaxError" in syntax.message
+    assert [t.status for t in syntax.tests] == [TestStatus.NOT_RUN]
+    raised = run("raise ValueError('at import')", ["assert True"], FAST)
+    assert raised.status is RunStatus.ERROR and "at import" in raised.message
+    exited = run("import sys\nsys.exit(0)", ["assert True"], FAST)
+    assert exited.status is RunStatus.ERROR and "SystemExit" in exited.message
+    bad_tests = run("x = 1", "assert (", FAST)
+    assert bad_tests.status is RunStatus.ERROR and "tests do not compile" in bad_tests.message
+
+
+def empty_and_trivial(run):
+    empty = run("", "", FAST)
+    assert empty.status is RunStatus.PASSED and "no tests" in empty.message and empty.tests == []
+    untouched = run("", ["assert True"], FAST)  # tests that never run the code still pass: stated
+    assert untouched.status is RunStatus.PASSED
+    missing = run("", ["assert solve(1) == 2"], FAST)
+    assert missing.status is RunStatus.FAILED and "NameError" in missing.tests[0].message
+
+
+def timeout_is_enforced_by_parent(run):
+    start = time.monotonic()
+    r = run("import time\ntime.sleep(60)", ["assert True"], Limits(timeout_s=1.0))
+    assert r.status is RunStatus.TIMEOUT and "1 s" in r.message
+    assert time.monotonic() - start < 8
+    assert r.tests[0].status is TestStatus.NOT_RUN
+
+
+def partial_results_survive_timeout(run):
+    r = run("import time", ["assert 1", "time.sleep(60)", "assert 1"], Limits(timeout_s=3.0))
+    assert r.status is RunStatus.TIMEOUT
+    assert [t.status for t in r.tests] == [TestStatus.PASSED, TestStatus.NOT_RUN, TestStatus.NOT_RUN]
+
+
+def output_is_capped_with_marker(run):
+    r = run("print('y' * 200000)", "", Limits(timeout_s=5.0, max_output_bytes=1000))
+    assert r.status is RunStatus.PASSED
+    assert r.stdout.startswith("y" * 1000) and "truncated" in r.stdout and len(r.stdout) < 1200
+
+
+def binary_output_is_text(run):
+    r = run("import os\nos.write(1, b'\\xff\\xfeok\\x00')\nos.write(2, b'\\x80err')", "", FAST)
+    assert r.status is RunStatus.PASSED and "ok" in r.stdout and "\ufffd" in r.stdout and "err" in r.stderr
+
+
+def environment_is_cleared(run):
+    r = run("import os\nprint(sorted(os.environ))", "", FAST)
+    assert r.status is RunStatus.PASSED
+    assert "CODELOOP" not in r.stdout and "HOME" in r.stdout

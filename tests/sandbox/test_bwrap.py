@@ -1,0 +1,50 @@
+"""The bubblewrap backend (and the unisolated reference, for the semantics they share)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+from sandbox.bwrap import available
+from sandbox.many import JobSpec, run_many
+from sandbox.runner import run
+from sandbox.types import Limits, RunStatus
+from tests.sandbox import behaviour
+
+pytestmark = pytest.mark.skipif(available() is not None, reason=f"bwrap backend unavailable: {available()}")
+
+CHECKS = [getattr(behaviour, n) for n in (
+    "per_test_outcomes", "assert_string_is_split", "all_pass", "code_errors", "empty_and_trivial",
+    "timeout_is_enforced_by_parent", "partial_results_survive_timeout", "output_is_capped_with_marker",
+    "binary_output_is_text", "environment_is_cleared")]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("backend", ["bwrap", "unsafe_subprocess"])
+def test_backend_behaviour(backend, check, monkeypatch):
+    monkeypatch.setenv("CODELOOP_SECRET", "hunter2")
+    check(functools.partial(run, backend=backend))
+
+
+def test_bwrap_memory_limit():
+    r = run("a = []\nwhile True:\n    a.append(bytearray(2**24))", "", Limits(timeout_s=10, memory_mb=96), backend="bwrap")
+    assert r.status is RunStatus.MEMORY, r
+
+
+def test_bwrap_sees_no_host_files_and_runs_unprivileged():
+    r = run(f"import os\nprint(os.getuid(), os.path.exists({os.getcwd()!r}), os.path.exists('/root/.bashrc'))",
+            "", backend="bwrap")
+    uid, checkout, bashrc = r.stdout.split()
+    assert r.status is RunStatus.PASSED and int(uid) != 0 and checkout == "False" and bashrc == "False"
+
+
+def test_run_many_keeps_order_and_survives_bad_jobs():
+    jobs = [JobSpec(f"x = {i}", [f"assert x == {i}"]) for i in range(6)]
+    jobs.insert(2, 12345)  # not a job at all
+    jobs.insert(4, {"code": b"\xff", "tests": ""})
+    results = run_many(jobs, concurrency=2, progress=False, backend="bwrap")
+    assert [r.status for r in results] == [RunStatus.PASSED] * 2 + [RunStatus.SANDBOX_ERROR, RunStatus.PASSED,
+                                                                    RunStatus.ERROR] + [RunStatus.PASSED] * 3
+    assert results[2].message.startswith("bad job")

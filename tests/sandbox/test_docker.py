@@ -1,0 +1,75 @@
+"""The Docker backends (warm job-server pool, exec-per-job pool, cold): semantics, pool hygiene,
+and the hostile corpus. Needs a Docker daemon and the sandbox image (scripts/sandbox_setup.sh)."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from sandbox.check import run_check
+from sandbox.job import make_job
+from sandbox.pool import DockerBackend
+from sandbox.runner import create_backend, run
+from sandbox.types import Limits, RunStatus
+from tests.sandbox import behaviour
+
+_PROBLEM = DockerBackend(pooled=False).ready()
+pytestmark = [pytest.mark.docker,
+              pytest.mark.skipif(_PROBLEM is not None, reason=f"docker backend unavailable: {_PROBLEM}")]
+
+CHECKS = [getattr(behaviour, n) for n in (
+    "per_test_outcomes", "assert_string_is_split", "code_errors", "empty_and_trivial",
+    "partial_results_survive_timeout", "output_is_capped_with_marker", "binary_output_is_text",
+    "environment_is_cleared")]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("backend", ["docker", "docker-exec"])
+def test_backend_behaviour(backend, check):
+    check(functools.partial(run, backend=backend))
+
+
+def test_cold_backend_runs_and_leaves_nothing():
+    backend = create_backend("docker-cold")
+    try:
+        result = backend.execute(make_job("x = 2", ["assert x == 2"], None))
+        assert result.status is RunStatus.PASSED and result.backend == "docker-cold"
+        assert not backend.live
+    finally:
+        backend.close()
+
+
+def test_pool_reuses_healthy_and_recycles_misbehaving_containers():
+    backend = create_backend("docker")
+    limits = Limits(timeout_s=4.0)
+    try:
+        run_ = lambda code: backend.execute(make_job(code, ["assert True"], limits))  # noqa: E731
+        assert run_("x = 1").status is RunStatus.PASSED
+        first = set(backend.live)
+        assert run_("open('/work/note', 'w').write('x')").status is RunStatus.PASSED
+        assert set(backend.live) == first  # reused
+        leftover = run_("import os\nprint(os.listdir('/work'))")
+        assert leftover.stdout.strip() == "[]"  # fresh work dir per run
+        assert run_("while True:\n    pass").status is RunStatus.TIMEOUT
+        assert not (set(backend.live) & first)  # the spinning container is gone
+        assert run_("import os, time\nif os.fork() == 0:\n    time.sleep(30)").status is RunStatus.PASSED
+        assert run_("x = 1").status is RunStatus.PASSED
+        assert len(backend.live) == 1  # the container with the orphan was recycled
+    finally:
+        backend.close()
+    assert not backend.live
+
+
+def test_docker_memory_limit():
+    r = run("a = []\nwhile True:\n    a.append(bytearray(2**24))", "", Limits(timeout_s=20, memory_mb=96),
+            backend="docker")
+    assert r.status is RunStatus.MEMORY, r
+
+
+@pytest.mark.parametrize("backend", ["docker", "docker-exec"])
+def test_hostile_corpus_docker(backend):
+    report = run_check(backend)
+    bad = [r for r in report.rows if not r.contained]
+    assert not bad, bad
+    assert not report.host_problems, report.host_problems
