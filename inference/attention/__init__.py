@@ -25,7 +25,21 @@ def _sdpa() -> Any:
     return SdpaAttention()
 
 
-_FACTORIES: dict[str, Callable[[], Any]] = {"sdpa": _sdpa}
+def _triton() -> Any:
+    # raises BackendUnavailable where triton is not installed
+    from inference.attention.triton_backend import TritonAttention
+
+    return TritonAttention()
+
+
+def _flash_attn() -> Any:
+    # raises BackendUnavailable where flash_attn is not installed
+    from inference.attention.flash_attn_backend import FlashAttnAttention
+
+    return FlashAttnAttention()
+
+
+_FACTORIES: dict[str, Callable[[], Any]] = {"sdpa": _sdpa, "triton": _triton, "flash_attn": _flash_attn}
 
 
 def register_backend(name: str, factory: Callable[[], Any]) -> None:

@@ -1,0 +1,127 @@
+"""Reference paged attention over ``torch.nn.functional.scaled_dot_product_attention`` (CPU and GPU).
+
+Decode sequences (one new token) are batched into one SDPA call over their gathered, padded K/V, with the
+query heads of each KV head grouped so no K/V repeat is needed. Prefill chunks run one SDPA call each:
+a fresh prompt attends causally to its own new K/V; a chunk after cached tokens gathers its whole context.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from inference.attention.metadata import AttentionMetadata, LayerKVCache
+from inference.kv_cache.quant import dequantize_kv, quantize_kv
+
+
+def write_kv(cache: LayerKVCache, k: torch.Tensor, v: torch.Tensor, slot_mapping: torch.Tensor) -> None:
+    """Store new ``k``/``v`` ``[num_tokens, num_kv_heads, head_dim]`` at ``slot_mapping`` (quantizing for int8)."""
+    num_kv_heads, head_dim = k.shape[1], k.shape[2]
+    k_flat = cache.k.view(-1, num_kv_heads, head_dim)
+    v_flat = cache.v.view(-1, num_kv_heads, head_dim)
+    if not cache.quantized:
+        k_flat.index_copy_(0, slot_mapping, k.to(cache.k.dtype))
+        v_flat.index_copy_(0, slot_mapping, v.to(cache.v.dtype))
+        return
+    kq, ks = quantize_kv(k)
+    vq, vs = quantize_kv(v)
+    k_flat.index_copy_(0, slot_mapping, kq)
+    v_flat.index_copy_(0, slot_mapping, vq)
+    cache.k_scale.view(-1, num_kv_heads).index_copy_(0, slot_mapping, ks)
+    cache.v_scale.view(-1, num_kv_heads).index_copy_(0, slot_mapping, vs)
+
+
+def gather_kv(
+    cache: LayerKVCache, block_tables: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """K/V of whole block tables ``[num_seqs, num_blocks]`` as ``[num_seqs, num_blocks * block_size, kvh, d]``."""
+    num_seqs, num_blocks = block_tables.shape
+    k, v = cache.k[block_tables], cache.v[block_tables]  # [num_seqs, num_blocks, block_size, kvh, d]
+    if cache.quantized:
+        k = dequantize_kv(k, cache.k_scale[block_tables], dtype)
+        v = dequantize_kv(v, cache.v_scale[block_tables], dtype)
+    shape = (num_seqs, num_blocks * cache.block_size, k.shape[-2], k.shape[-1])
+    return k.reshape(shape), v.reshape(shape)
+
+
+class SdpaAttention:
+    """Paged attention reference backend. Stateless; per-step scratch lives in ``meta.backend_state``."""
+
+    name = "sdpa"
+
+    def write_kv(self, cache: LayerKVCache, k: torch.Tensor, v: torch.Tensor, meta: AttentionMetadata) -> None:
+        write_kv(cache, k, v, meta.slot_mapping)
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        cache: LayerKVCache,
+        meta: AttentionMetadata,
+        scale: float,
+    ) -> torch.Tensor:
+        """Attention output ``[num_tokens, num_heads, head_dim]``; the new K/V must already be written."""
+        out = torch.empty_like(q)
+        state = meta.backend_state.get("sdpa") or self._prepare(meta, cache.block_size)
+        meta.backend_state["sdpa"] = state
+        if state["decode_seqs"]:
+            out[state["decode_tokens"]] = self._decode(q, cache, state, scale)
+        starts = meta.query_start_loc_list
+        for i in state["prefill_seqs"]:
+            s, e = starts[i], starts[i + 1]
+            out[s:e] = self._prefill(q[s:e], k[s:e], v[s:e], cache, meta, i, scale)
+        return out
+
+    def _prepare(self, meta: AttentionMetadata, block_size: int) -> dict:
+        decode = [i for i, n in enumerate(meta.query_lens_list) if n == 1]
+        prefill = [i for i, n in enumerate(meta.query_lens_list) if n > 1]
+        state: dict = {"decode_seqs": decode, "prefill_seqs": prefill}
+        if decode:
+            idx = torch.tensor(decode, device=meta.block_tables.device)
+            max_len = max(meta.seq_lens_list[i] for i in decode)
+            num_blocks = -(-max_len // block_size)
+            seq_lens = meta.seq_lens[idx].unsqueeze(1)
+            keep = torch.arange(num_blocks * block_size, device=idx.device).unsqueeze(0) < seq_lens
+            state["decode_tokens"] = meta.query_start_loc[idx].long()
+            state["decode_tables"] = meta.block_tables[idx, :num_blocks]
+            state["decode_mask"] = keep[:, None, None, :]  # [num_decode, 1, 1, L]
+        return state
+
+    def _decode(self, q: torch.Tensor, cache: LayerKVCache, state: dict, scale: float) -> torch.Tensor:
+        k, v = gather_kv(cache, state["decode_tables"], q.dtype)  # [S, L, kvh, d]
+        num_kv_heads, head_dim = k.shape[2], k.shape[3]
+        qd = q[state["decode_tokens"]]  # [S, H, d]
+        num_seqs, num_heads = qd.shape[0], qd.shape[1]
+        qd = qd.view(num_seqs, num_kv_heads, num_heads // num_kv_heads, head_dim)  # group heads per KV head
+        o = F.scaled_dot_product_attention(
+            qd, k.transpose(1, 2), v.transpose(1, 2), attn_mask=state["decode_mask"], scale=scale
+        )
+        return o.reshape(num_seqs, num_heads, head_dim)
+
+    def _prefill(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        cache: LayerKVCache,
+        meta: AttentionMetadata,
+        i: int,
+        scale: float,
+    ) -> torch.Tensor:
+        num_computed = meta.num_computed_list[i]
+        qt = q.transpose(0, 1).unsqueeze(0)  # [1, H, n, d]
+        if num_computed == 0:
+            o = F.scaled_dot_product_attention(
+                qt, k.transpose(0, 1).unsqueeze(0), v.transpose(0, 1).unsqueeze(0),
+                is_causal=True, scale=scale, enable_gqa=True,
+            )
+        else:
+            seq_len = meta.seq_lens_list[i]
+            num_blocks = -(-seq_len // cache.block_size)
+            kc, vc = gather_kv(cache, meta.block_tables[i : i + 1, :num_blocks], q.dtype)
+            kc, vc = kc[:, :seq_len].transpose(1, 2), vc[:, :seq_len].transpose(1, 2)  # [1, kvh, L, d]
+            rows = torch.arange(num_computed, seq_len, device=q.device).unsqueeze(1)
+            mask = torch.arange(seq_len, device=q.device).unsqueeze(0) <= rows  # [n, L]
+            o = F.scaled_dot_product_attention(qt, kc, vc, attn_mask=mask, scale=scale, enable_gqa=True)
+        return o.squeeze(0).transpose(0, 1)

@@ -1,0 +1,193 @@
+"""ModelRunner: turns a StepBatch into flat tensors, runs the model over the paged KV cache, samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from inference.attention import AttentionMetadata, LayerKVCache, get_backend
+from inference.batch import SampledToken, SeqChunk, StepBatch
+from inference.config import EngineConfig
+from inference.lora import AdapterSlot, LoraAdapter
+from inference.models.loader import ModelLoadError, load_model
+from inference.sampler import sample
+
+
+def resolve_model_path(name: str) -> Path:
+    """A local folder / ``.gguf`` path as given, else the catalog's local copy of ``name`` (never pulls)."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    from inference.catalog import ModelError, resolve_model
+
+    try:
+        return Path(resolve_model(name, pull_missing=False))
+    except ModelError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
+class ModelRunner:
+    """Owns the model, its tokenizer and the KV cache tensors of one device.
+
+    Invariant: after ``allocate_kv(n)``, ``kv_caches`` holds one :class:`LayerKVCache` per layer with ``n``
+    blocks of the layout in ``inference/attention/metadata.py``; ``execute`` never reallocates them.
+    The weights are always base + the adapter last given to ``set_adapter`` (None: exactly the base).
+    """
+
+    supports_adapters = True
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.device = torch.device(config.device)
+        self.dtype: torch.dtype = getattr(torch, config.dtype)
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.backend = get_backend(config.attention_backend)
+        loaded = load_model(
+            resolve_model_path(config.model),
+            backend=self.backend,
+            dtype=self.dtype,
+            device=config.device,
+            max_positions=config.max_model_len,
+            weight_quant=config.weight_quant,
+        )
+        self.model, self.model_config, self.tokenizer = loaded.model, loaded.config, loaded.tokenizer
+        self.eos_token_ids: set[int] = loaded.eos_token_ids
+        self.max_model_len = config.max_model_len or self.model_config.max_position_embeddings
+        self.block_size = config.cache.block_size
+        self.kv_caches: list[LayerKVCache] = []
+        self._rng = torch.Generator(device="cpu").manual_seed(config.seed)
+        self._adapter_slot: AdapterSlot | None = None
+
+    def set_adapter(self, adapter: LoraAdapter | None) -> None:
+        """Merge ``adapter`` into the weights (None: restore the exact base weights)."""
+        if self._adapter_slot is None:
+            if adapter is None:
+                return
+            self._adapter_slot = AdapterSlot(self.model)
+        self._adapter_slot.apply(adapter)
+
+    @property
+    def kv_quantized(self) -> bool:
+        return self.config.cache.kv_cache_dtype == "int8"
+
+    def bytes_per_block(self) -> int:
+        """Bytes of one KV block over all layers: K and V (+ their scales with int8)."""
+        cfg = self.model_config
+        elems = self.block_size * cfg.num_kv_heads
+        if self.kv_quantized:
+            per_layer = 2 * elems * cfg.head_dim + 2 * elems * 4
+        else:
+            per_layer = 2 * elems * cfg.head_dim * torch.tensor([], dtype=self.dtype).element_size()
+        return per_layer * cfg.num_layers
+
+    def allocate_kv(self, num_blocks: int) -> None:
+        """(Re)allocate ``num_blocks`` zeroed KV blocks per layer."""
+        if num_blocks < 1:
+            raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
+        cfg = self.model_config
+        shape = (num_blocks, self.block_size, cfg.num_kv_heads, cfg.head_dim)
+        data_dtype = torch.int8 if self.kv_quantized else self.dtype
+        self.kv_caches = []
+        for _ in range(cfg.num_layers):
+            scales = [torch.zeros(shape[:3], device=self.device) for _ in range(2)] if self.kv_quantized else [None, None]
+            self.kv_caches.append(
+                LayerKVCache(
+                    torch.zeros(shape, dtype=data_dtype, device=self.device),
+                    torch.zeros(shape, dtype=data_dtype, device=self.device),
+                    *scales,
+                )
+            )
+
+    @property
+    def num_blocks(self) -> int:
+        return self.kv_caches[0].k.shape[0] if self.kv_caches else 0
+
+    @torch.inference_mode()
+    def forward_logits(self, batch: StepBatch) -> torch.Tensor:
+        """fp32 logits ``[num_tokens, vocab]`` of every new token of ``batch`` (tests and scoring; no sampling)."""
+        self._apply_copies(batch)
+        for chunk in batch.chunks:
+            self._validate(chunk, sampling=False)
+        input_ids, positions, meta = self.prepare_inputs(batch.chunks)
+        return self.model.compute_logits(self.model(input_ids, positions, self.kv_caches, meta))
+
+    @torch.inference_mode()
+    def execute(self, batch: StepBatch) -> list[SampledToken]:
+        """Run one step: block copies, forward over all chunks, one sample per chunk with ``sample=True``."""
+        self._apply_copies(batch)
+        if not batch.chunks:
+            return []
+        for chunk in batch.chunks:
+            self._validate(chunk)
+        input_ids, positions, meta = self.prepare_inputs(batch.chunks)
+        hidden = self.model(input_ids, positions, self.kv_caches, meta)  # [num_tokens, hidden]
+        sampling = [c for c in batch.chunks if c.sample]
+        if not sampling:
+            return []
+        ends = meta.query_start_loc_list
+        rows = [ends[i + 1] - 1 for i, c in enumerate(batch.chunks) if c.sample]
+        logits = self.model.compute_logits(hidden[torch.tensor(rows, device=self.device)])  # [n, vocab]
+        return sample(logits.cpu(), sampling, self._rng)
+
+    def _apply_copies(self, batch: StepBatch) -> None:
+        if not self.kv_caches:
+            raise RuntimeError("allocate_kv() must be called before running the model")
+        for copy in batch.copies:
+            self._check_block(copy.src)
+            self._check_block(copy.dst)
+            for cache in self.kv_caches:
+                cache.copy_block(copy.src, copy.dst)
+
+    def prepare_inputs(self, chunks: list[SeqChunk]) -> tuple[torch.Tensor, torch.Tensor, AttentionMetadata]:
+        """Flat ``input_ids``, ``positions`` ``[num_tokens]`` and the attention metadata of ``chunks``."""
+        bs = self.block_size
+        input_ids: list[int] = []
+        positions: list[int] = []
+        slots: list[int] = []
+        starts, seq_lens = [0], []
+        for c in chunks:
+            end = c.num_computed_tokens + len(c.token_ids)
+            input_ids.extend(c.token_ids)
+            pos = range(c.num_computed_tokens, end)
+            positions.extend(pos)
+            table = c.block_table
+            slots.extend(table[p // bs] * bs + p % bs for p in pos)
+            starts.append(starts[-1] + len(c.token_ids))
+            seq_lens.append(end)
+        width = max(len(c.block_table) for c in chunks)
+        tables = [c.block_table + [0] * (width - len(c.block_table)) for c in chunks]
+        dev = self.device
+        meta = AttentionMetadata(
+            slot_mapping=torch.tensor(slots, dtype=torch.int64, device=dev),
+            query_start_loc=torch.tensor(starts, dtype=torch.int32, device=dev),
+            seq_lens=torch.tensor(seq_lens, dtype=torch.int32, device=dev),
+            block_tables=torch.tensor(tables, dtype=torch.int32, device=dev),
+            query_start_loc_list=starts,
+            query_lens_list=[len(c.token_ids) for c in chunks],
+            seq_lens_list=seq_lens,
+            num_computed_list=[c.num_computed_tokens for c in chunks],
+        )
+        ids = torch.tensor(input_ids, dtype=torch.int64, device=dev)
+        return ids, torch.tensor(positions, dtype=torch.int64, device=dev), meta
+
+    def _validate(self, c: SeqChunk, sampling: bool = True) -> None:
+        end = c.num_computed_tokens + len(c.token_ids)
+        if not c.token_ids:
+            raise ValueError(f"seq {c.seq_id}: chunk has no tokens")
+        if end > self.max_model_len:
+            raise ValueError(f"seq {c.seq_id}: {end} tokens exceed max_model_len {self.max_model_len}")
+        if len(c.block_table) * self.block_size < end:
+            raise ValueError(f"seq {c.seq_id}: block table of {len(c.block_table)} blocks cannot hold {end} tokens")
+        for b in c.block_table[: -(-end // self.block_size)]:
+            self._check_block(b)
+        vocab = self.model_config.vocab_size
+        if min(c.token_ids) < 0 or max(c.token_ids) >= vocab:
+            raise ValueError(f"seq {c.seq_id}: token id out of range [0, {vocab})")
+        if sampling and c.sample and c.params is None:
+            raise ValueError(f"seq {c.seq_id}: sample=True needs params")
+
+    def _check_block(self, block_id: int) -> None:
+        if not 0 <= block_id < self.num_blocks:
+            raise ValueError(f"block id {block_id} out of range [0, {self.num_blocks})")

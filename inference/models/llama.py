@@ -1,0 +1,190 @@
+"""Our Llama-family forward (Qwen2 / Qwen2.5-Coder, Llama, SmolLM2) over a flat batch of tokens.
+
+No padding: the batch is one ``[num_tokens]`` row of token ids with their positions; where each token's
+K/V goes and what it attends to is in :class:`AttentionMetadata`. Numerics follow HF transformers
+(RMSNorm in fp32, RoPE tables in fp32 cast to the activation dtype, residual adds in the model dtype).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from inference.attention.metadata import AttentionMetadata, LayerKVCache
+from inference.models.config import ModelConfig, RopeScaling
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, size: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x32.to(x.dtype)
+
+
+def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
+    """Inverse RoPE frequencies ``[head_dim // 2]`` (with Llama-3 scaling when configured)."""
+    dim = cfg.head_dim
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    return inv_freq if cfg.rope_scaling is None else _llama3_scale(inv_freq, cfg.rope_scaling)
+
+
+def _llama3_scale(inv_freq: torch.Tensor, s: RopeScaling) -> torch.Tensor:
+    low_wavelen = s.original_max_position_embeddings / s.low_freq_factor
+    high_wavelen = s.original_max_position_embeddings / s.high_freq_factor
+    wavelen = 2 * math.pi / inv_freq
+    scaled = torch.where(wavelen > low_wavelen, inv_freq / s.factor, inv_freq)
+    smooth = (s.original_max_position_embeddings / wavelen - s.low_freq_factor) / (
+        s.high_freq_factor - s.low_freq_factor
+    )
+    smoothed = (1 - smooth) * scaled / s.factor + smooth * scaled
+    medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+    return torch.where(medium, smoothed, scaled)
+
+
+class Rotary(nn.Module):
+    """Precomputed cos/sin tables ``[max_positions, head_dim]`` in fp32 (HF's rotate-half layout)."""
+
+    def __init__(self, cfg: ModelConfig, max_positions: int) -> None:
+        super().__init__()
+        freqs = torch.outer(torch.arange(max_positions, dtype=torch.float32), rope_inv_freq(cfg))
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.register_buffer("cos", emb.cos(), persistent=False)
+        self.register_buffer("sin", emb.sin(), persistent=False)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cos = self.cos[positions].to(q.dtype).unsqueeze(1)  # [T, 1, d]
+        sin = self.sin[positions].to(q.dtype).unsqueeze(1)
+        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class Attention(nn.Module):
+    """GQA self-attention with fused q/k/v projection (biases for Qwen2)."""
+
+    def __init__(self, cfg: ModelConfig, backend: object) -> None:
+        super().__init__()
+        self.num_heads, self.num_kv_heads, self.head_dim = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+        self.q_size, self.kv_size = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
+        self.qkv_proj = nn.Linear(cfg.hidden_size, self.q_size + 2 * self.kv_size, bias=cfg.attention_bias)
+        self.o_proj = nn.Linear(self.q_size, cfg.hidden_size, bias=False)
+        self.scale = cfg.head_dim**-0.5
+        self.backend = backend
+
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, rotary: Rotary, cache: LayerKVCache, meta: AttentionMetadata
+    ) -> torch.Tensor:
+        num_tokens = x.shape[0]
+        q, k, v = self.qkv_proj(x).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        q = q.view(num_tokens, self.num_heads, self.head_dim)  # [T, H, d]
+        k = k.view(num_tokens, self.num_kv_heads, self.head_dim)  # [T, kvh, d]
+        v = v.view(num_tokens, self.num_kv_heads, self.head_dim)
+        q, k = rotary(q, k, positions)
+        self.backend.write_kv(cache, k, v, meta)
+        o = self.backend.forward(q, k, v, cache, meta, self.scale)  # [T, H, d]
+        return self.o_proj(o.reshape(num_tokens, self.q_size))
+
+
+class MLP(nn.Module):
+    """SwiGLU with fused gate/up projection."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.intermediate_size = cfg.intermediate_size
+        self.gate_up_proj = nn.Linear(cfg.hidden_size, 2 * cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(x).split(self.intermediate_size, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig, backend: object) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg, backend)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(
+        self, h: torch.Tensor, positions: torch.Tensor, rotary: Rotary, cache: LayerKVCache, meta: AttentionMetadata
+    ) -> torch.Tensor:
+        h = h + self.self_attn(self.input_layernorm(h), positions, rotary, cache, meta)
+        return h + self.mlp(self.post_attention_layernorm(h))
+
+
+class LlamaModel(nn.Module):
+    """Decoder-only Llama-family model. ``lm_head`` shares the embedding's weight when tied."""
+
+    def __init__(self, cfg: ModelConfig, backend: object, max_positions: int | None = None) -> None:
+        super().__init__()
+        self.config = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(cfg, backend) for _ in range(cfg.num_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if cfg.tie_word_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        self.rotary = Rotary(cfg, max_positions or cfg.max_position_embeddings)
+
+    def forward(
+        self, input_ids: torch.Tensor, positions: torch.Tensor, kv_caches: list[LayerKVCache], meta: AttentionMetadata
+    ) -> torch.Tensor:
+        """Final hidden states ``[num_tokens, hidden]`` for flat ``input_ids``/``positions`` ``[num_tokens]``."""
+        h = self.embed_tokens(input_ids)
+        for layer, cache in zip(self.layers, kv_caches, strict=True):
+            h = layer(h, positions, self.rotary, cache, meta)
+        return self.norm(h)
+
+    def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """fp32 logits ``[n, vocab]`` for the rows of ``hidden`` that sample."""
+        return self.lm_head(hidden).float()
+
+    def load_hf_weights(self, weights: Mapping[str, torch.Tensor]) -> None:
+        """Copy HF-named weights (``model.layers.0.self_attn.q_proj.weight``...) into the fused layout.
+
+        Raises ``ValueError`` naming any missing or mis-shaped tensor; extra tensors are ignored.
+        """
+        own = dict(self.named_parameters(remove_duplicate=False))
+        for name, tensor in hf_to_fused(weights, self.config).items():
+            if name not in own:
+                continue
+            param = own.pop(name)
+            if param.shape != tensor.shape:
+                raise ValueError(f"weight {name}: expected shape {tuple(param.shape)}, got {tuple(tensor.shape)}")
+            with torch.no_grad():
+                param.copy_(tensor)
+        if self.config.tie_word_embeddings:
+            own.pop("lm_head.weight", None)
+        if own:
+            raise ValueError(f"missing weights: {sorted(own)[:5]}{' ...' if len(own) > 5 else ''}")
+
+
+def hf_to_fused(weights: Mapping[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """Rename HF tensors to this module's names, concatenating q/k/v and gate/up."""
+    out: dict[str, torch.Tensor] = {}
+    for name, tensor in weights.items():
+        out[name.removeprefix("model.")] = tensor
+    for i in range(cfg.num_layers):
+        attn, mlp = f"layers.{i}.self_attn", f"layers.{i}.mlp"
+        for kind in ("weight", "bias"):
+            parts = [out.pop(f"{attn}.{p}_proj.{kind}", None) for p in "qkv"]
+            if all(p is not None for p in parts):
+                out[f"{attn}.qkv_proj.{kind}"] = torch.cat(parts, dim=0)
+        gate, up = out.pop(f"{mlp}.gate_proj.weight", None), out.pop(f"{mlp}.up_proj.weight", None)
+        if gate is not None and up is not None:
+            out[f"{mlp}.gate_up_proj.weight"] = torch.cat([gate, up], dim=0)
+    return out

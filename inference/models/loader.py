@@ -1,0 +1,191 @@
+"""Load a model + tokenizer from an HF folder (safetensors) or a GGUF file (dequantized with ``gguf``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from inference.models.config import ModelConfig
+from inference.models.llama import LlamaModel, Rotary
+
+_GGUF_LAYER_NAMES = {
+    "attn_norm": "input_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_norm": "post_attention_layernorm",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+_GGUF_TOP_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+
+
+class ModelLoadError(ValueError):
+    """The model files are missing, malformed or of an unsupported kind."""
+
+
+@dataclass
+class LoadedModel:
+    """A ready model with its tokenizer; ``eos_token_ids`` merges config, generation config and tokenizer."""
+
+    model: LlamaModel
+    config: ModelConfig
+    tokenizer: Any
+    eos_token_ids: set[int]
+    source: Path
+
+
+def load_model(
+    path: Path,
+    *,
+    backend: object,
+    dtype: torch.dtype = torch.bfloat16,
+    device: str = "cpu",
+    max_positions: int | None = None,
+    weight_quant: str = "none",
+) -> LoadedModel:
+    """Load an HF folder or ``.gguf`` file into our :class:`LlamaModel` (``dtype``, then ``weight_quant``)."""
+    path = Path(path)
+    if path.is_dir():
+        config, weights = read_hf_config(path), read_safetensors(path)
+        tokenizer, gguf_file = _load_tokenizer(path), None
+    elif path.suffix == ".gguf" and path.is_file():
+        config, weights = read_gguf(path)
+        tokenizer, gguf_file = _load_tokenizer(path.parent, gguf_file=path.name), path
+    else:
+        raise ModelLoadError(f"{path} is neither an HF model folder nor a .gguf file")
+    with torch.device("meta"):
+        model = LlamaModel(config, backend, max_positions=max_positions)
+    model = model.to_empty(device=device).to(dtype)
+    model.rotary = Rotary(config, max_positions or config.max_position_embeddings).to(device)  # fp32 tables
+    if config.tie_word_embeddings:
+        model.lm_head.weight = model.embed_tokens.weight
+    try:
+        model.load_hf_weights(weights)
+    except ValueError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from exc
+    del weights
+    if weight_quant != "none":
+        from inference.models.quant_linear import quantize_model
+
+        quantize_model(model, weight_quant)
+    model.eval()
+    eos = set(config.eos_token_ids) | _generation_eos(path if gguf_file is None else path.parent)
+    if tokenizer.eos_token_id is not None:
+        eos.add(tokenizer.eos_token_id)
+    return LoadedModel(model, config, tokenizer, eos, path)
+
+
+def read_hf_config(folder: Path) -> ModelConfig:
+    path = folder / "config.json"
+    if not path.exists():
+        raise ModelLoadError(f"{folder} has no config.json")
+    try:
+        return ModelConfig.from_json(path)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
+def read_safetensors(folder: Path) -> dict[str, torch.Tensor]:
+    """All tensors of ``*.safetensors`` in ``folder`` (single file or shards)."""
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ModelLoadError(f"{folder} has no *.safetensors weights")
+    weights: dict[str, torch.Tensor] = {}
+    for f in files:
+        weights.update(load_file(f))
+    return weights
+
+
+def read_gguf(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """Config and HF-named fp32 tensors from a GGUF file (quantized tensors dequantized).
+
+    llama-arch GGUF stores Q/K rows permuted for llama.cpp's interleaved RoPE; we undo it so weights use
+    HF's rotate-half layout. Qwen2 GGUF is written without the permutation.
+    """
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(path)
+    except (ValueError, OSError) as exc:
+        raise ModelLoadError(f"cannot read GGUF {path}: {exc}") from exc
+    meta = {name: _field_value(f) for name, f in reader.fields.items() if not name.startswith("tokenizer.ggml.t")}
+    names = {t.name for t in reader.tensors}
+    meta["_tied"] = "output.weight" not in names
+    embd = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
+    if embd is None:
+        raise ModelLoadError(f"{path} has no token_embd.weight")
+    meta["_vocab_size"] = int(embd.shape[-1])
+    try:
+        config = ModelConfig.from_gguf_fields(meta)
+    except (ValueError, TypeError) as exc:
+        raise ModelLoadError(f"{path}: {exc}") from exc
+    if "rope_freqs.weight" in names:  # NOTE: Llama-3.1 GGUFs bake RoPE scaling in; load the HF folder instead
+        raise ModelLoadError(f"{path}: GGUF rope_freqs (Llama-3.1 RoPE scaling) is not supported yet")
+    weights = {}
+    for t in reader.tensors:
+        arr = gguf.quants.dequantize(t.data, t.tensor_type)
+        arr = np.asarray(arr, dtype=np.float32).reshape([int(d) for d in reversed(t.shape)])
+        if config.arch == "llama" and ".attn_q." in t.name:
+            arr = _unpermute(arr, config.num_heads)
+        elif config.arch == "llama" and ".attn_k." in t.name:
+            arr = _unpermute(arr, config.num_kv_heads)
+        weights[_hf_name(t.name)] = torch.from_numpy(np.array(arr, dtype=np.float32, order="C"))  # own copy
+    return config, weights
+
+
+def _unpermute(w: np.ndarray, num_heads: int) -> np.ndarray:
+    """Inverse of llama.cpp's ``permute``: interleaved rotary pairs back to rotate-half halves."""
+    half = w.shape[0] // num_heads // 2
+    return w.reshape(num_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _hf_name(gguf_name: str) -> str:
+    base, _, kind = gguf_name.rpartition(".")
+    if base in _GGUF_TOP_NAMES:
+        return f"{_GGUF_TOP_NAMES[base]}.{kind}"
+    parts = base.split(".")
+    if len(parts) == 3 and parts[0] == "blk" and parts[2] in _GGUF_LAYER_NAMES:
+        return f"model.layers.{parts[1]}.{_GGUF_LAYER_NAMES[parts[2]]}.{kind}"
+    raise ModelLoadError(f"unknown GGUF tensor {gguf_name!r}")
+
+
+def _field_value(field: Any) -> Any:
+    try:
+        value = field.contents()
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
+    return value
+
+
+def _load_tokenizer(folder: Path, gguf_file: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        if gguf_file is not None:
+            return AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+        return AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load tokenizer from {folder}: {exc}") from exc
+
+
+def _generation_eos(folder: Path) -> set[int]:
+    path = folder / "generation_config.json"
+    if not path.exists():
+        return set()
+    try:
+        eos = json.loads(path.read_text()).get("eos_token_id")
+    except json.JSONDecodeError:
+        return set()
+    if eos is None:
+        return set()
+    return set(eos) if isinstance(eos, list) else {int(eos)}

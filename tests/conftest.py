@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny random HF models (session-scoped, built once per test session)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # NOTE: test models are tiny and the CI cores are shared; torch's OpenMP threads spin-wait and run
+    # 10-15x slower under contention than one thread does. Set before torch is first imported.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HF folder of a random 2-layer Qwen2 (q/k/v biases, tied embeddings) with a Qwen-style tokenizer."""
+    from inference.models.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"), arch="qwen2", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HF folder of a random 2-layer Llama (no biases, untied lm_head) with the same tokenizer."""
+    from inference.models.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-llama"), arch="llama", seed=1)
+
+
+@pytest.fixture(scope="session", params=["qwen2", "llama"])
+def tiny_model_dir(request: pytest.FixtureRequest) -> Path:
+    """Each tiny model in turn."""
+    return request.getfixturevalue(f"tiny_{request.param}_dir")

@@ -1,0 +1,140 @@
+"""Loading weights and config: safetensors folders, GGUF files (F32/F16/Q8_0/Q4_0), llama3 RoPE, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from inference.batch import SeqChunk, StepBatch
+from inference.config import EngineConfig
+from inference.model_runner import ModelRunner
+from inference.models.config import ModelConfig
+from inference.models.loader import ModelLoadError, read_gguf, read_safetensors
+from tests.inference.gguf_writer import write_gguf
+
+QUANTS = {"attn_q": "Q8_0", "attn_k": "Q8_0", "ffn_up": "Q4_0", "ffn_gate": "F16", "token_embd": "F16"}
+STEP_TOL = {"Q8_0": 0.02, "Q4_0": 0.35, "F16": 1e-3}  # max |diff| / max |w| per GGUF type
+
+
+@pytest.fixture(scope="module")
+def gguf_files(tiny_qwen2_dir, tiny_llama_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gguf")
+    return {
+        arch: write_gguf(d, out / f"{arch}.gguf", QUANTS)
+        for arch, d in (("qwen2", tiny_qwen2_dir), ("llama", tiny_llama_dir))
+    }
+
+
+def logits_of(runner: ModelRunner, ids: list[int]) -> torch.Tensor:
+    runner.allocate_kv(32)
+    return runner.forward_logits(StepBatch([SeqChunk(0, ids, 0, list(range(31, 31 - len(ids) // 4 - 2, -1)), False)]))
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+def test_gguf_weights_match_safetensors(arch, gguf_files, tiny_qwen2_dir, tiny_llama_dir):
+    hf_dir = tiny_qwen2_dir if arch == "qwen2" else tiny_llama_dir
+    config, weights = read_gguf(gguf_files[arch])
+    assert config == ModelConfig.from_json(hf_dir / "config.json") or _same_shape(config, hf_dir)
+    ref = read_safetensors(hf_dir)
+    if config.tie_word_embeddings:
+        ref.pop("lm_head.weight", None)
+    assert set(weights) == set(ref)
+    for name, w in weights.items():
+        kind = next((k for sub, k in QUANTS.items() if sub in name_to_gguf(name)), None)
+        err = float((w - ref[name]).abs().max() / ref[name].abs().max())
+        assert err <= (STEP_TOL[kind] if kind else 0.0), f"{name}: {err}"
+
+
+def _same_shape(config: ModelConfig, hf_dir: Path) -> bool:
+    hf = ModelConfig.from_json(hf_dir / "config.json")
+    hf.rms_norm_eps = config.rms_norm_eps  # stored as float32 in GGUF
+    hf.eos_token_ids = config.eos_token_ids  # GGUF has one EOS
+    return hf == config
+
+
+def name_to_gguf(hf_name: str) -> str:
+    from tests.inference.gguf_writer import gguf_name
+
+    return gguf_name(hf_name)
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+def test_gguf_logits_match_transformers_gguf_loading(arch, gguf_files):
+    """Our loader and transformers' own GGUF loader read the same file into the same model (Q/K layout)."""
+    from transformers import AutoModelForCausalLM
+
+    path = gguf_files[arch]
+    runner = ModelRunner(EngineConfig(model=str(path), dtype="float32"))
+    ids = runner.tokenizer("def fib(n):\n    return fib(n - 1) + fib(n - 2)").input_ids
+    ours = logits_of(runner, ids)
+    hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    with torch.no_grad():
+        ref = hf(torch.tensor([ids])).logits[0]
+    torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-4)
+    assert runner.model_config.arch == arch
+
+
+def test_gguf_close_to_source_model(gguf_files, tiny_llama_dir):
+    a = ModelRunner(EngineConfig(model=str(gguf_files["llama"]), dtype="float32"))
+    b = ModelRunner(EngineConfig(model=str(tiny_llama_dir), dtype="float32"))
+    ids = b.tokenizer("class Stack:\n    def push(self, x):").input_ids
+    assert a.tokenizer("class Stack:").input_ids == b.tokenizer("class Stack:").input_ids
+    la, lb = logits_of(a, ids), logits_of(b, ids)
+    assert float((la - lb).norm() / lb.norm()) < 0.2  # Q4_0 / Q8_0 quantization error only
+
+
+def test_llama3_rope_scaling_matches_hf(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from inference.models.tiny import make_tiny_model
+
+    rope = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
+    d = make_tiny_model(tmp_path / "l3", arch="llama", seed=2, rope_parameters=rope)
+    runner = ModelRunner(EngineConfig(model=str(d), dtype="float32"))
+    assert runner.model_config.rope_scaling is not None
+    ids = (runner.tokenizer("for i in range(10):\n    print(i * i)\n").input_ids * 6)[:90]
+    runner.allocate_kv(64)
+    ours = runner.forward_logits(StepBatch([SeqChunk(0, ids, 0, list(range(30)), False)]))
+    hf = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32)
+    with torch.no_grad():
+        ref = hf(torch.tensor([ids])).logits[0]
+    torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_bad_model_inputs_raise_clear_errors(tmp_path, tiny_qwen2_dir):
+    cases = []
+    missing = tmp_path / "nope"
+    cases.append((missing, "unknown model"))
+    garbage = tmp_path / "x.gguf"
+    garbage.write_bytes(b"not a gguf at all" * 10)
+    cases.append((garbage, "GGUF"))
+    bad_type = tmp_path / "bad_type"
+    shutil.copytree(tiny_qwen2_dir, bad_type)
+    cfg = json.loads((bad_type / "config.json").read_text())
+    (bad_type / "config.json").write_text(json.dumps({**cfg, "model_type": "gpt_neox"}))
+    cases.append((bad_type, "unsupported model_type"))
+    no_weights = tmp_path / "no_weights"
+    shutil.copytree(tiny_qwen2_dir, no_weights)
+    os.remove(no_weights / "model.safetensors")
+    cases.append((no_weights, "safetensors"))
+    for path, msg in cases:
+        with pytest.raises(ModelLoadError, match=msg):
+            ModelRunner(EngineConfig(model=str(path)))
+
+
+def test_missing_tensor_is_named(tmp_path, tiny_llama_dir):
+    from safetensors.torch import save_file
+
+    d = tmp_path / "partial"
+    shutil.copytree(tiny_llama_dir, d)
+    weights = read_safetensors(d)
+    del weights["model.layers.1.mlp.down_proj.weight"]
+    save_file(weights, d / "model.safetensors")
+    with pytest.raises(ModelLoadError, match="layers.1.mlp.down_proj"):
+        ModelRunner(EngineConfig(model=str(d)))
