@@ -59,6 +59,8 @@ class ModelRunner:
         self.kv_caches: list[LayerKVCache] = []
         self._rng = torch.Generator(device="cpu").manual_seed(config.seed)
         self._adapter_slot: AdapterSlot | None = None
+        self.graphs = None
+        """DecodeCudaGraphs when decode steps replay captured CUDA graphs (CUDA + triton backend)."""
 
     def set_adapter(self, adapter: LoraAdapter | None) -> None:
         """Merge ``adapter`` into the weights (None: restore the exact base weights)."""
@@ -99,6 +101,18 @@ class ModelRunner:
                     *scales,
                 )
             )
+        self.graphs = self._capture_graphs()
+
+    def _capture_graphs(self):
+        """Decode CUDA graphs per batch-size bucket; None off CUDA, with another backend, or when disabled."""
+        cfg = self.config
+        if not (self.device.type == "cuda" and cfg.enable_cuda_graphs and cfg.attention_backend == "triton"):
+            return None
+        from inference.cuda_graphs import DecodeCudaGraphs
+
+        graphs = DecodeCudaGraphs(self.model, self.kv_caches, cfg.max_num_seqs, self.max_model_len)
+        graphs.capture()
+        return graphs
 
     @property
     def num_blocks(self) -> int:
@@ -122,7 +136,10 @@ class ModelRunner:
         for chunk in batch.chunks:
             self._validate(chunk)
         input_ids, positions, meta = self.prepare_inputs(batch.chunks)
-        hidden = self.model(input_ids, positions, self.kv_caches, meta)  # [num_tokens, hidden]
+        if self.graphs is not None and self.graphs.can_run(meta):
+            hidden = self.graphs.run(input_ids, positions, meta)  # [num_tokens, hidden]
+        else:
+            hidden = self.model(input_ids, positions, self.kv_caches, meta)  # [num_tokens, hidden]
         sampling = [c for c in batch.chunks if c.sample]
         if not sampling:
             return []
