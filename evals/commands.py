@@ -1,0 +1,143 @@
+"""`codeloop eval BENCHMARK ...`, `codeloop eval report RUN_DIR...`, `codeloop eval canonical BENCHMARK`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from evals.datasets import BENCHMARKS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _user_error(message: str) -> Exception:
+    from inference.cli import UserError
+
+    return UserError(message)
+
+
+def swebench_dir(arg: str | None) -> Path:
+    """``--swebench-dir``, else ``$CODELOOP_SWEBENCH_DIR``, else ``../shared/benchmarks/swebench`` from the repo."""
+    return Path(arg or os.environ.get("CODELOOP_SWEBENCH_DIR") or REPO_ROOT.parent / "shared/benchmarks/swebench")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", help="mbpp: test|train|validation|prompt; bigcodebench: complete|instruct")
+    p.add_argument("--subset", help="bigcodebench: full|stdlib|numpy-pandas")
+    p.add_argument("--limit", type=int, help="only the first K tasks")
+    p.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "docker"])
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds per sandbox run")
+    p.add_argument("--concurrency", type=int, default=2, help="sandbox runs at once")
+    p.add_argument("--swebench-dir", help="offline SWE-bench folder (default $CODELOOP_SWEBENCH_DIR or ../shared/benchmarks/swebench)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ev = subparsers.add_parser("eval", help="evaluate the model on a benchmark, report, check canonical solutions")
+    sub = ev.add_subparsers(dest="eval_command", metavar="BENCHMARK|report|canonical", required=True)
+    for name in BENCHMARKS:
+        p = sub.add_parser(name, help=f"evaluate on {name}")
+        _common(p)
+        p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="catalog name or HF folder")
+        p.add_argument("--adapter", help="LoRA adapter (passed to the engine as adapter_id)")
+        p.add_argument("--samples", type=int, default=1, help="samples per task (pass@k)")
+        p.add_argument("--temperature", type=float, default=0.0)
+        p.add_argument("--top-p", type=float, default=0.95)
+        p.add_argument("--max-tokens", type=int, default=512)
+        p.add_argument("--prompt-mode", default="auto", choices=["auto", "chat", "completion"])
+        p.add_argument("--run-dir", help="where results go (default runs/<benchmark>-<model>-<time>)")
+        p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+        p.add_argument("--backend", default="engine", choices=["engine", "hf"], help="our engine or HF generate")
+        p.add_argument("--kv-dtype", help="engine KV cache dtype (e.g. int8)")
+        p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(func=run_eval, benchmark=name)
+    r = sub.add_parser("report", help="markdown table + plots comparing finished runs")
+    r.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    r.add_argument("--out", default="eval-report", help="output folder")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=run_report)
+    c = sub.add_parser("canonical", help="run the canonical solutions through the sandbox (all should pass)")
+    c.add_argument("benchmark", choices=BENCHMARKS)
+    _common(c)
+    c.set_defaults(func=run_canonical)
+
+
+def _engine_options(args: argparse.Namespace) -> dict:
+    if not args.kv_dtype:
+        return {}
+    from inference.config import CacheConfig
+
+    return {"cache": CacheConfig(kv_cache_dtype=args.kv_dtype)}
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from evals.datasets import DatasetError
+    from evals.rundir import RunDirError
+    from evals.runner import evaluate
+    from evals.spec import EvalSpec
+
+    try:
+        spec = EvalSpec(
+            benchmark=args.benchmark, model=args.model, adapter=args.adapter, split=args.split, subset=args.subset,
+            samples=args.samples, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+            limit=args.limit, run_dir=Path(args.run_dir) if args.run_dir else None, resume=args.resume,
+            backend=args.backend, sandbox=args.sandbox, prompt_mode=args.prompt_mode, seed=args.seed,
+            concurrency=args.concurrency, timeout_s=args.timeout, swebench_dir=swebench_dir(args.swebench_dir),
+            engine_options=_engine_options(args), progress=not args.json and sys.stderr.isatty(),
+        )
+        summary = evaluate(spec)
+    except (ValueError, DatasetError, RunDirError) as exc:
+        raise _user_error(str(exc)) from exc
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=1))
+    else:
+        scores = ", ".join(f"{k} {100 * v:.1f}%" for k, v in summary.pass_at_k.items())
+        print(f"{summary.benchmark} ({summary.coverage}): {scores or 'no results'}; run folder {summary.run_dir}")
+        for note in summary.notes:
+            print(f"note: {note}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from evals.report import ReportError, write_report
+
+    try:
+        md, png = write_report([Path(d) for d in args.run_dirs], Path(args.out))
+    except ReportError as exc:
+        raise _user_error(str(exc)) from exc
+    if args.json:
+        print(json.dumps({"markdown": str(md), "plot": str(png)}))
+    else:
+        print(md.read_text(), end="")
+        print(f"wrote {md} and {png}")
+    return 0
+
+
+def run_canonical(args: argparse.Namespace) -> int:
+    from evals import datasets
+    from evals.canonical import check_canonical
+    from evals.runner import exec_config
+    from evals.spec import EvalSpec
+
+    try:
+        if args.benchmark == "swebench":
+            from evals.swebench.commands import run_swebench_canonical
+
+            return run_swebench_canonical(args, swebench_dir(args.swebench_dir))
+        tasks = datasets.load(args.benchmark, args.split, subset=args.subset)
+    except (ValueError, datasets.DatasetError) as exc:
+        raise _user_error(str(exc)) from exc
+    tasks = tasks[: args.limit] if args.limit else tasks
+    config = exec_config(EvalSpec(args.benchmark, sandbox=args.sandbox, concurrency=args.concurrency,
+                                  timeout_s=args.timeout))
+    report = check_canonical(tasks, config, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1))
+    else:
+        print(f"{args.benchmark}: {len(report.passed)}/{report.num_tasks} canonical solutions pass")
+        for task_id, why in report.failed.items():
+            print(f"  FAIL {task_id}: {why}")
+    return 0 if not report.unexpected else 1

@@ -1,0 +1,171 @@
+"""generate → execute → score, resumable: ``evaluate(EvalSpec) -> EvalSummary``.
+
+Invariant: each (task, sample) gets at most one line in ``results.jsonl``; a run killed at any point and
+resumed with the same spec ends with exactly one result per (task, sample). Finished generations are kept in
+``generations.jsonl`` so a resumed run re-executes but does not regenerate them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from evals import datasets
+from evals.execute import Candidate, ExecConfig, judge
+from evals.generate import EngineGenerator, Generation, Generator, GenRequest, HFGenerator
+from evals.interop import write_samples
+from evals.progress import Bars
+from evals.prompts import PromptMode, assemble_program, build_prompt
+from evals.results import result_record
+from evals.rundir import RunDir, default_run_dir
+from evals.scoring import summarize
+from evals.spec import EvalSpec, EvalSummary
+from evals.task import Task
+from sandbox.types import Limits
+
+EXEC_BATCH = 8
+
+
+def _warn(message: str) -> None:
+    print(f"codeloop eval: warning: {message}", file=sys.stderr)
+
+
+def load_tasks(spec: EvalSpec) -> tuple[list[Task], str]:
+    """The tasks of the run and a sentence saying which part of the benchmark they are."""
+    tasks = datasets.load(spec.benchmark, spec.split, subset=spec.subset, swebench_dir=spec.swebench_dir)
+    total = len(tasks)
+    coverage = f"{total} tasks"
+    if spec.benchmark == "bigcodebench":
+        coverage = f"subset {spec.subset or 'full'}: {total} of {datasets.bigcodebench.NUM_TASKS_FULL} tasks ({100 * total / datasets.bigcodebench.NUM_TASKS_FULL:.1f}%)"
+    if spec.limit and spec.limit < total:
+        tasks = tasks[: spec.limit]
+        coverage += f"; limited to the first {spec.limit}"
+    return tasks, coverage
+
+
+def make_generator(spec: EvalSpec) -> Generator:
+    if spec.backend == "hf":
+        from inference.catalog import resolve_model
+
+        return HFGenerator.load(resolve_model(spec.model), spec.adapter)
+    return EngineGenerator.load(spec.model, spec.adapter, **spec.engine_options)
+
+
+def resolve_mode(spec: EvalSpec, tokenizer: Any) -> PromptMode:
+    if spec.prompt_mode != "auto":
+        return PromptMode(spec.prompt_mode)
+    return PromptMode.CHAT if getattr(tokenizer, "chat_template", None) else PromptMode.COMPLETION
+
+
+def exec_config(spec: EvalSpec) -> ExecConfig:
+    limits = Limits(timeout_s=spec.timeout_s, memory_mb=spec.memory_mb)
+    return ExecConfig(backend=spec.sandbox, concurrency=spec.concurrency, limits=limits)
+
+
+def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: ExecConfig | None = None) -> EvalSummary:
+    """Run ``spec`` to the end (resuming when asked) and return its summary; also written to summary.json.
+
+    Pass ``generator`` to reuse a loaded engine (e.g. ``EngineGenerator(engine, adapter_id)`` in the RL loop).
+    """
+    if spec.benchmark == "swebench":
+        from evals.swebench.pipeline import evaluate_swebench
+
+        return evaluate_swebench(spec, generator)
+    start = time.perf_counter()
+    spec = replace(spec, run_dir=Path(spec.run_dir or default_run_dir(spec)))
+    tasks, coverage = load_tasks(spec)
+    rd = RunDir(spec.run_dir, spec)
+    rd.open()
+    results = rd.load(rd.results, _warn)
+    generations = rd.load(rd.generations, _warn)
+    keys = [(t.task_id, s) for t in tasks for s in range(spec.samples)]
+    todo = [k for k in keys if k not in results]
+    by_id = {t.task_id: t for t in tasks}
+    timing = {"gen": 0.0, "exec": 0.0}
+    with Bars(spec.progress) as bars, ThreadPoolExecutor(max_workers=1) as pool:
+        bars.add("execute", len(keys), done=len(keys) - len(todo))
+        futures: list[Future] = []
+        pending: list[Candidate] = []
+
+        def flush() -> None:
+            if pending:
+                futures.append(pool.submit(_judge_and_store, list(pending), execution or exec_config(spec), rd, bars, timing))
+                pending.clear()
+
+        def on_generation(g: Generation, mode: PromptMode) -> None:
+            task = by_id[g.key[0]]
+            program = assemble_program(task, mode, g.text) if not g.error else ""
+            pending.append(Candidate(task, g.key[1], g.text, program, g.num_tokens, g.error))
+            if len(pending) >= EXEC_BATCH:
+                flush()
+
+        for k in todo:
+            if k in generations:
+                rec = generations[k]
+                on_generation(Generation(k, rec["text"], rec.get("num_tokens", 0), error=rec.get("error", "")),
+                              PromptMode(rec["mode"]))
+        flush()
+        missing = [k for k in todo if k not in generations]
+        if missing:
+            generator = generator or make_generator(spec)
+            mode = resolve_mode(spec, generator.tokenizer)
+            requests = _requests(spec, missing, by_id, mode, generator.tokenizer)
+            bars.add("generate", len(requests))
+            t0 = time.perf_counter()
+            for g in generator.generate(requests):
+                rd.generations.append({"task_id": g.key[0], "sample_index": g.key[1], "text": g.text,
+                                       "num_tokens": g.num_tokens, "finish_reason": g.finish_reason,
+                                       "error": g.error, "mode": mode.value})
+                bars.advance("generate")
+                on_generation(g, mode)
+            timing["gen"] = time.perf_counter() - t0
+            flush()
+        for f in futures:
+            f.result()
+    records = rd.load(rd.results, _warn)
+    summary = summarize(spec, tasks, records, coverage)
+    summary.generation_seconds = round(timing["gen"], 2)
+    summary.execution_seconds = round(timing["exec"], 2)
+    summary.wall_seconds = round(time.perf_counter() - start, 2)
+    summary.prompt_mode = next((r.get("mode", "") for r in rd.load(rd.generations, _warn).values()), "")
+    summary.label = run_label(spec)
+    write_samples(spec.run_dir, tasks, records, spec.model)
+    rd.write_summary(summary.as_dict())
+    return summary
+
+
+def run_label(spec: EvalSpec) -> str:
+    """Model, adapter, backend and KV dtype: what tells runs of one benchmark apart in a report."""
+    label = Path(spec.model).name or spec.model
+    if spec.adapter:
+        label += f"+{Path(spec.adapter).name}"
+    cache = spec.engine_options.get("cache")
+    if cache is not None and getattr(cache, "kv_cache_dtype", "auto") != "auto":
+        label += f" kv={cache.kv_cache_dtype}"
+    return label if spec.backend == "engine" else f"{label} ({spec.backend})"
+
+
+def _requests(spec: EvalSpec, keys: list[tuple[str, int]], by_id: dict[str, Task], mode: PromptMode,
+              tokenizer: Any) -> list[GenRequest]:
+    out = []
+    for task_id, sample in keys:
+        prompt = build_prompt(by_id[task_id], mode, tokenizer)
+        seed = None if spec.temperature == 0 else spec.seed * 1_000_003 + sample
+        out.append(GenRequest((task_id, sample), prompt.text, prompt.stop, spec.max_tokens, spec.temperature,
+                              spec.top_p, seed))
+    return out
+
+
+def _judge_and_store(batch: list[Candidate], config: ExecConfig, rd: RunDir, bars: Bars, timing: dict) -> None:
+    t0 = time.perf_counter()
+    for result in judge(batch, config):
+        rd.results.append(result_record(result))
+        bars.advance("execute")
+    timing["exec"] += time.perf_counter() - t0
+
+
+__all__ = ["EvalSpec", "EvalSummary", "evaluate", "load_tasks"]

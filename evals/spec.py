@@ -1,0 +1,103 @@
+"""`EvalSpec` (what to evaluate, validated) and `EvalSummary` (what came of it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BACKENDS = ("engine", "hf")
+SANDBOX_BACKENDS = ("auto", "bwrap", "docker")
+PROMPT_MODES = ("auto", "chat", "completion")
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """One evaluation run. Built at the entry point (CLI or RL loop) and passed down unchanged.
+
+    ``run_dir`` holds everything the run writes; with ``resume`` a run continues where it stopped.
+    """
+
+    benchmark: str
+    model: str = "qwen2.5-coder-0.5b-instruct"
+    adapter: str | None = None
+    """LoRA adapter path/id passed to the engine as ``adapter_id``."""
+    split: str | None = None
+    subset: str | None = None
+    samples: int = 1
+    temperature: float = 0.0
+    top_p: float = 0.95
+    max_tokens: int = 512
+    limit: int | None = None
+    """Evaluate only the first ``limit`` tasks."""
+    run_dir: Path | None = None
+    resume: bool = False
+    backend: str = "engine"
+    sandbox: str = "auto"
+    prompt_mode: str = "auto"
+    """``auto``: chat when the tokenizer has a chat template, else completion."""
+    seed: int = 0
+    concurrency: int = 2
+    """Sandbox runs at once."""
+    timeout_s: float = 20.0
+    memory_mb: int = 1024
+    swebench_dir: Path | None = None
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    """Extra ``EngineConfig`` fields (e.g. ``{"cache": CacheConfig(kv_dtype="int8")}``)."""
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ValueError(f"samples must be >= 1, got {self.samples}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.samples > 1 and self.temperature == 0:
+            raise ValueError("samples > 1 needs temperature > 0 (greedy samples are all the same)")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {self.limit}")
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        for name, value, allowed in (("backend", self.backend, BACKENDS), ("sandbox", self.sandbox, SANDBOX_BACKENDS),
+                                     ("prompt_mode", self.prompt_mode, PROMPT_MODES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+    def identity(self) -> dict[str, Any]:
+        """Fields that must match for a resumed run to continue the same experiment."""
+        keys = ("benchmark", "model", "adapter", "split", "subset", "samples", "temperature", "top_p",
+                "max_tokens", "backend", "prompt_mode", "seed")
+        return {k: getattr(self, k) for k in keys}
+
+
+@dataclass
+class EvalSummary:
+    """Scores of one run. ``pass_at_k`` uses every test; ``per_test`` scores each named test alone."""
+
+    benchmark: str
+    model: str
+    adapter: str | None
+    backend: str
+    num_tasks: int
+    num_samples: int
+    temperature: float
+    pass_at_k: dict[str, float]
+    per_test: dict[str, dict[str, float]] = field(default_factory=dict)
+    num_results: int = 0
+    status_counts: dict[str, int] = field(default_factory=dict)
+    coverage: str = ""
+    """Which part of the benchmark was run (subset / limit), stated in every report."""
+    prompt_mode: str = ""
+    generation_seconds: float = 0.0
+    execution_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    num_generated_tokens: int = 0
+    run_dir: str = ""
+    label: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvalSummary:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})

@@ -1,0 +1,49 @@
+"""Canonical solutions through the real sandbox: the harness must accept every one of them."""
+
+import pytest
+
+from evals import datasets
+from evals.canonical import KNOWN_CANONICAL_FAILURES, check_canonical
+from evals.execute import ExecConfig
+from sandbox.types import Limits
+
+CONFIG = ExecConfig("auto", 2, Limits(timeout_s=20, memory_mb=1024))
+
+
+def test_canonical_sample_of_each_benchmark():
+    tasks = (datasets.load("humaneval")[:12] + datasets.load("mbpp")[:6] + datasets.load("humanevalplus")[:4]
+             + datasets.load("mbppplus")[:4])
+    for bench in ("humaneval", "mbpp", "humanevalplus", "mbppplus"):
+        report = check_canonical([t for t in tasks if t.benchmark == bench], CONFIG, progress=False)
+        assert report.failed == {}, report.failed
+
+
+def test_wrong_solutions_fail():
+    t = datasets.load("humanevalplus")[0]
+    bad = t.canonical_solution.replace("return True", "return False")
+    from evals.execute import Candidate, judge
+
+    (r,) = judge([Candidate(t, 0, "", bad)], CONFIG)
+    assert not r.passed and r.status == "failed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bench", ["humaneval", "mbpp", "humanevalplus", "mbppplus"])
+def test_canonical_full(bench):
+    report = check_canonical(datasets.load(bench), CONFIG, progress=False)
+    known = KNOWN_CANONICAL_FAILURES.get(bench, {})
+    assert report.unexpected == {}, report.unexpected
+    assert len(report.passed) >= report.num_tasks - len(known)
+    if bench == "humaneval":
+        assert len(report.passed) == 164
+
+
+def test_hanging_and_codeless_samples_are_recorded_not_fatal():
+    from evals.execute import Candidate, judge
+
+    t = datasets.load("humaneval")[0]
+    hang = t.prompt + "    while True:\n        pass\n"
+    results = judge([Candidate(t, 0, "x", hang), Candidate(t, 1, "no code here", ""),
+                     Candidate(t, 2, "", t.canonical_solution)], ExecConfig("auto", 2, Limits(timeout_s=2)))
+    assert [r.status for r in results] == ["timeout", "no_code", "passed"]
+    assert "no code" in results[1].message

@@ -1,0 +1,66 @@
+import pytest
+
+from evals import datasets
+from evals.datasets import DatasetError
+from evals.datasets.bigcodebench import NUM_TASKS_FULL
+
+SWEBENCH = datasets.swebench.Path("/work/shared/benchmarks/swebench")
+
+
+@pytest.mark.parametrize("name,split,count", [
+    ("humaneval", None, 164), ("humanevalplus", None, 164), ("mbpp", "test", 500), ("mbpp", "train", 374),
+    ("mbpp", "validation", 90), ("mbppplus", None, 378), ("bigcodebench", "complete", 1140),
+    ("bigcodebench", "instruct", 1140),
+])
+def test_counts(name, split, count):
+    tasks = datasets.load(name, split)
+    assert len(tasks) == count
+    assert len({t.task_id for t in tasks}) == count
+    assert all(t.tests and t.canonical_solution and t.entry_point for t in tasks)
+
+
+def test_mbpp_split_ids():
+    test = datasets.load("mbpp", "test")
+    assert test[0].task_id == "Mbpp/11" and test[-1].task_id == "Mbpp/510"
+    assert datasets.load("mbpp", "train")[0].task_id == "Mbpp/601"
+    assert datasets.load("mbpp", "validation")[0].task_id == "Mbpp/511"
+
+
+def test_plus_tasks_have_base_and_plus():
+    t = datasets.load("humanevalplus")[0]
+    assert t.test_names == ("base", "plus") and len(t.tests) == 2
+    m = datasets.load("mbppplus")[0]
+    assert "assert similar_elements" in m.prompt and m.entry_point == "similar_elements"
+
+
+def test_bigcodebench_subset_and_instruct():
+    sub = datasets.load("bigcodebench", "instruct", subset="numpy-pandas")
+    assert len(sub) == 486 < NUM_TASKS_FULL
+    assert all(set(t.metadata["libs"]) <= set(datasets.bigcodebench._STDLIB) | {"numpy", "pandas"} for t in sub)
+    assert sub[0].instruction != sub[0].prompt and "task_func" in sub[0].instruction
+
+
+@pytest.mark.skipif(not SWEBENCH.is_dir(), reason="shared SWE-bench folder absent")
+def test_swebench_instances():
+    tasks = datasets.load("swebench", swebench_dir=SWEBENCH)
+    assert len(tasks) == 29
+    inst = tasks[0].metadata["instance"]
+    assert isinstance(inst["FAIL_TO_PASS"], list) and inst["FAIL_TO_PASS"]
+
+
+def test_bad_input_is_clear(tmp_path):
+    with pytest.raises(DatasetError, match="unknown benchmark"):
+        datasets.load("nope")
+    with pytest.raises(DatasetError, match="not found"):
+        datasets.load("humaneval", path=tmp_path / "missing.jsonl")
+    with pytest.raises(DatasetError, match="SWE-bench data not found"):
+        datasets.load("swebench", swebench_dir=tmp_path)
+    with pytest.raises(DatasetError, match="split"):
+        datasets.load("mbpp", "dev")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"task_id": 1}\n')
+    with pytest.raises(DatasetError, match="bad.jsonl:1: missing field"):
+        datasets.load("humaneval", path=bad)
+    bad.write_text('\nnot json\n')
+    with pytest.raises(DatasetError, match="bad.jsonl:2: not valid JSON"):
+        datasets.load("humaneval", path=bad)

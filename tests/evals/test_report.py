@@ -1,0 +1,37 @@
+import json
+
+import pytest
+
+from evals.report import ReportError, markdown_table, write_report
+from evals.spec import EvalSummary
+
+
+def summary(label, p1, plus=None):
+    per_test = {"base": {"pass@1": p1}} if plus is None else {"base": {"pass@1": p1}, "plus": {"pass@1": plus}}
+    return EvalSummary("humanevalplus", "m", None, "engine", 164, 1, 0.0, {"pass@1": plus or p1}, per_test,
+                       coverage="164 tasks", label=label, notes=["a note"])
+
+
+def test_report_writes_markdown_and_png(tmp_path):
+    dirs = []
+    for name, s in (("base", summary("base", 0.6, 0.55)), ("int8", summary("base kv=int8", 0.58, 0.5))):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps(s.as_dict()))
+        dirs.append(d)
+    md, png = write_report(dirs, tmp_path / "out")
+    text = md.read_text()
+    assert "| base kv=int8 |" in text and "60.0" in text and "55.0" in text and "a note" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+
+
+def test_missing_summary_is_a_clear_error(tmp_path):
+    with pytest.raises(ReportError, match="no summary.json"):
+        write_report([tmp_path], tmp_path / "out")
+
+
+def test_table_marks_missing_metrics():
+    a = summary("a", 0.5)
+    b = summary("b", 0.4, 0.3)
+    table = markdown_table([a, b])
+    assert "—" in table and table.count("\n") == 4
