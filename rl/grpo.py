@@ -61,7 +61,7 @@ def grpo_loss(
     with torch.no_grad():
         clip_frac = (((ratio < 1 - config.clip_eps) | (ratio > 1 + config.clip_eps)).to(mask.dtype) * mask)
         metrics = {
-            "loss": float(loss),
+            "loss": float(loss.detach()),
             "policy_loss": float((policy * mask).sum() / num_tokens),
             "kl": float((kl * mask).sum() / num_tokens),
             "clip_fraction": float(clip_frac.sum() / num_tokens),
@@ -76,4 +76,4 @@ def rft_loss(logprobs: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> 
     weights = mask.to(logprobs.dtype) * keep.to(logprobs.dtype).unsqueeze(1)
     num_tokens = weights.sum().clamp(min=1)
     loss = -(logprobs * weights).sum() / num_tokens
-    return loss, {"loss": float(loss), "num_tokens": float(weights.sum()), "kept": float(keep.sum())}
+    return loss, {"loss": float(loss.detach()), "num_tokens": float(weights.sum()), "kept": float(keep.sum())}

@@ -1,0 +1,129 @@
+"""``codeloop train --config FILE`` and ``codeloop loop [--iterations N] [--config FILE]`` /
+``codeloop loop report RUN_DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rl.config import ConfigError, RLConfig, load_config
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("train", help="one RL training phase (GRPO/RFT on LoRA), resumable")
+    _common(p)
+    p.add_argument("--steps", type=int, help="override train.steps")
+    p.add_argument("--algo", choices=("grpo", "rft"), help="override train.algo")
+    p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("loop", help="train → evaluate → promote, N iterations; or `loop report RUN_DIR`")
+    p.add_argument("action", nargs="?", choices=("report",), help="report: write report.md + plots of a run")
+    p.add_argument("report_dir", nargs="?", type=Path, help="run directory (with `report`)")
+    _common(p)
+    p.add_argument("--iterations", type=int, default=1)
+    p.add_argument("--steps", type=int, help="override train.steps (steps per iteration)")
+    p.add_argument("--eval-limit", type=int, help="override eval.limit (first N tasks of each benchmark)")
+    p.set_defaults(func=_loop)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML or JSON config (see rl/config.py); defaults otherwise")
+    p.add_argument("--run-dir", help="override run_dir")
+    p.add_argument("--model", help="override model")
+    p.add_argument("--task-limit", type=int, help="override tasks.limit")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _config(args: argparse.Namespace, **extra: Any) -> RLConfig:
+    from inference.cli import UserError
+
+    overrides = {"run_dir": args.run_dir, "model": args.model, "tasks.limit": args.task_limit,
+                 "train.steps": args.steps, **extra}
+    try:
+        return load_config(args.config, overrides)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean a bad config or input (shown as one line), not a bug."""
+    from inference.catalog import ModelError
+    from inference.lora import AdapterError
+    from inference.models.loader import ModelLoadError
+    from rl.phase import NoTasksError
+
+    return (NoTasksError, AdapterError, ModelLoadError, ModelError)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from rl.loop import train
+
+    config = _config(args, **{"train.algo": args.algo})
+    _logging()
+    from inference.cli import UserError
+
+    try:
+        last = train(config, on_step=lambda rec: _print_step(rec, args.json))
+    except _user_errors() as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"run_dir": config.run_dir, "last": last}))
+    return 0
+
+
+def _loop(args: argparse.Namespace) -> int:
+    from inference.cli import UserError
+
+    if args.action == "report":
+        if args.report_dir is None or not args.report_dir.is_dir():
+            raise UserError(f"loop report needs an existing run directory, got {args.report_dir}")
+        from rl.report import write_report
+
+        path = write_report(args.report_dir)
+        print(json.dumps({"report": str(path)}) if args.json else f"wrote {path}")
+        return 0
+    if args.iterations < 1:
+        raise UserError("--iterations must be >= 1")
+    from rl.loop import run_loop
+
+    config = _config(args, **{"eval.limit": args.eval_limit})
+    _logging()
+    try:
+        records = run_loop(config, args.iterations, on_event=lambda kind, rec: _event(kind, rec, args.json))
+    except _user_errors() as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"run_dir": config.run_dir, "iterations": records}))
+    return 0
+
+
+def _print_step(rec: dict, as_json: bool) -> None:
+    if not as_json:
+        print(f"step {rec['step']}: reward {rec['reward_mean']:.3f}±{rec['reward_std']:.3f} "
+              f"pass {rec['pass_rate']:.2f} loss {rec['loss']:.4f} kl {rec['kl']:.4f} "
+              f"{rec['rollout_tokens_per_s']:.1f} tok/s {rec['wall_s']:.0f}s", flush=True)
+
+
+def _event(kind: str, rec: dict, as_json: bool) -> None:
+    if kind == "step":
+        _print_step(rec, as_json)
+    elif not as_json:
+        scores = rec if kind == "base" else rec["scores"]
+        text = ", ".join(f"{k} {v['pass@1']:.3f} ({v['num_tasks']})" for k, v in scores.items())
+        tail = "" if kind == "base" else f" promoted={rec['promoted']}"
+        print(f"{kind}{'' if kind == 'base' else ' ' + str(rec['iteration'])}: {text}{tail}", flush=True)
+
+
+if __name__ == "__main__":  # `python -m rl.commands train ...` (tests run it as a killable subprocess)
+    from inference.cli import main
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,208 @@
+"""`RLConfig`: one validated config for a training phase and the loop, loadable from TOML or JSON.
+
+Sections mirror the pipeline: ``tasks`` → ``rollout`` → ``train`` (+ ``lora``, ``grpo``) → ``eval``.
+Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from rl.grpo import GRPOConfig
+
+ALGOS = ("grpo", "rft")
+DTYPES = ("bfloat16", "float32")
+TASK_SOURCES = ("mbpp-train", "mbpp-validation", "synth", "acceptance")
+EVAL_BENCHMARKS = ("humanevalplus", "mbppplus", "bigcodebench", "swebench", "mbpp-validation")
+
+
+class ConfigError(ValueError):
+    """The config file or one of its values is invalid (message names the field)."""
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.0
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+    def __post_init__(self) -> None:
+        self.targets = tuple(self.targets)
+        _check(self.r >= 1, "lora.r must be >= 1")
+        _check(self.alpha > 0, "lora.alpha must be > 0")
+        _check(0 <= self.dropout < 1, "lora.dropout must be in [0, 1)")
+        allowed = set(LoraSettings.__dataclass_fields__["targets"].default)
+        _check(bool(self.targets) and set(self.targets) <= allowed, f"lora.targets must be a subset of {sorted(allowed)}")
+
+
+@dataclass
+class TaskSettings:
+    sources: tuple[str, ...] = ("mbpp-train",)
+    limit: int | None = None
+    """Use at most this many tasks (after validation), in seeded-shuffled order."""
+    validate: bool = True
+    """Keep a task only if its reference passes and a trivial wrong solution fails (costs sandbox runs)."""
+    synth_count: int = 0
+    """Synthetic tasks to generate per refresh (source ``synth``)."""
+    acceptance_log: str | None = None
+
+    def __post_init__(self) -> None:
+        self.sources = tuple(self.sources)
+        _check(all(s in TASK_SOURCES for s in self.sources), f"tasks.sources must be among {TASK_SOURCES}")
+        _check(self.limit is None or self.limit >= 1, "tasks.limit must be >= 1")
+        _check(self.synth_count >= 0, "tasks.synth_count must be >= 0")
+
+
+@dataclass
+class RolloutSettings:
+    group_size: int = 4
+    """G samples per prompt (sharing the prompt's KV)."""
+    prompts_per_step: int = 4
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 384
+    sandbox: str = "auto"
+    concurrency: int = 2
+    timeout_s: float = 10.0
+    memory_mb: int = 512
+
+    def __post_init__(self) -> None:
+        _check(self.group_size >= 2, "rollout.group_size must be >= 2 (advantages are relative to the group)")
+        _check(self.prompts_per_step >= 1, "rollout.prompts_per_step must be >= 1")
+        _check(self.temperature > 0, "rollout.temperature must be > 0")
+        _check(0 < self.top_p <= 1, "rollout.top_p must be in (0, 1]")
+        _check(self.max_tokens >= 1, "rollout.max_tokens must be >= 1")
+        _check(self.timeout_s > 0 and self.memory_mb > 0, "rollout.timeout_s and memory_mb must be > 0")
+
+
+@dataclass
+class TrainSettings:
+    algo: str = "grpo"
+    steps: int = 10
+    """Optimizer updates per training phase."""
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    micro_batch: int = 4
+    """Sequences per forward/backward; gradients accumulate over the whole step's rollouts."""
+    epochs_per_batch: int = 1
+    """Optimizer updates per rollout batch (>1 makes the clipping matter)."""
+    max_grad_norm: float = 1.0
+    dtype: str = "bfloat16"
+    num_threads: int = 2
+    checkpoint_every: int = 1
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.algo in ALGOS, f"train.algo must be one of {ALGOS}")
+        _check(self.dtype in DTYPES, f"train.dtype must be one of {DTYPES}")
+        _check(self.steps >= 1 and self.micro_batch >= 1 and self.epochs_per_batch >= 1,
+               "train.steps, micro_batch and epochs_per_batch must be >= 1")
+        _check(self.lr > 0 and self.max_grad_norm > 0, "train.lr and max_grad_norm must be > 0")
+        _check(self.num_threads >= 1, "train.num_threads must be >= 1")
+        _check(self.checkpoint_every >= 1 and self.keep_checkpoints >= 1,
+               "train.checkpoint_every and keep_checkpoints must be >= 1")
+
+
+@dataclass
+class EvalSettings:
+    benchmarks: tuple[str, ...] = ("mbpp-validation", "humanevalplus", "mbppplus", "bigcodebench")
+    limit: int | None = 20
+    """First ``limit`` tasks of each benchmark (None: all). Stated in every report."""
+    bigcodebench_subset: str = "stdlib"
+    swebench_dir: str | None = None
+    max_tokens: int = 512
+
+    def __post_init__(self) -> None:
+        self.benchmarks = tuple(self.benchmarks)
+        _check(all(b in EVAL_BENCHMARKS for b in self.benchmarks), f"eval.benchmarks must be among {EVAL_BENCHMARKS}")
+        _check("mbpp-validation" in self.benchmarks, "eval.benchmarks must include mbpp-validation (promotion)")
+        _check(self.limit is None or self.limit >= 1, "eval.limit must be >= 1")
+
+
+@dataclass
+class RLConfig:
+    """Everything a training phase or the loop needs; built once at the entry point and passed down."""
+
+    model: str = "qwen2.5-coder-0.5b-instruct"
+    run_dir: str = "runs/rl"
+    seed: int = 0
+    engine_dtype: str = "bfloat16"
+    max_model_len: int = 2048
+    kv_cache_mb: int = 1024
+    """KV cache of the rollout / eval engine."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    tasks: TaskSettings = field(default_factory=TaskSettings)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+
+    def __post_init__(self) -> None:
+        _check(self.engine_dtype in DTYPES, f"engine_dtype must be one of {DTYPES}")
+        _check(self.max_model_len >= 64, "max_model_len must be >= 64")
+        _check(self.kv_cache_mb >= 1, "kv_cache_mb must be >= 1")
+        _check("mbpp-validation" not in self.tasks.sources,
+               "tasks.sources must not include mbpp-validation: it decides promotion (held out)")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SECTIONS = {"lora": LoraSettings, "grpo": GRPOConfig, "tasks": TaskSettings, "rollout": RolloutSettings,
+            "train": TrainSettings, "eval": EvalSettings}
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table/object")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        return cls(**data)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def config_from_dict(data: dict[str, Any]) -> RLConfig:
+    """Build and validate an ``RLConfig`` from nested plain data (as read from TOML/JSON)."""
+    data = dict(data)
+    sections = {name: _build(cls, data.pop(name, {}), name) for name, cls in SECTIONS.items()}
+    return _build(RLConfig, {**data, **sections}, "config")
+
+
+def load_config(path: Path | str | None, overrides: dict[str, Any] | None = None) -> RLConfig:
+    """Read a ``.toml`` or ``.json`` config (None: defaults) and apply dotted ``overrides`` (``train.steps``)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text()
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *heads, last = dotted.split(".")
+        node = data
+        for head in heads:
+            node = node.setdefault(head, {})
+        node[last] = value
+    return config_from_dict(data)

@@ -1,0 +1,80 @@
+"""Held-out evaluation of the engine's current weights through ``evals`` (resumable per benchmark).
+
+``mbpp-validation`` (MBPP 511–600) decides promotion; HumanEval+, MBPP+ (test), a BigCodeBench subset and
+the SWE-bench subset (when its folder is configured) measure transfer. Each run is limited to the first
+``eval.limit`` tasks to keep an iteration affordable on CPU; the limit is part of every report.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rl.config import RLConfig
+
+log = logging.getLogger(__name__)
+
+BENCHMARKS = {  # our name -> (evals benchmark, split)
+    "mbpp-validation": ("mbpp", "validation"),
+    "humanevalplus": ("humanevalplus", None),
+    "mbppplus": ("mbppplus", None),
+    "bigcodebench": ("bigcodebench", "complete"),
+    "swebench": ("swebench", None),
+}
+
+
+def evaluate_all(config: RLConfig, engine: Any, out_dir: Path, label: str) -> dict[str, dict[str, Any]]:
+    """{benchmark: {"pass@1", "num_tasks", "coverage", "run_dir"}} for the engine's active adapter."""
+    from evals.generate import EngineGenerator
+    from evals.runner import evaluate
+    from evals.spec import EvalSpec
+
+    scores = {}
+    for name in config.eval.benchmarks:
+        if name == "swebench" and not config.eval.swebench_dir:
+            log.warning("swebench skipped: eval.swebench_dir is not set")
+            continue
+        benchmark, split = BENCHMARKS[name]
+        spec = EvalSpec(
+            benchmark=benchmark, model=config.model, adapter=label, split=split,
+            subset=config.eval.bigcodebench_subset if benchmark == "bigcodebench" else None,
+            max_tokens=config.eval.max_tokens, limit=config.eval.limit, run_dir=out_dir / name, resume=True,
+            sandbox=config.rollout.sandbox, seed=config.seed, progress=False,
+            swebench_dir=Path(config.eval.swebench_dir) if config.eval.swebench_dir else None,
+        )
+        summary = evaluate(spec, generator=EngineGenerator(engine, engine.adapter_key))
+        scores[name] = {"pass@1": summary.pass_at_k.get("pass@1", 0.0), "num_tasks": summary.num_tasks,
+                        "coverage": summary.coverage, "run_dir": str(out_dir / name),
+                        "num_generated_tokens": summary.num_generated_tokens, "wall_s": summary.wall_seconds}
+        log.info("%s %s pass@1=%.3f (%s)", label, name, scores[name]["pass@1"], summary.coverage)
+    return scores
+
+
+def per_task_passes(run_dir: Path) -> dict[str, float]:
+    """task_id -> mean pass over samples, read from an eval run's ``results.jsonl``.
+
+    Samples the sandbox could not judge (status ``sandbox_error``) are left out: they say nothing about
+    the model, and counting them as failures would bias a comparison towards whichever run had fewer.
+    """
+    from evals.results import JsonlStore
+
+    store = JsonlStore(Path(run_dir) / "results.jsonl")
+    records, _ = store.load()
+    sums: dict[str, list[float]] = {}
+    for rec in records.values():
+        if rec.get("status") == "sandbox_error":
+            continue
+        sums.setdefault(rec["task_id"], []).append(1.0 if rec["passed"] else 0.0)
+    return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def beats(candidate_dir: Path, best_dir: Path) -> tuple[bool, float, float, int]:
+    """(candidate better, candidate mean, best mean, tasks) on the tasks both runs judged."""
+    cand, best = per_task_passes(candidate_dir), per_task_passes(best_dir)
+    common = sorted(set(cand) & set(best))
+    if not common:
+        return False, 0.0, 0.0, 0
+    c = sum(cand[t] for t in common) / len(common)
+    b = sum(best[t] for t in common) / len(common)
+    return c > b, c, b, len(common)

@@ -1,0 +1,183 @@
+"""The self-improvement loop: tasks → rollouts → GRPO update → held-out eval → promote the adapter.
+
+Run directory (``RLConfig.run_dir``)::
+
+    config.json                       the config of the run
+    tasks.jsonl, metrics.jsonl,
+    rollouts/, checkpoints/           the training phase (rl/phase.py); steps continue across iterations
+    evals/iter-0000/<benchmark>/      the base model (iteration 0), evals run folders (resumable)
+    evals/iter-NNNN/<benchmark>/      after iteration N
+    adapters/iter-NNNN/               the adapter evaluated at iteration N (peft folder)
+    loop.jsonl                        one line per finished iteration (scores, promoted or not)
+    promoted -> adapters/iter-NNNN    symlink: the best adapter so far on MBPP validation
+
+Path convention for serving (``codeloop serve --adapter`` / ``codeloop lsp``): ``<run_dir>/promoted`` is a
+symlink to a complete peft adapter folder (``adapter_config.json`` + ``adapter_model.safetensors`` +
+``promotion.json``). It is swapped atomically (``os.replace`` of a new symlink), never written in place, so a
+watcher polls ``os.path.realpath(<run_dir>/promoted)`` and reloads when the target changes; the target
+folder is complete before the swap and never modified afterwards.
+Promotion rule: an iteration's adapter is promoted only if its MBPP-validation pass@1 is strictly higher than
+the best so far (the base model's to start with), both measured on the tasks the sandbox judged in both runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rl.checkpoint import write_jsonl_atomic
+from rl.config import RLConfig
+from rl.filters import FilterReport
+from rl.tasks import RLTask, from_mbpp, validate
+
+log = logging.getLogger(__name__)
+PROMOTED = "promoted"
+
+
+def build_tasks(config: RLConfig, engine: Any = None, report: FilterReport | None = None) -> list[RLTask]:
+    """The configured task sources, validated in the sandbox and cleaned by rl/filters."""
+    from sandbox.types import Limits
+
+    tasks: list[RLTask] = []
+    for source in config.tasks.sources:
+        if source == "mbpp-train":
+            tasks += from_mbpp("train")
+        elif source == "synth" and engine is not None and config.tasks.synth_count:
+            from rl.synth import synthesize
+
+            tasks += synthesize(engine, config.tasks.synth_count, seed=config.seed, report=report)
+        elif source == "acceptance" and config.tasks.acceptance_log:
+            from rl.acceptance import tasks_from_log
+
+            tasks += tasks_from_log(Path(config.tasks.acceptance_log))
+    if config.tasks.limit:
+        import random
+
+        random.Random(config.seed).shuffle(tasks)
+        tasks = tasks[: 2 * config.tasks.limit] if config.tasks.validate else tasks[: config.tasks.limit]
+    if config.tasks.validate:
+        limits = Limits(timeout_s=config.rollout.timeout_s, memory_mb=config.rollout.memory_mb)
+        tasks = validate(tasks, limits, config.rollout.concurrency, config.rollout.sandbox, report=report)
+    return tasks[: config.tasks.limit] if config.tasks.limit else tasks
+
+
+def open_phase(config: RLConfig, engine: Any = None):
+    """Engine, trainer and Phase for ``config`` with the newest checkpoint restored."""
+    from inference.model_runner import resolve_model_path
+    from rl.phase import Phase, make_engine
+    from rl.trainer import Trainer
+
+    engine = engine or make_engine(config)
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.as_dict(), indent=1))
+    tasks = [] if (run_dir / "tasks.jsonl").is_file() else build_tasks(config, engine)
+    trainer = Trainer(config, resolve_model_path(config.model))
+    phase = Phase(config, engine, trainer, tasks)
+    phase.resume()
+    return phase
+
+
+def train(config: RLConfig, on_step=None) -> dict[str, Any]:
+    """One training phase of ``config.train.steps`` steps (resuming a killed run); returns the last metrics."""
+    phase = open_phase(config)
+    phase.run(config.train.steps, on_step)
+    return phase.state.history[-1] if phase.state.history else {}
+
+
+def run_loop(config: RLConfig, iterations: int, on_event=None) -> list[dict[str, Any]]:
+    """``iterations`` × (train ``train.steps`` steps → evaluate → maybe promote); resumable at every stage."""
+    from rl.heldout import beats, evaluate_all
+
+    notify = on_event or (lambda *_: None)
+    phase = open_phase(config)
+    run_dir = Path(config.run_dir)
+    done = read_jsonl(run_dir / "loop.jsonl")
+    base_dir = run_dir / "evals" / "iter-0000"
+    saved_key = phase.engine.adapter_key
+    phase.engine.set_adapter(None)
+    base = evaluate_all(config, phase.engine, base_dir, label="base")
+    notify("base", base)
+    promoted_before = [r for r in done if r["promoted"]]
+    best_dir = Path(promoted_before[-1]["scores"]["mbpp-validation"]["run_dir"]) if promoted_before \
+        else base_dir / "mbpp-validation"
+    if saved_key is not None:
+        phase.engine.set_adapter(phase.checkpoints.latest() / "adapter", name="resumed")
+    for iteration in range(len(done) + 1, iterations + 1):
+        new_tasks = refresh_tasks(config, phase, iteration)
+        phase.run(iteration * config.train.steps, lambda rec: notify("step", rec))
+        adapter = snapshot_adapter(phase, run_dir / "adapters" / f"iter-{iteration:04d}")
+        phase.engine.set_adapter(adapter, name=adapter.name)
+        scores = evaluate_all(config, phase.engine, run_dir / "evals" / f"iter-{iteration:04d}", label=adapter.name)
+        candidate_dir = Path(scores["mbpp-validation"]["run_dir"])
+        promoted, mine, best, num = beats(candidate_dir, best_dir)
+        comparison = {"candidate": mine, "best": best, "num_tasks": num, "best_run": str(best_dir)}
+        if promoted:
+            best_dir = candidate_dir
+            promote(run_dir, adapter, {"iteration": iteration, "step": phase.state.step, "scores": scores,
+                                       "comparison": comparison})
+        record = {"iteration": iteration, "step": phase.state.step, "new_tasks": new_tasks, "scores": scores,
+                  "base": base, "promoted": promoted, "promotion_comparison": comparison, "adapter": str(adapter),
+                  "time": time.time()}
+        done.append(record)
+        write_jsonl_atomic(run_dir / "loop.jsonl", done)
+        notify("iteration", record)
+    return done
+
+
+def refresh_tasks(config: RLConfig, phase: Any, iteration: int) -> int:
+    """Synthesize fresh tasks with the current policy (source ``synth``); idempotent per iteration."""
+    if "synth" not in config.tasks.sources or not config.tasks.synth_count:
+        return 0
+    from rl.synth import synthesize
+
+    seed = config.seed * 1000 + iteration
+    if any(t.task_id.startswith(f"synth/oss/{seed}/") for t in phase.tasks):
+        return 0  # done before a kill
+    report = FilterReport()
+    added = phase.add_tasks(synthesize(phase.engine, config.tasks.synth_count, seed=seed, report=report))
+    log.info("iteration %d: %d synthetic tasks added; filter report %s", iteration, added, report.as_dict())
+    return added
+
+
+def snapshot_adapter(phase: Any, folder: Path) -> Path:
+    """Copy the trainer's current adapter to ``folder`` (complete before it appears under that name)."""
+    if folder.is_dir():
+        return folder
+    tmp = folder.with_name(f".tmp-{folder.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    phase.trainer.save_adapter(tmp)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(tmp, folder)
+    return folder
+
+
+def promote(run_dir: Path, adapter: Path, info: dict[str, Any]) -> Path:
+    """Point ``<run_dir>/promoted`` at ``adapter`` atomically (see the module docstring)."""
+    (adapter / "promotion.json").write_text(json.dumps(info, indent=1))
+    link = run_dir / PROMOTED
+    tmp = run_dir / f".{PROMOTED}.tmp-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(os.path.relpath(adapter, run_dir), tmp)
+    os.replace(tmp, link)
+    log.info("promoted %s", adapter)
+    return link
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSONL file; a torn last line (killed mid-write) is ignored."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            log.warning("%s: ignoring a torn line", path)
+    return out

@@ -1,0 +1,131 @@
+"""``codeloop loop report RUN_DIR``: markdown + PNG plots of a run, with bootstrap confidence intervals.
+
+Held-out pass@1 per iteration gets a 95% percentile-bootstrap interval over tasks; the change against the
+base model gets a paired bootstrap interval (tasks resampled together for both models), so a difference
+whose interval contains 0 is not evidence of improvement.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rl.heldout import per_task_passes
+from rl.loop import read_jsonl
+
+NUM_BOOTSTRAP = 2000
+
+
+def bootstrap_ci(values: list[float], seed: int = 0, num: int = NUM_BOOTSTRAP) -> tuple[float, float, float]:
+    """(mean, low, high): 95% percentile bootstrap of the mean."""
+    if not values:
+        return 0.0, 0.0, 0.0
+    x = np.asarray(values, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(num, len(x)))
+    means = x[idx].mean(axis=1)
+    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def paired_bootstrap(a: dict[str, float], b: dict[str, float], seed: int = 0) -> tuple[float, float, float, int]:
+    """(mean of b - a, low, high, num tasks) over the tasks both runs scored."""
+    common = sorted(set(a) & set(b))
+    diff = [b[t] - a[t] for t in common]
+    mean, low, high = bootstrap_ci(diff, seed)
+    return mean, low, high, len(common)
+
+
+def _plot(path: Path, title: str, series: dict[str, tuple[list, list]], ylabel: str, bands=None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+        if bands and label in bands:
+            lo, hi = bands[label]
+            ax.fill_between(xs, lo, hi, alpha=0.2)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str], dict]:
+    """Markdown rows (benchmark, iteration, pass@1 [CI], Δ vs base [paired CI]) and plot data."""
+    rows = ["| benchmark | iteration | tasks | pass@1 | 95% CI | Δ vs base | paired 95% CI | promoted |",
+            "|---|---|---|---|---|---|---|---|"]
+    plots: dict[str, dict[str, list]] = {}
+    base_dir = run_dir / "evals" / "iter-0000"
+    for bench_dir in sorted(p for p in base_dir.glob("*") if p.is_dir()):
+        name = bench_dir.name
+        base = per_task_passes(bench_dir)
+        m, lo, hi = bootstrap_ci(list(base.values()))
+        rows.append(f"| {name} | 0 (base) | {len(base)} | {m:.3f} | [{lo:.3f}, {hi:.3f}] | | | |")
+        data = plots.setdefault(name, {"x": [0], "y": [m], "lo": [lo], "hi": [hi]})
+        for rec in loop:
+            it_dir = run_dir / "evals" / f"iter-{rec['iteration']:04d}" / name
+            if not it_dir.is_dir():
+                continue
+            scores = per_task_passes(it_dir)
+            m, lo, hi = bootstrap_ci(list(scores.values()))
+            d, dlo, dhi, _ = paired_bootstrap(base, scores)
+            rows.append(f"| {name} | {rec['iteration']} | {len(scores)} | {m:.3f} | [{lo:.3f}, {hi:.3f}] | "
+                        f"{d:+.3f} | [{dlo:+.3f}, {dhi:+.3f}] | {rec['promoted']} |")
+            for key, value in zip(("x", "y", "lo", "hi"), (rec["iteration"], m, lo, hi), strict=True):
+                data[key].append(value)
+    return rows, plots
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write ``<run_dir>/report/report.md`` and its PNGs; returns the markdown path."""
+    run_dir = Path(run_dir)
+    out = run_dir / "report"
+    out.mkdir(exist_ok=True)
+    steps = read_jsonl(run_dir / "metrics.jsonl")
+    loop = read_jsonl(run_dir / "loop.jsonl")
+    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    xs = [r["step"] for r in steps]
+    mean = [r["reward_mean"] for r in steps]
+    std = [r["reward_std"] for r in steps]
+    _plot(out / "reward.png", "reward per step (mean ± std over samples)", {"reward": (xs, mean)}, "reward",
+          {"reward": ([m - s for m, s in zip(mean, std, strict=True)], [m + s for m, s in zip(mean, std, strict=True)])})
+    _plot(out / "train_pass_rate.png", "pass rate on training tasks", {"pass rate": (xs, [r["pass_rate"] for r in steps])},
+          "fraction of samples passing")
+    tokens = np.cumsum([r["rollout_tokens"] for r in steps]).tolist()
+    wall = np.cumsum([r["wall_s"] for r in steps]).tolist()
+    _plot(out / "cost.png", "cumulative rollout tokens and wall time", {"tokens (k)": (xs, [t / 1000 for t in tokens]),
+          "wall (min)": (xs, [w / 60 for w in wall])}, "")
+    rows, plots = heldout_table(run_dir, loop)
+    if plots:
+        series = {k: (v["x"], v["y"]) for k, v in plots.items()}
+        bands = {k: (v["lo"], v["hi"]) for k, v in plots.items()}
+        _plot(out / "heldout.png", "held-out pass@1 per iteration (95% bootstrap CI)", series, "pass@1", bands)
+    limit = config.get("eval", {}).get("limit")
+    lines = [
+        f"# RL run report: {run_dir}", "",
+        f"Model `{config.get('model', '?')}`, algorithm `{config.get('train', {}).get('algo', '?')}`, "
+        f"group size {config.get('rollout', {}).get('group_size', '?')}, {len(steps)} steps, {len(loop)} iterations.",
+        f"Held-out evals use the first {limit} tasks of each benchmark (eval limit {limit}); "
+        "intervals are 95% bootstrap over tasks, Δ vs base uses a paired bootstrap.", "",
+        "## Training", "",
+        "| step | reward mean | reward std | pass rate | loss | KL | clip frac | rollout tok/s | sandbox runs/s | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *[f"| {r['step']} | {r['reward_mean']:.3f} | {r['reward_std']:.3f} | {r['pass_rate']:.3f} | {r['loss']:.4f} | "
+          f"{r['kl']:.4f} | {r['clip_fraction']:.3f} | {r['rollout_tokens_per_s']:.1f} | {r['sandbox_runs_per_s']:.2f} | "
+          f"{r['wall_s']:.0f} |" for r in steps],
+        "", f"Total rollout tokens {int(tokens[-1]) if tokens else 0}, training wall time {wall[-1] / 60 if wall else 0:.1f} min.",
+        "", "![reward](reward.png) ![pass rate](train_pass_rate.png) ![cost](cost.png)", "",
+        "## Held-out pass@1", "", *rows, "", "![held-out](heldout.png)" if plots else "", "",
+    ]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

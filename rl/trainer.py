@@ -1,0 +1,162 @@
+"""The trainable copy of the model: HF transformers + a peft LoRA, updated with GRPO (or the RFT baseline).
+
+Per step: advantages per group → old logprobs (policy before the update, no grad) and reference logprobs
+(adapter disabled, no grad) → clipped loss + KL over completion tokens with gradient accumulation over
+micro-batches (token-level mean over the whole step) → AdamW on the LoRA parameters only.
+NOTE: with ``epochs_per_batch == 1`` the old logprobs equal the detached current ones (ratio 1), so they
+come from the same forward instead of a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rl.config import RLConfig
+from rl.grpo import group_advantages, grpo_loss, rft_loss
+from rl.rollout import Rollout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sample:
+    """One rollout as the trainer needs it."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    advantage: float
+    keep: bool
+    """RFT: the sample passed every assert."""
+
+
+class Trainer:
+    """Owns the peft model and its optimizer. Invariant: only LoRA parameters require grad."""
+
+    def __init__(self, config: RLConfig, model_path: Path) -> None:
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM
+
+        self.config = config
+        torch.set_num_threads(config.train.num_threads)
+        dtype = getattr(torch, config.train.dtype)
+        base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+        lora = config.lora
+        peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                 target_modules=list(lora.targets), task_type="CAUSAL_LM")
+        self.model = get_peft_model(base, peft_config)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.train.lr, weight_decay=config.train.weight_decay)
+
+    # --- state --------------------------------------------------------------------------------------------
+    def save_adapter(self, folder: Path) -> None:
+        self.model.save_pretrained(folder)
+
+    def load_adapter(self, folder: Path) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(self.model, load_file(str(Path(folder) / "adapter_model.safetensors")))
+
+    # --- logprobs -----------------------------------------------------------------------------------------
+    def logprobs(self, samples: Sequence[Sample], temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logprobs [batch, max_completion], mask [batch, max_completion]) of each completion token."""
+        max_c = max(1, max(len(s.completion_ids) for s in samples))
+        seqs = [s.prompt_ids + s.completion_ids for s in samples]
+        width = max(len(q) for q in seqs)
+        pad = 0
+        input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, q in enumerate(seqs):
+            input_ids[i, :len(q)] = torch.tensor(q)
+            attention[i, :len(q)] = 1
+        keep = width - min(len(s.prompt_ids) for s in samples) + 1
+        logits = self.model(input_ids=input_ids, attention_mask=attention, logits_to_keep=keep).logits
+        first = width - keep  # absolute position of logits[:, 0]
+        mask = torch.zeros((len(samples), max_c), dtype=torch.float32)
+        rows = []
+        for i, s in enumerate(samples):
+            n = len(s.completion_ids)
+            if n == 0:
+                rows.append(torch.zeros(max_c))
+                continue
+            start = len(s.prompt_ids) - 1 - first  # logits at position p predict token p + 1
+            step_logits = logits[i, start:start + n].float() / temperature  # [n, vocab]
+            lp = torch.log_softmax(step_logits, dim=-1).gather(1, torch.tensor(s.completion_ids)[:, None])[:, 0]
+            rows.append(torch.nn.functional.pad(lp, (0, max_c - n)))
+            mask[i, :n] = 1
+        return torch.stack(rows), mask
+
+    # --- one update ---------------------------------------------------------------------------------------
+    def step(self, groups: Sequence[Sequence[Rollout]]) -> dict[str, float]:
+        """One optimizer update (``epochs_per_batch`` of them) on complete groups; returns metrics."""
+        samples = self._samples(groups)
+        if self.config.train.algo == "grpo":
+            samples = [s for s in samples if s.advantage != 0.0]
+        else:
+            samples = [s for s in samples if s.keep]
+        metrics: dict[str, float] = {"num_train_samples": float(len(samples))}
+        if not samples or sum(len(s.completion_ids) for s in samples) == 0:
+            metrics["skipped_update"] = 1.0
+            return metrics
+        micro = [samples[i:i + self.config.train.micro_batch]
+                 for i in range(0, len(samples), self.config.train.micro_batch)]
+        temperature = self.config.rollout.temperature
+        refs, olds = self._reference(micro, temperature)
+        total_tokens = sum(len(s.completion_ids) for s in samples)
+        for _ in range(self.config.train.epochs_per_batch):
+            self.optimizer.zero_grad(set_to_none=True)
+            sums: dict[str, float] = {}
+            for i, mb in enumerate(micro):
+                lp, mask = self.logprobs(mb, temperature)
+                loss, m = self._loss(mb, lp, mask, olds[i], refs[i])
+                weight = float(mask.sum()) / total_tokens
+                (loss * weight).backward()
+                for k, v in m.items():
+                    sums[k] = sums.get(k, 0.0) + v * (weight if k != "num_tokens" else 1.0)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.train.max_grad_norm)
+            self.optimizer.step()
+        metrics.update(sums)
+        metrics["grad_norm"] = float(grad_norm)
+        metrics["skipped_update"] = 0.0
+        return metrics
+
+    def _samples(self, groups: Sequence[Sequence[Rollout]]) -> list[Sample]:
+        samples = []
+        size = len(groups[0]) if groups else 0
+        for group in groups:
+            if len(group) != size:
+                raise ValueError("every group must have the same size")
+        if not groups:
+            return []
+        rewards = torch.tensor([r.reward for g in groups for r in g])
+        adv = group_advantages(rewards, size, self.config.grpo.eps).tolist()
+        for r, a in zip((r for g in groups for r in g), adv, strict=True):
+            samples.append(Sample(r.prompt_token_ids, r.completion_token_ids, round(a, 6), r.status == "passed"))
+        return samples
+
+    @torch.no_grad()
+    def _reference(self, micro, temperature: float) -> tuple[list, list]:
+        refs: list = []
+        olds: list = []
+        grpo = self.config.train.algo == "grpo"
+        for mb in micro:
+            if grpo:
+                with self.model.disable_adapter():
+                    refs.append(self.logprobs(mb, temperature)[0])
+            else:
+                refs.append(None)
+            olds.append(self.logprobs(mb, temperature)[0] if grpo and self.config.train.epochs_per_batch > 1 else None)
+        return refs, olds
+
+    def _loss(self, mb, lp, mask, old, ref) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.config.train.algo == "rft":
+            keep = torch.tensor([1.0 if s.keep else 0.0 for s in mb])
+            return rft_loss(lp, mask, keep)
+        adv = torch.tensor([s.advantage for s in mb])
+        old = lp.detach() if old is None else old
+        return grpo_loss(lp, old, ref, adv, mask, self.config.grpo)

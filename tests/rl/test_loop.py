@@ -1,0 +1,106 @@
+"""The loop end to end on a tiny model: train → held-out eval → promotion rule → report; config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rl.config import ConfigError, load_config
+from rl.loop import promote, run_loop
+from tests.rl.helpers import tiny_config
+
+
+def test_config_from_toml_and_errors(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('model = "m"\n[train]\nsteps = 3\nalgo = "rft"\n[lora]\nr = 4\n')
+    config = load_config(path, {"eval.limit": 5})
+    assert config.train.steps == 3 and config.train.algo == "rft" and config.lora.r == 4 and config.eval.limit == 5
+    path.write_text("[train]\nstep = 3\n")
+    with pytest.raises(ConfigError, match="unknown key.*step"):
+        load_config(path)
+    path.write_text("[rollout]\ngroup_size = 1\n")
+    with pytest.raises(ConfigError, match="group_size"):
+        load_config(path)
+    path.write_text("[tasks]\nsources = ['mbpp-validation']\n")
+    with pytest.raises(ConfigError, match="held out"):
+        load_config(path)
+    path.write_text("[[[")
+    with pytest.raises(ConfigError, match="TOML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.json")
+
+
+def test_no_usable_task_is_a_clear_cli_error(tmp_path, capsys):
+    from inference.cli import main
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"model": "/nonexistent-model", "run_dir": str(tmp_path / "run")}))
+    assert main(["train", "--config", str(path)]) == 2
+    assert "codeloop: error:" in capsys.readouterr().err
+
+
+def _results(folder: Path, outcomes: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    lines = [json.dumps({"task_id": t, "sample_index": 0, "passed": s == "passed", "status": s}) for t, s in outcomes.items()]
+    (folder / "results.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_promotion_compares_only_tasks_judged_in_both_runs(tmp_path):
+    from rl.heldout import beats
+
+    base = _results(tmp_path / "base", {"a": "passed", "b": "sandbox_error", "c": "failed", "d": "failed"})
+    same = _results(tmp_path / "same", {"a": "passed", "b": "passed", "c": "failed"})  # b not judged in base
+    better = _results(tmp_path / "better", {"a": "passed", "b": "failed", "c": "passed"})
+    assert beats(same, base) == (False, 0.5, 0.5, 2)
+    assert beats(better, base) == (True, 1.0, 0.5, 2)
+    assert beats(_results(tmp_path / "empty", {}), base)[0] is False
+
+
+def test_promote_swaps_a_symlink_atomically(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / "adapters" / name).mkdir(parents=True)
+    link = promote(tmp_path, tmp_path / "adapters" / "a", {"iteration": 1})
+    assert Path(os.path.realpath(link)).name == "a"
+    promote(tmp_path, tmp_path / "adapters" / "b", {"iteration": 2})
+    assert Path(os.path.realpath(link)).name == "b"
+    assert json.loads((link / "promotion.json").read_text())["iteration"] == 2
+
+
+def test_loop_iteration_on_tiny_model(tiny_qwen2_dir, tmp_path):
+    config = tiny_config(tiny_qwen2_dir, tmp_path / "run", steps=1)
+    data = config.as_dict()
+    data["tasks"].update(limit=3, validate=False, sources=["mbpp-train", "synth"], synth_count=1)
+    data["rollout"]["sandbox"] = "bwrap"
+    data["eval"].update(benchmarks=["mbpp-validation", "humanevalplus", "bigcodebench"], limit=2, max_tokens=8)
+    from rl.config import config_from_dict
+
+    config = config_from_dict(data)
+    events = []
+    records = run_loop(config, 1, on_event=lambda kind, rec: events.append(kind))
+    assert events == ["base", "step", "iteration"]
+    rec = records[0]
+    assert rec["new_tasks"] == 0  # a random model writes no parseable task (the format is tested in test_synth)
+    assert set(rec["scores"]) == {"mbpp-validation", "humanevalplus", "bigcodebench"}
+    assert all(s["num_tasks"] == 2 for s in rec["scores"].values())
+    # a random model scores 0, like the random base: not strictly better, so nothing is promoted
+    assert rec["promoted"] is False and rec["promotion_comparison"]["candidate"] == 0.0
+    assert not (tmp_path / "run" / "promoted").exists()
+    assert (tmp_path / "run" / "adapters" / "iter-0001" / "adapter_config.json").is_file()
+    again = run_loop(config, 1)  # already done: resumes without training or evaluating again
+    assert len(again) == 1
+    from rl.report import write_report
+
+    report = write_report(tmp_path / "run")
+    text = report.read_text()
+    assert "pass@1" in text and "limit" in text
+    assert (tmp_path / "run" / "report" / "reward.png").is_file()
+
+
+def test_shipped_config_is_valid():
+    config = load_config(Path(__file__).resolve().parents[2] / "rl" / "configs" / "cpu-smoke.toml")
+    assert config.eval.limit == 10 and config.rollout.sandbox == "bwrap"
