@@ -58,11 +58,16 @@ class EngineGenerator:
         self._ids = itertools.count()
 
     @classmethod
-    def load(cls, model: str, adapter_id: str | None = None, **config: Any) -> EngineGenerator:
+    def load(cls, model: str, adapter: str | None = None, **config: Any) -> EngineGenerator:
+        """An engine for ``model`` with the peft LoRA adapter folder ``adapter`` merged (None: base)."""
+        from pathlib import Path
+
         from inference.config import EngineConfig
         from inference.engine import Engine
 
-        return cls(Engine.from_config(EngineConfig(model=model, **config)), adapter_id)
+        engine = Engine.from_config(EngineConfig(model=model, **config))
+        key = engine.set_adapter(Path(adapter)) if adapter else None
+        return cls(engine, key)
 
     def generate(self, requests: list[GenRequest]) -> Iterator[Generation]:
         from inference.request import Priority

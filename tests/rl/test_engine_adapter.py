@@ -91,3 +91,14 @@ def test_bad_adapter_leaves_weights_unchanged(engine, tmp_path):
         engine.set_adapter(tmp_path / "bad")
     assert engine.adapter_key is None
     assert engine.generate(PROMPTS[:1], params)[0].outputs[0].token_ids == before
+
+
+def test_eval_generator_loads_an_adapter_folder(tiny_qwen2_dir, tmp_path):
+    """`codeloop eval --adapter PATH`: the folder is merged and requests carry the active key."""
+    from evals.generate import EngineGenerator, GenRequest
+
+    make_peft_adapter(tiny_qwen2_dir, tmp_path / "adapter")
+    gen = EngineGenerator.load(str(tiny_qwen2_dir), str(tmp_path / "adapter"), dtype="float32")
+    assert gen.adapter_id is not None and gen.adapter_id == gen.engine.adapter_key
+    out = list(gen.generate([GenRequest(("t", 0), "def f():", stop=(), max_tokens=4)]))
+    assert len(out) == 1 and not out[0].error
