@@ -7,7 +7,9 @@ import queue
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from inference.config import EngineConfig
@@ -38,6 +40,14 @@ class _Stop:
     pass
 
 
+@dataclass
+class _SetAdapter:
+    path: Path | None
+    result: Future
+
+
+
+
 class AsyncEngine:
     """Owns one ``Engine``; only its background thread touches it.
 
@@ -49,7 +59,7 @@ class AsyncEngine:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._commands: queue.Queue[_Add | _Abort | _Stop] = queue.Queue()
+        self._commands: queue.Queue[_Add | _Abort | _Stop | _SetAdapter] = queue.Queue()
         self._sinks: dict[str, Sink] = {}
         self._stats = engine.stats()
         self._closed = False
@@ -161,9 +171,27 @@ class AsyncEngine:
             if self.engine.has_unfinished():
                 self._step()
 
-    def _apply(self, command: _Add | _Abort) -> None:
+    def set_adapter(self, path: Path | None, timeout_s: float | None = 60.0) -> str | None:
+        """Merge the LoRA adapter folder ``path`` (None: base weights) between two engine steps.
+
+        Thread-safe; blocks until applied and returns the new adapter key (``Engine.set_adapter``), or
+        raises what it raised (the previous weights stay). Requests in flight finish under the new weights.
+        """
+        if self._closed:
+            raise RuntimeError("AsyncEngine is shut down")
+        result: Future = Future()
+        self._commands.put(_SetAdapter(path, result))
+        return result.result(timeout=timeout_s)
+
+    def _apply(self, command: _Add | _Abort | _SetAdapter) -> None:
         if isinstance(command, _Abort):
             self.engine.abort(command.request_id)
+            return
+        if isinstance(command, _SetAdapter):
+            try:
+                command.result.set_result(self.engine.set_adapter(command.path))
+            except Exception as exc:  # reported to the caller; the engine keeps its previous weights
+                command.result.set_exception(exc)
             return
         try:
             self.engine.add_request(command.prompt, command.params, command.priority,
@@ -203,3 +231,5 @@ class AsyncEngine:
             command = self._commands.get_nowait()
             if isinstance(command, _Add):
                 command.sink(RuntimeError("AsyncEngine is shut down"))
+            elif isinstance(command, _SetAdapter):
+                command.result.set_exception(RuntimeError("AsyncEngine is shut down"))

@@ -19,7 +19,8 @@ API_KEY_ENV = "CODELOOP_API_KEY"
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="OpenAI-compatible HTTP server: one engine shared by every client")
     p.add_argument("--model", default=None, help="catalog name, HF folder or .gguf file (default: catalog default)")
-    p.add_argument("--adapter", default=None, help="LoRA adapter folder to serve on top of the model")
+    p.add_argument("--adapter", default=None, help="peft LoRA adapter folder (or the RL loop's `promoted` link) "
+                   "merged into the model; reloaded when it changes")
     p.add_argument("--served-model-name", default=None, help="model id in the API (default: --model)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -70,8 +71,6 @@ def server_config(args: argparse.Namespace):
 
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.adapter is not None:
-        raise UserError("--adapter: this engine build cannot serve LoRA adapters yet")
     config = server_config(args)
     if config.host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
         logging.warning("binding %s without --api-key: anyone who can reach this port can use the model",
@@ -83,8 +82,27 @@ def _serve(args: argparse.Namespace) -> int:
         backend = EngineBackend.from_config(engine_config(args))
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load model {args.model!r}: {exc}") from None
-    serve(backend, config, idle_shutdown_s=args.idle_shutdown_s)
+    watcher = _watch_adapter(backend, args.adapter) if args.adapter else None
+    try:
+        serve(backend, config, idle_shutdown_s=args.idle_shutdown_s)
+    finally:
+        if watcher is not None:
+            watcher.stop()
     return 0
+
+
+def _watch_adapter(backend, adapter: str):
+    """Merge ``adapter`` now and re-merge whenever it changes (e.g. the RL loop's ``promoted`` link)."""
+    from inference.adapter_watch import AdapterWatcher
+    from inference.lora import AdapterError
+
+    path = Path(adapter)
+    try:
+        key = backend.async_engine.set_adapter(path)
+    except (AdapterError, OSError) as exc:
+        raise UserError(f"--adapter {adapter}: {exc}") from None
+    logging.info("serving adapter %s as %s", path, key)
+    return AdapterWatcher(path, backend.async_engine.set_adapter).start()
 
 
 def register_bench(bsub: argparse._SubParsersAction) -> None:

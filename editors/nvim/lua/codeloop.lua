@@ -1,0 +1,80 @@
+-- codeloop language server for Neovim.
+--   Neovim 0.11+: vim.lsp.config / vim.lsp.enable, completion through vim.lsp.completion
+--                 (and ghost text through vim.lsp.inline_completion on 0.12+).
+--   Neovim 0.7-0.10: vim.lsp.start_client + buf_attach_client, completion through omnifunc (<C-x><C-o>).
+-- Usage:  require('codeloop').setup({ init_options = { maxTokens = 48 } })
+local M = {}
+
+M.defaults = {
+  cmd = { 'codeloop', 'lsp' },
+  filetypes = { 'python', 'lua', 'javascript', 'typescript', 'go', 'rust', 'c', 'cpp', 'java', 'sh' },
+  root_markers = { '.git', 'pyproject.toml', 'package.json' },
+  init_options = {},      -- codeloop settings: enable, model, engineUrl, maxTokens, contextBudgetChars, ...
+  autotrigger = true,     -- 0.11+: open the completion menu as you type
+}
+
+local function merge(opts)
+  return vim.tbl_deep_extend('force', {}, M.defaults, opts or {})
+end
+
+local function on_attach_011(client, bufnr, opts)
+  if vim.lsp.inline_completion and client:supports_method('textDocument/inlineCompletion') then
+    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })  -- 0.12+: ghost text, <Tab> via get()
+  elseif vim.lsp.completion then
+    vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = opts.autotrigger })
+  end
+end
+
+local function setup_011(opts)
+  vim.lsp.config('codeloop', {
+    cmd = opts.cmd,
+    filetypes = opts.filetypes,
+    root_markers = opts.root_markers,
+    init_options = opts.init_options,
+    on_attach = function(client, bufnr) on_attach_011(client, bufnr, opts) end,
+  })
+  vim.lsp.enable('codeloop')
+end
+
+local function find_root(bufnr, markers)
+  local path = vim.api.nvim_buf_get_name(bufnr)
+  local dir = vim.fn.fnamemodify(path, ':p:h')
+  for _, marker in ipairs(markers) do
+    local found = vim.fn.finddir(marker, dir .. ';')
+    if found == '' then found = vim.fn.findfile(marker, dir .. ';') end
+    if found ~= '' then return vim.fn.fnamemodify(found, ':p:h:h') end
+  end
+  return dir
+end
+
+local function setup_legacy(opts)
+  local client_id = nil
+  vim.api.nvim_create_autocmd('FileType', {
+    pattern = opts.filetypes,
+    callback = function(args)
+      if not client_id then
+        client_id = vim.lsp.start_client({
+          name = 'codeloop',
+          cmd = opts.cmd,
+          root_dir = find_root(args.buf, opts.root_markers),
+          init_options = opts.init_options,
+        })
+      end
+      if client_id then
+        vim.lsp.buf_attach_client(args.buf, client_id)
+        vim.bo[args.buf].omnifunc = 'v:lua.vim.lsp.omnifunc'
+      end
+    end,
+  })
+end
+
+function M.setup(opts)
+  opts = merge(opts)
+  if vim.lsp.config and vim.lsp.enable then
+    setup_011(opts)
+  else
+    setup_legacy(opts)
+  end
+end
+
+return M

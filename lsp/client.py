@@ -1,0 +1,294 @@
+"""Engine clients: the language server talks to an engine through ``EngineClient``.
+
+Two implementations, chosen at the entry point from settings (never by sniffing):
+- ``InProcessClient``: an ``AsyncEngine`` over ``Engine.from_config`` inside this process (default).
+- ``HttpClient``: a shared ``codeloop serve`` over the OpenAI wire format (``--engine-url``).
+
+Invariant for both: a stream that is closed before it finishes (the consumer breaks out, or its task is
+cancelled) aborts the engine request, and is counted in ``ClientStats.num_aborted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from inference.config import EngineConfig
+from inference.request import Priority
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One engine request."""
+
+    prompt: str
+    """The fully laid-out prompt (FIM or chat template already applied)."""
+    max_tokens: int
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    priority: Priority = Priority.INTERACTIVE
+    prefix: str | None = None
+    """With ``suffix``: plain FIM parts, sent instead of ``prompt`` to an HTTP server (it lays them out)."""
+    suffix: str | None = None
+    request_id: str = field(default_factory=lambda: f"lsp-{uuid.uuid4().hex[:12]}")
+
+
+@dataclass
+class Chunk:
+    """Streamed text so far."""
+
+    text: str
+    delta: str
+    finished: bool = False
+    num_prompt_tokens: int = 0
+    num_cached_tokens: int = 0
+
+
+@dataclass
+class ClientStats:
+    """Counters since start. Invariant: num_started == num_finished + num_aborted + num_failed + running."""
+
+    num_started: int = 0
+    num_finished: int = 0
+    num_aborted: int = 0
+    num_failed: int = 0
+    num_prompt_tokens: int = 0
+    num_cached_tokens: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = asdict(self)
+        total = self.num_prompt_tokens
+        out["prefix_cache_hit_rate"] = self.num_cached_tokens / total if total else 0.0
+        return out
+
+
+class EngineClient(Protocol):
+    stats: ClientStats
+
+    def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
+        """Stream ``gen``; closing the iterator early aborts the engine request."""
+        ...
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
+        """A Generation for chat ``messages`` (None: the client sends messages itself, see ``chat``)."""
+        ...
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[Chunk]:
+        ...
+
+    def engine_stats(self) -> dict[str, Any]:
+        ...
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens in ``text`` for this engine's tokenizer (None: unknown)."""
+        ...
+
+    def max_prompt_tokens(self, max_tokens: int) -> int | None:
+        """Most prompt tokens that leave room for ``max_tokens`` new ones (None: unknown)."""
+        ...
+
+    async def ready(self) -> None:
+        """Wait until the engine can take requests (model loaded)."""
+        ...
+
+    async def aclose(self) -> None:
+        ...
+
+
+async def _tracked(stats: ClientStats, source: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    """Count a stream's outcome in ``stats`` (finished, aborted by the consumer, or failed)."""
+    stats.num_started += 1
+    outcome = "aborted"
+    last: Chunk | None = None
+    try:
+        async for chunk in source:
+            last = chunk
+            if chunk.finished:
+                outcome = "finished"
+            yield chunk
+        outcome = "finished"
+    except Exception:
+        outcome = "failed"
+        raise
+    finally:
+        setattr(stats, f"num_{outcome}", getattr(stats, f"num_{outcome}") + 1)
+        if last is not None:
+            stats.num_prompt_tokens += last.num_prompt_tokens
+            stats.num_cached_tokens += last.num_cached_tokens
+        await source.aclose()  # type: ignore[attr-defined]
+
+
+class InProcessClient:
+    """An AsyncEngine in this process; the model loads in a background thread on ``start()``."""
+
+    def __init__(self, model: str, *, engine_options: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.engine_options = engine_options or {}
+        self.stats = ClientStats()
+        self._engine: Any = None
+        self._loading: asyncio.Future[Any] | None = None
+
+    def start(self) -> None:
+        """Begin loading the model off the event loop (idempotent)."""
+        if self._loading is None:
+            self._loading = asyncio.get_running_loop().run_in_executor(None, self._load)
+
+    def _load(self) -> Any:
+        from inference import async_engine, engine
+
+        try:
+            config = EngineConfig(model=self.model, **self.engine_options)
+            return async_engine.AsyncEngine(engine.Engine.from_config(config))
+        except Exception as exc:  # noqa: BLE001 - any load failure is reported as one EngineError
+            raise EngineError(f"cannot load model {self.model!r}: {exc}") from exc
+
+    async def ready(self) -> None:
+        await self.engine()
+
+    async def engine(self) -> Any:
+        self.start()
+        assert self._loading is not None
+        self._engine = await asyncio.shield(self._loading)
+        return self._engine
+
+    def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
+        return _tracked(self.stats, self._stream(gen))
+
+    async def _stream(self, gen: Generation) -> AsyncIterator[Chunk]:
+        from inference.sampling import SamplingParams
+
+        aeng = await self.engine()
+        params = SamplingParams(temperature=gen.temperature, max_tokens=gen.max_tokens, stop=list(gen.stop))
+        agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id)
+        try:
+            async for out in agen:
+                comp = out.outputs[0]
+                yield Chunk(comp.text, comp.delta_text, out.finished, out.num_prompt_tokens, out.num_cached_tokens)
+        finally:
+            await agen.aclose()  # NOTE: closing AsyncEngine.generate early aborts the request
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
+        return None
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[Chunk]:
+        return _tracked(self.stats, self._chat(messages, max_tokens, temperature))
+
+    async def _chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[Chunk]:
+        aeng = await self.engine()
+        prompt = aeng.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        gen = Generation(prompt=prompt, max_tokens=max_tokens, temperature=temperature, priority=Priority.CHAT)
+        async for chunk in self._stream(gen):
+            yield chunk
+
+    def engine_stats(self) -> dict[str, Any]:
+        return {} if self._engine is None else _plain(self._engine.stats())
+
+    def count_tokens(self, text: str) -> int | None:
+        return None if self._engine is None else len(self._engine.tokenizer.encode(text))
+
+    def max_prompt_tokens(self, max_tokens: int) -> int | None:
+        return None if self._engine is None else self._engine.engine.max_model_len - max_tokens
+
+    async def aclose(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    as_dict = getattr(value, "as_dict", None)
+    return as_dict() if callable(as_dict) else {"repr": repr(value)}
+
+
+class HttpClient:
+    """A ``codeloop serve`` (or any OpenAI-compatible server) at ``base_url``."""
+
+    def __init__(self, base_url: str, *, model: str | None = None, api_key: str | None = None,
+                 timeout_s: float = 60.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        base = base_url.rstrip("/")
+        if not base.endswith("/v1"):
+            base += "/v1"
+        self.model = model
+        self.stats = ClientStats()
+        self._http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0))
+
+    def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
+        body: dict[str, Any] = {
+            "max_tokens": gen.max_tokens, "temperature": float(gen.temperature), "stream": True,
+            "stream_options": {"include_usage": True}, "priority": gen.priority.name.lower(),
+        }
+        if gen.prefix is not None and gen.suffix is not None:
+            body.update(prompt=gen.prefix, suffix=gen.suffix)
+        else:
+            body["prompt"] = gen.prompt
+        if gen.stop:
+            body["stop"] = list(gen.stop)
+        return _tracked(self.stats, self._sse("/completions", body, lambda c: c.get("text") or ""))
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
+        return None
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[Chunk]:
+        body = {"messages": messages, "max_tokens": max_tokens, "temperature": float(temperature),
+                "stream": True, "stream_options": {"include_usage": True}, "priority": "chat"}
+        return _tracked(self.stats, self._sse("/chat/completions", body,
+                                              lambda c: (c.get("delta") or {}).get("content") or ""))
+
+    async def _sse(self, path: str, body: dict[str, Any], delta_of: Any) -> AsyncIterator[Chunk]:
+        try:
+            async for chunk in self._sse_raw(path, body, delta_of):
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
+
+    async def _sse_raw(self, path: str, body: dict[str, Any], delta_of: Any) -> AsyncIterator[Chunk]:
+        if self.model:
+            body["model"] = self.model
+        text = ""
+        prompt_tokens = cached = 0
+        async with self._http.stream("POST", path, json=body) as resp:
+            if resp.status_code != 200:
+                detail = (await resp.aread()).decode(errors="replace")[:300]
+                raise EngineError(f"engine returned HTTP {resp.status_code}: {detail}")
+            async for line in resp.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                event = json.loads(data)
+                usage = event.get("usage") or {}
+                prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
+                cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", cached)
+                for choice in event.get("choices") or []:
+                    delta = delta_of(choice)
+                    text += delta
+                    yield Chunk(text, delta, False, prompt_tokens, cached)
+        yield Chunk(text, "", True, prompt_tokens, cached)
+
+    def engine_stats(self) -> dict[str, Any]:
+        return {}
+
+    def count_tokens(self, text: str) -> int | None:
+        return None  # the server checks; a too-long prompt is an HTTP 400
+
+    def max_prompt_tokens(self, max_tokens: int) -> int | None:
+        return None
+
+    async def ready(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class EngineError(RuntimeError):
+    """The engine could not answer (HTTP error, engine crash)."""

@@ -1,0 +1,151 @@
+"""CLI: ``codeloop lsp``, ``codeloop complete FILE:LINE:COL``, ``codeloop chat "question"``; and
+``register_bench`` for ``codeloop bench lsp``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+
+from lsp.client import EngineError
+from lsp.config import Settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("lsp", help="language server (stdio by default)")
+    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    p.add_argument("--stdio", action="store_true", help="use stdio (the default; accepted for clients that pass it)")
+    _engine_flags(p)
+    p.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
+    p.set_defaults(func=run_lsp)
+
+    c = subparsers.add_parser("complete", help="one completion at FILE:LINE:COL (1-based line and column)")
+    c.add_argument("position", metavar="FILE:LINE:COL")
+    _engine_flags(c)
+    c.add_argument("--max-tokens", type=int, default=None)
+    c.add_argument("--json", action="store_true", help="print a JSON object")
+    c.set_defaults(func=run_complete)
+
+    h = subparsers.add_parser("chat", help="ask the model a question (optionally about a file)")
+    h.add_argument("question")
+    h.add_argument("--file", type=Path, default=None)
+    _engine_flags(h)
+    h.add_argument("--max-tokens", type=int, default=512)
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=run_chat)
+
+
+def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
+    """``codeloop bench lsp``: replay an editing session through the server (see lsp.bench)."""
+    from lsp import bench
+
+    bench.register(bench_subparsers)
+
+
+def _engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="catalog name, HF folder or GGUF file (in-process engine)")
+    p.add_argument("--engine-url", default=None, help="URL of a running `codeloop serve` to use instead")
+
+
+def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+    return Settings().merged({"model": args.model, "engine_url": args.engine_url, **extra})
+
+
+def run_lsp(args: argparse.Namespace) -> int:
+    from inference.cli import UserError
+    from lsp.server import build_server
+
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
+    server = build_server(_settings(args))
+    if args.tcp:
+        match = re.fullmatch(r"(.+):(\d+)", args.tcp)
+        if not match:
+            raise UserError(f"--tcp wants HOST:PORT, got {args.tcp!r}")
+        server.start_tcp(match.group(1), int(match.group(2)))
+    else:
+        server.start_io()
+    return 0
+
+
+def _parse_position(text: str) -> tuple[Path, int, int]:
+    from inference.cli import UserError
+
+    match = re.fullmatch(r"(.+):(\d+):(\d+)", text)
+    if not match:
+        raise UserError(f"position must be FILE:LINE:COL (1-based), got {text!r}")
+    path = Path(match.group(1))
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    line, col = int(match.group(2)), int(match.group(3))
+    if line < 1 or col < 1:
+        raise UserError("LINE and COL are 1-based")
+    return path, line - 1, col - 1
+
+
+def run_complete(args: argparse.Namespace) -> int:
+    from inference.cli import UserError
+    from lsp.completer import Completer, Document
+    from lsp.context import PositionError
+    from lsp.server import make_client
+
+    path, line, col = _parse_position(args.position)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    settings = _settings(args, debounceMs=0, **({"maxTokens": args.max_tokens} if args.max_tokens else {}))
+    client = make_client(settings)
+
+    async def once():
+        completer = Completer(client, settings, str(path.parent.resolve()))
+        try:
+            doc = Document(path.as_uri(), str(path.resolve()), text, encoding="utf-32")  # COL counts characters
+            return await completer.suggest(doc, line, col)
+        finally:
+            await client.aclose()
+
+    try:
+        suggestion = asyncio.run(once())
+    except (PositionError, EngineError) as exc:
+        raise UserError(str(exc)) from exc
+    out = suggestion.text if suggestion else ""
+    if args.json:
+        print(json.dumps({"file": str(path), "line": line + 1, "column": col + 1, "text": out,
+                          "mode": suggestion.mode.value if suggestion else None}))
+    else:
+        print(out)
+    return 0
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    from inference.cli import UserError
+    from lsp.features.chat import ChatRequest, chat_messages
+    from lsp.server import make_client
+
+    doc = None
+    if args.file is not None:
+        if not args.file.is_file():
+            raise UserError(f"no such file: {args.file}")
+        doc = args.file.read_text(encoding="utf-8", errors="replace")
+    messages = chat_messages(ChatRequest([{"role": "user", "content": args.question}]),
+                             str(args.file) if args.file else None, doc)
+    client = make_client(_settings(args))
+
+    async def run() -> str:
+        text = ""
+        try:
+            async for chunk in client.chat(messages, args.max_tokens, 0.0):
+                text = chunk.text
+                if not args.json:
+                    print(chunk.delta, end="", flush=True)
+        finally:
+            await client.aclose()
+        return text
+
+    try:
+        text = asyncio.run(run())
+    except EngineError as exc:
+        raise UserError(str(exc)) from exc
+    print(json.dumps({"text": text}) if args.json else "")
+    return 0

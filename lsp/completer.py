@@ -1,0 +1,215 @@
+"""The completion pipeline shared by inline completion, the completion fallback and `codeloop complete`.
+
+cache -> typed-through -> supersede older request -> debounce -> context -> engine stream (stopped early
+when post-processing would cut the rest) -> post-process -> cache.
+
+Invariants: at most one engine request per document is in flight (a newer request cancels the older
+one's task, which aborts its engine stream); every request ends with a Suggestion, None, or an exception
+(CancelledError when superseded or cancelled by the client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsp import context as ctxmod
+from lsp import postprocess
+from lsp.cache import SuggestionCache
+from lsp.client import EngineClient, Generation
+from lsp.config import Settings
+from lsp.snippets import Snippet, SnippetIndex, pick
+
+
+@dataclass(frozen=True)
+class Document:
+    """A snapshot of one document at one version."""
+
+    uri: str
+    path: str
+    text: str
+    version: int = 0
+    encoding: str = "utf-16"
+    """Position encoding of the client's positions (utf-16, utf-8 or utf-32)."""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Text to insert at the cursor (line, character in UTF-16) whose line starts with ``line_prefix``."""
+
+    text: str
+    line: int
+    character: int
+    line_prefix: str
+    source: str
+    """"engine", "cache" or "typed_through"."""
+    mode: ctxmod.Mode = ctxmod.Mode.SINGLE_LINE
+    warnings: tuple[str, ...] = ()
+    """Security notes (``security.*: warn``) shown with the completion item."""
+
+    @property
+    def replace_from(self) -> int:
+        """UTF-16 column where the replaced range starts: the line start when only indentation precedes
+        the cursor (editors drop an item whose range covers text that is not a prefix of its text)."""
+        return 0 if not self.line_prefix.strip() else self.character
+
+    @property
+    def insert_text(self) -> str:
+        return (self.line_prefix if self.replace_from == 0 else "") + self.text
+
+
+@dataclass
+class CompleterStats:
+    num_requests: int = 0
+    num_engine: int = 0
+    num_exact_hits: int = 0
+    num_typed_through_hits: int = 0
+    num_superseded: int = 0
+    num_cancelled: int = 0
+    num_empty: int = 0
+    num_errors: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    context_ms: list[float] = field(default_factory=list)
+    engine_ms: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in vars(self).items() if not k.endswith("_ms")}
+        for name in ("latency_ms", "context_ms", "engine_ms"):
+            values = sorted(getattr(self, name)[-1000:])
+            out[f"p50_{name}"] = values[len(values) // 2] if values else None
+        return out
+
+    def record(self, name: str, started: float) -> None:
+        """Append the time since ``started`` (perf_counter seconds) to the ``name`` list, bounded."""
+        values = getattr(self, name)
+        values.append((time.perf_counter() - started) * 1000)
+        del values[:-2000]
+
+
+class Completer:
+    """Suggestions for cursors in documents, through one engine client."""
+
+    def __init__(self, client: EngineClient, settings: Settings, root: str | None = None) -> None:
+        self.client = client
+        self.settings = settings
+        self.root = root
+        self.cache = SuggestionCache()
+        self.stats = CompleterStats()
+        self._inflight: dict[str, asyncio.Task[Any]] = {}
+
+    async def suggest(self, doc: Document, line: int, character: int,
+                      index: SnippetIndex | None = None) -> Suggestion | None:
+        """The suggestion at (line, character); raises context.PositionError for a bad position."""
+        start = time.perf_counter()
+        self.stats.num_requests += 1
+        s = self.settings
+        cursor = ctxmod.resolve(doc.text, line, character, doc.encoding)
+        hit = self._from_cache(doc, cursor, line, character)
+        if hit is not None or not s.enable:
+            return hit
+        me = asyncio.current_task()
+        older = self._inflight.get(doc.uri)
+        if older is not None and older is not me and not older.done():
+            older.cancel()
+            self.stats.num_superseded += 1
+        if me is not None:
+            self._inflight[doc.uri] = me
+        try:
+            if s.debounce_ms:
+                await asyncio.sleep(s.debounce_ms / 1000)
+            await self.client.ready()
+            t0 = time.perf_counter()
+            ctx = await asyncio.to_thread(self._fitted_context, doc, line, character, index)
+            self.stats.record("context_ms", t0)
+            t0 = time.perf_counter()
+            text = await self._generate(ctx)
+            self.stats.record("engine_ms", t0)
+        except asyncio.CancelledError:
+            self.stats.num_cancelled += 1
+            raise
+        except Exception:
+            self.stats.num_errors += 1
+            raise
+        finally:
+            if self._inflight.get(doc.uri) is me:
+                del self._inflight[doc.uri]
+        self.stats.num_engine += 1
+        self.stats.record("latency_ms", start)
+        before, after = doc.text[: cursor.offset], doc.text[cursor.offset :]
+        self.cache.put(doc.uri, doc.version, line, character, before, after, text)
+        if not text:
+            self.stats.num_empty += 1
+            return None
+        return Suggestion(text, line, character, cursor.line_prefix, "engine", ctx.mode)
+
+    def _from_cache(self, doc: Document, cursor: ctxmod.Cursor, line: int, character: int) -> Suggestion | None:
+        exact = self.cache.get_exact(doc.uri, doc.version, line, character)
+        if exact:
+            self.stats.num_exact_hits += 1
+            return Suggestion(exact, line, character, cursor.line_prefix, "cache")
+        rest = self.cache.typed_through(doc.uri, doc.text[: cursor.offset], doc.text[cursor.offset :])
+        if rest:
+            self.stats.num_typed_through_hits += 1
+            self.cache.put(doc.uri, doc.version, line, character, doc.text[: cursor.offset],
+                           doc.text[cursor.offset :], rest)
+            return Suggestion(rest, line, character, cursor.line_prefix, "typed_through")
+        return None
+
+    def _fitted_context(self, doc: Document, line: int, character: int,
+                        index: SnippetIndex | None) -> ctxmod.CompletionContext:
+        """The context within the settings' budgets, shrunk until the engine says the prompt fits."""
+        budget, snippet_budget = self.settings.context_budget_chars, self.settings.snippet_budget_chars
+        max_new = max(self.settings.max_tokens, self.settings.max_tokens_multiline)
+        ranked: dict[str, list[Snippet]] = {}  # rank once per request, whatever the budget
+
+        def retrieve(query: str, budget_chars: int) -> list[Snippet]:
+            if index is None:
+                return []
+            if query not in ranked:
+                ranked[query] = index.rank(query, exclude=doc.path)
+            return [dataclasses.replace(s, path=self._rel(s.path)) for s in pick(ranked[query], budget_chars)]
+
+        limit = self.client.max_prompt_tokens(max_new)
+        for _ in range(4):
+            ctx = ctxmod.build(self._rel(doc.path), doc.text, line, character, retrieve=retrieve,
+                               budget_chars=budget, snippet_budget_chars=snippet_budget,
+                               repo_name=_repo_name(self.root), encoding=doc.encoding)
+            tokens = self.client.count_tokens(ctx.prompt) if limit is not None else None
+            if tokens is None or limit is None or tokens <= limit:
+                return ctx
+            scale = 0.9 * limit / tokens
+            budget, snippet_budget = int(budget * scale), int(snippet_budget * scale)
+        return ctx
+
+    def _rel(self, path: str) -> str:
+        if self.root and path.startswith(self.root.rstrip("/") + "/"):
+            return os.path.relpath(path, self.root)
+        return os.path.basename(path) if os.path.isabs(path) else path
+
+    async def _generate(self, ctx: ctxmod.CompletionContext) -> str:
+        s = self.settings
+        multi = ctx.mode is ctxmod.Mode.MULTI_LINE
+        gen = Generation(
+            prompt=ctx.prompt, max_tokens=s.max_tokens_multiline if multi else s.max_tokens,
+            temperature=s.temperature, prefix=None if ctx.snippets else ctx.prefix,
+            suffix=None if ctx.snippets else ctx.suffix,
+        )
+        raw = ""
+        async with contextlib.aclosing(self.client.stream(gen)) as stream:  # type: ignore[type-var]
+            async for chunk in stream:
+                raw = chunk.text
+                if postprocess.should_stop(raw, ctx, s.max_lines):
+                    break
+        return postprocess.finish(raw, ctx, s.max_lines)
+
+
+def _repo_name(root: str | None) -> str | None:
+    if not root:
+        return None
+    return os.path.basename(root.rstrip("/")) or None
+

@@ -1,0 +1,111 @@
+"""Language-server settings: built from ``initializationOptions`` and ``workspace/didChangeConfiguration``.
+
+Editors send settings either flat (``{"maxTokens": 64}``) or nested under ``codeloop``
+(``{"codeloop": {"maxTokens": 64}}``); both camelCase and snake_case keys are accepted. Unknown keys are
+ignored; a value of the wrong type is ignored and logged, never fatal (an editor's typo must not kill the
+server).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """What to do with suggestions the scanner flags (used by the diagnostics feature)."""
+
+    copyleft: str = "warn"
+    """"warn" marks a suggestion, "block" drops it."""
+    secrets: str = "warn"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All server settings. Invariant: every field holds a value of its declared type and range."""
+
+    enable: bool = True
+    """False: inline and completion requests return nothing (chat still answers)."""
+    model: str | None = None
+    """Engine model (catalog name, HF folder or GGUF file) for the in-process engine."""
+    engine_url: str | None = None
+    """Base URL of a running ``codeloop serve``; when set, the HTTP client is used."""
+    max_tokens: int = 32
+    """Most new tokens for a single-line suggestion."""
+    max_tokens_multiline: int = 128
+    """Most new tokens for a block suggestion."""
+    max_lines: int = 12
+    """Most lines in a block suggestion."""
+    context_budget_chars: int = 3000
+    """Characters of prefix + suffix around the cursor (about 4 chars per token)."""
+    snippet_budget_chars: int = 1000
+    """Characters of snippets from other files."""
+    debounce_ms: int = 25
+    """Wait this long before calling the engine; a newer request in that time replaces this one."""
+    chat_max_tokens: int = 512
+    temperature: float = 0.0
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+
+    def merged(self, options: Any) -> Settings:
+        """A copy with the recognised keys of ``options`` applied (``options`` may be anything)."""
+        if not isinstance(options, dict):
+            return self
+        if isinstance(options.get("codeloop"), dict):
+            options = options["codeloop"]
+        changes: dict[str, Any] = {}
+        for key, value in options.items():
+            name = _snake(str(key))
+            if value is None:  # NOTE: editors send unset settings as null: keep what we have
+                continue
+            if name == "security":
+                changes[name] = _security(self.security, value)
+            elif name in _FIELD_TYPES and _valid(name, value):
+                changes[name] = float(value) if _FIELD_TYPES[name] is float else value
+            elif name in _FIELD_TYPES:
+                logger.warning("ignoring setting %s=%r (wrong type or range)", key, value)
+        return dataclasses.replace(self, **changes)
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "enable": bool,
+    "model": str,
+    "engine_url": str,
+    "max_tokens": int,
+    "max_tokens_multiline": int,
+    "max_lines": int,
+    "context_budget_chars": int,
+    "snippet_budget_chars": int,
+    "debounce_ms": int,
+    "chat_max_tokens": int,
+    "temperature": float,
+}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _valid(name: str, value: Any) -> bool:
+    kind = _FIELD_TYPES[name]
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str) and bool(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind is int:
+        return isinstance(value, int) and (value >= 1 or name == "debounce_ms" and value >= 0)
+    return 0 <= value <= 2
+
+
+def _security(current: SecuritySettings, value: Any) -> SecuritySettings:
+    if not isinstance(value, dict):
+        return current
+    changes = {k: v for k, v in value.items() if k in ("copyleft", "secrets") and v in ("warn", "block")}
+    return dataclasses.replace(current, **changes)

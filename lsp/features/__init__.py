@@ -1,0 +1,1 @@
+"""LSP features. Each module exposes ``register(server)``; ``lsp.server.FEATURE_MODULES`` lists them."""

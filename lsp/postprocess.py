@@ -1,0 +1,210 @@
+"""Raw model text -> the suggestion shown in the editor. Pure and deterministic.
+
+Most of the quality of inline completion lives here: the model does not know where to stop, repeats
+itself, and re-types what already follows the cursor. ``finish`` returns the text to insert at the cursor
+(possibly empty = no suggestion); ``should_stop`` tells a streaming caller it can abort the engine request
+because more tokens would be cut anyway.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lsp.context import CompletionContext, Mode
+
+OPENERS = {"(": ")", "[": "]", "{": "}"}
+CLOSERS = {v: k for k, v in OPENERS.items()}
+MAX_BLANK_RUN = 2
+"""A run of this many blank lines ends a block suggestion."""
+MAX_REPEAT_PERIOD = 4
+"""Repeated runs of up to this many lines are detected."""
+_SPECIAL = re.compile(r"<\|[a-z_]+\|>|<fim_[a-z]+>|<file_sep>|</s>")
+
+
+def finish(raw: str, ctx: CompletionContext, max_lines: int = 12) -> str:
+    """The cleaned suggestion for ``raw`` model output, relative to the cursor of ``ctx``."""
+    text = strip_special(raw)
+    if ctx.mode is Mode.SINGLE_LINE:
+        text = trim_stutter(text.split("\n", 1)[0])
+    else:
+        text, _ = block(text, ctx, max_lines)
+    text = balance(text, ctx.cursor.line_prefix, ctx.cursor.line_suffix)
+    text = trim_suffix_overlap(text, ctx.cursor.line_prefix, ctx.cursor.line_suffix)
+    text = text.rstrip()
+    return text if text.strip() else ""
+
+
+def should_stop(raw: str, ctx: CompletionContext, max_lines: int = 12) -> bool:
+    """True when no later token could change ``finish(raw, ...)``: the engine request may be aborted."""
+    text = raw
+    if _SPECIAL.search(text):
+        return True
+    if ctx.mode is Mode.SINGLE_LINE:
+        return "\n" in text
+    complete = text[: text.rfind("\n") + 1] if "\n" in text else ""
+    _, stopped = block(complete, ctx, max_lines)
+    return stopped
+
+
+_STUTTER = re.compile(r"(.{1,12}?)\1{5,}$")
+
+
+def trim_stutter(line: str) -> str:
+    """Cut a line that ends in a short piece repeated 6+ times, as a model stuck until max_tokens does
+    (``x = % % % % % %`` -> ``x = %``); repeats inside the line (``"========"``) are left alone."""
+    match = _STUTTER.search(line)
+    if match is None or not match.group(1).strip():
+        return line
+    return line[: match.start() + len(match.group(1))].rstrip()
+
+
+def strip_special(text: str) -> str:
+    """Cut at the first special token (end of text, file separator, FIM markers)."""
+    match = _SPECIAL.search(text)
+    return text[: match.start()] if match else text
+
+
+def _indent(line: str) -> int:
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip())
+
+
+def block(text: str, ctx: CompletionContext, max_lines: int) -> tuple[str, bool]:
+    """Cut a multi-line suggestion at dedent, a blank-line run, repetition, the suffix, or max_lines.
+
+    Returns the kept text and whether a stop condition was met inside ``text``.
+    """
+    lines = text.split("\n")
+    after_opener = bool(ctx.cursor.line_prefix.strip())
+    base = _indent(ctx.cursor.line_prefix)
+    if not after_opener:
+        base += _indent(lines[0])
+    next_code = _first_code_line(ctx.suffix)
+    kept: list[str] = []
+    blanks = 0
+    for i, line in enumerate(lines):
+        if i > 0 and line.strip():
+            ind = _indent(line)
+            if (ind <= base if after_opener else ind < base):
+                if after_opener and _only_closers(line) and line.strip() != next_code:
+                    kept.append(line)
+                return _join(kept), True
+            if next_code and len(next_code) > 3 and line.strip() == next_code:
+                return _join(kept), True
+        blanks = blanks + 1 if (i > 0 and not line.strip()) else 0
+        if blanks >= MAX_BLANK_RUN:
+            return _join(kept), True
+        kept.append(line)
+        if _repeats(kept):
+            return _join(_drop_repeat(kept)), True
+        if sum(1 for k in kept if k.strip()) >= max_lines and i < len(lines) - 1:
+            return _join(kept), True
+    return _join(kept), False
+
+
+def _join(lines: list[str]) -> str:
+    return "\n".join(lines).rstrip()
+
+
+def _first_code_line(suffix: str) -> str:
+    for line in suffix.split("\n")[1:]:
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _only_closers(line: str) -> bool:
+    body = line.strip().rstrip(";,")
+    return bool(body) and all(c in ")]}" for c in body) or body in ("end", "fi", "done", "esac")
+
+
+def _repeats(lines: list[str]) -> int:
+    """Length of the run of code lines that ends ``lines`` and repeats the run just before it (0: none)."""
+    code = [ln.strip() for ln in lines if ln.strip()]
+    for period in range(1, MAX_REPEAT_PERIOD + 1):
+        if len(code) >= 2 * period and code[-period:] == code[-2 * period : -period]:
+            if period > 1 or len(code[-1]) > 2:
+                return period
+    return 0
+
+
+def _drop_repeat(lines: list[str]) -> list[str]:
+    """``lines`` without the repeated run at its end."""
+    out = list(lines)
+    to_drop = _repeats(out)
+    while out and to_drop:
+        if out.pop().strip():
+            to_drop -= 1
+    while out and not out[-1].strip():
+        out.pop()
+    return out
+
+
+def open_stack(text: str) -> list[str]:
+    """Openers left unclosed in ``text`` (strings and comments are not understood: a heuristic)."""
+    stack: list[str] = []
+    for ch in text:
+        if ch in OPENERS:
+            stack.append(ch)
+        elif ch in CLOSERS and stack and stack[-1] == CLOSERS[ch]:
+            stack.pop()
+    return stack
+
+
+def balance(text: str, line_prefix: str, line_suffix: str) -> str:
+    """Cut ``text`` before a closer that does not match, or that closes a bracket of the line prefix
+    which the line suffix already closes."""
+    seeded = open_stack(line_prefix)
+    suffix_closers = [c for c in line_suffix if c in CLOSERS]
+    own: list[str] = []
+    for i, ch in enumerate(text):
+        if ch in OPENERS:
+            own.append(ch)
+        elif ch in CLOSERS:
+            if own:
+                if own[-1] != CLOSERS[ch]:
+                    return text[:i]
+                own.pop()
+            elif seeded:
+                if seeded[-1] != CLOSERS[ch] or ch in suffix_closers:
+                    return text[:i]
+                seeded.pop()
+            elif ch in suffix_closers and "\n" not in text[:i]:
+                return text[:i]
+    return text
+
+
+def _unbalanced(text: str) -> int:
+    """Unmatched closers plus unclosed openers in ``text``."""
+    stack: list[str] = []
+    bad = 0
+    for ch in text:
+        if ch in OPENERS:
+            stack.append(ch)
+        elif ch in CLOSERS:
+            if stack and stack[-1] == CLOSERS[ch]:
+                stack.pop()
+            else:
+                bad += 1
+    return bad + len(stack)
+
+
+def trim_suffix_overlap(text: str, line_prefix: str, line_suffix: str) -> str:
+    """Drop the end of ``text`` that re-types what already follows the cursor on its line.
+
+    A tail is dropped only when the line's brackets end up no less balanced than with it.
+    """
+    tail = line_suffix.strip()
+    body = text.rstrip()
+    if not tail or not body or "\n" in body:
+        return text
+    last = body.split("\n")[-1]
+    before = _unbalanced(line_prefix + last + line_suffix)
+    for k in range(min(len(tail), len(body)), 0, -1):
+        if not body.endswith(tail[:k]):
+            continue
+        after = _unbalanced(line_prefix + last[:-k] + line_suffix)
+        brackety = any(c in OPENERS or c in CLOSERS for c in tail[:k])
+        if after < before or (after == before and not brackety and k == len(tail)):
+            return body[:-k]
+    return text

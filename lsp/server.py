@@ -1,0 +1,215 @@
+"""The codeloop language server: a pygls ``LanguageServer`` that registers the feature modules.
+
+Handlers are thin; the logic lives in ``lsp.completer`` (inline + completion), ``lsp.features.chat`` and
+the pure modules (context, snippets, postprocess). Blocking work (model load, workspace scan, context
+building) runs off the event loop, so the server answers ``$/cancelRequest`` and new keystrokes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from lsp.client import EngineClient, EngineError, HttpClient, InProcessClient
+from lsp.completer import Completer, Document, Suggestion
+from lsp.config import Settings
+from lsp.context import PositionError
+from lsp.features.chat import plain
+from lsp.protocol import CodeloopProtocol, answer_parse_error
+from lsp.sources import Sources
+
+logger = logging.getLogger(__name__)
+VERSION = "0.1.0"
+STATS_REQUEST = "codeloop/stats"
+FEATURE_MODULES = (
+    "lsp.features.inline_completion",
+    "lsp.features.completion",
+    "lsp.features.chat",
+    "lsp.features.diagnostics",
+)
+"""Each exposes ``register(server)``."""
+
+SuggestionFilter = Callable[[Document, Suggestion], "Suggestion | None"]
+
+
+def make_client(settings: Settings) -> EngineClient:
+    """HTTP when an engine URL is set, else an in-process engine for ``settings.model``."""
+    if settings.engine_url:
+        return HttpClient(settings.engine_url, model=settings.model)
+    return InProcessClient(settings.model or "qwen2.5-coder-0.5b-instruct")
+
+
+class CodeloopServer(LanguageServer):
+    """Invariant: ``client`` and ``completer`` exist from ``initialize`` on; settings only change through
+    ``apply_settings``."""
+
+    def __init__(self, settings: Settings, client_factory: Callable[[Settings], EngineClient] = make_client):
+        super().__init__("codeloop", VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=CodeloopProtocol)
+        self.settings = settings
+        self.client_factory = client_factory
+        self.sources = Sources()
+        self.suggestion_filters: list[SuggestionFilter] = []
+        """Applied (in a worker thread) to every suggestion before it is shown (security settings)."""
+        self.document_listeners: list[Any] = []
+        """Objects with ``schedule(uri)`` (document opened or changed) and ``close(uri)``."""
+        self._client: EngineClient | None = None
+        self._completer: Completer | None = None
+        self._root: str | None = None
+        self._told: set[str] = set()
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Answer unparseable input with a ParseError; log the rest (no pop-ups in the editor)."""
+        if not answer_parse_error(self.protocol, error):
+            logger.error("server error (%s): %s", getattr(source, "__name__", source), error)
+
+    @property
+    def client(self) -> EngineClient:
+        if self._client is None:
+            self._client = self.client_factory(self.settings)
+            start = getattr(self._client, "start", None)
+            if callable(start):
+                start()
+        return self._client
+
+    @property
+    def completer(self) -> Completer:
+        if self._completer is None:
+            self._completer = Completer(self.client, self.settings, self._root)
+        return self._completer
+
+    @property
+    def position_encoding(self) -> str:
+        enc = self.workspace.position_encoding if self._workspace_ready() else None
+        return str(getattr(enc, "value", enc) or "utf-16")
+
+    def _workspace_ready(self) -> bool:
+        try:
+            self.workspace  # noqa: B018 - raises before initialize
+        except RuntimeError:
+            return False
+        return True
+
+    def apply_settings(self, options: Any) -> None:
+        old = self.settings
+        self.settings = old.merged(plain(options))
+        if (old.model, old.engine_url) != (self.settings.model, self.settings.engine_url) and self._client:
+            asyncio.ensure_future(self._client.aclose())
+            self._client, self._completer = None, None
+        if self._completer is not None:
+            self._completer.settings = self.settings
+
+    def on_initialize(self, params: types.InitializeParams) -> None:
+        self.apply_settings(params.initialization_options)
+        folders = params.workspace_folders or []
+        uri = folders[0].uri if folders else params.root_uri
+        self._root = to_fs_path(uri) if uri else params.root_path
+        self.client  # noqa: B018 - start loading the model now, not on the first keystroke
+
+    def document(self, uri: str) -> Document:
+        """The open document ``uri``; raises InvalidParams when it is not open."""
+        if uri not in self.workspace.text_documents:
+            raise JsonRpcInvalidParams(f"document {uri} is not open")
+        doc = self.workspace.get_text_document(uri)
+        return Document(uri, to_fs_path(uri) or uri, doc.source, doc.version or 0, self.position_encoding)
+
+    def document_text(self, uri: str) -> tuple[str, str]:
+        doc = self.document(uri)
+        return doc.path, doc.text
+
+    async def suggest(self, uri: str, position: types.Position) -> Suggestion | None:
+        doc = self.document(uri)
+        open_docs = {to_fs_path(u) or u: d.source for u, d in self.workspace.text_documents.items() if u != uri}
+        try:
+            await asyncio.to_thread(self.sources.sync_open, open_docs)
+            suggestion = await self.completer.suggest(doc, position.line, position.character, self.sources.index)
+        except PositionError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
+        except EngineError as exc:
+            self._tell_once(str(exc))
+            raise
+        if suggestion is not None and self.suggestion_filters:
+            suggestion = await asyncio.to_thread(self._filtered, doc, suggestion)
+        return suggestion
+
+    def _filtered(self, doc: Document, suggestion: Suggestion | None) -> Suggestion | None:
+        for keep in self.suggestion_filters:
+            if suggestion is None:
+                break
+            suggestion = keep(doc, suggestion)
+        return suggestion
+
+    def _tell_once(self, message: str) -> None:
+        """Show an engine problem in the editor once per distinct message (every request still errors)."""
+        if message not in self._told:
+            self._told.add(message)
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error,
+                                                             message=f"codeloop: {message}"))
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "settings": {"model": self.settings.model, "engine_url": self.settings.engine_url},
+            "protocol": {"num_tracked_futures": len(self.protocol._request_futures)},
+        }
+        if self._completer is not None:
+            out["completer"] = self._completer.stats.as_dict()
+        if self._client is not None:
+            out["client"] = self._client.stats.as_dict()
+            out["engine"] = self._client.engine_stats()
+        return out
+
+
+def build_server(settings: Settings | None = None,
+                 client_factory: Callable[[Settings], EngineClient] = make_client) -> CodeloopServer:
+    """A server with every feature module registered, plus the document and settings handlers."""
+    server = CodeloopServer(settings or Settings(), client_factory)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CodeloopServer, params: types.InitializeParams) -> None:
+        ls.on_initialize(params)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: CodeloopServer, params: types.InitializedParams) -> None:
+        await asyncio.to_thread(ls.sources.scan_workspace, ls._root)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: CodeloopServer, params: types.DidChangeConfigurationParams) -> None:
+        ls.apply_settings(params.settings)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: CodeloopServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.completer.cache.forget(params.text_document.uri)
+        for listener in ls.document_listeners:
+            listener.close(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: CodeloopServer, params: types.DidOpenTextDocumentParams) -> None:
+        for listener in ls.document_listeners:  # pygls keeps the text itself
+            listener.schedule(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: CodeloopServer, params: types.DidChangeTextDocumentParams) -> None:
+        # NOTE: nothing heavy per keystroke: listeners debounce; other documents are indexed on demand
+        for listener in ls.document_listeners:
+            listener.schedule(params.text_document.uri)
+
+    @server.feature(STATS_REQUEST)
+    def stats(ls: CodeloopServer, params: Any) -> dict[str, Any]:
+        return ls.stats()
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: CodeloopServer, params: Any) -> None:
+        if ls._client is not None:
+            await ls._client.aclose()
+
+    for name in FEATURE_MODULES:
+        importlib.import_module(name).register(server)
+    return server

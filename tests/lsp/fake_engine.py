@@ -1,0 +1,103 @@
+"""A scripted OpenAI-compatible server for HTTP-client tests (plumbing fake, not the engine).
+
+It streams a scripted answer chunk by chunk (``delay_s`` apart) and records, per request, whether the
+client closed the stream before the end (the abort path of ``codeloop serve``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+
+
+@dataclass
+class FakeEngine:
+    answers: dict[str, str] = field(default_factory=dict)
+    """Last line of the prompt (stripped) -> completion text; ``default`` otherwise."""
+    default: str = "value\n"
+    chat_answer: str = "Use a list comprehension: [x * x for x in xs]"
+    delay_s: float = 0.02
+    chunk_chars: int = 3
+    bodies: list[dict] = field(default_factory=list)
+    num_aborted: int = 0
+    num_finished: int = 0
+
+    def text_for(self, body: dict) -> str:
+        if "messages" in body:
+            return self.chat_answer
+        prompt = str(body.get("prompt", "")).split("<|fim_suffix|>")[0]
+        last = prompt.rsplit("\n", 1)[-1].strip()
+        return self.answers.get(last, self.default)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        async def stream(body: dict, chat: bool):
+            text = self.text_for(body)
+            done = False
+            try:
+                for i in range(0, len(text), self.chunk_chars):
+                    await asyncio.sleep(self.delay_s)
+                    piece = text[i : i + self.chunk_chars]
+                    choice = {"index": 0, "delta": {"content": piece}} if chat else {"index": 0, "text": piece}
+                    yield f"data: {json.dumps({'choices': [choice]})}\n\n"
+                usage = {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105,
+                         "prompt_tokens_details": {"cached_tokens": 64}}
+                yield f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n"
+                yield "data: [DONE]\n\n"
+                done = True
+            finally:
+                if done:
+                    self.num_finished += 1
+                else:
+                    self.num_aborted += 1
+
+        @app.post("/v1/completions")
+        async def completions(request: Request):
+            body = await request.json()
+            self.bodies.append(body)
+            return StreamingResponse(stream(body, False), media_type="text/event-stream")
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request):
+            body = await request.json()
+            self.bodies.append(body)
+            return StreamingResponse(stream(body, True), media_type="text/event-stream")
+
+        return app
+
+
+class FakeServer:
+    """Runs a FakeEngine's app with uvicorn in a thread on a free port."""
+
+    def __init__(self, engine: FakeEngine) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.engine = engine
+        self._server = uvicorn.Server(uvicorn.Config(engine.app(), host="127.0.0.1", port=self.port,
+                                                     log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FakeServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(5)

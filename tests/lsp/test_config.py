@@ -1,0 +1,27 @@
+"""Settings from initializationOptions / didChangeConfiguration."""
+
+from __future__ import annotations
+
+from lsp.config import Settings
+
+
+def test_nested_camel_and_snake_keys():
+    s = Settings().merged({"codeloop": {"maxTokens": 16, "engine_url": "http://x", "enable": False}})
+    assert (s.max_tokens, s.engine_url, s.enable) == (16, "http://x", False)
+
+
+def test_bad_values_are_ignored_not_fatal():
+    s = Settings().merged({"maxTokens": "lots", "temperature": 9, "enable": "yes", "unknown": 1, "debounceMs": 0})
+    assert s.max_tokens == Settings().max_tokens and s.temperature == 0.0 and s.enable is True
+    assert s.debounce_ms == 0
+    assert Settings().merged(None) == Settings() and Settings().merged([1, 2]) == Settings()
+
+
+def test_security_settings():
+    s = Settings().merged({"security": {"copyleft": "block", "secrets": "bogus"}})
+    assert s.security.copyleft == "block" and s.security.secrets == "warn"
+
+
+def test_null_means_unset():
+    s = Settings(engine_url="http://x", model="m").merged({"engineUrl": None, "model": None, "maxTokens": None})
+    assert (s.engine_url, s.model, s.max_tokens) == ("http://x", "m", Settings().max_tokens)

@@ -1,0 +1,65 @@
+"""The HTTP engine client against the real ``codeloop serve`` (tiny model): FIM, chat, abort on close."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from lsp.client import Generation, HttpClient
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def serve_url(tiny_qwen2_dir):
+    pytest.importorskip("inference.server.app")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "inference", "serve", "--model", str(tiny_qwen2_dir),
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _metric(url: str, name: str) -> float:
+    text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+async def test_fim_stream_chat_and_abort(serve_url):
+    client = HttpClient(serve_url)
+    try:
+        gen = Generation(prompt="", prefix="def add(a, b):\n    return ", suffix="\n", max_tokens=8)
+        chunks = [c async for c in client.stream(gen)]
+        assert chunks[-1].finished and chunks[-1].num_prompt_tokens > 0
+        chat = [c async for c in client.chat([{"role": "user", "content": "hi"}], 6, 0.0)]
+        assert chat[-1].finished
+        before = _metric(serve_url, 'codeloop_requests_total{endpoint="completions",outcome="disconnected"}')
+        long = Generation(prompt="x = ", max_tokens=400)
+        async with contextlib.aclosing(client.stream(long)) as stream:
+            async for _ in stream:
+                break  # the editor moved on: closing the stream must abort the request
+        await asyncio.sleep(1.0)
+        after = _metric(serve_url, 'codeloop_requests_total{endpoint="completions",outcome="disconnected"}')
+        assert after == before + 1
+        assert client.stats.num_aborted == 1 and client.stats.num_finished == 2
+    finally:
+        await client.aclose()
