@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
+# NOTE: test models are tiny and the CI cores are shared; torch's OpenMP threads spin-wait and run
+# 10-15x slower under contention than one thread does. Set before torch is first imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-def pytest_configure(config: pytest.Config) -> None:
-    # NOTE: test models are tiny and the CI cores are shared; torch's OpenMP threads spin-wait and run
-    # 10-15x slower under contention than one thread does. Set before torch is first imported.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Triton reads TRITON_INTERPRET when a kernel is decorated, i.e. when inference.attention.triton_* is
+# first imported, which may happen in any test module: set it before collection on machines without CUDA.
+if "TRITON_INTERPRET" not in os.environ:
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ["TRITON_INTERPRET"] = "1"
 
 
 @pytest.fixture(scope="session")
