@@ -48,14 +48,21 @@ def image_present(c, image: str) -> bool:
 
 def remove_orphans(c) -> int:
     """Remove sandbox containers whose owning process (on this host) is gone."""
+    import docker.errors
+
     removed = 0
     host = socket.gethostname()
-    for cont in c.containers.list(all=True, filters={"label": LABEL}):
-        owner = cont.labels.get(OWNER_LABEL, "")
+    # NOTE: the low-level listing returns labels without inspecting each container: a container removed
+    # by its owner between listing and inspecting must not fail the caller (the high-level list() raises).
+    for row in c.api.containers(all=True, filters={"label": LABEL}):
+        owner = (row.get("Labels") or {}).get(OWNER_LABEL, "")
         name, _, pid = owner.rpartition(":")
         if name == host and pid.isdigit() and _alive(int(pid)):
             continue
-        cont.remove(force=True)
+        try:
+            c.api.remove_container(row["Id"], force=True)
+        except docker.errors.NotFound:
+            continue
         removed += 1
     return removed
 
