@@ -7,7 +7,7 @@ RUFF := $(VENV)/bin/ruff
 MODEL ?= qwen2.5-coder-0.5b-instruct
 PYTEST_ARGS ?=
 
-.PHONY: venv system demo test test-fast lint e2e bench gpu-check clean
+.PHONY: venv system demo test test-fast lint e2e bench bench-all eval-canonical rl-smoke scan-index gpu-check clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup_venv.sh
 	scripts/setup_venv.sh
@@ -36,6 +36,23 @@ e2e: system
 
 bench: venv
 	$(VENV)/bin/codeloop bench engine --model $(MODEL) --json
+
+bench-all: venv
+	$(VENV)/bin/codeloop bench engine --model $(MODEL) --json --out docs/bench/engine.json
+	$(VENV)/bin/codeloop bench sandbox --json
+	$(VENV)/bin/codeloop bench scan --json
+	$(VENV)/bin/codeloop bench lsp --json
+	$(VENV)/bin/codeloop bench serve --json
+
+eval-canonical: system
+	$(VENV)/bin/codeloop eval canonical humaneval
+	$(VENV)/bin/codeloop eval canonical mbpp
+
+rl-smoke: system
+	$(VENV)/bin/codeloop loop --iterations 1 --config rl/configs/cpu-smoke.toml
+
+scan-index: venv
+	scripts/build_scan_index.sh
 
 gpu-check:
 	scripts/gpu_check.sh out/gpu

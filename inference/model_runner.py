@@ -9,6 +9,7 @@ import torch
 from inference.attention import AttentionMetadata, LayerKVCache, get_backend
 from inference.batch import SampledToken, SeqChunk, StepBatch
 from inference.config import EngineConfig
+from inference.kv_cache.quant import SCALE_DTYPE
 from inference.lora import AdapterSlot, LoraAdapter
 from inference.models.loader import ModelLoadError, load_model
 from inference.sampler import sample
@@ -79,7 +80,7 @@ class ModelRunner:
         cfg = self.model_config
         elems = self.block_size * cfg.num_kv_heads
         if self.kv_quantized:
-            per_layer = 2 * elems * cfg.head_dim + 2 * elems * 4
+            per_layer = 2 * elems * cfg.head_dim + 2 * elems * SCALE_DTYPE.itemsize
         else:
             per_layer = 2 * elems * cfg.head_dim * torch.tensor([], dtype=self.dtype).element_size()
         return per_layer * cfg.num_layers
@@ -93,7 +94,7 @@ class ModelRunner:
         data_dtype = torch.int8 if self.kv_quantized else self.dtype
         self.kv_caches = []
         for _ in range(cfg.num_layers):
-            scales = [torch.zeros(shape[:3], device=self.device) for _ in range(2)] if self.kv_quantized else [None, None]
+            scales = [torch.zeros(shape[:3], dtype=SCALE_DTYPE, device=self.device) for _ in range(2)] if self.kv_quantized else [None, None]
             self.kv_caches.append(
                 LayerKVCache(
                     torch.zeros(shape, dtype=data_dtype, device=self.device),

@@ -13,7 +13,7 @@ class LayerKVCache:
     """K/V storage of one layer (layout in /tmp/kvlayout.md, mirrored in ``inference/kv_cache/quant.py``).
 
     ``k``/``v``: ``[num_blocks, block_size, num_kv_heads, head_dim]`` in the model dtype, or int8 when
-    ``k_scale``/``v_scale`` (``[num_blocks, block_size, num_kv_heads]`` float32) are set.
+    ``k_scale``/``v_scale`` (``[num_blocks, block_size, num_kv_heads]``, ``kv_cache.quant.SCALE_DTYPE``) are set.
     """
 
     k: torch.Tensor

@@ -27,8 +27,8 @@ def write_kv(cache: LayerKVCache, k: torch.Tensor, v: torch.Tensor, slot_mapping
     vq, vs = quantize_kv(v)
     k_flat.index_copy_(0, slot_mapping, kq)
     v_flat.index_copy_(0, slot_mapping, vq)
-    cache.k_scale.view(-1, num_kv_heads).index_copy_(0, slot_mapping, ks)
-    cache.v_scale.view(-1, num_kv_heads).index_copy_(0, slot_mapping, vs)
+    cache.k_scale.view(-1, num_kv_heads).index_copy_(0, slot_mapping, ks.to(cache.k_scale.dtype))
+    cache.v_scale.view(-1, num_kv_heads).index_copy_(0, slot_mapping, vs.to(cache.v_scale.dtype))
 
 
 def gather_kv(

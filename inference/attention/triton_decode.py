@@ -66,7 +66,7 @@ def _decode_kernel(
         k = tl.load(k_cache_ptr + kv_off, mask=kv_mask, other=0).to(q.dtype)  # [BLOCK_N, BLOCK_D]
         s = tl.dot(q, tl.trans(k), input_precision="ieee")  # [BLOCK_H, BLOCK_N]
         if QUANT:
-            s = s * tl.load(k_scale_ptr + slot * num_kv_heads + kvh, mask=nmask, other=0.0)[None, :]
+            s = s * tl.load(k_scale_ptr + slot * num_kv_heads + kvh, mask=nmask, other=0.0).to(tl.float32)[None, :]
         s = tl.where(nmask[None, :], s * qk_scale, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
         p = tl.exp2(s - m_new[:, None])
@@ -74,7 +74,7 @@ def _decode_kernel(
         l_i = l_i * alpha + tl.sum(p, axis=1)
         v = tl.load(v_cache_ptr + kv_off, mask=kv_mask, other=0).to(q.dtype)
         if QUANT:
-            p = p * tl.load(v_scale_ptr + slot * num_kv_heads + kvh, mask=nmask, other=0.0)[None, :]
+            p = p * tl.load(v_scale_ptr + slot * num_kv_heads + kvh, mask=nmask, other=0.0).to(tl.float32)[None, :]
         acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v, input_precision="ieee")
         m_i = m_new
 

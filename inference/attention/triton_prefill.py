@@ -69,8 +69,8 @@ def _prefill_kernel(
             s = tl.dot(q, tl.trans(k), input_precision="ieee")
             v_scale = tl.zeros([BLOCK_N], tl.float32)
             if QUANT:
-                s = s * tl.load(k_scale_ptr + slot * num_kv_heads + kvh, mask=nmask, other=0.0)[None, :]
-                v_scale = tl.load(v_scale_ptr + slot * num_kv_heads + kvh, mask=nmask, other=0.0)
+                s = s * tl.load(k_scale_ptr + slot * num_kv_heads + kvh, mask=nmask, other=0.0).to(tl.float32)[None, :]
+                v_scale = tl.load(v_scale_ptr + slot * num_kv_heads + kvh, mask=nmask, other=0.0).to(tl.float32)
             s = tl.where(nmask[None, :], s * qk_scale, float("-inf"))
             m_i, l_i, acc = _softmax_step(s, m_i, l_i, acc, v, v_scale, QUANT)
         causal_end = tl.minimum(query_len, (tile + 1) * BLOCK_M)

@@ -160,7 +160,7 @@ def test_bytes_per_block_and_allocation(tiny_qwen2_dir):
                         for t in (c.k, c.v, c.k_scale, c.v_scale) if t is not None)
         assert allocated == 5 * runner.bytes_per_block()
     cfg = runner.model_config
-    assert runner.bytes_per_block() == cfg.num_layers * 4 * cfg.num_kv_heads * (2 * cfg.head_dim + 8)
+    assert runner.bytes_per_block() == cfg.num_layers * 4 * cfg.num_kv_heads * (2 * cfg.head_dim + 2 * 2)  # fp16 scales
     assert runner.max_model_len == cfg.max_position_embeddings
     assert runner.tokenizer.convert_tokens_to_ids("<|im_end|>") in runner.eos_token_ids
 
