@@ -19,10 +19,11 @@ from evals.execute import Candidate, ExecConfig, judge
 from evals.generate import EngineGenerator, Generation, Generator, GenRequest, HFGenerator
 from evals.interop import write_samples
 from evals.progress import Bars
-from evals.prompts import PromptMode, assemble_program, build_prompt
+from evals.prompts import PromptMode, assemble_program, build_prompt, extract_code
 from evals.results import result_record
 from evals.rundir import RunDir, default_run_dir
 from evals.scoring import summarize
+from evals.security import security_report
 from evals.spec import EvalSpec, EvalSummary
 from evals.task import Task
 from sandbox.types import Limits
@@ -133,6 +134,9 @@ def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: Exec
     summary.wall_seconds = round(time.perf_counter() - start, 2)
     summary.prompt_mode = next((r.get("mode", "") for r in rd.load(rd.generations, _warn).values()), "")
     summary.label = run_label(spec)
+    summary.security = security_report(
+        extract_code(g.get("text", ""), by_id[k[0]].entry_point)
+        for k, g in rd.load(rd.generations, _warn).items() if k[0] in by_id)
     write_samples(spec.run_dir, tasks, records, spec.model)
     rd.write_summary(summary.as_dict())
     return summary

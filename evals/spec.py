@@ -94,6 +94,8 @@ class EvalSummary:
     run_dir: str = ""
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    security: dict[str, Any] = field(default_factory=dict)
+    """Scanner findings over the generated code (evals.security.security_report)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
