@@ -101,6 +101,33 @@ def _repairs(source: str) -> Iterator[str]:
         last = stripped.splitlines()[-1]
         pad = len(last) - len(last.lstrip())
         yield stripped + "\n" + " " * (pad + 4) + "pass\n"
+    yield from _blank_error_lines(source)
+
+
+def _blank_error_lines(source: str, attempts: int = 3) -> Iterator[str]:
+    """Replace each line a SyntaxError points at with ``pass`` at its indentation.
+
+    An editor buffer is often broken mid-file (the line being typed); the rest must still be scanned, and
+    line numbers stay aligned because no line is added or removed.
+    """
+    lines = source.split("\n")
+    for _ in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse("\n".join(lines))
+            return
+        except SyntaxError as exc:
+            i = (exc.lineno or 0) - 1
+            if not 0 <= i < len(lines):
+                return
+            blank = lines[i][: len(lines[i]) - len(lines[i].lstrip())] + "pass"
+            if lines[i] == blank:
+                return
+            lines[i] = blank
+            yield "\n".join(lines)
+        except (ValueError, RecursionError, MemoryError):
+            return
 
 
 def _parse(source: str) -> ast.Module | None:
