@@ -163,7 +163,9 @@ def _show_diagnostics(console: Console, diagnostics) -> None:
     if not diagnostics:
         console.print(Panel("(none)", title="security diagnostics"))
         return
-    lines = [f"line {d.range.start.line + 1}: [{d.code}] {d.message}" for d in diagnostics]
+    from rich.markup import escape
+
+    lines = [escape(f"line {d.range.start.line + 1}: [{d.code}] {d.message}") for d in diagnostics]
     console.print(Panel("\n".join(lines), title="security diagnostics from the language server"))
 
 
