@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     p.add_argument("--stdio", action="store_true", help="use stdio (the default; accepted for clients that pass it)")
     _engine_flags(p)
+    p.add_argument("--shared", action="store_true",
+                   help="share one background `codeloop serve` between editors (started by the first)")
     p.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
     p.set_defaults(func=run_lsp)
 
@@ -60,6 +62,8 @@ def run_lsp(args: argparse.Namespace) -> int:
     from lsp.server import build_server
 
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
+    if args.shared and not args.engine_url:
+        args.engine_url = _shared_url(args.model or "qwen2.5-coder-0.5b-instruct")
     server = build_server(_settings(args))
     if args.tcp:
         match = re.fullmatch(r"(.+):(\d+)", args.tcp)
@@ -69,6 +73,17 @@ def run_lsp(args: argparse.Namespace) -> int:
     else:
         server.start_io()
     return 0
+
+
+def _shared_url(model: str) -> str:
+    """URL of the shared server for ``model``, starting it in the background when none answers."""
+    from inference.cli import UserError
+    from inference.server.launcher import SharedServerError, ensure_shared_server
+
+    try:
+        return ensure_shared_server(model)
+    except SharedServerError as exc:
+        raise UserError(f"--shared: {exc}") from None
 
 
 def _parse_position(text: str) -> tuple[Path, int, int]:
