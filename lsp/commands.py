@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from lsp.client import EngineError
-from lsp.config import Settings
+from lsp.config import WEIGHT_QUANTS, Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _engine_flags(p)
     p.add_argument("--shared", action="store_true",
                    help="share one background `codeloop serve` between editors (started by the first)")
+    p.add_argument("--shared-dir", type=Path, default=None,
+                   help="with --shared: folder of the shared server's lock, record and log "
+                        "(default ~/.cache/codeloop/serve)")
     p.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
     p.set_defaults(func=run_lsp)
 
@@ -51,10 +54,13 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
 def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="catalog name, HF folder or GGUF file (in-process engine)")
     p.add_argument("--engine-url", default=None, help="URL of a running `codeloop serve` to use instead")
+    p.add_argument("--weight-quant", default=None, choices=WEIGHT_QUANTS,
+                   help="weight-only quantization of the in-process engine (default none: bf16)")
 
 
 def _settings(args: argparse.Namespace, **extra: object) -> Settings:
-    return Settings().merged({"model": args.model, "engine_url": args.engine_url, **extra})
+    return Settings().merged({"model": args.model, "engine_url": args.engine_url,
+                              "weight_quant": args.weight_quant, **extra})
 
 
 def run_lsp(args: argparse.Namespace) -> int:
@@ -63,7 +69,10 @@ def run_lsp(args: argparse.Namespace) -> int:
 
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
     if args.shared and not args.engine_url:
-        args.engine_url = _shared_url(args.model or "qwen2.5-coder-0.5b-instruct")
+        args.engine_url = _shared_url(args.model or "qwen2.5-coder-0.5b-instruct", args.shared_dir)
+        # NOTE: the server names a model folder by its basename, not the path we were given; it serves
+        # only this model, so requests name none.
+        args.model = None
     server = build_server(_settings(args))
     if args.tcp:
         match = re.fullmatch(r"(.+):(\d+)", args.tcp)
@@ -75,13 +84,13 @@ def run_lsp(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shared_url(model: str) -> str:
+def _shared_url(model: str, state_dir: Path | None) -> str:
     """URL of the shared server for ``model``, starting it in the background when none answers."""
     from inference.cli import UserError
     from inference.server.launcher import SharedServerError, ensure_shared_server
 
     try:
-        return ensure_shared_server(model)
+        return ensure_shared_server(model, **({"state_dir": state_dir} if state_dir else {}))
     except SharedServerError as exc:
         raise UserError(f"--shared: {exc}") from None
 

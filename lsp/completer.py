@@ -25,6 +25,8 @@ from lsp.client import EngineClient, Generation
 from lsp.config import Settings
 from lsp.snippets import Snippet, SnippetIndex, pick
 
+MAX_RANKED_DOCS = 64
+"""Documents whose last snippet ranking is kept (see ``Completer._ranked``)."""
 
 @dataclass(frozen=True)
 class Document:
@@ -101,6 +103,9 @@ class Completer:
         self.cache = SuggestionCache()
         self.stats = CompleterStats()
         self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._ranked: dict[str, tuple[str, list[Snippet]]] = {}
+        """uri -> (query, ranking): reused while the query is unchanged, so edits elsewhere (which shift
+        BM25 statistics a little) do not reshuffle the snippets that open the prompt."""
 
     async def suggest(self, doc: Document, line: int, character: int,
                       index: SnippetIndex | None = None) -> Suggestion | None:
@@ -165,14 +170,15 @@ class Completer:
         """The context within the settings' budgets, shrunk until the engine says the prompt fits."""
         budget, snippet_budget = self.settings.context_budget_chars, self.settings.snippet_budget_chars
         max_new = max(self.settings.max_tokens, self.settings.max_tokens_multiline)
-        ranked: dict[str, list[Snippet]] = {}  # rank once per request, whatever the budget
-
         def retrieve(query: str, budget_chars: int) -> list[Snippet]:
             if index is None:
                 return []
-            if query not in ranked:
-                ranked[query] = index.rank(query, exclude=doc.path)
-            return [dataclasses.replace(s, path=self._rel(s.path)) for s in pick(ranked[query], budget_chars)]
+            memo = self._ranked.get(doc.uri)
+            if memo is None or memo[0] != query:
+                memo = self._ranked[doc.uri] = (query, index.rank(query, exclude=doc.path))
+                while len(self._ranked) > MAX_RANKED_DOCS:
+                    self._ranked.pop(next(iter(self._ranked)))
+            return [dataclasses.replace(s, path=self._rel(s.path)) for s in pick(memo[1], budget_chars)]
 
         limit = self.client.max_prompt_tokens(max_new)
         for _ in range(4):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
+WEIGHT_QUANTS = ("none", "int8", "int4")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class Settings:
     """Engine model (catalog name, HF folder or GGUF file) for the in-process engine."""
     engine_url: str | None = None
     """Base URL of a running ``codeloop serve``; when set, the HTTP client is used."""
+    weight_quant: str = "none"
+    """Weight-only quantization of the in-process engine: none (bf16), int8 or int4. int4 decodes 2.6x
+    faster but prefills slower on CPU; keystroke requests are prefill-bound, so bf16 answers sooner
+    (docs/BENCHMARKS.md, "Language server")."""
     max_tokens: int = 32
     """Most new tokens for a single-line suggestion."""
     max_tokens_multiline: int = 128
@@ -76,6 +81,7 @@ _FIELD_TYPES: dict[str, type] = {
     "enable": bool,
     "model": str,
     "engine_url": str,
+    "weight_quant": str,
     "max_tokens": int,
     "max_tokens_multiline": int,
     "max_lines": int,
@@ -96,7 +102,7 @@ def _valid(name: str, value: Any) -> bool:
     if kind is bool:
         return isinstance(value, bool)
     if kind is str:
-        return isinstance(value, str) and bool(value)
+        return isinstance(value, str) and bool(value) and (name != "weight_quant" or value in WEIGHT_QUANTS)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if kind is int:

@@ -26,7 +26,13 @@ PREFIX_ALIGN_LINES = 32
 """The prefix window starts on a multiple of this many lines, so it moves rarely while the user types
 (consecutive prompts share a long prefix in the engine's prefix cache)."""
 QUERY_LINES = 12
-"""Lines above the cursor used as the snippet-retrieval query."""
+"""Complete lines above the cursor used as the snippet-retrieval query."""
+QUERY_ALIGN_LINES = 8
+"""The query window ends on a multiple of this many lines, so the chosen snippets (which open the prompt)
+stay the same while the user types the next few lines: a new snippet set costs a full prefill."""
+PREFIX_SHARE = 5 / 6
+"""Share of the context budget for the prefix; the suffix gets the rest. Everything after the cursor is
+prefilled again on every keystroke (it follows the changed prefix), so a short suffix keeps requests fast."""
 
 
 class Mode(str, enum.Enum):
@@ -163,6 +169,14 @@ def cut_suffix(text: str, budget: int) -> str:
     return head[: nl + 1] if nl > 0 else head
 
 
+def retrieval_query(text: str, cursor: Cursor) -> str:
+    """QUERY_LINES complete lines above the cursor, the window ending on a QUERY_ALIGN_LINES boundary
+    (or just above the cursor's line near the top of the file). Typing never changes it within a line."""
+    end = cursor.line - cursor.line % QUERY_ALIGN_LINES or cursor.line
+    lines = text[: cursor.offset].split("\n")
+    return "\n".join(lines[max(0, end - QUERY_LINES) : end])
+
+
 def build(
     path: str,
     text: str,
@@ -179,9 +193,9 @@ def build(
     """The completion context for a cursor in ``text``. Snippets come from ``retrieve`` or, without it,
     from ranking ``others`` (the current ``path`` left out)."""
     cursor = resolve(text, line, character, encoding)
-    prefix = cut_prefix(text[: cursor.offset], budget_chars * 3 // 4)
-    suffix = cut_suffix(text[cursor.offset :], budget_chars - len(prefix))
-    query = "\n".join(text[: cursor.offset].split("\n")[-QUERY_LINES:])
+    prefix = cut_prefix(text[: cursor.offset], int(budget_chars * PREFIX_SHARE))
+    suffix = cut_suffix(text[cursor.offset :], budget_chars - int(budget_chars * PREFIX_SHARE))
+    query = retrieval_query(text, cursor)
     if retrieve is None:
         def retrieve(q: str, budget: int) -> Sequence[Snippet]:
             return select(q, [o for o in others if o.path != path], budget)

@@ -44,7 +44,8 @@ def make_client(settings: Settings) -> EngineClient:
     """HTTP when an engine URL is set, else an in-process engine for ``settings.model``."""
     if settings.engine_url:
         return HttpClient(settings.engine_url, model=settings.model)
-    return InProcessClient(settings.model or "qwen2.5-coder-0.5b-instruct")
+    return InProcessClient(settings.model or "qwen2.5-coder-0.5b-instruct",
+                           engine_options={"weight_quant": settings.weight_quant})
 
 
 class CodeloopServer(LanguageServer):
@@ -101,7 +102,8 @@ class CodeloopServer(LanguageServer):
     def apply_settings(self, options: Any) -> None:
         old = self.settings
         self.settings = old.merged(plain(options))
-        if (old.model, old.engine_url) != (self.settings.model, self.settings.engine_url) and self._client:
+        engine = ("model", "engine_url", "weight_quant")
+        if any(getattr(old, k) != getattr(self.settings, k) for k in engine) and self._client:
             asyncio.ensure_future(self._client.aclose())
             self._client, self._completer = None, None
         if self._completer is not None:

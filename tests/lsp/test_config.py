@@ -25,3 +25,9 @@ def test_security_settings():
 def test_null_means_unset():
     s = Settings(engine_url="http://x", model="m").merged({"engineUrl": None, "model": None, "maxTokens": None})
     assert (s.engine_url, s.model, s.max_tokens) == ("http://x", "m", Settings().max_tokens)
+
+
+def test_weight_quant_setting_accepts_only_known_values():
+    assert Settings().weight_quant == "none"
+    assert Settings().merged({"weightQuant": "int4"}).weight_quant == "int4"
+    assert Settings().merged({"weightQuant": "int3"}).weight_quant == "none"

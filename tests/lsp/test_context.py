@@ -100,3 +100,21 @@ def test_snippet_budget_and_self_exclusion():
 def test_tokenize_splits_identifiers():
     assert {"parse", "config", "parse_config", "http", "httpclient"} <= set(tokenize("parse_config httpClient"))
     assert rank("", [SourceFile("a", "x")]) == []
+
+
+def test_retrieval_query_is_stable_while_typing_a_line():
+    """The snippets open the prompt: typing on a line (or a few lines further) must not change them."""
+    from lsp.context import QUERY_ALIGN_LINES, retrieval_query
+
+    head = "".join(f"line_{i} = {i}\n" for i in range(40))
+    queries = set()
+    for typed in ("d", "def", "def f(x):", "def f(x):\n    return"):
+        text = head + typed
+        cur = resolve(text, text.count("\n"), len(text.split("\n")[-1]))
+        queries.add(retrieval_query(text, cur))
+    assert len(queries) == 1
+    (query,) = queries
+    assert "line_39" in query and "def" not in query
+    text = head * 2  # 80 lines: the window moves once the cursor passes the next aligned line
+    cur = resolve(text, 40 + QUERY_ALIGN_LINES, 0)
+    assert retrieval_query(text, cur) != query
