@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from lsprotocol import types
-from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
 
 SERVER_COMMAND = [sys.executable, "-m", "lsp", "lsp"]
+
+
+@contextlib.asynccontextmanager
+async def lsp_process(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[LanguageClient]:
+    """``codeloop lsp ARGS`` as a subprocess with a client on its stdio, for tests that need several servers
+    at once (the ``pytest_lsp.fixture`` gives one per test). Shut down, or killed, on exit."""
+    client = make_test_lsp_client()
+    await client.start_io(*SERVER_COMMAND, *args, env=env)
+    try:
+        yield client
+        await asyncio.wait_for(client.shutdown_session(), 30)
+    finally:
+        server = client._server  # NOTE: pytest-lsp keeps the process private; a failed test must not leak it
+        if server is not None and server.returncode is None:
+            server.kill()
+        await client.stop()
 
 
 def vscode_capabilities() -> types.ClientCapabilities:
