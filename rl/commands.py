@@ -24,9 +24,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("action", nargs="?", choices=("report",), help="report: write report.md + plots of a run")
     p.add_argument("report_dir", nargs="?", type=Path, help="run directory (with `report`)")
     _common(p)
-    p.add_argument("--iterations", type=int, default=1)
+    p.add_argument("--iterations", type=int, default=1, help="0: only evaluate the base model")
     p.add_argument("--steps", type=int, help="override train.steps (steps per iteration)")
     p.add_argument("--eval-limit", type=int, help="override eval.limit (first N tasks of each benchmark)")
+    p.add_argument("--algo", choices=("grpo", "rft"), help="override train.algo")
     p.set_defaults(func=_loop)
 
 
@@ -35,6 +36,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="override run_dir")
     p.add_argument("--model", help="override model")
     p.add_argument("--task-limit", type=int, help="override tasks.limit")
+    p.add_argument("--threads", type=int, help="override train.num_threads (engine and trainer)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -42,7 +44,7 @@ def _config(args: argparse.Namespace, **extra: Any) -> RLConfig:
     from inference.cli import UserError
 
     overrides = {"run_dir": args.run_dir, "model": args.model, "tasks.limit": args.task_limit,
-                 "train.steps": args.steps, **extra}
+                 "train.steps": args.steps, "train.num_threads": args.threads, **extra}
     try:
         return load_config(args.config, overrides)
     except ConfigError as exc:
@@ -91,11 +93,11 @@ def _loop(args: argparse.Namespace) -> int:
         path = write_report(args.report_dir)
         print(json.dumps({"report": str(path)}) if args.json else f"wrote {path}")
         return 0
-    if args.iterations < 1:
-        raise UserError("--iterations must be >= 1")
+    if args.iterations < 0:
+        raise UserError("--iterations must be >= 0 (0: evaluate the base model only)")
     from rl.loop import run_loop
 
-    config = _config(args, **{"eval.limit": args.eval_limit})
+    config = _config(args, **{"eval.limit": args.eval_limit, "train.algo": args.algo})
     _logging()
     try:
         records = run_loop(config, args.iterations, on_event=lambda kind, rec: _event(kind, rec, args.json))

@@ -114,6 +114,8 @@ class EvalSettings:
     benchmarks: tuple[str, ...] = ("mbpp-validation", "humanevalplus", "mbppplus", "bigcodebench")
     limit: int | None = 20
     """First ``limit`` tasks of each benchmark (None: all). Stated in every report."""
+    limits: dict[str, int] = field(default_factory=dict)
+    """Per-benchmark override of ``limit`` (e.g. ``{bigcodebench = 40, swebench = 4}``); 0 means all tasks."""
     bigcodebench_subset: str = "stdlib"
     swebench_dir: str | None = None
     max_tokens: int = 512
@@ -123,6 +125,15 @@ class EvalSettings:
         _check(all(b in EVAL_BENCHMARKS for b in self.benchmarks), f"eval.benchmarks must be among {EVAL_BENCHMARKS}")
         _check("mbpp-validation" in self.benchmarks, "eval.benchmarks must include mbpp-validation (promotion)")
         _check(self.limit is None or self.limit >= 1, "eval.limit must be >= 1")
+        self.limits = dict(self.limits)
+        _check(set(self.limits) <= set(EVAL_BENCHMARKS), f"eval.limits keys must be among {EVAL_BENCHMARKS}")
+        _check(all(isinstance(v, int) and v >= 0 for v in self.limits.values()), "eval.limits values must be >= 0")
+
+    def limit_for(self, benchmark: str) -> int | None:
+        """The task limit of ``benchmark``: its ``limits`` entry (0 = all) or the global ``limit``."""
+        if benchmark in self.limits:
+            return self.limits[benchmark] or None
+        return self.limit
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 ``mbpp-validation`` (MBPP 511–600) decides promotion; HumanEval+, MBPP+ (test), a BigCodeBench subset and
 the SWE-bench subset (when its folder is configured) measure transfer. Each run is limited to the first
-``eval.limit`` tasks to keep an iteration affordable on CPU; the limit is part of every report.
+``eval.limit`` tasks (``eval.limits`` per benchmark) to keep an iteration affordable on CPU; the limit is part of every report.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def evaluate_all(config: RLConfig, engine: Any, out_dir: Path, label: str) -> di
         spec = EvalSpec(
             benchmark=benchmark, model=config.model, adapter=label, split=split,
             subset=config.eval.bigcodebench_subset if benchmark == "bigcodebench" else None,
-            max_tokens=config.eval.max_tokens, limit=config.eval.limit, run_dir=out_dir / name, resume=True,
+            max_tokens=config.eval.max_tokens, limit=config.eval.limit_for(name), run_dir=out_dir / name, resume=True,
             sandbox=config.rollout.sandbox, seed=config.seed, progress=False,
             swebench_dir=Path(config.eval.swebench_dir) if config.eval.swebench_dir else None,
         )

@@ -145,7 +145,7 @@ class Trainer:
         olds: list = []
         grpo = self.config.train.algo == "grpo"
         for mb in micro:
-            if grpo:
+            if grpo and self.config.grpo.kl_coef > 0:
                 with self.model.disable_adapter():
                     refs.append(self.logprobs(mb, temperature)[0])
             else:
@@ -159,4 +159,5 @@ class Trainer:
             return rft_loss(lp, mask, keep)
         adv = torch.tensor([s.advantage for s in mb])
         old = lp.detach() if old is None else old
+        ref = lp.detach() if ref is None else ref  # kl_coef == 0: no reference forward, KL term is 0
         return grpo_loss(lp, old, ref, adv, mask, self.config.grpo)

@@ -34,6 +34,17 @@ def test_config_from_toml_and_errors(tmp_path):
         load_config(tmp_path / "missing.json")
 
 
+def test_per_benchmark_eval_limits(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[eval]\nlimit = 7\nlimits = { mbppplus = 0, swebench = 3 }\n')
+    ev = load_config(path).eval
+    assert (ev.limit_for("mbppplus"), ev.limit_for("swebench"), ev.limit_for("humanevalplus")) == (None, 3, 7)
+    path.write_text('[eval]\nlimits = { nosuch = 1 }\n')
+    with pytest.raises(ConfigError, match="limits keys"):
+        load_config(path)
+    assert load_config(Path(__file__).parents[2] / "rl/configs/cpu-long.toml").grpo.kl_coef == 0.0
+
+
 def test_no_usable_task_is_a_clear_cli_error(tmp_path, capsys):
     from inference.cli import main
 

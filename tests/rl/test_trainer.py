@@ -78,3 +78,16 @@ def test_rft_trains_on_passing_samples_only(tiny_qwen2_dir, tmp_path, setup):
     trainer = Trainer(config, tiny_qwen2_dir)
     metrics = trainer.step(rollouts_from_engine(engine, ["def fib(n):", "x"]))
     assert metrics["num_train_samples"] == 2 and metrics["kept"] == 2.0 and metrics["loss"] > 0
+
+
+def test_zero_kl_coef_skips_the_reference_forward(setup, monkeypatch):
+    import dataclasses
+
+    config, engine, trainer = setup
+    groups = rollouts_from_engine(engine, ["def add(a, b):"])
+    monkeypatch.setattr(trainer, "config", dataclasses.replace(config, grpo=dataclasses.replace(config.grpo, kl_coef=0.0)))
+    calls = []
+    original = trainer.model.disable_adapter
+    monkeypatch.setattr(trainer.model, "disable_adapter", lambda: calls.append(1) or original())
+    metrics = trainer.step(groups)
+    assert metrics["skipped_update"] == 0.0 and metrics["kl"] == 0.0 and not calls
