@@ -11,7 +11,9 @@ import argparse
 import asyncio
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -39,6 +41,28 @@ DEMO_TESTS = [
     "assert primes_below(20) == [2, 3, 5, 7, 11, 13, 17, 19]",
 ]
 CHAT_QUESTION = "In two sentences: what does functools.lru_cache do, and when should I avoid it?"
+CHAT_TOKEN = "codeloop-demo-chat"
+
+
+@dataclass
+class EditorSession:
+    """What the scripted editor got back: the file with both suggestions accepted, and the chat."""
+
+    code: str = ""
+    chat_text: str = ""
+    chat_progress: list[str] = field(default_factory=list)
+    """The text of each ``$/progress`` report on the chat's token, in order; joined, they are the answer."""
+
+
+def progress_message(value: Any) -> str | None:
+    """The text a ``$/progress`` report adds, or None for begin / end.
+
+    NOTE: ``ProgressParams.value`` is LSPAny, so pygls hands a client the plain JSON dict, not a
+    ``WorkDoneProgressReport``; reading ``.message`` off it finds nothing (the demo once showed 0 updates).
+    """
+    if isinstance(value, dict):
+        return value.get("message") if value.get("kind") == "report" else None
+    return getattr(value, "message", None) if getattr(value, "kind", None) == "report" else None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,8 +81,8 @@ def run_demo(args: argparse.Namespace) -> int:
         pull_with_progress(args.model)
     model_path = resolve_model(args.model)
     console.print(f"model: [bold]{args.model}[/] (sha256 verified) at {model_path}")
-    filled = asyncio.run(_editor_session(console, model_path))
-    _sandbox_check(console, filled)
+    session = asyncio.run(_editor_session(console, model_path))
+    _sandbox_check(console, session.code)
     console.rule("[bold]done")
     return 0
 
@@ -74,13 +98,13 @@ def _cursor(marker: str) -> tuple[int, int]:
     return before.count("\n"), len(before.rsplit("\n", 1)[-1])
 
 
-async def _editor_session(console: Console, model_path: Path) -> str:
+async def _editor_session(console: Console, model_path: Path) -> EditorSession:
     from lsprotocol import types as t
     from pygls.lsp.client import LanguageClient
 
     client = LanguageClient("codeloop-demo", "1.0")
     diagnostics: list[t.Diagnostic] = []
-    progress: list[str] = []
+    session = EditorSession()
 
     @client.feature(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def _diags(params: t.PublishDiagnosticsParams) -> None:
@@ -92,9 +116,9 @@ async def _editor_session(console: Console, model_path: Path) -> str:
 
     @client.feature(t.PROGRESS)
     def _progress(params: t.ProgressParams) -> None:
-        message = getattr(params.value, "message", None)
-        if message:
-            progress.append(message)
+        message = progress_message(params.value)
+        if params.token == CHAT_TOKEN and message:
+            session.chat_progress.append(message)
 
     await client.start_io(sys.executable, "-m", "inference", "lsp")
     caps = t.ClientCapabilities(
@@ -112,13 +136,14 @@ async def _editor_session(console: Console, model_path: Path) -> str:
     console.print(f"language server ready in {time.perf_counter() - start:.1f} s")
     single = await _show_inline(console, client, "{single}", "single-line completion (mid-line)")
     multi = await _show_inline(console, client, "{multi}", "multi-line completion (empty line after a def)")
-    await _chat(console, client, progress)
+    session.chat_text = await _chat(console, client, session.chat_progress)
     await asyncio.sleep(0.5)
     _show_diagnostics(console, diagnostics)
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    return DEMO_FILE.replace("{multi}", multi.lstrip(" ")).replace("{single}", single)
+    session.code = DEMO_FILE.replace("{multi}", multi.lstrip(" ")).replace("{single}", single)
+    return session
 
 
 async def _inline(client, marker: str):
@@ -148,15 +173,15 @@ async def _show_inline(console: Console, client, marker: str, title: str) -> str
     return text
 
 
-async def _chat(console: Console, client, progress: list[str]) -> None:
+async def _chat(console: Console, client, progress: list[str]) -> str:
     start = time.perf_counter()
     result = await client.protocol.send_request_async(
-        "codeloop/chat", {"messages": [{"role": "user", "content": CHAT_QUESTION}],
-                          "workDoneToken": "codeloop-demo-chat"})
+        "codeloop/chat", {"messages": [{"role": "user", "content": CHAT_QUESTION}], "workDoneToken": CHAT_TOKEN})
     text = result["text"] if isinstance(result, dict) else getattr(result, "text", str(result))
     console.print(Panel(text.strip(), title=f"chat: {time.perf_counter() - start:.1f} s, "
                                              f"{len(progress)} streamed $/progress updates",
                         subtitle=CHAT_QUESTION))
+    return text
 
 
 def _show_diagnostics(console: Console, diagnostics) -> None:

