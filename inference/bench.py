@@ -110,21 +110,9 @@ def _ttft(engine, prompt: list[int] | str, max_new: int, repeats: int) -> tuple[
     """Median time to first token and median decode tokens/s after it (prefix cache off)."""
     firsts, rates = [], []
     for _ in range(repeats):
-        params = SamplingParams(max_tokens=max_new, ignore_eos=True)
-        start = time.perf_counter()
-        rid = engine.add_request(prompt, params)
-        first = None
-        done = False
-        while not done:
-            for out in engine.step():
-                if out.request_id != rid:
-                    continue
-                if first is None and out.outputs[0].token_ids:
-                    first = time.perf_counter()
-                done = out.finished
-        end = time.perf_counter()
-        firsts.append(first - start)
-        rates.append((max_new - 1) / (end - first) if end > first else 0.0)
+        first, total, _ = bench_data.timed_request(engine, prompt, SamplingParams(max_tokens=max_new, ignore_eos=True))
+        firsts.append(first)
+        rates.append((max_new - 1) / (total - first) if total > first else 0.0)
     return statistics.median(firsts), statistics.median(rates)
 
 

@@ -54,12 +54,30 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def timed_request(engine, prompt: list[int] | str, params) -> tuple[float, float, Any]:
+    """Run one request alone on ``engine``: (seconds to its first token, seconds in all, final output)."""
+    start = time.perf_counter()
+    rid = engine.add_request(prompt, params)
+    first, final = None, None
+    while final is None:
+        for out in engine.step():
+            if out.request_id != rid:
+                continue
+            if first is None and out.outputs[0].token_ids:
+                first = time.perf_counter() - start
+            if out.finished:
+                final = out
+    total = time.perf_counter() - start
+    return (first if first is not None else total), total, final
+
+
 def weight_bytes_per_token(model) -> int:
     """Bytes of weights read per decoded token: every parameter and buffer but the embedding table
-    (one row per token is negligible)."""
+    (one row per token is negligible) and private ``_``-named buffers (prefill-only copies such as
+    Int4Linear's unpacked codes, which decode never reads)."""
     total = 0
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-        if "embed" in name and "lm_head" not in name:
+        if "embed" in name and "lm_head" not in name or name.rsplit(".", 1)[-1].startswith("_"):
             continue
         if "rope" in name or "inv_freq" in name or "cos" in name or "sin" in name:
             continue

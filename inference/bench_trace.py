@@ -31,19 +31,9 @@ def _trace_prompts(tokenizer, steps: int) -> list[str]:
 def _replay(engine, prompts: list[str], max_new: int) -> dict[str, Any]:
     firsts, totals, texts = [], [], []
     for prompt in prompts:
-        start = time.perf_counter()
-        rid = engine.add_request(prompt, SamplingParams(max_tokens=max_new))
-        first, final = None, None
-        while final is None:
-            for out in engine.step():
-                if out.request_id != rid:
-                    continue
-                if first is None and out.outputs[0].token_ids:
-                    first = time.perf_counter() - start
-                if out.finished:
-                    final = out
-        totals.append(time.perf_counter() - start)
-        firsts.append(first if first is not None else totals[-1])
+        first, total, final = bench_data.timed_request(engine, prompt, SamplingParams(max_tokens=max_new))
+        firsts.append(first)
+        totals.append(total)
         texts.append(final.outputs[0].text)
     stats = engine.stats()
     return {"ttft_median_s": statistics.median(firsts), "ttft_p95_s": _p95(firsts),
