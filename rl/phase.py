@@ -34,13 +34,17 @@ class NoTasksError(ValueError):
     """The configured sources gave no usable task."""
 
 
+MIN_ENGINE_SEQS = 64
+"""Held-out evals submit every task at once: on CPU, decode throughput still grows up to ~64 sequences."""
+
+
 def make_engine(config: RLConfig) -> Any:
     """The rollout / eval engine for ``config`` (one per process)."""
     from inference.config import CacheConfig, EngineConfig
     from inference.engine import Engine
 
     cache = CacheConfig(kv_cache_bytes=config.kv_cache_mb << 20)
-    seqs = max(8, config.rollout.group_size * config.rollout.prompts_per_step)
+    seqs = max(MIN_ENGINE_SEQS, config.rollout.group_size * config.rollout.prompts_per_step)
     return Engine(EngineConfig(model=config.model, dtype=config.engine_dtype, max_model_len=config.max_model_len,
                                max_num_seqs=seqs, num_threads=config.train.num_threads, cache=cache, seed=config.seed))
 
