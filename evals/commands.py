@@ -29,7 +29,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", help="bigcodebench: full|stdlib|numpy-pandas")
     p.add_argument("--limit", type=int, help="only the first K tasks")
     p.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "docker"])
-    p.add_argument("--timeout", type=float, default=20.0, help="seconds per sandbox run")
+    p.add_argument("--timeout", type=float,
+                   help="seconds per sandbox run (default 240 for bigcodebench, as its official harness; else 20)")
     p.add_argument("--concurrency", type=int, default=2, help="sandbox runs at once")
     p.add_argument("--swebench-dir", help="offline SWE-bench folder (default $CODELOOP_SWEBENCH_DIR or ../shared/benchmarks/swebench)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -130,14 +131,16 @@ def run_canonical(args: argparse.Namespace) -> int:
         tasks = datasets.load(args.benchmark, args.split, subset=args.subset)
     except (ValueError, datasets.DatasetError) as exc:
         raise _user_error(str(exc)) from exc
-    tasks = tasks[: args.limit] if args.limit else tasks
+    coverage = datasets.coverage(args.benchmark, args.subset, len(tasks))
+    if args.limit and args.limit < len(tasks):
+        tasks, coverage = tasks[: args.limit], f"{coverage}; limited to the first {args.limit}"
     config = exec_config(EvalSpec(args.benchmark, sandbox=args.sandbox, concurrency=args.concurrency,
                                   timeout_s=args.timeout))
-    report = check_canonical(tasks, config, progress=not args.json and sys.stderr.isatty())
+    report = check_canonical(tasks, config, progress=not args.json and sys.stderr.isatty(), coverage=coverage)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
     else:
-        print(f"{args.benchmark}: {len(report.passed)}/{report.num_tasks} canonical solutions pass")
+        print(f"{args.benchmark} ({coverage}): {len(report.passed)}/{report.num_tasks} canonical solutions pass")
         for task_id, why in report.failed.items():
             print(f"  FAIL {task_id}: {why}")
     return 0 if not report.unexpected else 1

@@ -39,9 +39,7 @@ def load_tasks(spec: EvalSpec) -> tuple[list[Task], str]:
     """The tasks of the run and a sentence saying which part of the benchmark they are."""
     tasks = datasets.load(spec.benchmark, spec.split, subset=spec.subset, swebench_dir=spec.swebench_dir)
     total = len(tasks)
-    coverage = f"{total} tasks"
-    if spec.benchmark == "bigcodebench":
-        coverage = f"subset {spec.subset or 'full'}: {total} of {datasets.bigcodebench.NUM_TASKS_FULL} tasks ({100 * total / datasets.bigcodebench.NUM_TASKS_FULL:.1f}%)"
+    coverage = datasets.coverage(spec.benchmark, spec.subset, total)
     if spec.limit and spec.limit < total:
         tasks = tasks[: spec.limit]
         coverage += f"; limited to the first {spec.limit}"
@@ -63,7 +61,7 @@ def resolve_mode(spec: EvalSpec, tokenizer: Any) -> PromptMode:
 
 
 def exec_config(spec: EvalSpec) -> ExecConfig:
-    limits = Limits(timeout_s=spec.timeout_s, memory_mb=spec.memory_mb)
+    limits = Limits(timeout_s=spec.run_timeout_s, memory_mb=spec.memory_mb)
     return ExecConfig(backend=spec.sandbox, concurrency=spec.concurrency, limits=limits)
 
 

@@ -9,6 +9,11 @@ from typing import Any
 BACKENDS = ("engine", "hf")
 SANDBOX_BACKENDS = ("auto", "bwrap", "docker")
 PROMPT_MODES = ("auto", "chat", "completion")
+DEFAULT_TIMEOUT_S = 20.0
+BENCHMARK_TIMEOUT_S = {"bigcodebench": 240.0}
+"""Wall clock per sandbox run where the benchmark's official harness sets its own: BigCodeBench gives a
+task's whole unittest suite 240 s (``BIGCODEBENCH_TIMEOUT_PER_TASK``), and canonical suites that sleep
+or run servers take 45-80 s."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,8 @@ class EvalSpec:
     seed: int = 0
     concurrency: int = 2
     """Sandbox runs at once."""
-    timeout_s: float = 20.0
+    timeout_s: float | None = None
+    """Seconds per sandbox run; None: ``BENCHMARK_TIMEOUT_S`` for the benchmark, else ``DEFAULT_TIMEOUT_S``."""
     memory_mb: int = 1024
     swebench_dir: Path | None = None
     engine_options: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +67,11 @@ class EvalSpec:
                                      ("prompt_mode", self.prompt_mode, PROMPT_MODES)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+    @property
+    def run_timeout_s(self) -> float:
+        """The wall clock each sandbox run gets (``timeout_s`` or the benchmark's default)."""
+        return self.timeout_s or BENCHMARK_TIMEOUT_S.get(self.benchmark, DEFAULT_TIMEOUT_S)
 
     def identity(self) -> dict[str, Any]:
         """Fields that must match for a resumed run to continue the same experiment."""

@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import traceback
+import types
 
 MAX_MESSAGE = 2000
 
@@ -71,6 +72,16 @@ def _clean_workdir(workdir):
     return not os.listdir(workdir)
 
 
+def _main_namespace():
+    """Globals for the untrusted code: a fresh module registered as ``__main__``, as ``python file.py``
+    does. Pickle (multiprocessing) finds its functions by reference and ``mock.patch(__name__ + ".f")``
+    finds its names; a bare dict would leave ``sys.modules["__main__"]`` pointing at this harness."""
+    module = types.ModuleType("__main__")
+    module.__builtins__ = builtins
+    sys.modules["__main__"] = module
+    return module.__dict__
+
+
 def run_job(nonce, job):
     """Run one job and report; always ends the process with os._exit."""
     out = os.dup(1)
@@ -96,7 +107,7 @@ def run_job(nonce, job):
         report("tests_error", kind=type(exc).__name__, message=_message(exc))
         os._exit(2)
     report("start", n=len(tests))
-    env = {"__name__": "__main__", "__builtins__": builtins}
+    env = _main_namespace()
     try:
         exec(compile(job["code"], "<solution>", "exec"), env)
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: the code must not end the run

@@ -19,8 +19,13 @@ DEFAULT_IMAGE = "codeloop-sandbox:latest"
 DEFAULT_ROOTFS = Path("/var/lib/codeloop/sandbox-rootfs")
 SANDBOX_UID = 1000
 EXTRA_PACKAGES = ("python3-numpy", "python3-pandas")
-IMAGE_VERSION = "2"
+IMAGE_VERSION = "3"
 """Bump when the recipe changes: --if-missing then rebuilds what an older recipe made."""
+UPGRADABLE_VERSIONS = ("2",)
+"""Older recipes that differ from this one only by what ``configure_rootfs`` writes: upgraded in place."""
+ETC_HOSTS = "127.0.0.1\tlocalhost\n127.0.1.1\tsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+"""``localhost`` must resolve without a network (servers on loopback); Docker writes its own over it,
+bubblewrap uses this one. ``sandbox`` is the hostname both backends set."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ def build_rootfs(config: ImageConfig) -> None:
         f.write(f"sandbox:x:{SANDBOX_UID}:\n")
     (tmp / "work").mkdir(exist_ok=True)
     (tmp / "work").chmod(0o1777)  # Docker copies this mode onto the tmpfs mounted there
+    configure_rootfs(tmp)
     for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for item in (tmp / junk).glob("*"):
             if item.is_file():
@@ -110,6 +116,26 @@ def build_rootfs(config: ImageConfig) -> None:
     shutil.rmtree(config.rootfs, ignore_errors=True)
     tmp.rename(config.rootfs)
     _version_file(config).write_text(IMAGE_VERSION + "\n")
+
+
+def configure_rootfs(root: Path) -> None:
+    """The files a plain Debian rootfs lacks but code under test expects (idempotent): ``/etc/hosts``
+    (debootstrap writes none, so ``localhost`` does not resolve) and ``python`` (Debian ships only
+    ``python3``; scripts and tests run ``python ...``, as the reference python images allow)."""
+    (root / "etc/hosts").write_text(ETC_HOSTS, encoding="utf-8")
+    python = root / "usr/bin/python"
+    if not python.is_symlink() and not python.exists():
+        python.symlink_to("python3")
+
+
+def upgrade_rootfs(config: ImageConfig) -> bool:
+    """Bring a rootfs of an upgradable older recipe to this one in place (no download); True if done."""
+    version = _read(_version_file(config)).strip()
+    if version not in UPGRADABLE_VERSIONS or not (config.rootfs / "usr/bin/python3").exists():
+        return False
+    configure_rootfs(config.rootfs)
+    _version_file(config).write_text(IMAGE_VERSION + "\n")
+    return True
 
 
 def import_image(config: ImageConfig) -> None:
@@ -128,7 +154,9 @@ def import_image(config: ImageConfig) -> None:
 
 def build(config: ImageConfig, if_missing: bool = False, docker: bool = True) -> None:
     """Build what is missing (or everything): the rootfs, then the image when Docker answers."""
-    if not (if_missing and rootfs_ready(config)):
+    if if_missing and upgrade_rootfs(config):
+        _step(f"rootfs upgraded in place to version {IMAGE_VERSION}: {config.rootfs}")
+    elif not (if_missing and rootfs_ready(config)):
         build_rootfs(config)
     else:
         _step(f"rootfs present: {config.rootfs}")

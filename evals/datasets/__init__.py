@@ -6,7 +6,7 @@
 | humanevalplus | test                                     | 164   |
 | mbpp          | test / train / validation / prompt       | 500 / 374 / 90 / 10 |
 | mbppplus      | test                                     | 378   |
-| bigcodebench  | complete / instruct (subset full, stdlib, numpy-pandas) | 1140 / 299 / 486 |
+| bigcodebench  | complete / instruct (subset full, stdlib, numpy-pandas) | 1140 / 293 / 467 |
 | swebench      | test (needs the external folder)         | 29    |
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evals.datasets.bigcodebench import SUBSETS, load_bigcodebench
+from evals.datasets.bigcodebench import coverage as bigcodebench_coverage
 from evals.datasets.files import DatasetError
 from evals.datasets.humaneval import load_humaneval, load_humanevalplus
 from evals.datasets.mbpp import MBPP_SPLITS, load_mbpp, load_mbppplus
@@ -24,11 +25,18 @@ from evals.task import Task
 BENCHMARKS = ("humaneval", "humanevalplus", "mbpp", "mbppplus", "bigcodebench", "swebench")
 DEFAULT_SPLITS = {"mbpp": "test", "bigcodebench": "complete"}
 
-__all__ = ["BENCHMARKS", "DatasetError", "SUBSETS", "MBPP_SPLITS", "Task", "load", "default_split"]
+__all__ = ["BENCHMARKS", "DatasetError", "SUBSETS", "MBPP_SPLITS", "Task", "coverage", "load", "default_split"]
 
 
 def default_split(name: str) -> str:
     return DEFAULT_SPLITS.get(name, "test")
+
+
+def coverage(name: str, subset: str | None, num_tasks: int) -> str:
+    """The sentence every report carries about which part of the benchmark ``num_tasks`` loaded tasks are."""
+    if name == "bigcodebench":
+        return bigcodebench_coverage(subset or "full")
+    return f"{num_tasks} tasks"
 
 
 def load(

@@ -34,13 +34,15 @@ def diff_test(
 
 
 def unittest_call(test_src: str, class_name: str = "TestCases") -> str:
-    """BigCodeBench style: run a ``unittest.TestCase`` class; raise when any test fails or errors."""
+    """BigCodeBench style: run a ``unittest.TestCase`` class; raise when any test fails or errors, naming each
+    failing case with the last line of its traceback (the exception), so reports say why, not only which."""
     return (
         f"{test_src}\n\n"
         "import unittest as __unittest\n"
         f"__suite = __unittest.TestLoader().loadTestsFromTestCase({class_name})\n"
         "__result = __unittest.TextTestRunner(verbosity=0).run(__suite)\n"
         "if not __result.wasSuccessful():\n"
-        "    __bad = [str(t) for t, _ in __result.failures + __result.errors]\n"
+        "    __bad = [f'{t.id().rsplit(\".\", 1)[-1]}: {tb.strip().splitlines()[-1][:200]}'\n"
+        "             for t, tb in __result.failures + __result.errors]\n"
         "    raise AssertionError(f'{len(__bad)} of {__result.testsRun} unittest cases failed: {__bad[:5]}')\n"
     )

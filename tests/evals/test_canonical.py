@@ -18,6 +18,19 @@ def test_canonical_sample_of_each_benchmark():
         assert report.failed == {}, report.failed
 
 
+BIGCODEBENCH_HARNESS_CASES = ("BigCodeBench/205", "BigCodeBench/612", "BigCodeBench/1038", "BigCodeBench/1101")
+"""Canonical solutions that need what the official harness gives: a real module for the code (pickle in
+multiprocessing, ``patch(__name__ + '.choice')``), ``localhost`` on loopback, ``python`` on PATH."""
+
+
+def test_bigcodebench_canonicals_that_need_the_official_harness_semantics():
+    subset = datasets.load("bigcodebench", subset="numpy-pandas")
+    tasks = [t for t in subset if t.task_id in BIGCODEBENCH_HARNESS_CASES]
+    assert {t.task_id for t in tasks} == set(BIGCODEBENCH_HARNESS_CASES)
+    report = check_canonical(tasks, CONFIG, progress=False)
+    assert report.failed == {}, report.failed
+
+
 def test_wrong_solutions_fail():
     t = datasets.load("humanevalplus")[0]
     bad = t.canonical_solution.replace("return True", "return False")
@@ -25,6 +38,16 @@ def test_wrong_solutions_fail():
 
     (r,) = judge([Candidate(t, 0, "", bad)], CONFIG)
     assert not r.passed and r.status == "failed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("subset", ["stdlib", "numpy-pandas"])
+def test_canonical_bigcodebench_subset_all_pass(subset):
+    """The named subsets are defined as what the image can run: every canonical solution passes under the
+    official harness's 240 s per task (a few suites sleep or serve for 45-80 s)."""
+    config = ExecConfig("auto", 2, Limits(timeout_s=240, memory_mb=1024))
+    report = check_canonical(datasets.load("bigcodebench", subset=subset), config, progress=False)
+    assert report.failed == {}, report.failed
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@ import pytest
 
 from evals import datasets
 from evals.datasets import DatasetError
-from evals.datasets.bigcodebench import NUM_TASKS_FULL
+from evals.datasets.bigcodebench import NUM_TASKS_FULL, environment_needs, pandas_optional_libs
 
 SWEBENCH = datasets.swebench.Path("/work/shared/benchmarks/swebench")
 
@@ -35,9 +35,34 @@ def test_plus_tasks_have_base_and_plus():
 
 def test_bigcodebench_subset_and_instruct():
     sub = datasets.load("bigcodebench", "instruct", subset="numpy-pandas")
-    assert len(sub) == 486 < NUM_TASKS_FULL
+    assert len(sub) == 467 < NUM_TASKS_FULL
     assert all(set(t.metadata["libs"]) <= set(datasets.bigcodebench._STDLIB) | {"numpy", "pandas"} for t in sub)
     assert sub[0].instruction != sub[0].prompt and "task_func" in sub[0].instruction
+    assert len(datasets.load("bigcodebench", subset="stdlib")) == 293
+
+
+def test_bigcodebench_subsets_leave_out_measured_needs_and_say_so():
+    needs = environment_needs()
+    assert set(needs.values()) == {"network access", "programs the image lacks"}
+    assert set(needs) <= {t.task_id for t in datasets.load("bigcodebench")}  # full keeps every task
+    for subset in ("stdlib", "numpy-pandas"):
+        assert not {t.task_id for t in datasets.load("bigcodebench", subset=subset)} & set(needs)
+    coverage = datasets.coverage("bigcodebench", "numpy-pandas", 467)
+    assert coverage.startswith("subset numpy-pandas: 467 of 1140 tasks (41.0%); left out")
+    for reason in ("matplotlib via pandas 9", "openpyxl via pandas 4", "network access 3", "programs the image lacks 3"):
+        assert reason in coverage
+    assert datasets.coverage("bigcodebench", None, 1140) == "subset full: 1140 of 1140 tasks (100.0%)"
+    assert datasets.coverage("humaneval", None, 164) == "164 tasks"
+
+
+def test_pandas_optional_libs_are_found_from_the_calls():
+    plot = {"canonical_solution": "    return df.plot(kind='bar')\n", "test": "import pandas as pd\n"}
+    assert pandas_optional_libs(plot, ["pandas"]) == ["matplotlib"]
+    assert pandas_optional_libs(plot, ["numpy"]) == []  # no pandas, no lazy import through it
+    excel = {"canonical_solution": "    df = pd.read_excel(path)\n", "test": "df.hist(column='a')\n"}
+    assert pandas_optional_libs(excel, ["pandas"]) == ["matplotlib", "openpyxl"]
+    plain = {"canonical_solution": "    return df.plotted, df.history\n", "test": ""}
+    assert pandas_optional_libs(plain, ["pandas"]) == []
 
 
 @pytest.mark.skipif(not SWEBENCH.is_dir(), reason="shared SWE-bench folder absent")

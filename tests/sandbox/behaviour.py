@@ -79,3 +79,25 @@ def environment_is_cleared(run):
     r = run("import os\nprint(sorted(os.environ))", "", FAST)
     assert r.status is RunStatus.PASSED
     assert "CODELOOP" not in r.stdout and "HOME" in r.stdout
+
+
+def code_is_the_main_module(run):
+    """As under ``python file.py``: pickle finds the code's functions by reference (multiprocessing) and
+    ``mock.patch(__name__ + '.name')`` finds its globals (BigCodeBench tests rely on both)."""
+    code = "import pickle, sys\ndef helper():\n    return 1\ndef f():\n    return helper() + 1\n"
+    r = run(code, ["assert sys.modules['__main__'].f is f and __name__ == '__main__'",
+                   "assert pickle.loads(pickle.dumps(f)) is f",
+                   "from unittest import mock\nwith mock.patch(__name__ + '.helper', return_value=41):\n"
+                   "    assert f() == 42"], FAST)
+    assert r.status is RunStatus.PASSED, r
+
+
+def image_serves_localhost_and_python(run):
+    """The image's /etc/hosts resolves ``localhost`` (servers on loopback) and ``python`` is on PATH."""
+    code = ("import socket, subprocess\n"
+            "srv = socket.create_server(('localhost', 0))\n"
+            "cli = socket.create_connection(('localhost', srv.getsockname()[1]))\n")
+    r = run(code, ["assert socket.gethostbyname('localhost') == '127.0.0.1'",
+                   "assert subprocess.run(['python', '-c', 'print(6 * 7)'], capture_output=True).stdout == b'42\\n'"],
+            FAST)
+    assert r.status is RunStatus.PASSED, r

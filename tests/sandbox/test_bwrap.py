@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from sandbox.bwrap import available
+from sandbox.bwrap import BwrapConfig, available
 from sandbox.many import JobSpec, run_many
 from sandbox.runner import run
 from sandbox.types import Limits, RunStatus
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(available() is not None, reason=f"bwrap backend 
 CHECKS = [getattr(behaviour, n) for n in (
     "per_test_outcomes", "assert_string_is_split", "all_pass", "code_errors", "empty_and_trivial",
     "timeout_is_enforced_by_parent", "partial_results_survive_timeout", "output_is_capped_with_marker",
-    "binary_output_is_text", "environment_is_cleared")]
+    "binary_output_is_text", "environment_is_cleared", "code_is_the_main_module")]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
@@ -26,6 +26,11 @@ CHECKS = [getattr(behaviour, n) for n in (
 def test_backend_behaviour(backend, check, monkeypatch):
     monkeypatch.setenv("CODELOOP_SECRET", "hunter2")
     check(functools.partial(run, backend=backend))
+
+
+@pytest.mark.skipif(BwrapConfig().rootfs is None, reason="no sandbox rootfs: bwrap binds the host's /usr")
+def test_bwrap_image_serves_localhost_and_python():
+    behaviour.image_serves_localhost_and_python(functools.partial(run, backend="bwrap"))
 
 
 def test_bwrap_memory_limit():
