@@ -57,6 +57,8 @@ class Report:
     typed_through_hit_rate: float = 0.0
     prefix_cache_hit_rate: float = 0.0
     engine_prefix_hit_rate: float | None = None
+    engine_answers: dict[str, Any] = field(default_factory=dict)
+    """Latency of the requests the engine answered (no cache hit), warm-up request left out."""
     wall_s: float = 0.0
     model: str | None = None
 
@@ -83,8 +85,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def _summary(samples: list[Sample]) -> dict[str, Any]:
-    lat = [s.latency_ms for s in samples if s.outcome == "answered" and s.latency_ms is not None]
-    return {"answered": len(lat), "p50_ms": percentile(lat, 0.5), "p95_ms": percentile(lat, 0.95)}
+    return _percentiles([s.latency_ms for s in samples if s.outcome == "answered" and s.latency_ms is not None])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,7 +211,12 @@ def _report(path: Path, doc: str, samples: list[Sample], stats: dict[str, Any], 
         typed_through_hits=hits, typed_through_hit_rate=hits / max(1, comp.get("num_requests", 1)),
         prefix_cache_hit_rate=client.get("prefix_cache_hit_rate", 0.0),
         engine_prefix_hit_rate=engine.get("prefix_hit_rate"), wall_s=round(wall, 2), model=model,
+        engine_answers=_percentiles(comp.get("engine_latency_ms", [])[1:]),
     )
+
+
+def _percentiles(values: list[float]) -> dict[str, Any]:
+    return {"answered": len(values), "p50_ms": percentile(values, 0.5), "p95_ms": percentile(values, 0.95)}
 
 
 def _plain(value: Any) -> Any:

@@ -84,6 +84,8 @@ class CompleterStats:
         for name in ("latency_ms", "context_ms", "engine_ms"):
             values = sorted(getattr(self, name)[-1000:])
             out[f"p50_{name}"] = values[len(values) // 2] if values else None
+            out[f"p95_{name}"] = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))] if values else None
+        out["engine_latency_ms"] = self.latency_ms[-1000:]  # requests the engine answered, oldest first
         return out
 
     def record(self, name: str, started: float) -> None:
