@@ -6,6 +6,7 @@ All prompts go to the generator at once (continuous batching); every instance ge
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,8 @@ DEFAULT_WORK_DIR = Path("~/.cache/codeloop/swebench-envs").expanduser()
 def unpack(instance: SweInstance, dest: Path) -> Path:
     """The base source tree as a git repo in ``dest`` (for retrieval and for turning edits into a diff)."""
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = f"tar -xJf {instance.archive} -C {dest} && git init -q && git add -A && git -c user.name=e -c user.email=e@l commit -qm base"
+    archive = shlex.quote(str(Path(instance.archive).resolve()))  # NOTE: tar runs in dest, not in our cwd
+    cmd = f"tar -xJf {archive} && git init -q && git add -A && git -c user.name=e -c user.email=e@l commit -qm base"
     subprocess.run(["bash", "-c", cmd], cwd=dest, check=True, capture_output=True)
     return dest
 

@@ -81,3 +81,19 @@ def test_agentless_pipeline_with_tiny_model(tmp_path, tiny_qwen2_dir):
     summary = evaluate(spec)
     assert summary.num_results == 1 and summary.pass_at_k == {"pass@1": 0.0}
     assert (tmp_path / "run" / "predictions.jsonl").read_text().count("model_patch") == 1
+
+
+def test_unpack_with_a_relative_swebench_dir(tmp_path, monkeypatch):
+    """The RL config names the SWE-bench folder relative to the repo; tar runs inside the destination."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from evals.swebench.pipeline import unpack
+
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "mod.py").write_text("x = 1\n")
+    subprocess.run(["tar", "-cJf", str(tmp_path / "repo.tar.xz"), "-C", str(tmp_path / "tree"), "."], check=True)
+    monkeypatch.chdir(tmp_path)
+    src = unpack(SimpleNamespace(archive=Path("repo.tar.xz")), tmp_path / "out" / "inst")
+    assert (src / "mod.py").read_text() == "x = 1\n"
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=src, capture_output=True, text=True).stdout == ""
