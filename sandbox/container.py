@@ -79,8 +79,10 @@ class Container:
             log_config=LogConfig(type="none"),
             network_mode="none", mem_limit=mem, memswap_limit=mem, pids_limit=limits.pids,
             nano_cpus=int(limits.cpus * 1e9), read_only=True,
-            tmpfs={WORKDIR: f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777",
-                   "/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
+            # NOTE: docker mounts tmpfs noexec unless told; code under test runs scripts it writes (as with
+            # bwrap and the official harnesses), and the container stays non-root, capless and offline.
+            tmpfs={WORKDIR: f"rw,exec,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777",
+                   "/tmp": f"rw,exec,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
             cap_drop=["ALL"], security_opt=["no-new-privileges"], user=f"{SANDBOX_UID}:{SANDBOX_UID}",
             working_dir=WORKDIR, environment={"HOME": WORKDIR, "LANG": "C.UTF-8"},
             labels={LABEL: "1", OWNER_LABEL: owner_tag(), POOL_LABEL: pool_id}, ipc_mode="private", hostname="sandbox",

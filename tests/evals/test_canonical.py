@@ -42,11 +42,13 @@ def test_wrong_solutions_fail():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("subset", ["stdlib", "numpy-pandas"])
-def test_canonical_bigcodebench_subset_all_pass(subset):
-    """The named subsets are defined as what the image can run: every canonical solution passes under the
-    official harness's 240 s per task (a few suites sleep or serve for 45-80 s)."""
+def test_canonical_bigcodebench_subset_sample_passes(subset):
+    """The named subsets are defined as what the image can run: canonical solutions pass under the official
+    harness's 240 s per task. A fixed sample (every 12th task) keeps the suite fast; the whole subsets are
+    checked by ``codeloop eval canonical bigcodebench --subset NAME`` (docs/BENCHMARKS.md)."""
     config = ExecConfig("auto", 2, Limits(timeout_s=240, memory_mb=1024))
-    report = check_canonical(datasets.load("bigcodebench", subset=subset), config, progress=False)
+    sample = datasets.load("bigcodebench", subset=subset)[::12]
+    report = check_canonical(sample, config, progress=False)
     assert report.failed == {}, report.failed
 
 

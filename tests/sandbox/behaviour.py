@@ -101,3 +101,16 @@ def image_serves_localhost_and_python(run):
                    "assert subprocess.run(['python', '-c', 'print(6 * 7)'], capture_output=True).stdout == b'42\\n'"],
             FAST)
     assert r.status is RunStatus.PASSED, r
+
+
+def scripts_in_tmp_run(run):
+    """Code under test may write a script to /tmp or its work dir and run it (BigCodeBench does)."""
+    code = ("import os, subprocess, tempfile\n"
+            "def run_script(body):\n"
+            "    fd, path = tempfile.mkstemp(suffix='.sh')\n"
+            "    with os.fdopen(fd, 'w') as f:\n"
+            "        f.write('#!/bin/sh\\n' + body)\n"
+            "    os.chmod(path, 0o755)\n"
+            "    return subprocess.run(path, capture_output=True, text=True).stdout\n")
+    r = run(code, ["assert run_script('echo ok') == 'ok\\n'"], FAST)
+    assert r.status is RunStatus.PASSED, r

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(available() is not None, reason=f"bwrap backend 
 CHECKS = [getattr(behaviour, n) for n in (
     "per_test_outcomes", "assert_string_is_split", "all_pass", "code_errors", "empty_and_trivial",
     "timeout_is_enforced_by_parent", "partial_results_survive_timeout", "output_is_capped_with_marker",
-    "binary_output_is_text", "environment_is_cleared", "code_is_the_main_module")]
+    "binary_output_is_text", "environment_is_cleared", "code_is_the_main_module", "scripts_in_tmp_run")]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
