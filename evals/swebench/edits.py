@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +33,17 @@ def parse_edits(text: str) -> list[Edit]:
     return [Edit(m.group(1).strip("`*"), m.group(2), m.group(3)) for m in _EDIT.finditer(text)]
 
 
-def apply_edits(root: Path, edits: list[Edit]) -> list[str]:
-    """Apply edits whose SEARCH text occurs in the file (first occurrence); returns why each other one failed."""
+def apply_edits(root: Path, edits: list[Edit], shown: Sequence[str] = ()) -> list[str]:
+    """Apply edits whose SEARCH text occurs in the file (first occurrence); returns why each other one failed.
+
+    An edit naming a file that does not exist (small models copy the format's ``path/to/file.py``) goes to
+    the one file among ``shown`` (the files the model was shown) that contains its SEARCH text, if exactly
+    one does, as Aider-style tools resolve a wrong path.
+    """
     problems = []
     for e in edits:
-        path = (root / e.path).resolve()
-        if not path.is_relative_to(root.resolve()) or not path.is_file():
+        path = _target(root, e, shown)
+        if path is None:
             problems.append(f"{e.path}: no such file")
             continue
         text = path.read_text()
@@ -46,3 +52,15 @@ def apply_edits(root: Path, edits: list[Edit]) -> list[str]:
             continue
         path.write_text(text.replace(e.search, e.replace, 1))
     return problems
+
+
+def _target(root: Path, edit: Edit, shown: Sequence[str]) -> Path | None:
+    base = root.resolve()
+    path = (root / edit.path).resolve()
+    if path.is_relative_to(base) and path.is_file():
+        return path
+    if not edit.search.strip():
+        return None
+    matches = [p for p in ((root / f).resolve() for f in shown)
+               if p.is_relative_to(base) and p.is_file() and edit.search in p.read_text(errors="replace")]
+    return matches[0] if len(matches) == 1 else None

@@ -29,6 +29,8 @@ from evals.swebench.instance import SweInstance
 from evals.swebench.retrieval import rank_files
 
 MAX_FILE_CHARS = 8_000
+TOP_FILES = 3
+"""Files shown to the model, ranked by BM25 against the issue text."""
 DEFAULT_WORK_DIR = Path("~/.cache/codeloop/swebench-envs").expanduser()
 
 
@@ -41,17 +43,18 @@ def unpack(instance: SweInstance, dest: Path) -> Path:
     return dest
 
 
-def build_messages(instance: SweInstance, src: Path, top_k: int = 3) -> list[dict[str, str]]:
-    files = rank_files(src, instance.problem_statement, top_k)
+def build_messages(instance: SweInstance, src: Path, files: list[str]) -> list[dict[str, str]]:
+    """The chat request: the issue, the ``files`` retrieval ranked first (cut to MAX_FILE_CHARS), the format."""
     shown = "\n\n".join(f"{f}\n```python\n{(src / f).read_text(errors='replace')[:MAX_FILE_CHARS]}\n```" for f in files)
     user = (f"Fix this issue in the repository.\n\nIssue:\n{instance.problem_statement.strip()}\n\n"
             f"Relevant files:\n\n{shown}\n\n{EDIT_FORMAT}")
     return [{"role": "user", "content": user}]
 
 
-def edits_to_patch(src: Path, text: str) -> tuple[str, str]:
+def edits_to_patch(src: Path, text: str, shown: list[str]) -> tuple[str, str]:
     """(unified diff of the edits in ``text`` applied to ``src``, problems); the tree is reset afterwards."""
-    problems = apply_edits(src, parse_edits(text)) if parse_edits(text) else ["no edit blocks in the answer"]
+    edits = parse_edits(text)
+    problems = apply_edits(src, edits, shown) if edits else ["no edit blocks in the answer"]
     diff = subprocess.run(["git", "diff"], cwd=src, capture_output=True, text=True).stdout
     subprocess.run(["git", "checkout", "-q", "--", "."], cwd=src, check=False)
     return diff, "; ".join(problems)
@@ -74,10 +77,11 @@ def evaluate_swebench(spec: EvalSpec, generator: Generator | None = None,
     with tempfile.TemporaryDirectory() as tmp, Bars(spec.progress) as bars:
         instances = {t.task_id: SweInstance.from_row(t.metadata["instance"], root) for t in todo}
         srcs = {i: unpack(inst, Path(tmp) / i) for i, inst in instances.items()}
+        shown = {i: rank_files(srcs[i], inst.problem_statement, TOP_FILES) for i, inst in instances.items()}
         if todo:
             generator = generator or make_generator(spec)
             tok = generator.tokenizer
-            requests = [GenRequest((i, 0), tok.apply_chat_template(build_messages(inst, srcs[i]), tokenize=False,
+            requests = [GenRequest((i, 0), tok.apply_chat_template(build_messages(inst, srcs[i], shown[i]), tokenize=False,
                                                                    add_generation_prompt=True),
                                    (), spec.max_tokens, spec.temperature, spec.top_p, spec.seed)
                         for i, inst in instances.items()]
@@ -90,7 +94,7 @@ def evaluate_swebench(spec: EvalSpec, generator: Generator | None = None,
                 bars.advance("generate")
             gen_s = time.perf_counter() - t0
             for i, g in outputs.items():
-                patch, problems = edits_to_patch(srcs[i], g.text)
+                patch, problems = edits_to_patch(srcs[i], g.text, shown[i])
                 r = evaluate_patch(instances[i], patch, config)
                 rd.results.append(result_record(SampleResult(
                     i, 0, r.resolved, r.status, {"resolved": r.resolved}, (problems + "\n" + r.message).strip()[:2000],

@@ -57,6 +57,19 @@ def test_parse_and_apply_edits(tmp_path):
     assert len(problems) == 2
 
 
+def test_edit_with_a_wrong_path_goes_to_the_one_shown_file_that_matches(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "b.py").write_text("y = 1\nz = 3\n")
+    shown = ["pkg/a.py", "pkg/b.py"]
+    problems = apply_edits(tmp_path, [Edit("path/to/file.py", "z = 3", "z = 4")], shown)
+    assert problems == [] and (tmp_path / "pkg" / "b.py").read_text() == "y = 1\nz = 4\n"
+    ambiguous = apply_edits(tmp_path, [Edit("path/to/file.py", "= 1", "= 2")], shown)
+    assert ambiguous == ["path/to/file.py: no such file"]
+    assert apply_edits(tmp_path, [Edit("nope.py", "z = 4", "z = 5")], ()) == ["nope.py: no such file"]
+    assert (tmp_path / "pkg" / "a.py").read_text() == "x = 1\n"
+
+
 @pytest.mark.slow
 @needs_data
 def test_harness_gold_resolves_empty_does_not():
