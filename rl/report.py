@@ -67,15 +67,16 @@ def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str],
     base_dir = run_dir / "evals" / "iter-0000"
     for bench_dir in sorted(p for p in base_dir.glob("*") if p.is_dir()):
         name = bench_dir.name
+        runs = [(rec, per_task_passes(run_dir / "evals" / f"iter-{rec['iteration']:04d}" / name)) for rec in loop
+                if (run_dir / "evals" / f"iter-{rec['iteration']:04d}" / name).is_dir()]
         base = per_task_passes(bench_dir)
+        common = set(base).intersection(*(set(scores) for _, scores in runs))  # one task set per benchmark
+        base = {t: base[t] for t in common}
         m, lo, hi = bootstrap_ci(list(base.values()))
         rows.append(f"| {name} | 0 (base) | {len(base)} | {m:.3f} | [{lo:.3f}, {hi:.3f}] | | | |")
         data = plots.setdefault(name, {"x": [0], "y": [m], "lo": [lo], "hi": [hi]})
-        for rec in loop:
-            it_dir = run_dir / "evals" / f"iter-{rec['iteration']:04d}" / name
-            if not it_dir.is_dir():
-                continue
-            scores = per_task_passes(it_dir)
+        for rec, scores in runs:
+            scores = {t: scores[t] for t in common}
             m, lo, hi = bootstrap_ci(list(scores.values()))
             d, dlo, dhi, _ = paired_bootstrap(base, scores)
             rows.append(f"| {name} | {rec['iteration']} | {len(scores)} | {m:.3f} | [{lo:.3f}, {hi:.3f}] | "
@@ -109,13 +110,15 @@ def write_report(run_dir: Path) -> Path:
         series = {k: (v["x"], v["y"]) for k, v in plots.items()}
         bands = {k: (v["lo"], v["hi"]) for k, v in plots.items()}
         _plot(out / "heldout.png", "held-out pass@1 per iteration (95% bootstrap CI)", series, "pass@1", bands)
-    limit = config.get("eval", {}).get("limit")
+    ev = config.get("eval", {})
+    limits = ", ".join(f"{b} {n or 'all'}" for b, n in sorted({**{b: ev.get("limit") for b in ev.get("benchmarks", ())},
+                                                              **ev.get("limits", {})}.items()))
     lines = [
         f"# RL run report: {run_dir}", "",
         f"Model `{config.get('model', '?')}`, algorithm `{config.get('train', {}).get('algo', '?')}`, "
         f"group size {config.get('rollout', {}).get('group_size', '?')}, {len(steps)} steps, {len(loop)} iterations.",
-        f"Held-out evals use the first {limit} tasks of each benchmark (eval limit {limit}); "
-        "intervals are 95% bootstrap over tasks, Δ vs base uses a paired bootstrap.", "",
+        f"Held-out evals are limited to the first N tasks of each benchmark ({limits}); every row of a benchmark is on the "
+        "tasks all its evaluations judged. Intervals are 95% bootstrap over tasks, Δ vs base a paired bootstrap.", "",
         "## Training", "",
         "| step | reward mean | reward std | pass rate | loss | KL | clip frac | rollout tok/s | sandbox runs/s | wall s |",
         "|---|---|---|---|---|---|---|---|---|---|",
