@@ -67,8 +67,8 @@ def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str],
     base_dir = run_dir / "evals" / "iter-0000"
     for bench_dir in sorted(p for p in base_dir.glob("*") if p.is_dir()):
         name = bench_dir.name
-        runs = [(rec, per_task_passes(run_dir / "evals" / f"iter-{rec['iteration']:04d}" / name)) for rec in loop
-                if (run_dir / "evals" / f"iter-{rec['iteration']:04d}" / name).is_dir()]
+        it_dirs = [(rec, run_dir / "evals" / f"iter-{rec['iteration']:04d}" / name) for rec in loop]
+        runs = [(rec, per_task_passes(d)) for rec, d in it_dirs if d.is_dir()]
         base = per_task_passes(bench_dir)
         common = set(base).intersection(*(set(scores) for _, scores in runs))  # one task set per benchmark
         base = {t: base[t] for t in common}

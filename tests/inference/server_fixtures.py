@@ -1,7 +1,10 @@
-"""Helpers for server tests: a live server over the tiny random model, and /metrics parsing."""
+"""Helpers for server tests: a live server over the tiny random model (in-process or a real ``codeloop serve``
+subprocess), and /metrics parsing."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from inference.config import EngineConfig
 from inference.server.backend import EngineBackend
 from inference.server.config import ServerConfig
+from inference.server.launcher import free_port, is_healthy
 from inference.server.runner import ThreadedServer
 
 MODEL = "tiny"
@@ -25,6 +29,37 @@ def live_server(model_dir: Path, **config: object) -> Iterator[ThreadedServer]:
     server_config = ServerConfig(**{"model_name": MODEL, "port": 0, **config})  # type: ignore[arg-type]
     with ThreadedServer(backend, server_config) as server:
         yield server
+
+
+@contextmanager
+def serve_subprocess(model_dir: Path, *serve_args: str, start_timeout_s: float = 180.0) -> Iterator[str]:
+    """``codeloop serve`` as a subprocess on a free loopback port; its URL once /health answers. Terminated
+    (killed if it does not stop) after."""
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([sys.executable, "-m", "inference", "serve", "--model", str(model_dir), "--port",
+                             url.rsplit(":", 1)[1], *serve_args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while not is_healthy(url, timeout_s=1.0):
+            assert proc.poll() is None, f"codeloop serve exited: {proc.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, f"codeloop serve not healthy after {start_timeout_s:.0f} s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (for stale lock / record files)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def scrape(url: str, headers: dict[str, str] | None = None) -> dict[str, float]:

@@ -15,21 +15,16 @@ import httpx
 import pytest
 
 from inference.server.launcher import LaunchSpec, _recover, ensure_shared_server, read_server
+from tests.inference.server_fixtures import dead_pid
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def _dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
 
 
 def test_start_attach_recover_and_graceful_sigterm(tmp_path: Path, tiny_qwen2_dir: Path) -> None:
     spec = dict(state_dir=tmp_path, serve_args=("--dtype", "float32", "--served-model-name", "tiny"),
                 start_timeout_s=180.0)
     record = LaunchSpec(model=str(tiny_qwen2_dir), **spec).path(".json")  # type: ignore[arg-type]
-    stale_pid = _dead_pid()
+    stale_pid = dead_pid()
     record.write_text(json.dumps({"pid": stale_pid, "url": "http://127.0.0.1:9", "model": "x"}))
     assert read_server(str(tiny_qwen2_dir), **spec) is None
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
 
 from lsp.client import Generation, HttpClient
+from tests.inference.server_fixtures import serve_subprocess
 
 pytestmark = pytest.mark.slow
 
@@ -20,23 +17,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def serve_url(tiny_qwen2_dir):
     pytest.importorskip("inference.server.app")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "inference", "serve", "--model", str(tiny_qwen2_dir),
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            time.sleep(0.5)
+    with serve_subprocess(tiny_qwen2_dir, start_timeout_s=120) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _metric(url: str, name: str) -> float:

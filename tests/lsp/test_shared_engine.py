@@ -9,17 +9,14 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from inference.server.launcher import LaunchSpec, free_port, is_healthy
-from tests.inference.server_fixtures import scrape, wait_idle
+from tests.inference.server_fixtures import dead_pid, scrape, serve_subprocess, wait_idle
 
 from .lsp_session import inline_params, lsp_process, open_doc, start, stats
 
@@ -35,35 +32,12 @@ BATCH = "codeloop_batch_size"
 OK = "codeloop_requests_total{endpoint=completions,outcome=ok}"
 
 
-@contextlib.contextmanager
-def serve_process(model_dir: Path) -> Iterator[str]:
-    """``codeloop serve`` on a free loopback port; its URL once /health answers. Terminated after."""
-    url = f"http://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "inference", "serve", "--model", str(model_dir), "--port",
-                             url.rsplit(":", 1)[1], "--dtype", "float32"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 180
-        while not is_healthy(url, timeout_s=1.0):
-            assert proc.poll() is None, f"codeloop serve exited: {proc.stderr.read().decode()[-2000:]}"
-            assert time.monotonic() < deadline, "codeloop serve not healthy after 180 s"
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def _delta(before: dict[str, float], after: dict[str, float], name: str) -> float:
     return after.get(name, 0.0) - before.get(name, 0.0)
 
 
 async def test_two_language_servers_share_engine_steps(tiny_qwen2_dir: Path) -> None:
-    with serve_process(tiny_qwen2_dir) as url:
+    with serve_subprocess(tiny_qwen2_dir, "--dtype", "float32") as url:
         async with lsp_process("--engine-url", url) as a, lsp_process("--engine-url", url) as b:
             for client in (a, b):  # one at a time: loads each client's tokenizer and HTTP connection
                 await start(client, OPTIONS)
@@ -83,12 +57,6 @@ async def test_two_language_servers_share_engine_steps(tiny_qwen2_dir: Path) -> 
     num_single = _delta(before, after, f"{BATCH}_bucket{{le=1.0}}")
     assert num_steps >= NUM_NEW_TOKENS and num_steps - num_single >= 1, (num_steps, num_single)
     assert _delta(before, after, f"{BATCH}_sum") == 2 * NUM_NEW_TOKENS
-
-
-def _dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
 
 
 def _running(pid: int) -> bool:
@@ -118,7 +86,7 @@ def _stop_shared_server(record_path: Path) -> int | None:
 async def test_shared_flag_starts_attaches_and_recovers(tmp_path: Path, tiny_qwen2_dir: Path) -> None:
     spec = LaunchSpec(model=str(tiny_qwen2_dir), state_dir=tmp_path)
     record_path = spec.path(".json")
-    stale_pid = _dead_pid()  # an editor's server that died and left its record and lock file behind
+    stale_pid = dead_pid()  # an editor's server that died and left its record and lock file behind
     record_path.write_text(json.dumps({"pid": stale_pid, "url": f"http://127.0.0.1:{free_port()}",
                                        "model": str(tiny_qwen2_dir)}))
     spec.path(".lock").touch()
