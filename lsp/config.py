@@ -93,6 +93,10 @@ _FIELD_TYPES: dict[str, type] = {
 }
 
 
+_CHOICES: dict[str, tuple[str, ...]] = {"weight_quant": WEIGHT_QUANTS}
+"""String settings that take one of a fixed set of values."""
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -102,7 +106,7 @@ def _valid(name: str, value: Any) -> bool:
     if kind is bool:
         return isinstance(value, bool)
     if kind is str:
-        return isinstance(value, str) and bool(value) and (name != "weight_quant" or value in WEIGHT_QUANTS)
+        return isinstance(value, str) and bool(value) and value in _CHOICES.get(name, (value,))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if kind is int:
