@@ -15,6 +15,7 @@ BENCH_PROVIDERS = (
     "sandbox.commands",
     "sandbox.scan.commands",
     "lsp.commands",
+    "rl.bench",
 )
 
 

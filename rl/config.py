@@ -85,13 +85,15 @@ class RolloutSettings:
 class TrainSettings:
     algo: str = "grpo"
     steps: int = 10
-    """Optimizer updates per training phase."""
+    """Training steps (rollout batches) per training phase."""
     lr: float = 1e-5
     weight_decay: float = 0.0
     micro_batch: int = 4
     """Sequences per forward/backward; gradients accumulate over the whole step's rollouts."""
     epochs_per_batch: int = 1
-    """Optimizer updates per rollout batch (>1 makes the clipping matter)."""
+    """Passes over each rollout batch (>1 makes the clipping matter)."""
+    updates_per_step: int = 1
+    """Optimizer updates per pass: the step's samples are split into this many interleaved mini-batches."""
     max_grad_norm: float = 1.0
     dtype: str = "bfloat16"
     num_threads: int = 2
@@ -101,8 +103,8 @@ class TrainSettings:
     def __post_init__(self) -> None:
         _check(self.algo in ALGOS, f"train.algo must be one of {ALGOS}")
         _check(self.dtype in DTYPES, f"train.dtype must be one of {DTYPES}")
-        _check(self.steps >= 1 and self.micro_batch >= 1 and self.epochs_per_batch >= 1,
-               "train.steps, micro_batch and epochs_per_batch must be >= 1")
+        _check(min(self.steps, self.micro_batch, self.epochs_per_batch, self.updates_per_step) >= 1,
+               "train.steps, micro_batch, epochs_per_batch and updates_per_step must be >= 1")
         _check(self.lr > 0 and self.max_grad_norm > 0, "train.lr and max_grad_norm must be > 0")
         _check(self.num_threads >= 1, "train.num_threads must be >= 1")
         _check(self.checkpoint_every >= 1 and self.keep_checkpoints >= 1,

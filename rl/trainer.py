@@ -2,9 +2,9 @@
 
 Per step: advantages per group → old logprobs (policy before the update, no grad) and reference logprobs
 (adapter disabled, no grad) → clipped loss + KL over completion tokens with gradient accumulation over
-micro-batches (token-level mean over the whole step) → AdamW on the LoRA parameters only.
-NOTE: with ``epochs_per_batch == 1`` the old logprobs equal the detached current ones (ratio 1), so they
-come from the same forward instead of a second one.
+micro-batches (token-level mean over each mini-batch) → AdamW on the LoRA parameters only.
+NOTE: with one update per rollout batch (``epochs_per_batch == updates_per_step == 1``) the old logprobs
+equal the detached current ones (ratio 1), so they come from the same forward instead of a second one.
 """
 
 from __future__ import annotations
@@ -93,9 +93,11 @@ class Trainer:
 
     # --- one update ---------------------------------------------------------------------------------------
     def step(self, groups: Sequence[Sequence[Rollout]]) -> dict[str, float]:
-        """One optimizer update (``epochs_per_batch`` of them) on complete groups; returns metrics."""
+        """One training step on complete groups: ``epochs_per_batch`` passes over the rollouts, each split into
+        ``updates_per_step`` optimizer updates (interleaved mini-batches); returns metrics averaged over updates."""
+        train = self.config.train
         samples = self._samples(groups)
-        if self.config.train.algo == "grpo":
+        if train.algo == "grpo":
             samples = [s for s in samples if s.advantage != 0.0]
         else:
             samples = [s for s in samples if s.keep]
@@ -103,27 +105,35 @@ class Trainer:
         if not samples or sum(len(s.completion_ids) for s in samples) == 0:
             metrics["skipped_update"] = 1.0
             return metrics
-        micro = [samples[i:i + self.config.train.micro_batch]
-                 for i in range(0, len(samples), self.config.train.micro_batch)]
+        k = min(train.updates_per_step, len(samples))
+        chunks = [[c[i:i + train.micro_batch] for i in range(0, len(c), train.micro_batch)]
+                  for c in (samples[j::k] for j in range(k))]
         temperature = self.config.rollout.temperature
-        refs, olds = self._reference(micro, temperature)
-        total_tokens = sum(len(s.completion_ids) for s in samples)
-        for _ in range(self.config.train.epochs_per_batch):
-            self.optimizer.zero_grad(set_to_none=True)
-            sums: dict[str, float] = {}
-            for i, mb in enumerate(micro):
-                lp, mask = self.logprobs(mb, temperature)
-                loss, m = self._loss(mb, lp, mask, olds[i], refs[i])
-                weight = float(mask.sum()) / total_tokens
-                (loss * weight).backward()
-                for k, v in m.items():
-                    sums[k] = sums.get(k, 0.0) + v * (weight if k != "num_tokens" else 1.0)
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.train.max_grad_norm)
-            self.optimizer.step()
-        metrics.update(sums)
-        metrics["grad_norm"] = float(grad_norm)
+        off_policy = train.epochs_per_batch > 1 or k > 1
+        before = [self._reference(micro, temperature, off_policy) for micro in chunks]  # all before any update
+        updates = [self._update(micro, refs, olds, temperature)
+                   for _ in range(train.epochs_per_batch) for micro, (refs, olds) in zip(chunks, before, strict=True)]
+        for key in updates[0]:
+            metrics[key] = sum(u[key] for u in updates) / (1 if key == "num_tokens" else len(updates))
+        metrics["num_updates"] = float(len(updates))
         metrics["skipped_update"] = 0.0
         return metrics
+
+    def _update(self, micro, refs, olds, temperature: float) -> dict[str, float]:
+        """One optimizer update over the micro-batches of one mini-batch (token-level mean over all of them)."""
+        total_tokens = sum(len(s.completion_ids) for mb in micro for s in mb)
+        self.optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        for i, mb in enumerate(micro):
+            lp, mask = self.logprobs(mb, temperature)
+            loss, m = self._loss(mb, lp, mask, olds[i], refs[i])
+            weight = float(mask.sum()) / max(1, total_tokens)
+            (loss * weight).backward()
+            for k, v in m.items():
+                sums[k] = sums.get(k, 0.0) + v * (weight if k != "num_tokens" else 1.0)
+        sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.params, self.config.train.max_grad_norm))
+        self.optimizer.step()
+        return sums
 
     def _samples(self, groups: Sequence[Sequence[Rollout]]) -> list[Sample]:
         samples = []
@@ -140,7 +150,7 @@ class Trainer:
         return samples
 
     @torch.no_grad()
-    def _reference(self, micro, temperature: float) -> tuple[list, list]:
+    def _reference(self, micro, temperature: float, off_policy: bool) -> tuple[list, list]:
         refs: list = []
         olds: list = []
         grpo = self.config.train.algo == "grpo"
@@ -150,7 +160,7 @@ class Trainer:
                     refs.append(self.logprobs(mb, temperature)[0])
             else:
                 refs.append(None)
-            olds.append(self.logprobs(mb, temperature)[0] if grpo and self.config.train.epochs_per_batch > 1 else None)
+            olds.append(self.logprobs(mb, temperature)[0] if grpo and off_policy else None)
         return refs, olds
 
     def _loss(self, mb, lp, mask, old, ref) -> tuple[torch.Tensor, dict[str, float]]:

@@ -91,3 +91,22 @@ def test_zero_kl_coef_skips_the_reference_forward(setup, monkeypatch):
     monkeypatch.setattr(trainer.model, "disable_adapter", lambda: calls.append(1) or original())
     metrics = trainer.step(groups)
     assert metrics["skipped_update"] == 0.0 and metrics["kl"] == 0.0 and not calls
+
+
+def test_mini_batches_make_several_off_policy_updates(tiny_qwen2_dir, tmp_path, setup):
+    _, engine, _ = setup
+    config = tiny_config(tiny_qwen2_dir, tmp_path, updates_per_step=2, micro_batch=1)
+    trainer = Trainer(config, tiny_qwen2_dir)
+    metrics = trainer.step(rollouts_from_engine(engine, ["def fib(n):", "for i in range(10):"]))
+    assert metrics["num_updates"] == 2 and metrics["num_train_samples"] == 4
+    steps = {int(state["step"]) for state in trainer.optimizer.state.values()}
+    assert steps == {2}
+    # the second mini-batch is scored against the policy before the first update: its ratio moved off 1
+    assert metrics["ratio_mean"] != 1.0
+
+
+def test_updates_per_step_must_be_positive(tiny_qwen2_dir, tmp_path):
+    from rl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="updates_per_step"):
+        tiny_config(tiny_qwen2_dir, tmp_path, updates_per_step=0)
