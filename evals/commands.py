@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--samples", type=int, default=1, help="samples per task (pass@k)")
         p.add_argument("--temperature", type=float, default=0.0)
         p.add_argument("--top-p", type=float, default=0.95)
-        p.add_argument("--max-tokens", type=int, default=512)
+        p.add_argument("--max-tokens", type=int, help="new tokens per sample (default: the official harness's, "
+                       "1280 for bigcodebench, else 512)")
         p.add_argument("--prompt-mode", default="auto", choices=["auto", "chat", "completion"])
         p.add_argument("--run-dir", help="where results go (default runs/<benchmark>-<model>-<time>)")
         p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")

@@ -14,6 +14,10 @@ BENCHMARK_TIMEOUT_S = {"bigcodebench": 240.0}
 """Wall clock per sandbox run where the benchmark's official harness sets its own: BigCodeBench gives a
 task's whole unittest suite 240 s (``BIGCODEBENCH_TIMEOUT_PER_TASK``), and canonical suites that sleep
 or run servers take 45-80 s."""
+DEFAULT_MAX_TOKENS = 512
+BENCHMARK_MAX_TOKENS = {"bigcodebench": 1280}
+"""New tokens per sample where the official harness sets its own (BigCodeBench: ``max_new_tokens`` 1280;
+its solutions are longer than HumanEval's and 512 truncates some)."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,8 @@ class EvalSpec:
     samples: int = 1
     temperature: float = 0.0
     top_p: float = 0.95
-    max_tokens: int = 512
+    max_tokens: int | None = None
+    """None: ``BENCHMARK_MAX_TOKENS`` for the benchmark, else ``DEFAULT_MAX_TOKENS`` (resolved at creation)."""
     limit: int | None = None
     """Evaluate only the first ``limit`` tasks."""
     run_dir: Path | None = None
@@ -53,6 +58,8 @@ class EvalSpec:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.max_tokens is None:
+            object.__setattr__(self, "max_tokens", BENCHMARK_MAX_TOKENS.get(self.benchmark, DEFAULT_MAX_TOKENS))
         if self.samples < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
         if self.temperature < 0:
