@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import time
 from pathlib import Path
@@ -56,11 +55,7 @@ def run_bench(args: argparse.Namespace) -> int:
     for name in scenarios:
         result[name] = SCENARIOS[name](ctx)
         gc.collect()
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    bench_data.emit(result, args.out)
     return 0
 
 

@@ -54,6 +54,15 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def emit(result: dict[str, Any], out: Path | None) -> None:
+    """Print a benchmark's JSON result; also write it to ``out`` when given (parent folders created)."""
+    text = json.dumps(result, indent=2)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    print(text)
+
+
 def timed_request(engine, prompt: list[int] | str, params) -> tuple[float, float, Any]:
     """Run one request alone on ``engine``: (seconds to its first token, seconds in all, final output)."""
     start = time.perf_counter()

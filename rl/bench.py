@@ -15,7 +15,6 @@ tokens counted up to its end (EOS or the closing fence).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_rollout_bench(args: argparse.Namespace) -> int:
-    from inference.bench_data import machine_info
+    from inference.bench_data import emit, machine_info
     from inference.cli import UserError
     from rl.config import ConfigError, load_config
 
@@ -45,11 +44,7 @@ def run_rollout_bench(args: argparse.Namespace) -> int:
     result = {"model": config.model, "group_size": config.rollout.group_size, "prompts": args.prompts,
               "temperature": config.rollout.temperature, "max_tokens": config.rollout.max_tokens,
               "machine": machine_info(), "date": time.strftime("%Y-%m-%d"), **measure(config, not args.no_peers)}
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(result, args.out)
     return 0
 
 

@@ -20,7 +20,7 @@ from typing import IO
 
 import httpx
 
-from inference.server.launcher import free_port, is_healthy
+from inference.server.launcher import free_port, is_healthy, stop_process
 
 SHAPES_0_5B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                    num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768)
@@ -134,11 +134,7 @@ def run(spec: BenchSpec, progress: bool = True) -> dict:
         rss_after = _rss_kib(proc.pid)
         metrics = httpx.get(f"{url}/metrics", timeout=30).text
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, grace_s=60)
         log.close()
     shared = next(level for level in levels if level["clients"] == n_max)
     rss_mib = rss_after.get("VmHWM", 0) / 1024

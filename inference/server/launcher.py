@@ -160,6 +160,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM ``proc``; SIGKILL it if it has not exited after ``grace_s``; reap it either way."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _start(spec: LaunchSpec) -> str:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from inference.config import EngineConfig
 from inference.server.backend import EngineBackend
 from inference.server.config import ServerConfig
-from inference.server.launcher import free_port, is_healthy
+from inference.server.launcher import free_port, is_healthy, stop_process
 from inference.server.runner import ThreadedServer
 
 MODEL = "tiny"
@@ -47,12 +47,7 @@ def serve_subprocess(model_dir: Path, *serve_args: str, start_timeout_s: float =
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace_s=30)
 
 
 def dead_pid() -> int:
