@@ -63,7 +63,7 @@ def measure(config, peers: bool) -> dict[str, Any]:
     prompts = [r.prompt_token_ids for r in batch.rollouts[::config.rollout.group_size]]
     out: dict[str, Any] = {"engine": {
         "seconds": batch.generation_seconds, "tokens": batch.num_generated_tokens, "tok_s": batch.tokens_per_s,
-        "pass_rate": sum(r.status == "passed" for r in batch.rollouts) / max(1, len(batch.rollouts)),
+        "pass_rate": batch.pass_rate,
         "sandbox_runs": batch.num_sandbox_runs, "sandbox_seconds": batch.execution_seconds,
         "sandbox_runs_per_s": batch.sandbox_runs_per_s}}
     stop = _stop_strings(engine, tasks[0])

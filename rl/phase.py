@@ -55,7 +55,7 @@ def step_metrics(step: int, batch: RolloutBatch, update: dict[str, float], group
     return {
         "step": step, "reward_mean": statistics.fmean(rewards) if rewards else 0.0,
         "reward_std": statistics.pstdev(rewards) if rewards else 0.0,
-        "pass_rate": sum(r.status == "passed" for r in batch.rollouts) / max(1, len(batch.rollouts)),
+        "pass_rate": batch.pass_rate,
         "fraction_passed_mean": statistics.fmean(r.fraction_passed for r in batch.rollouts) if batch.rollouts else 0.0,
         "no_code_rate": sum(r.code is None for r in batch.rollouts) / max(1, len(batch.rollouts)),
         "num_groups": len(batch.groups(group_size)), "skipped_groups": batch.skipped_groups,

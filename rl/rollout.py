@@ -59,6 +59,11 @@ class RolloutBatch:
         return self.num_generated_tokens / self.generation_seconds if self.generation_seconds else 0.0
 
     @property
+    def pass_rate(self) -> float:
+        """Fraction of the samples that passed every assert."""
+        return sum(r.status == "passed" for r in self.rollouts) / max(1, len(self.rollouts))
+
+    @property
     def sandbox_runs_per_s(self) -> float:
         return self.num_sandbox_runs / self.execution_seconds if self.execution_seconds else 0.0
 
