@@ -7,12 +7,12 @@ from collections.abc import Iterable
 
 
 def security_report(codes: Iterable[str]) -> dict:
-    """Counts of scanner findings (``sandbox.scan``) over generated code, for the run summary.
+    """Counts of scanner findings (``security.scan``) over generated code, for the run summary.
 
     ``samples_with_findings`` counts samples with at least one finding of medium or high severity;
     ``by_kind``/``by_rule`` count every finding.
     """
-    from sandbox.scan import scan
+    from security import scan
 
     by_kind: Counter[str] = Counter()
     by_rule: Counter[str] = Counter()

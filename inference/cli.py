@@ -17,7 +17,7 @@ COMMAND_MODULES = (
     "inference.serve_commands",
     "lsp.commands",
     "sandbox.commands",
-    "sandbox.scan.commands",
+    "security.commands",
     "evals.commands",
     "rl.commands",
 )

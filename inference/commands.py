@@ -13,7 +13,7 @@ BENCH_PROVIDERS = (
     "inference.bench",
     "inference.serve_commands",
     "sandbox.commands",
-    "sandbox.scan.commands",
+    "security.commands",
     "lsp.commands",
     "rl.bench",
 )

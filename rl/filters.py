@@ -110,7 +110,7 @@ def eval_texts(swebench_dir=None) -> list[str]:
 def scanner_filter(items: Iterable[T], text: Callable[[T], str], ident: Callable[[T], str],
                    report: FilterReport | None = None) -> list[T]:
     """Drop items with secrets, copyleft matches or high-severity risky code (the editor's scanner)."""
-    from sandbox.scan import scan
+    from security import scan
 
     kept = []
     for item in items:

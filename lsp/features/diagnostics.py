@@ -1,4 +1,4 @@
-"""Security diagnostics from ``sandbox.scan``: findings on open documents, an "explain" code action, and
+"""Security diagnostics from the ``security`` scanner: findings on open documents, an "explain" code action, and
 the ``security.copyleft`` / ``security.secrets`` settings (warn | block) applied to suggestions.
 
 Scans run off the event loop, debounced per document (a newer edit restarts the wait); diagnostic codes
@@ -39,14 +39,14 @@ def to_diagnostic(finding: Any, lines: list[str], encoding: str = "utf-16") -> t
 
 
 def scan_document(text: str, path: str) -> list[Any]:
-    from sandbox.scan import scan
+    from security import scan
 
     return scan(text, filename=path)
 
 
 def suggestion_filter(ls: CodeloopServer, doc: Document, suggestion: Suggestion) -> Suggestion | None:
     """Drop (block) or mark (warn) a suggestion holding a secret or copyleft code, per the settings."""
-    from sandbox.scan import ScanConfig, scan
+    from security import ScanConfig, scan
 
     sec = ls.settings.security
     findings = scan(suggestion.text, filename=doc.path, config=ScanConfig(risky=False, pii=False))
@@ -93,7 +93,7 @@ class DiagnosticsFeature:
         self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     def explain(self, uri: str, code: str) -> str:
-        from sandbox.scan import explain
+        from security import explain
 
         for f in self._findings.get(uri, []):
             if f"codeloop.{f.rule_id}" == code:

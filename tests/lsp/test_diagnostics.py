@@ -1,4 +1,4 @@
-"""Security diagnostics (sandbox.scan) and the security settings on suggestions, end to end."""
+"""Security diagnostics (the security scanner) and the security settings on suggestions, end to end."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from .fake_engine import FakeEngine, FakeServer
 from .lsp_session import SERVER_COMMAND, completion_params, inline_params, open_doc, start
 
-pytest.importorskip("sandbox.scan")
+pytest.importorskip("security")
 URI = "file:///tmp/codeloop-diag/run.py"
 RISKY = 'import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n\nkey = \n'
 SECRET = '"AKIAIOSFODNN7EXAMPLE"\n'

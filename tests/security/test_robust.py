@@ -3,8 +3,8 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.scan import ScanConfig, scan
-from sandbox.scan.snippet import split_lines
+from security import ScanConfig, scan
+from security.snippet import split_lines
 
 FAST = ScanConfig(licence_index=False)
 

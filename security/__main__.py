@@ -1,4 +1,4 @@
-"""`python -m sandbox.scan ARGS` = `codeloop scan ARGS`; `python -m sandbox.scan bench ARGS` =
+"""`python -m security ARGS` = `codeloop scan ARGS`; `python -m security bench ARGS` =
 `codeloop bench scan ARGS`. Lets the scanner run before (or without) the main CLI wiring."""
 
 import argparse
@@ -8,7 +8,7 @@ from .commands import register, register_bench
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.scan")
+    parser = argparse.ArgumentParser(prog="python -m security")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     register_bench(sub.add_parser("bench").add_subparsers(dest="bench", required=True))

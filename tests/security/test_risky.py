@@ -1,7 +1,7 @@
 """Risky-code detectors: bandit through its library API, our CL rules, partial snippets."""
 
-from sandbox.scan import Kind, ScanConfig, Severity, explain, scan
-from sandbox.scan.snippet import parse_snippet
+from security import Kind, ScanConfig, Severity, explain, scan
+from security.snippet import parse_snippet
 
 RISKY_ONLY = ScanConfig(secrets=False, pii=False, licence_text=False, licence_index=False)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.scan.commands import register, register_bench
+from security.commands import register, register_bench
 
 
 def run(argv: list[str]) -> int:

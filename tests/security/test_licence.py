@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.scan import Kind, ScanConfig, Severity, scan
-from sandbox.scan.config import DEFAULT_INDEX_PATH
-from sandbox.scan.corpus import edited, renamed
-from sandbox.scan.fingerprint import fingerprints
-from sandbox.scan.index import FingerprintIndex
+from security import Kind, ScanConfig, Severity, scan
+from security.config import DEFAULT_INDEX_PATH
+from security.corpus import edited, renamed
+from security.fingerprint import fingerprints
+from security.index import FingerprintIndex
 
 COPYLEFT = textwrap.dedent('''
     def merge_intervals(intervals, tolerance=0):

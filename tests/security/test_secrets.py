@@ -1,6 +1,6 @@
 """Secret (detect-secrets) and PII detectors."""
 
-from sandbox.scan import Kind, ScanConfig, scan
+from security import Kind, ScanConfig, scan
 
 ONLY = ScanConfig(risky=False, licence_text=False, licence_index=False)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.scan import scan
+from security import scan
 
 BROKEN = '''import subprocess
 
