@@ -1,6 +1,6 @@
 """codeloop sandbox: run untrusted code against tests in isolation (docker | bwrap backends).
 
-``run(code, tests, limits, backend="auto") -> RunResult`` and ``run_many(jobs, concurrency)``.
+``run(code, tests, limits, backend="auto", mounts=()) -> RunResult`` and ``run_many(jobs, concurrency)``.
 Names are imported lazily so that ``import sandbox`` stays cheap (no docker SDK, no rich).
 """
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Limits", "RunResult", "RunStatus", "TestOutcome", "TestStatus", "run", "run_many", "JobSpec"]
+__all__ = ["Limits", "Mount", "RunResult", "RunStatus", "TestOutcome", "TestStatus", "run", "run_many", "JobSpec"]
 
 _WHERE = {
-    "Limits": "sandbox.types", "RunResult": "sandbox.types", "RunStatus": "sandbox.types",
+    "Limits": "sandbox.types", "Mount": "sandbox.types", "RunResult": "sandbox.types", "RunStatus": "sandbox.types",
     "TestOutcome": "sandbox.types", "TestStatus": "sandbox.types",
     "run": "sandbox.runner", "run_many": "sandbox.many", "JobSpec": "sandbox.many",
 }
@@ -19,7 +19,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from sandbox.many import JobSpec, run_many
     from sandbox.runner import run
-    from sandbox.types import Limits, RunResult, RunStatus, TestOutcome, TestStatus
+    from sandbox.types import Limits, Mount, RunResult, RunStatus, TestOutcome, TestStatus
 
 
 def __getattr__(name: str) -> Any:

@@ -6,6 +6,7 @@ Chain per run (each step ``exec``s the next, so the parent holds one pid, in its
 Isolation: user, pid, net (loopback only), ipc, uts, mount and cgroup namespaces unshared; the
 root is the sandbox rootfs (or the host's /usr) read-only; /work and /tmp are size-capped tmpfs
 that vanish with the run; environment cleared; all capabilities dropped; ``--die-with-parent``.
+A job's mounts are read-only binds under a fresh tmpfs at /mnt.
 The uid is unprivileged on the host too (not root mapped into a namespace), so host files that
 are not world-readable stay unreadable even through a kernel bug in namespace handling.
 """
@@ -24,8 +25,8 @@ from pathlib import Path
 from sandbox.cgroup import CgroupParents, RunCgroup
 from sandbox.exchange import harness_argv, run_process
 from sandbox.image import DEFAULT_ROOTFS
-from sandbox.job import Job
-from sandbox.types import RunResult, RunStatus
+from sandbox.job import Job, unreadable_mount
+from sandbox.types import MOUNT_ROOT, Mount, RunResult, RunStatus
 
 NAME = "bwrap"
 WORKDIR = "/work"
@@ -84,7 +85,7 @@ class BwrapBackend:
         self.tools = {t: shutil.which(t) or t for t in ("sh", "setpriv", "prlimit", "bwrap")}
 
     def execute(self, job: Job) -> RunResult:
-        problem = available()
+        problem = available() or unreadable_mount(job)
         if problem:
             return RunResult(status=RunStatus.SANDBOX_ERROR, message=f"bwrap backend: {problem}", backend=NAME)
         uid = self.uids.acquire()
@@ -110,10 +111,10 @@ class BwrapBackend:
             t["sh"], "-c", JOIN_CGROUPS, "sh", " ".join(cgroup.procs_files),
             t["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
             t["prlimit"], *rlimits, "--",
-            t["bwrap"], *self._bwrap_args(limits.tmpfs_mb), *harness_argv("/usr/bin/python3"),
+            t["bwrap"], *self._bwrap_args(limits.tmpfs_mb, job.mounts), *harness_argv("/usr/bin/python3"),
         ]
 
-    def _bwrap_args(self, tmpfs_mb: int) -> list[str]:
+    def _bwrap_args(self, tmpfs_mb: int, mounts: tuple[Mount, ...] = ()) -> list[str]:
         if self.config.rootfs is not None:
             root = ["--ro-bind", str(self.config.rootfs), "/"]
         else:
@@ -125,11 +126,19 @@ class BwrapBackend:
             "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             *root,
             "--size", size, "--tmpfs", WORKDIR, "--size", size, "--tmpfs", "/tmp",
+            *_mount_args(mounts),
             "--proc", "/proc", "--dev", "/dev", "--chdir", WORKDIR, "--hostname", "sandbox",
             "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
             "--setenv", "HOME", WORKDIR, "--setenv", "LANG", "C.UTF-8",
             "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
         ]
+
+
+def _mount_args(mounts: tuple[Mount, ...]) -> list[str]:
+    if not mounts:
+        return []
+    # NOTE: a tmpfs first: bwrap creates each target's parents there (the rootfs is read-only).
+    return ["--tmpfs", MOUNT_ROOT] + [a for m in mounts for a in ("--ro-bind", m.source, m.target)]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -2,7 +2,8 @@
 
 Every container is created with: no network, memory = memory+swap limit, pids limit, CPU quota,
 read-only root, size-capped tmpfs at /work (and /tmp), all capabilities dropped,
-no-new-privileges, the image's unprivileged user, no host mounts, a private IPC namespace.
+no-new-privileges, the image's unprivileged user, a private IPC namespace, and no host mounts but the
+read-only ones a job asks for (a pool of containers per set of mounts).
 The container's PID 1 only sleeps; a job is either a fork of the container's job server (one
 long-lived ``docker exec``, see sandbox/zygote.py) or its own ``docker exec`` of the harness; both
 are fed over the exec socket. Invariant: a container whose run misbehaved (timeout, kill, OOM, orphans, protocol
@@ -23,7 +24,7 @@ from sandbox.exchange import Exchange, harness_argv
 from sandbox.image import DEFAULT_IMAGE, SANDBOX_UID
 from sandbox.job import Job
 from sandbox.supervisor import FrameDemux, Pump, StopReason, Stream, shutdown_write
-from sandbox.types import Limits, RunResult, RunStatus
+from sandbox.types import Limits, Mount, RunResult, RunStatus
 
 LABEL = "codeloop.sandbox"
 OWNER_LABEL = "codeloop.owner"
@@ -69,7 +70,8 @@ def owner_tag() -> str:
 class Container:
     """A started sandbox container; ``execute`` runs one job in a freshly emptied /work."""
 
-    def __init__(self, client, config: DockerConfig, limits: Limits, pool_id: str = "") -> None:
+    def __init__(self, client, config: DockerConfig, limits: Limits, pool_id: str = "",
+                 mounts: tuple[Mount, ...] = ()) -> None:
         from docker.types import LogConfig, Ulimit
 
         self.client, self.config = client, config
@@ -83,6 +85,7 @@ class Container:
             # bwrap and the official harnesses), and the container stays non-root, capless and offline.
             tmpfs={WORKDIR: f"rw,exec,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777",
                    "/tmp": f"rw,exec,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
+            volumes={m.source: {"bind": m.target, "mode": "ro"} for m in mounts},
             cap_drop=["ALL"], security_opt=["no-new-privileges"], user=f"{SANDBOX_UID}:{SANDBOX_UID}",
             working_dir=WORKDIR, environment={"HOME": WORKDIR, "LANG": "C.UTF-8"},
             labels={LABEL: "1", OWNER_LABEL: owner_tag(), POOL_LABEL: pool_id}, ipc_mode="private", hostname="sandbox",

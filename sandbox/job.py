@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from sandbox.types import Limits, RunResult, RunStatus
+from sandbox.types import MOUNT_ROOT, Limits, Mount, RunResult, RunStatus
 
 Tests = str | Sequence[str]
 
@@ -18,6 +21,8 @@ class Job:
     code: str
     tests: str | tuple[str, ...] = ""
     limits: Limits = field(default_factory=Limits)
+    mounts: tuple[Mount, ...] = ()
+    """Read-only host paths the run sees (validated by ``make_job``)."""
 
     @property
     def declared_tests(self) -> int | None:
@@ -25,9 +30,13 @@ class Job:
         return None if isinstance(self.tests, str) else len(self.tests)
 
 
-def make_job(code: str | bytes, tests: Tests | bytes | None, limits: Limits | None) -> Job | RunResult:
+def make_job(code: str | bytes, tests: Tests | bytes | None, limits: Limits | None,
+             mounts: Sequence[Mount] = ()) -> Job | RunResult:
     """A Job, or a RunResult (status ERROR) explaining why the input cannot run at all."""
     limits = limits or Limits()
+    problem = mount_problem(mounts)
+    if problem:
+        return _refuse(problem)
     code_text = _text(code, "code")
     if isinstance(code_text, RunResult):
         return code_text
@@ -48,7 +57,24 @@ def make_job(code: str | bytes, tests: Tests | bytes | None, limits: Limits | No
     )
     if size > limits.max_input_bytes:
         return _refuse(f"input of {size} bytes exceeds max_input_bytes={limits.max_input_bytes}")
-    return Job(code=code_text, tests=norm, limits=limits)
+    return Job(code=code_text, tests=norm, limits=limits, mounts=tuple(mounts))
+
+
+def mount_problem(mounts: Sequence[Mount]) -> str | None:
+    """Why ``mounts`` cannot be honoured (None when they can): sources must be absolute existing paths,
+    targets distinct normalised absolute paths strictly under MOUNT_ROOT."""
+    seen: set[str] = set()
+    for m in mounts:
+        if not isinstance(m, Mount):
+            return f"a mount must be a sandbox Mount, not {type(m).__name__}"
+        if not os.path.isabs(m.source) or not os.path.exists(m.source):
+            return f"mount source {m.source!r} is not an existing absolute path"
+        if posixpath.normpath(m.target) != m.target or not m.target.startswith(MOUNT_ROOT + "/"):
+            return f"mount target {m.target!r} must be a normalised path under {MOUNT_ROOT}/"
+        if m.target in seen:
+            return f"mount target {m.target!r} is used twice"
+        seen.add(m.target)
+    return None
 
 
 def _text(value: object, what: str) -> str | RunResult:
@@ -70,3 +96,21 @@ def _text(value: object, what: str) -> str | RunResult:
 
 def _refuse(message: str) -> RunResult:
     return RunResult(status=RunStatus.ERROR, message=message)
+
+
+def unreadable_mount(job: Job) -> str | None:
+    """Why the sandbox's unprivileged user (an "other" user on the host) cannot read one of ``job``'s
+    mount sources; None when it can read them all.
+
+    That user opens each source (bwrap) or reads through it (docker): every directory above it needs
+    o+x, the path itself o+r (and o+x for a directory)."""
+    for m in job.mounts:
+        p = Path(m.source)
+        for parent in reversed(p.parents):
+            if not parent.stat().st_mode & 0o001:
+                return f"mount source {p} is unreadable to the sandbox's unprivileged user ({parent} is not o+x)"
+        mode = p.stat().st_mode
+        need = 0o005 if p.is_dir() else 0o004
+        if mode & need != need:
+            return f"mount source {p} is unreadable to the sandbox's unprivileged user (mode {mode & 0o777:o})"
+    return None

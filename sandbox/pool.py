@@ -18,11 +18,11 @@ import time
 import uuid
 
 from sandbox.container import LABEL, OWNER_LABEL, Container, DockerConfig
-from sandbox.job import Job
-from sandbox.types import Limits, RunResult, RunStatus
+from sandbox.job import Job, unreadable_mount
+from sandbox.types import Limits, Mount, RunResult, RunStatus
 
 NAME, EXEC_NAME, COLD_NAME = "docker", "docker-exec", "docker-cold"
-PoolKey = tuple[int, int, float, int]
+PoolKey = tuple[int, int, float, int, tuple[Mount, ...]]
 READY_TTL_S = 30.0
 
 
@@ -78,17 +78,17 @@ def _alive(pid: int) -> bool:
 
 
 class _Pool:
-    """Idle warm containers for one set of container-level limits."""
+    """Idle warm containers for one set of container-level limits and mounts."""
 
-    def __init__(self, backend: DockerBackend, limits: Limits) -> None:
-        self.backend, self.limits = backend, limits
+    def __init__(self, backend: DockerBackend, limits: Limits, mounts: tuple[Mount, ...] = ()) -> None:
+        self.backend, self.limits, self.mounts = backend, limits, mounts
         self.idle: list[Container] = []
 
     def acquire(self) -> Container:
         with self.backend.lock:
             if self.idle:
                 return self.idle.pop()
-        return self.backend.start(self.limits)
+        return self.backend.start(self.limits, self.mounts)
 
     def release(self, c: Container, healthy: bool) -> None:
         if healthy and c.runs < self.backend.config.recycle_after:
@@ -103,7 +103,7 @@ class _Pool:
         """Start a fresh container for the one just recycled, so the next job finds it warm."""
         if self.backend.closed:
             return
-        c = self.backend.start(self.limits)
+        c = self.backend.start(self.limits, self.mounts)
         with self.backend.lock:
             if not self.backend.closed:
                 self.idle.append(c)
@@ -146,7 +146,7 @@ class DockerBackend:
         return None
 
     def execute(self, job: Job) -> RunResult:
-        problem = self.ready()
+        problem = self.ready() or unreadable_mount(job)
         if problem:
             return RunResult(status=RunStatus.SANDBOX_ERROR, message=f"docker backend: {problem}", backend=self.name)
         for _attempt in range(2):  # a dirty warm container gets one retry on a fresh one
@@ -157,13 +157,13 @@ class DockerBackend:
 
     def _execute_once(self, job: Job) -> RunResult:
         if not self.pooled:
-            c = self.start(job.limits)
+            c = self.start(job.limits, job.mounts)
             try:
                 result, _ = c.execute(job)
             finally:
                 self.discard(c)
             return _tag(result, self.name)
-        pool = self._pool(job.limits)
+        pool = self._pool(job.limits, job.mounts)
         c = pool.acquire()
         healthy = False
         try:
@@ -172,24 +172,24 @@ class DockerBackend:
             pool.release(c, healthy)
         return _tag(result, self.name)
 
-    def _pool(self, limits: Limits) -> _Pool:
-        key = (limits.memory_mb, limits.pids, limits.cpus, limits.tmpfs_mb)
+    def _pool(self, limits: Limits, mounts: tuple[Mount, ...] = ()) -> _Pool:
+        key = (limits.memory_mb, limits.pids, limits.cpus, limits.tmpfs_mb, mounts)
         with self.lock:
             if key not in self.pools:
-                self.pools[key] = _Pool(self, limits)
+                self.pools[key] = _Pool(self, limits, mounts)
             return self.pools[key]
 
-    def warm(self, limits: Limits, count: int) -> None:
+    def warm(self, limits: Limits, count: int, mounts: tuple[Mount, ...] = ()) -> None:
         """Start ``count`` idle containers now, so the first jobs do not pay for it."""
         if self.ready() is not None or not self.pooled:
             return
-        pool = self._pool(limits)
-        started = [self.start(limits) for _ in range(count)]
+        pool = self._pool(limits, mounts)
+        started = [self.start(limits, mounts) for _ in range(count)]
         with self.lock:
             pool.idle.extend(started)
 
-    def start(self, limits: Limits) -> Container:
-        c = Container(self._client, self.config, limits, self.pool_id)
+    def start(self, limits: Limits, mounts: tuple[Mount, ...] = ()) -> Container:
+        c = Container(self._client, self.config, limits, self.pool_id, mounts)
         with self.lock:
             self.live.add(c)
         return c

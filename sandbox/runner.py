@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from sandbox.job import Job, make_job
-from sandbox.types import Limits, RunResult, RunStatus
+from sandbox.types import Limits, Mount, RunResult, RunStatus
 
 BACKENDS = ("auto", "docker", "docker-exec", "docker-cold", "bwrap", "unsafe_subprocess")
 AUTO_TTL_S = 30.0
@@ -82,11 +82,11 @@ def resolve_backend(name: str = "auto") -> tuple[str | None, str]:
 
 
 def run(code: str | bytes, tests: str | Sequence[str] | None = "", limits: Limits | None = None,
-        backend: str = "auto") -> RunResult:
+        backend: str = "auto", mounts: Sequence[Mount] = ()) -> RunResult:
     """Run ``code`` then ``tests`` (assert code, split per top-level assert, or a list of snippets)
-    in a sandbox. Never raises for bad input or a bad run: the status and message say what
-    happened; SANDBOX_ERROR means the sandbox itself could not run the job."""
-    job = make_job(code, tests, limits)
+    in a sandbox, with ``mounts`` visible read-only. Never raises for bad input or a bad run: the
+    status and message say what happened; SANDBOX_ERROR means the sandbox itself could not run the job."""
+    job = make_job(code, tests, limits, mounts)
     if isinstance(job, RunResult):
         return job
     try:

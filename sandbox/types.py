@@ -47,6 +47,25 @@ class Limits:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
 
 
+MOUNT_ROOT = "/mnt"
+"""Every mount's target lies under this directory (a fresh tmpfs in the run), so a mount can never hide
+the sandbox's own files (interpreter, harness, /work)."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host file or directory the run sees READ-ONLY at ``target`` (under MOUNT_ROOT).
+
+    Used to let code under test import the user's workspace and libraries without being able to change
+    them. The run's unprivileged user must be able to read ``source`` (the bwrap backend checks the mode
+    bits on the whole path and refuses the run otherwise)."""
+
+    source: str
+    """Absolute host path."""
+    target: str
+    """Absolute path inside the run, under MOUNT_ROOT."""
+
+
 @dataclass(frozen=True)
 class TestOutcome:
     __test__ = False  # not a pytest test class

@@ -15,7 +15,7 @@ import tempfile
 
 from sandbox.exchange import harness_argv, run_process
 from sandbox.job import Job
-from sandbox.types import RunResult
+from sandbox.types import RunResult, RunStatus
 
 NAME = "unsafe_subprocess"
 
@@ -26,6 +26,9 @@ class UnsafeSubprocessBackend:
     name = NAME
 
     def execute(self, job: Job) -> RunResult:
+        if job.mounts:
+            return RunResult(status=RunStatus.SANDBOX_ERROR, backend=NAME,
+                             message="unsafe_subprocess cannot make mounts read-only: use bwrap or docker")
         workdir = tempfile.mkdtemp(prefix="codeloop-unsafe-")
         try:
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": workdir}

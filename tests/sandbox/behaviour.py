@@ -114,3 +114,50 @@ def scripts_in_tmp_run(run):
             "    return subprocess.run(path, capture_output=True, text=True).stdout\n")
     r = run(code, ["assert run_script('echo ok') == 'ok\\n'"], FAST)
     assert r.status is RunStatus.PASSED, r
+
+
+def world_readable_dir():
+    """A fresh host directory (removed on exit) the sandbox's unprivileged user may read: pytest's
+    tmp_path sits under a 0700 directory."""
+    import contextlib
+    import os
+    import shutil
+    import tempfile
+
+    @contextlib.contextmanager
+    def made():
+        path = tempfile.mkdtemp(prefix="codeloop-mount-", dir="/tmp")
+        os.chmod(path, 0o755)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    return made()
+
+
+def mounts_are_read_only(run):
+    """A mounted directory and a file mounted over a path inside it are readable, never writable."""
+    with world_readable_dir() as host_dir:
+        _mounts_are_read_only(run, host_dir)
+
+
+def _mounts_are_read_only(run, host_dir):
+    from pathlib import Path
+
+    from sandbox.types import Mount
+
+    (Path(host_dir) / "pkg").mkdir()
+    (Path(host_dir) / "pkg" / "mod.py").write_text("VALUE = 'original'\n")
+    copy = Path(host_dir) / "copy.py"
+    copy.write_text("VALUE = 'copy'\n")
+    mounts = [Mount(str(host_dir), "/mnt/ws"), Mount(str(copy), "/mnt/ws/pkg/mod.py")]
+    code = ("import sys\nsys.path.insert(0, '/mnt/ws')\nimport pkg.mod\n"
+            "def writes(path):\n    try:\n        open(path, 'w').write('x')\n    except OSError:\n        return False\n"
+            "    return True\n")
+    r = run(code, ["assert pkg.mod.VALUE == 'copy'", "assert not writes('/mnt/ws/new.py')",
+                   "assert not writes('/mnt/ws/pkg/mod.py')", "assert not writes('/mnt/ws/copy.py')"], FAST,
+            mounts=mounts)
+    assert r.status is RunStatus.PASSED, r
+    assert sorted(p.name for p in Path(host_dir).iterdir()) == ["copy.py", "pkg"]
+    assert (Path(host_dir) / "pkg" / "mod.py").read_text() == "VALUE = 'original'\n"

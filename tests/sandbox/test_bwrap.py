@@ -33,6 +33,25 @@ def test_bwrap_image_serves_localhost_and_python():
     behaviour.image_serves_localhost_and_python(functools.partial(run, backend="bwrap"))
 
 
+def test_bwrap_mounts_are_read_only():
+    behaviour.mounts_are_read_only(functools.partial(run, backend="bwrap"))
+
+
+def test_bwrap_refuses_a_mount_its_uid_cannot_read(tmp_path):
+    from sandbox.types import Mount
+
+    os.chmod(tmp_path, 0o700)
+    r = run("x = 1", ["assert x == 1"], backend="bwrap", mounts=[Mount(str(tmp_path), "/mnt/ws")])
+    assert r.status is RunStatus.SANDBOX_ERROR and "unreadable" in r.message, r
+
+
+def test_unsafe_subprocess_refuses_mounts():
+    from sandbox.types import Mount
+
+    r = run("x = 1", "", backend="unsafe_subprocess", mounts=[Mount("/usr", "/mnt/usr")])
+    assert r.status is RunStatus.SANDBOX_ERROR and "read-only" in r.message
+
+
 def test_bwrap_memory_limit():
     r = run("a = []\nwhile True:\n    a.append(bytearray(2**24))", "", Limits(timeout_s=10, memory_mb=96), backend="bwrap")
     assert r.status is RunStatus.MEMORY, r

@@ -4,6 +4,7 @@ and the hostile corpus. Needs a Docker daemon and the sandbox image (scripts/san
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
 
@@ -11,7 +12,7 @@ from sandbox.check import run_check
 from sandbox.job import make_job
 from sandbox.pool import DockerBackend
 from sandbox.runner import create_backend, run
-from sandbox.types import Limits, RunStatus
+from sandbox.types import Limits, Mount, RunStatus
 from tests.sandbox import behaviour
 
 _PROBLEM = DockerBackend(pooled=False).ready()
@@ -29,6 +30,14 @@ CHECKS = [getattr(behaviour, n) for n in (
 @pytest.mark.parametrize("backend", ["docker", "docker-exec"])
 def test_backend_behaviour(backend, check):
     check(functools.partial(run, backend=backend))
+
+
+@pytest.mark.parametrize("backend", ["docker", "docker-cold"])
+def test_docker_mounts_are_read_only(backend, tmp_path):
+    behaviour.mounts_are_read_only(functools.partial(run, backend=backend))
+    os.chmod(tmp_path, 0o700)
+    refused = run("x = 1", "", backend=backend, mounts=[Mount(str(tmp_path), "/mnt/ws")])
+    assert refused.status is RunStatus.SANDBOX_ERROR and "unreadable" in refused.message
 
 
 def test_cold_backend_runs_and_leaves_nothing():

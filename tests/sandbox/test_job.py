@@ -58,3 +58,24 @@ def test_limits_validate():
         Limits(timeout_s=0)
     with pytest.raises(ValueError):
         Limits(kill_output_bytes=-1)
+
+
+@pytest.mark.parametrize(("source", "target", "needle"), [
+    ("relative/path", "/mnt/x", "not an existing absolute path"),
+    ("/no/such/path/anywhere", "/mnt/x", "not an existing absolute path"),
+    ("/usr", "/usr", "under /mnt/"),
+    ("/usr", "/mnt/../etc", "under /mnt/"),
+    ("/usr", "/mnt", "under /mnt/"),
+])
+def test_bad_mounts_are_refused(source, target, needle):
+    from sandbox.types import Mount
+
+    result = run("x = 1", "", backend="bwrap", mounts=[Mount(source, target)])
+    assert result.status is RunStatus.ERROR and needle in result.message
+
+
+def test_a_mount_target_used_twice_is_refused():
+    from sandbox.types import Mount
+
+    result = run("x = 1", "", backend="bwrap", mounts=[Mount("/usr", "/mnt/a"), Mount("/etc", "/mnt/a")])
+    assert result.status is RunStatus.ERROR and "twice" in result.message
