@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import struct
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -106,7 +107,7 @@ class Container:
         else:
             reason, exit_code, ex, clean = self._via_exec(job)
         if reason is not StopReason.EOF or exit_code is None:
-            self.kill()
+            self.abandon()
             clean = False
         ooms_after = self._oom_kills()
         oom = None if ooms_after is None or ooms_before is None else ooms_after > ooms_before
@@ -188,6 +189,18 @@ class Container:
             return int(self._cgroup_file("pids", "pids.current").read_text()) <= baseline
         except (OSError, ValueError):
             return True  # unknown layout: rely on the other health signals
+
+    def abandon(self) -> None:
+        """Stop listening and kill without waiting: the result is due now, whatever the container does.
+
+        NOTE: ``docker kill`` of a container whose job floods stdout took ~10 s (the daemon drains
+        the exec's stream first), far past the wall clock. Closing our end of the stream and killing
+        in a background thread keeps the wall-clock limit; the container is unhealthy, so its owner
+        removes it (``remove`` kills too) and never reuses it.
+        """
+        if self.server is not None:
+            self.server.close()
+        threading.Thread(target=self.kill, daemon=True, name="sandbox-kill").start()
 
     def kill(self) -> None:
         try:

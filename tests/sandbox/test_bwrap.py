@@ -72,3 +72,20 @@ def test_run_many_keeps_order_and_survives_bad_jobs():
     assert [r.status for r in results] == [RunStatus.PASSED] * 2 + [RunStatus.SANDBOX_ERROR, RunStatus.PASSED,
                                                                     RunStatus.ERROR] + [RunStatus.PASSED] * 3
     assert results[2].message.startswith("bad job")
+
+
+def test_stdout_flood_without_newlines_ends_within_a_second_of_the_wall_clock():
+    """Defect 13 on this backend: the wall clock holds within 1 s whatever the flood."""
+    import time
+
+    from sandbox.job import make_job
+    from sandbox.runner import create_backend
+
+    limits = Limits(timeout_s=2.0)
+    backend = create_backend("bwrap")
+    for code in ("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)",
+                 "import sys\nwhile True:\n    sys.stdout.write('x'); sys.stdout.flush()"):
+        started = time.monotonic()
+        result = backend.execute(make_job(code, ["assert True"], limits))
+        assert result.status in (RunStatus.KILLED, RunStatus.TIMEOUT)
+        assert time.monotonic() - started <= limits.timeout_s + 1.0

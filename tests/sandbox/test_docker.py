@@ -83,3 +83,29 @@ def test_hostile_corpus_docker(backend):
     bad = [r for r in report.rows if not r.contained]
     assert not bad, bad
     assert not report.host_problems, report.host_problems
+
+
+FLOODS = {
+    "big writes": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)",
+    "small flushed writes": "import sys\nwhile True:\n    sys.stdout.write('x' * 1000); sys.stdout.flush()",
+}
+
+
+@pytest.mark.parametrize("flood", FLOODS.values(), ids=FLOODS.keys())
+@pytest.mark.parametrize("backend", ["docker", "docker-exec", "docker-cold"])
+def test_stdout_flood_without_newlines_ends_within_a_second_of_the_wall_clock(backend, flood):
+    """Defect 13: a flood without newlines was reported after 21.6 s with an 8 s limit (the
+    container kill waited for Docker to drain the flood)."""
+    import time
+
+    backend_ = create_backend(backend)
+    limits = Limits(timeout_s=3.0)
+    try:
+        backend_.execute(make_job("x = 1", ["assert True"], limits))  # warm
+        started = time.monotonic()
+        result = backend_.execute(make_job(flood, ["assert True"], limits))
+        elapsed = time.monotonic() - started
+    finally:
+        backend_.close()
+    assert result.status in (RunStatus.KILLED, RunStatus.TIMEOUT)
+    assert elapsed <= limits.timeout_s + 1.0, f"{result.status}: {elapsed:.2f} s"
