@@ -1,0 +1,130 @@
+"""One candidate document and its checks as one sandbox job.
+
+The workspace is mounted read-only at WORKSPACE; the candidate is never written anywhere: its text
+travels in the job and ``in_sandbox.CandidateFinder`` serves it under the module name of the file it
+replaces. pytest and its dependencies come from this process's environment, mounted read-only at LIBS,
+when a workspace test needs them.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsp.checks.check import Check, CheckKind, FunctionChecks
+from lsp.checks.test_index import calls_name
+from sandbox.types import Mount
+
+WORKSPACE = "/mnt/workspace"
+LIBS = "/mnt/pylib"
+VENV_DIRS = (".venv", "venv", "env")
+PYTEST_PACKAGES = ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py")
+"""Top-level packages (and modules) pytest needs, taken from this process's environment."""
+IN_SANDBOX = (Path(__file__).with_name("in_sandbox.py")).read_text(encoding="utf-8")
+FALLBACK_MODULE = "_codeloop_candidate"
+
+
+@dataclass(frozen=True)
+class CheckJob:
+    code: str
+    tests: tuple[str, ...]
+    mounts: tuple[Mount, ...]
+
+
+@dataclass(frozen=True)
+class ModuleName:
+    """How the document is imported: ``module`` found on ``import_root`` (relative to the workspace)."""
+
+    module: str
+    import_root: str
+    is_package: bool
+
+
+def module_name(root: str | None, rel_path: str) -> ModuleName:
+    """The dotted name of ``rel_path``: the longest chain of parent folders holding ``__init__.py``."""
+    parts = rel_path[:-3].split("/") if rel_path.endswith(".py") else rel_path.split("/")
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    start = len(parts) - 1
+    while root and start > 0 and os.path.isfile(os.path.join(root, *parts[:start], "__init__.py")):
+        start -= 1
+    chain = parts[start:]
+    if not chain or not all(p.isidentifier() for p in chain):
+        return ModuleName(FALLBACK_MODULE, "/".join(parts[:-1]), False)
+    return ModuleName(".".join(chain), "/".join(parts[:start]), is_package and bool(chain))
+
+
+def pytest_mounts() -> tuple[Mount, ...]:
+    """pytest and what it imports, from this environment (empty when pytest is not installed here)."""
+    if importlib.util.find_spec("pytest") is None:
+        return ()
+    out = []
+    for name in PYTEST_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            continue
+        source = os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin
+        out.append(Mount(source, f"{LIBS}/{os.path.basename(source)}"))
+    return tuple(out)
+
+
+def workspace_mountable(root: str | None) -> bool:
+    """A workspace is mounted unless it is missing, the file system root or the home folder."""
+    if not root or not os.path.isdir(root):
+        return False
+    real = os.path.realpath(root)
+    return real not in ("/", os.path.realpath(os.path.expanduser("~")))
+
+
+def build_job(checks: FunctionChecks, candidate_text: str, path: str, root: str | None) -> CheckJob:
+    """The job that runs ``checks`` against ``candidate_text`` standing in for the file at ``path``."""
+    mounted = workspace_mountable(root)
+    rel = os.path.relpath(path, root) if mounted and root else os.path.basename(path)
+    name = module_name(root if mounted else None, rel)
+    needs_pytest = any(c.kind is CheckKind.TEST and c.path for c in checks.checks)
+    mounts = ((Mount(os.path.realpath(root), WORKSPACE),) if mounted and root else ()) + (
+        pytest_mounts() if needs_pytest else ())
+    spec = {
+        "module": name.module, "is_package": name.is_package, "origin": f"{WORKSPACE}/{rel}",
+        "source": without_asserts(candidate_text, checks.function.rsplit(".", 1)[-1]),
+        "workspace": WORKSPACE, "venvs": list(VENV_DIRS) if mounted else [],
+        "paths": [f"{WORKSPACE}/{name.import_root}".rstrip("/"), WORKSPACE] if mounted else [],
+        "libs": [LIBS] if needs_pytest else [],
+        "docstring": checks.docstring or "", "function": checks.function,
+        "pytest_ids": sorted({c.pytest_id for c in checks.checks if c.kind is CheckKind.TEST and c.path}),
+    }
+    code = f"{IN_SANDBOX}\nSPEC.update(json.loads({json.dumps(spec)!r}))\nsetup()\nmodule()\n"
+    return CheckJob(code, tuple(snippet(c) for c in checks.checks), mounts)
+
+
+def snippet(check: Check) -> str:
+    """The test snippet the sandbox runs for ``check`` (one test outcome each)."""
+    if check.kind is CheckKind.DOCTEST:
+        return f"doctest_example({check.example})"
+    if check.kind is CheckKind.ASSERT:
+        return f"run_assert({check.source!r})"
+    if check.path:
+        return f"pytest_test({check.pytest_id!r})"
+    return f"call_test({check.node!r})"
+
+
+def without_asserts(text: str, name: str) -> str:
+    """``text`` with its top-level asserts that call ``name`` replaced by ``pass`` (same line numbers):
+    they are checks of their own, and importing the candidate must not fail on them."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return text  # the import reports the syntax error
+    lines = text.split("\n")
+    for node in tree.body:
+        if isinstance(node, ast.Assert) and calls_name(node, name):
+            first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+            lines[first] = "pass"
+            for i in range(first + 1, last + 1):
+                lines[i] = ""
+    return "\n".join(lines)

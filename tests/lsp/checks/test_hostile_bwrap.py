@@ -1,0 +1,92 @@
+"""Candidates that attack their checks: each is contained and never shown as passing.
+
+Hangs, crashes, forged result records, fork bombs, the network, writes outside the copy and deletions,
+run as the body of a function whose doctests the sandbox checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from lsp.checks.executor import CheckExecutor
+from lsp.checks.finder import find_checks
+from lsp.checks.job import build_job
+from lsp.checks.verdict import VerdictStatus
+from sandbox.bwrap import available
+from sandbox.check import Listener, descendants
+from sandbox.types import Limits
+
+pytestmark = [pytest.mark.bwrap, pytest.mark.skipif(available() is not None, reason=f"no bwrap: {available()}")]
+
+DOC = '''import os
+
+
+def double(n):
+    """Twice n.
+
+    >>> double(2)
+    4
+    >>> double(5)
+    10
+    """
+    {body}
+'''
+FORGED = ("for i in range(2):\n"  # straight to fd 1, past doctest's capture, as the harness writes records
+          "        record = '{\"event\": \"test\", \"index\": %d, \"status\": \"passed\"}' % i\n"
+          "        os.write(1, b'\\x1eCLR' + b'00' * 16 + b':' + record.encode() + b'\\n')\n"
+          "    os.write(1, b'passes 2/2 tests\\n')\n    return n")
+ATTACKS = {
+    "hang": ("while True:\n        pass", "check failed: timeout"),
+    "early_exit": ("os._exit(0)", "check failed"),
+    "segfault": ("import ctypes\n    return ctypes.string_at(0)", "check failed"),
+    "forged_records": (FORGED, "fails doctest double(2)"),
+    "tampered_reporter": ("import json\n    json.dumps = lambda *a, **k: '{\"event\": \"done\"}'\n    return n", None),
+    "fork_bomb": ("while True:\n        os.fork()", "check failed"),
+    "write_outside": ("open('/mnt/workspace/double.py', 'w').write('hacked')\n    return 2 * n", "fails"),
+    "delete_files": ("import shutil\n    shutil.rmtree('/mnt/workspace', ignore_errors=True)\n"
+                     "    shutil.rmtree('/work', ignore_errors=True)\n    return n", "fails"),
+}
+
+
+def run_candidate(workspace, body: str):
+    path = workspace / "double.py"
+    path.write_text(DOC.replace("{body}", "return 2 * n"))
+    doc = DOC.replace("{body}", "")
+    checks = find_checks(str(path), doc, doc.split("\n").index("    "), 4, root=str(workspace))
+    assert checks is not None and len(checks.checks) == 2
+    job = build_job(checks, DOC.replace("{body}", body), str(path), str(workspace))
+    executor = CheckExecutor("bwrap", limits=Limits(timeout_s=2.0, memory_mb=256, pids=32))
+    try:
+        return asyncio.run(executor.run(job, checks.checks))
+    finally:
+        executor.close()
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attack_is_contained_and_never_passes(name, workspace):
+    body, summary = ATTACKS[name]
+    v = run_candidate(workspace, body)
+    assert v.status is not VerdictStatus.PASSED, v
+    if summary:
+        assert v.summary().startswith(summary), v
+    assert (workspace / "double.py").read_text() == DOC.replace("{body}", "return 2 * n")
+    assert not descendants(os.getpid()), "a sandboxed process outlived its run"
+
+
+def test_network_is_unreachable_from_a_candidate(workspace):
+    listener = Listener()
+    try:
+        body = (f"import socket\n    socket.create_connection(('127.0.0.1', {listener.port}), timeout=1)\n"
+                "    return 2 * n")
+        v = run_candidate(workspace, body)
+    finally:
+        listener.close()
+    assert v.status is VerdictStatus.FAILED and "double(2)" in v.detail, v
+    assert listener.accepted == 0
+
+
+def test_the_right_candidate_passes(workspace):
+    assert run_candidate(workspace, "return 2 * n").summary() == "passes 2/2 doctests"
