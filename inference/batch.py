@@ -5,6 +5,7 @@ The scheduler decides *which* tokens run this step and where their KV lives; the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from inference.sampling import SamplingParams
@@ -35,6 +36,11 @@ class SeqChunk:
     """Which of the request's n samples this sequence is (also seeds the RNG)."""
     adapter_id: str | None = None
     """LoRA adapter to apply to this sequence's tokens (None: base model)."""
+    history: Sequence[int] | None = None
+    """All token ids of the sequence so far (prompt, then generated), set only when ``sample`` is True and
+    ``params`` has a penalty; read by the sampler before the scheduler appends the next token."""
+    num_prompt_tokens: int = 0
+    """Where ``history`` switches from prompt to generated tokens."""
 
 
 @dataclass(frozen=True)

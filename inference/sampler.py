@@ -1,7 +1,8 @@
-"""Pick next tokens from logits: greedy, temperature, top-k, top-p; seeded per sequence.
+"""Pick next tokens from logits: penalties, then greedy, temperature, top-k, top-p; seeded per sequence.
 
 A seeded sample depends only on (params.seed, sample_index, num_generated) and the logits, never on what
-else is in the batch. Logprobs are of the model's raw distribution (temperature 1, no top-k/top-p).
+else is in the batch. Logprobs are of the model's raw distribution (temperature 1, no penalties, no
+top-k/top-p).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from inference.batch import SampledToken, SeqChunk
+from inference.penalties import penalize_chunks
 
 _SEED_MASK = (1 << 63) - 1
 
@@ -20,10 +22,11 @@ def sample(logits: torch.Tensor, chunks: list[SeqChunk], rng: torch.Generator) -
     """
     if logits.shape[0] != len(chunks):
         raise ValueError(f"{logits.shape[0]} logit rows for {len(chunks)} sampling chunks")
-    tokens = logits.argmax(dim=-1)
+    scores = penalize_chunks(logits, chunks)
+    tokens = scores.argmax(dim=-1)
     for row, chunk in enumerate(chunks):
         if not chunk.params.greedy:
-            tokens[row] = _sample_row(logits[row], chunk, _generator(chunk, rng))
+            tokens[row] = _sample_row(scores[row], chunk, _generator(chunk, rng))
     token_list = tokens.tolist()
     logprobs: list[float | None] = [None] * len(chunks)
     want = [i for i, c in enumerate(chunks) if c.params.logprobs]

@@ -32,6 +32,12 @@ class SamplingParams:
     """Number of samples sharing the prompt's KV."""
     logprobs: bool = False
     """Return the log-probability of each sampled token."""
+    repetition_penalty: float = 1.0
+    """> 1 discourages every token already in the prompt or the output (HF semantics); 1.0 = off."""
+    frequency_penalty: float = 0.0
+    """Subtracted from a token's logit once per time it was generated (OpenAI semantics), in [-2, 2]."""
+    presence_penalty: float = 0.0
+    """Subtracted from a token's logit if it was generated at all (OpenAI semantics), in [-2, 2]."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
@@ -52,7 +58,49 @@ class SamplingParams:
             raise ValueError("stop must be a list of non-empty strings")
         if any(not isinstance(t, int) or t < 0 for t in self.stop_token_ids):
             raise ValueError("stop_token_ids must be non-negative ints")
+        if not _number(self.repetition_penalty) or not 0 < self.repetition_penalty <= 10:
+            raise ValueError(f"repetition_penalty must be in (0, 10], got {self.repetition_penalty!r}")
+        for name in ("frequency_penalty", "presence_penalty"):
+            if not _number(getattr(self, name)) or not -2 <= getattr(self, name) <= 2:
+                raise ValueError(f"{name} must be in [-2, 2], got {getattr(self, name)!r}")
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @property
+    def penalized(self) -> bool:
+        """True when any penalty is on (the runner then needs the sequence's token history)."""
+        return self.repetition_penalty != 1.0 or self.frequency_penalty != 0.0 or self.presence_penalty != 0.0
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """A model family's recommended sampling settings (its ``generation_config.json``); None = not set.
+
+    Applied to a chat request only for the fields the request leaves out (as vLLM's
+    ``--generation-config auto`` does), so a client that asks for something always gets it.
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The fields that are set."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_generation_config(cls, config: dict) -> SamplingDefaults:
+        """The sampling fields of an HF ``generation_config.json`` (none when it does not sample)."""
+        if not config.get("do_sample"):
+            return cls()
+        names = ("temperature", "top_p", "top_k", "repetition_penalty")
+        return cls(**{k: config[k] for k in names if isinstance(config.get(k), (int, float))})

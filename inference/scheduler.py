@@ -185,11 +185,14 @@ class Scheduler:
         out = SchedulerOutput(StepBatch(), preempted=plan.preempted)
         for seq, num_new in plan.num_new.items():
             start = seq.num_computed_tokens
+            sample = start + num_new == seq.num_tokens
             out.batch.chunks.append(SeqChunk(
                 seq_id=seq.seq_id, token_ids=seq.token_ids[start:start + num_new], num_computed_tokens=start,
-                block_table=list(seq.block_table), sample=start + num_new == seq.num_tokens,
+                block_table=list(seq.block_table), sample=sample,
                 params=seq.params, num_generated=seq.num_generated, sample_index=seq.sample_index,
                 adapter_id=seq.adapter_id,
+                history=seq.token_ids if sample and seq.params.penalized else None,
+                num_prompt_tokens=seq.num_prompt_tokens,
             ))
             out.batch.copies.extend(plan.copies[seq])
             out.scheduled.append(seq)
