@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inference.sampling import SamplingDefaults
+
 MANIFEST = "manifest.json"
 GGUF_NAME = "model.gguf"
 HF_DIR = "hf"
@@ -50,6 +52,12 @@ class ModelSpec:
     """sha256 of the assembled GGUF file; None where none was published (the first pull pins it locally)."""
     size_bytes: int | None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    chat_defaults: SamplingDefaults = field(default_factory=SamplingDefaults)
+    """The family's recommended chat sampling (its generation_config.json, which GGUF files do not carry)."""
+
+
+QWEN25_CODER_INSTRUCT = SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05)
+"""generation_config.json of the Qwen2.5-Coder-Instruct releases (do_sample true)."""
 
 
 def _split(prefix: str, count: int) -> tuple[str, ...]:
@@ -68,6 +76,7 @@ CATALOG: dict[str, ModelSpec] = {
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             size_bytes=491_400_064,
             tags=("default", "fim", "chat"),
+            chat_defaults=QWEN25_CODER_INSTRUCT,
         ),
         ModelSpec(
             name="qwen2.5-coder-1.5b-instruct",
@@ -78,6 +87,7 @@ CATALOG: dict[str, ModelSpec] = {
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             size_bytes=1_117_320_768,
             tags=("fim", "chat"),
+            chat_defaults=QWEN25_CODER_INSTRUCT,
         ),
         ModelSpec(
             name="smollm2-135m-instruct",
@@ -140,6 +150,22 @@ def verify(folder: Path, *, deep: bool = True) -> list[str]:
 
 def is_pulled(name: str, home: str | os.PathLike[str] | None = None, *, deep: bool = False) -> bool:
     return not verify(model_dir(name, home), deep=deep)
+
+
+def chat_defaults(name_or_path: str, home: str | os.PathLike[str] | None = None) -> SamplingDefaults:
+    """Recommended chat sampling for a model: the catalog's record for a catalog name (or a path inside a
+    pulled catalog model's folder), else the sampling fields of the folder's generation_config.json."""
+    if name_or_path in CATALOG:
+        return CATALOG[name_or_path].chat_defaults
+    path = Path(name_or_path).expanduser().resolve()
+    for name, spec in CATALOG.items():
+        if path.is_relative_to(model_dir(name, home).resolve()):
+            return spec.chat_defaults
+    folder = path if path.is_dir() else path.parent
+    try:
+        return SamplingDefaults.from_generation_config(json.loads((folder / "generation_config.json").read_text()))
+    except (OSError, ValueError):
+        return SamplingDefaults()
 
 
 def resolve_model(

@@ -37,8 +37,18 @@ def fim_prompt(
     body = f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}"
     if not context and repo_name is None:
         return body
-    parts = [f"{REPO_NAME}{repo_name or 'workspace'}\n"]
-    for item in context:
-        parts.append(f"{FILE_SEP}{item.path}\n{item.text.rstrip()}\n")
-    parts.append(f"{FILE_SEP}{path or 'current'}\n{body}")
-    return "".join(parts)
+    return "".join(context_header(context, repo_name)) + current_file_header(path) + body
+
+
+def context_header(context: list[ContextFile] | tuple[ContextFile, ...], repo_name: str | None) -> list[str]:
+    """The repository-level lines before the current file: the repository name, then one item per file.
+
+    Each item starts with a special token, so the items can be tokenized one by one (and dropped whole
+    to fit a budget) with the same ids as the joined text.
+    """
+    return [f"{REPO_NAME}{repo_name or 'workspace'}\n",
+            *(f"{FILE_SEP}{item.path}\n{item.text.rstrip()}\n" for item in context)]
+
+
+def current_file_header(path: str | None) -> str:
+    return f"{FILE_SEP}{path or 'current'}\n"

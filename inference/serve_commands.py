@@ -56,15 +56,16 @@ def engine_config(args: argparse.Namespace):
 
 
 def server_config(args: argparse.Namespace):
+    from inference.catalog import DEFAULT_MODEL, chat_defaults
     from inference.server.config import ServerConfig
 
-    model = args.model or "qwen2.5-coder-0.5b-instruct"
+    model = args.model or DEFAULT_MODEL
     name = args.served_model_name or (Path(model).name if os.sep in model else model)
     try:
         return ServerConfig(model_name=name, host=args.host, port=args.port,
                             api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
                             max_tokens_limit=args.max_tokens_limit, max_body_bytes=int(args.max_body_mb * 2**20),
-                            max_pending_requests=args.max_pending)
+                            max_pending_requests=args.max_pending, chat_defaults=chat_defaults(model))
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

@@ -1,5 +1,5 @@
-"""The OpenAI-compatible HTTP app over one engine: completions (FIM via ``suffix``), chat, models,
-health and Prometheus metrics.
+"""The OpenAI-compatible HTTP app over one engine: completions (FIM via ``suffix``), chat, llama.cpp's
+``/infill``, models, health and Prometheus metrics.
 
 Invariant: every admitted request is counted in ``AppState.in_flight`` until its engine request has
 finished or been aborted; at most ``max_pending_requests`` are admitted at once (else 503 + Retry-After).
@@ -15,13 +15,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from inference.server import generation, prompts
+from inference.request import Priority
+from inference.server import generation, infill, infill_reply, prompts
 from inference.server import schemas as s
 from inference.server.auth import check_bearer
 from inference.server.backend import ServingEngine
@@ -31,6 +32,7 @@ from inference.server.errors import OVERLOADED, APIError, install_error_handlers
 from inference.server.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -63,7 +65,8 @@ class AppState:
         for request_id in list(self.in_flight):
             self.engine.abort(request_id)
 
-    def tokenize(self, fn: Callable[..., list[int]], *args: Any) -> list[int]:
+    def tokenize(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args, tokenizer)`` under the tokenizer lock (HF fast tokenizers are not thread-safe)."""
         with self.tokenizer_lock:
             return fn(*args, self.engine.tokenizer)
 
@@ -90,13 +93,17 @@ def create_app(engine: ServingEngine, config: ServerConfig) -> FastAPI:
     secured = [Depends(authorized)]
 
     @app.get("/health")
-    async def health() -> dict:
-        return {"status": "closing" if state.closing else "ok", "model": config.model_name,
+    async def health() -> JSONResponse:
+        body = {"status": "closing" if state.closing else "ok", "model": config.model_name,
                 "pid": os.getpid(), "in_flight": len(state.in_flight)}
+        if state.closing:  # load balancers and the shared-server launcher look at the status code
+            return JSONResponse(body, status_code=503, headers={"Retry-After": str(config.retry_after_s)})
+        return JSONResponse(body)
 
     @app.get("/v1/models", dependencies=secured)
     async def models() -> dict:
-        return s.ModelList(data=[s.ModelCard(id=config.model_name, created=state.started_s)]).model_dump()
+        card = s.ModelCard(id=config.model_name, created=state.started_s, max_model_len=engine.max_model_len)
+        return s.ModelList(data=[card]).model_dump()
 
     @app.get("/metrics", dependencies=secured)
     async def metrics() -> Response:
@@ -110,6 +117,10 @@ def create_app(engine: ServingEngine, config: ServerConfig) -> FastAPI:
     @app.post("/v1/chat/completions", dependencies=secured)
     async def chat_completions(body: s.ChatCompletionRequest, request: Request) -> Response:
         return await _serve(state, request, body, prompts.chat_prompt_ids, chat=True)
+
+    @app.post("/infill", dependencies=secured)
+    async def infill_route(body: infill.InfillRequest, request: Request) -> Response:
+        return await _serve_infill(state, request, body)
 
     return app
 
@@ -138,6 +149,38 @@ async def _serve(state: AppState, request: Request, body: s.CompletionRequest | 
     finally:
         if not handed_over:
             tracker.done("rejected")  # no-op when collect already closed it
+            state.in_flight.discard(request_id)
+
+
+async def _serve_infill(state: AppState, request: Request, body: infill.InfillRequest) -> Response:
+    """llama.cpp's /infill over the same engine (reply in llama.cpp's format, see ``infill_reply``)."""
+    prompts.check_model(body.model, state.config)
+    request_id = s.new_id("infill")
+    state.admit(request_id)
+    tracker = state.metrics.track("infill")
+    handed_over = False
+    try:
+        max_model_len = state.engine.max_model_len
+        max_tokens = infill.max_new_tokens(body, state.config, max_model_len)
+        laid_out = await run_in_threadpool(state.tokenize, infill.infill_prompt, body, max_model_len - max_tokens)
+        prepared = prompts.PreparedRequest(laid_out.ids, infill.sampling_params(body, state.config, max_tokens),
+                                           Priority.INTERACTIVE)
+        tracker.admitted(len(laid_out.ids))
+        job = generation.Job(request_id, state.config.model_name, prepared, tracker, chat=False)
+        run = infill_reply.InfillRun(body, job, laid_out.truncated, max_model_len,
+                                     frozenset(state.engine.tokenizer.all_special_ids))
+        if body.stream:
+            outputs, first = await generation.start_stream(state.engine, job, lambda: _disconnected(request))
+            events = _released(state, infill_reply.stream(state.engine, run, outputs, first), request_id)
+            handed_over = True
+            return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+        await infill_reply.run(state.engine, run, lambda: _disconnected(request))
+        return JSONResponse(run.reply())
+    except generation.ClientGone:
+        return Response(status_code=499)
+    finally:
+        if not handed_over:
+            tracker.done("rejected")
             state.in_flight.discard(request_id)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from inference.request import Priority
+from inference.sampling import SamplingDefaults
 
 PRIORITY_NAMES: dict[str, Priority] = {
     "interactive": Priority.INTERACTIVE,
@@ -41,6 +42,8 @@ class ServerConfig:
     """Seconds suggested to a client that got 503."""
     shutdown_grace_s: float = 10.0
     """On SIGTERM, how long in-flight requests may finish before they are aborted."""
+    chat_defaults: SamplingDefaults = field(default_factory=SamplingDefaults)
+    """The model family's recommended chat sampling, for the fields a chat request leaves out."""
 
     def __post_init__(self) -> None:
         if not self.model_name:

@@ -53,7 +53,7 @@ def _reason(sample: CompletionOutput) -> str | None:
     return None if sample.finish_reason is None else sample.finish_reason.value
 
 
-def _engine_stream(engine: ServingEngine, job: Job) -> AsyncIterator[RequestOutput]:
+def engine_stream(engine: ServingEngine, job: Job) -> AsyncIterator[RequestOutput]:
     p = job.prepared
     return engine.generate(p.prompt_ids, p.params, priority=p.priority, request_id=job.request_id)
 
@@ -67,7 +67,7 @@ def _engine_error(exc: Exception) -> APIError:
     return APIError(500, f"engine error: {type(exc).__name__}", type=SERVER)
 
 
-async def _until_disconnect(work: Awaitable[T], job: Job, disconnected: Callable[[], Awaitable[None]]) -> T:
+async def until_disconnect(work: Awaitable[T], job: Job, disconnected: Callable[[], Awaitable[None]]) -> T:
     """Await ``work``; if the client goes first, cancel it and raise ``ClientGone``."""
     task = asyncio.ensure_future(work)
     watch = asyncio.ensure_future(disconnected())
@@ -91,7 +91,7 @@ async def collect(engine: ServingEngine, job: Job, disconnected: Callable[[], Aw
 
     async def drain() -> RequestOutput:
         final = None
-        async for out in _engine_stream(engine, job):
+        async for out in engine_stream(engine, job):
             job.tracker.on_output(out)
             final = out
         if final is None:
@@ -100,7 +100,7 @@ async def collect(engine: ServingEngine, job: Job, disconnected: Callable[[], Aw
 
     outcome = "error"
     try:
-        final = await _until_disconnect(drain(), job, disconnected)
+        final = await until_disconnect(drain(), job, disconnected)
         outcome = "ok"
         return final
     except ClientGone:
@@ -118,9 +118,9 @@ async def start_stream(engine: ServingEngine, job: Job, disconnected: Callable[[
 
     On any failure the engine request is aborted and the tracker closed before the error propagates.
     """
-    outputs = _engine_stream(engine, job)
+    outputs = engine_stream(engine, job)
     try:
-        first = await _until_disconnect(anext(outputs), job, disconnected)
+        first = await until_disconnect(anext(outputs), job, disconnected)
     except BaseException as exc:
         engine.abort(job.request_id)
         job.tracker.done("disconnected" if isinstance(exc, ClientGone) else "error")
@@ -179,7 +179,7 @@ async def stream(engine: ServingEngine, job: Job, outputs: AsyncIterator[Request
         if job.chat:
             for index in range(job.prepared.params.n):
                 yield _sse(_chunk(job, index, "", None, role=True))
-        async for out in _chain(first, outputs):
+        async for out in chain(first, outputs):
             job.tracker.on_output(out)
             final = out
             for sample in out.outputs:
@@ -205,7 +205,7 @@ async def stream(engine: ServingEngine, job: Job, outputs: AsyncIterator[Request
         await outputs.aclose()
 
 
-async def _chain(first: RequestOutput, rest: AsyncIterator[RequestOutput]) -> AsyncIterator[RequestOutput]:
+async def chain(first: RequestOutput, rest: AsyncIterator[RequestOutput]) -> AsyncIterator[RequestOutput]:
     yield first
     if not first.finished:
         async for out in rest:

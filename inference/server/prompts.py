@@ -11,7 +11,7 @@ from typing import Any
 
 from inference.fim import fim_prompt
 from inference.request import Priority
-from inference.sampling import SamplingParams
+from inference.sampling import SamplingDefaults, SamplingParams
 from inference.server.config import PRIORITY_NAMES, ServerConfig
 from inference.server.errors import NOT_FOUND, APIError
 from inference.server.schemas import ChatCompletionRequest, CompletionRequest
@@ -81,12 +81,23 @@ def prepare(
     max_tokens = _max_tokens(requested, room, config, max_model_len, len(prompt_ids))
     if body.n > config.max_n:
         raise APIError(400, f"n must be <= {config.max_n}, got {body.n}", param="n")
-    default_priority = "interactive" if isinstance(body, CompletionRequest) else "chat"
-    params = SamplingParams(
-        temperature=float(body.temperature), top_p=float(body.top_p), max_tokens=max_tokens,
-        stop=body.stop_list(), seed=body.seed, n=body.n, ignore_eos=body.ignore_eos,
-    )
-    return PreparedRequest(prompt_ids, params, PRIORITY_NAMES[body.priority or default_priority])
+    chat = isinstance(body, ChatCompletionRequest)
+    sampling = sampling_fields(body, config.chat_defaults if chat else SamplingDefaults())
+    params = SamplingParams(max_tokens=max_tokens, stop=body.stop_list(), seed=body.seed, n=body.n,
+                            ignore_eos=body.ignore_eos, **sampling)
+    return PreparedRequest(prompt_ids, params, PRIORITY_NAMES[body.priority or ("chat" if chat else "interactive")])
+
+
+SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty", "frequency_penalty", "presence_penalty")
+
+
+def sampling_fields(body: Any, defaults: SamplingDefaults) -> dict[str, Any]:
+    """The request's sampling fields; those it leaves out come from ``defaults`` (else the schema's)."""
+    recommended = defaults.as_dict()
+    values = {name: getattr(body, name) if name in body.model_fields_set or name not in recommended
+              else recommended[name] for name in SAMPLING_FIELDS}
+    values["top_k"] = max(0, int(values["top_k"]))  # -1 and 0 both mean off
+    return {k: int(v) if k == "top_k" else float(v) for k, v in values.items()}
 
 
 def _max_tokens(requested: int | None, room: int, config: ServerConfig, max_model_len: int,

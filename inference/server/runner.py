@@ -19,6 +19,23 @@ from inference.server.config import ServerConfig
 log = logging.getLogger(__name__)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn that marks the app closing as soon as shutdown starts (signal, idle exit or ``stop``), so
+    /health answers 503 and new requests get 503 while in-flight ones finish."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._state = app.state.codeloop
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        self.begin_shutdown()
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    def begin_shutdown(self) -> None:
+        self._state.closing = True
+        self.should_exit = True
+
+
 def _uvicorn_config(app: FastAPI, config: ServerConfig, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
                           timeout_graceful_shutdown=int(config.shutdown_grace_s), lifespan="on")
@@ -33,14 +50,14 @@ def serve(engine: ServingEngine, config: ServerConfig, *, idle_shutdown_s: float
     shuts the engine down: no engine thread or request outlives the call.
     """
     app = create_app(engine, config)
-    server = uvicorn.Server(_uvicorn_config(app, config, log_level))
+    server = _Server(_uvicorn_config(app, config, log_level), app)
     if idle_shutdown_s is not None:
         threading.Thread(target=_idle_watch, args=(server, app, idle_shutdown_s), daemon=True,
                          name="codeloop-idle-watch").start()
     server.run()
 
 
-def _idle_watch(server: uvicorn.Server, app: FastAPI, idle_shutdown_s: float) -> None:
+def _idle_watch(server: _Server, app: FastAPI, idle_shutdown_s: float) -> None:
     state = app.state.codeloop
     last_busy = time.monotonic()
     while not server.should_exit:
@@ -49,7 +66,7 @@ def _idle_watch(server: uvicorn.Server, app: FastAPI, idle_shutdown_s: float) ->
             last_busy = max(time.monotonic(), state.last_request_s)
         elif time.monotonic() - last_busy >= idle_shutdown_s:
             log.info("no request for %.0f s: shutting down", idle_shutdown_s)
-            server.should_exit = True
+            server.begin_shutdown()
 
 
 class ThreadedServer:
@@ -61,7 +78,7 @@ class ThreadedServer:
     def __init__(self, engine: ServingEngine, config: ServerConfig | None = None) -> None:
         self.config = config or ServerConfig(port=0)
         self.app = create_app(engine, self.config)
-        self._server = uvicorn.Server(_uvicorn_config(self.app, self.config, "warning"))
+        self._server = _Server(_uvicorn_config(self.app, self.config, "warning"), self.app)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", self.config.port))
@@ -85,5 +102,5 @@ class ThreadedServer:
         self.stop()
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        self._server.should_exit = True
+        self._server.begin_shutdown()
         self._thread.join(timeout_s)

@@ -16,8 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 PriorityName = Literal["interactive", "chat", "batch"]
 Temperature = Annotated[StrictFloat, Field(ge=0.0, le=2.0)]
 TopP = Annotated[StrictFloat, Field(gt=0.0, le=1.0)]
+TopK = Annotated[StrictInt, Field(ge=-1)]
+"""vLLM's convention: -1 (or 0) turns top-k off."""
+Penalty = Annotated[StrictFloat, Field(ge=-2.0, le=2.0)]
+RepetitionPenalty = Annotated[StrictFloat, Field(gt=0.0, le=10.0)]
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
-StopList = Annotated[list[Annotated[StrictStr, Field(min_length=1)]], Field(max_length=16)]
+MAX_STOP = 64
+"""Stop strings per request: Continue sends ~12 for FIM plus the user's; OpenAI allows 4, vLLM any."""
+StopList = Annotated[list[Annotated[StrictStr, Field(min_length=1)]], Field(max_length=MAX_STOP)]
 
 
 class _Request(BaseModel):
@@ -35,6 +41,12 @@ class _SamplingFields(_Request):
     max_tokens: PositiveInt | None = None
     temperature: Temperature = 1.0
     top_p: TopP = 1.0
+    top_k: TopK = -1
+    """Extension (as in vLLM)."""
+    frequency_penalty: Penalty = 0.0
+    presence_penalty: Penalty = 0.0
+    repetition_penalty: RepetitionPenalty = 1.0
+    """Extension (as in vLLM, HF semantics over prompt + output)."""
     n: PositiveInt = 1
     stop: Annotated[StrictStr, Field(min_length=1)] | StopList | None = None
     seed: StrictInt | None = None
@@ -169,11 +181,17 @@ class ChatCompletionChunk(BaseModel):
     usage: Usage | None = None
 
 
+OWNER = "codeloop"
+"""``owned_by`` of our models: how a client tells a codeloop server from other OpenAI-compatible ones."""
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
     created: int
-    owned_by: str = "codeloop"
+    owned_by: str = OWNER
+    max_model_len: int | None = None
+    """Context length in tokens (vLLM's field; Continue's vLLM provider reads it)."""
 
 
 class ModelList(BaseModel):

@@ -130,3 +130,22 @@ def test_cli_unknown_model_is_one_line_error(tmp_path, monkeypatch, capsys):
     assert main(["model", "pull", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("codeloop: error: unknown model") and err.count("\n") == 1
+
+
+def test_chat_defaults_from_the_catalog_or_the_folders_generation_config(tmp_path):
+    from inference.catalog import QWEN25_CODER_INSTRUCT, chat_defaults
+
+    assert chat_defaults("qwen2.5-coder-0.5b-instruct") == QWEN25_CODER_INSTRUCT
+    assert QWEN25_CODER_INSTRUCT.as_dict() == {"temperature": 0.7, "top_p": 0.8, "top_k": 20,
+                                               "repetition_penalty": 1.05}
+    pulled = catalog.model_dir("qwen2.5-coder-1.5b-instruct", tmp_path) / catalog.HF_DIR  # the converted folder
+    pulled.mkdir(parents=True)
+    assert chat_defaults(str(pulled), tmp_path) == QWEN25_CODER_INSTRUCT
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    assert chat_defaults(str(folder), tmp_path).as_dict() == {}
+    (folder / "generation_config.json").write_text(json.dumps({"do_sample": True, "temperature": 0.2, "top_p": 0.9,
+                                                               "eos_token_id": 2}))
+    assert chat_defaults(str(folder), tmp_path).as_dict() == {"temperature": 0.2, "top_p": 0.9}
+    (folder / "generation_config.json").write_text(json.dumps({"do_sample": False, "temperature": 0.2}))
+    assert chat_defaults(str(folder), tmp_path).as_dict() == {}  # greedy release: nothing to recommend

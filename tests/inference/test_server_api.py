@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -32,8 +33,24 @@ def client(server) -> openai.OpenAI:
 
 def test_models_and_health(server, client: openai.OpenAI) -> None:
     assert [m.id for m in client.models.list()] == [MODEL]
+    card = httpx.get(f"{server.url}/v1/models").json()["data"][0]
+    assert card["max_model_len"] == 512 and card["owned_by"] == "codeloop"  # vLLM's field, read by Continue
     health = httpx.get(f"{server.url}/health").json()
     assert health["status"] == "ok" and health["model"] == MODEL
+
+
+def test_health_is_503_while_shutting_down(tiny_qwen2_dir) -> None:
+    with live_server(tiny_qwen2_dir) as srv:
+        assert httpx.get(f"{srv.url}/health").status_code == 200
+        srv.app.state.codeloop.closing = True
+        closing = httpx.get(f"{srv.url}/health")
+        assert closing.status_code == 503 and closing.json()["status"] == "closing"
+        assert closing.headers["retry-after"] == "1"
+        refused = httpx.post(f"{srv.url}/v1/completions", json={"prompt": "x", "max_tokens": 1})
+        assert refused.status_code == 503
+        srv.app.state.codeloop.closing = False
+        srv._server.handle_exit(signal.SIGTERM, None)  # SIGTERM: closing is set before uvicorn stops
+        assert srv.app.state.codeloop.closing and srv._server.should_exit
 
 
 def test_completion_matches_the_engine_and_reports_usage(server, client: openai.OpenAI, tiny_qwen2_dir) -> None:

@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from inference.request import CompletionOutput, FinishReason, Priority, RequestOutput
+from inference.sampling import SamplingDefaults
 from inference.server.auth import check_bearer
 from inference.server.config import ServerConfig
 from inference.server.errors import APIError, validation_error
@@ -94,6 +95,38 @@ def test_limits_on_max_tokens_n_and_context() -> None:
                                                  "priority": "batch", "seed": 3, "stop": ["a", "b"]})
     prepared = prepare(chat, [1] * 10, config, max_model_len=1000)
     assert prepared.priority is Priority.BATCH and prepared.params.seed == 3 and prepared.params.stop == ["a", "b"]
+
+
+def test_stop_lists_up_to_64_strings() -> None:
+    stops = [f"<stop{i}>" for i in range(64)]
+    assert CompletionRequest.model_validate({"prompt": "x", "stop": stops}).stop_list() == stops
+    with pytest.raises(ValidationError) as info:
+        CompletionRequest.model_validate({"prompt": "x", "stop": [*stops, "one more"]})
+    assert info.value.errors()[0]["loc"][0] == "stop"
+
+
+@pytest.mark.parametrize("field,value", [("frequency_penalty", 2.5), ("presence_penalty", -2.1),
+                                         ("repetition_penalty", 0), ("top_k", -2)])
+def test_penalties_out_of_range_are_400_naming_the_field(field: str, value: float) -> None:
+    with pytest.raises(ValidationError) as info:
+        ChatCompletionRequest.model_validate({"messages": [{"role": "user", "content": "q"}], field: value})
+    assert info.value.errors()[0]["loc"][0] == field
+
+
+def test_penalties_reach_the_engine_and_chat_takes_the_model_defaults_for_what_it_leaves_out() -> None:
+    defaults = SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05)
+    config = ServerConfig(chat_defaults=defaults)
+    messages = [{"role": "user", "content": "q"}]
+    plain = prepare(ChatCompletionRequest.model_validate({"messages": messages}), [1], config, 100).params
+    assert (plain.temperature, plain.top_p, plain.top_k, plain.repetition_penalty) == (0.7, 0.8, 20, 1.05)
+    chosen = prepare(ChatCompletionRequest.model_validate(
+        {"messages": messages, "temperature": 0, "top_k": -1, "frequency_penalty": 0.5, "presence_penalty": 0.25}),
+        [1], config, 100).params
+    assert (chosen.temperature, chosen.top_k, chosen.top_p, chosen.repetition_penalty) == (0.0, 0, 0.8, 1.05)
+    assert (chosen.frequency_penalty, chosen.presence_penalty) == (0.5, 0.25)
+    completion = prepare(CompletionRequest.model_validate({"prompt": "x", "repetition_penalty": 1.2}), [1], config,
+                         100).params
+    assert (completion.temperature, completion.top_k, completion.repetition_penalty) == (1.0, 0, 1.2)  # no chat defaults
 
 
 def test_each_app_has_its_own_registry_and_tracker_counts_tokens() -> None:
