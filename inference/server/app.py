@@ -153,8 +153,10 @@ async def _serve(state: AppState, request: Request, body: s.CompletionRequest | 
 
 
 async def _serve_infill(state: AppState, request: Request, body: infill.InfillRequest) -> Response:
-    """llama.cpp's /infill over the same engine (reply in llama.cpp's format, see ``infill_reply``)."""
-    prompts.check_model(body.model, state.config)
+    """llama.cpp's /infill over the same engine (reply in llama.cpp's format, see ``infill_reply``).
+
+    ``model`` is not checked: llama-server ignores it on /infill, and llama.vscode sends its own name for it.
+    """
     request_id = s.new_id("infill")
     state.admit(request_id)
     tracker = state.metrics.track("infill")

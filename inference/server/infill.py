@@ -82,6 +82,7 @@ class InfillRequest(_Request):
     return_tokens: StrictBool = False
     response_fields: list[StrictStr] | None = None
     model: StrictStr | None = None
+    """Ignored (one model per server, as llama-server)."""
 
 
 @dataclass(frozen=True)
