@@ -16,6 +16,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 WEIGHT_QUANTS = ("none", "int8", "int4")
+CHECK_BACKENDS = ("auto", "bwrap", "docker")
+MAX_CHECK_CANDIDATES = 16
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,21 @@ class SecuritySettings:
     copyleft: str = "warn"
     """"warn" marks a suggestion, "block" drops it."""
     secrets: str = "warn"
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """Execution-checked block suggestions (``check`` in the settings, or ``check.*`` keys)."""
+
+    enabled: bool | None = None
+    """None (default): on where a sandbox backend (bwrap or Docker) is available; True/False force it."""
+    candidates: int = 4
+    """Candidates asked of the engine in one request (k, 1-16); they share the prompt's KV."""
+    deadline_ms: int = 1500
+    """How long after the first candidate to wait for checks before showing it unmarked (the result then
+    arrives later as a ``codeloop/checkResult`` notification)."""
+    backend: str = "auto"
+    """auto (bwrap where present, else the Docker pool), bwrap or docker; never unsandboxed."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,7 @@ class Settings:
     chat_max_tokens: int = 512
     temperature: float = 0.0
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    check: CheckSettings = field(default_factory=CheckSettings)
 
     def merged(self, options: Any) -> Settings:
         """A copy with the recognised keys of ``options`` applied (``options`` may be anything)."""
@@ -64,12 +82,18 @@ class Settings:
         if isinstance(options.get("codeloop"), dict):
             options = options["codeloop"]
         changes: dict[str, Any] = {}
+        dotted = {k.split(".", 1)[1]: v for k, v in options.items() if str(k).startswith("check.")}
+        if dotted:
+            nested = options.get("check")
+            options = {**options, "check": {**dotted, **(nested if isinstance(nested, dict) else {})}}
         for key, value in options.items():
             name = _snake(str(key))
             if value is None:  # NOTE: editors send unset settings as null: keep what we have
                 continue
             if name == "security":
                 changes[name] = _security(self.security, value)
+            elif name == "check":
+                changes[name] = _check(self.check, value)
             elif name in _FIELD_TYPES and _valid(name, value):
                 changes[name] = float(value) if _FIELD_TYPES[name] is float else value
             elif name in _FIELD_TYPES:
@@ -118,4 +142,23 @@ def _security(current: SecuritySettings, value: Any) -> SecuritySettings:
     if not isinstance(value, dict):
         return current
     changes = {k: v for k, v in value.items() if k in ("copyleft", "secrets") and v in ("warn", "block")}
+    return dataclasses.replace(current, **changes)
+
+
+def _check(current: CheckSettings, value: Any) -> CheckSettings:
+    if not isinstance(value, dict):
+        return current
+    changes: dict[str, Any] = {}
+    for key, v in value.items():
+        name = _snake(str(key))
+        ok = {
+            "enabled": v is None or isinstance(v, bool),
+            "candidates": isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_CHECK_CANDIDATES,
+            "deadline_ms": isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "backend": v in CHECK_BACKENDS,
+        }.get(name)
+        if ok:
+            changes[name] = v
+        elif ok is False:
+            logger.warning("ignoring setting check.%s=%r (wrong type or range)", key, v)
     return dataclasses.replace(current, **changes)

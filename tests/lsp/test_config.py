@@ -31,3 +31,15 @@ def test_weight_quant_setting_accepts_only_known_values():
     assert Settings().weight_quant == "none"
     assert Settings().merged({"weightQuant": "int4"}).weight_quant == "int4"
     assert Settings().merged({"weightQuant": "int3"}).weight_quant == "none"
+
+
+def test_check_settings_nested_or_dotted_with_bad_values_ignored():
+    assert Settings().check.enabled is None and Settings().check.candidates == 4
+    s = Settings().merged({"check": {"enabled": False, "candidates": 6, "deadlineMs": 800, "backend": "bwrap"}})
+    assert (s.check.enabled, s.check.candidates, s.check.deadline_ms, s.check.backend) == (False, 6, 800, "bwrap")
+    d = Settings().merged({"codeloop": {"check.candidates": 2, "check.deadline_ms": 0}})
+    assert (d.check.candidates, d.check.deadline_ms) == (2, 0)
+    bad = Settings().merged({"check": {"candidates": 0, "deadlineMs": -1, "backend": "unsafe_subprocess",
+                                       "enabled": "yes"}})
+    assert bad.check == Settings().check
+    assert Settings().merged({"check": 3}).check == Settings().check

@@ -1,0 +1,93 @@
+"""Execution checks for one workspace: its test index, the sandbox executor and the check settings.
+
+``find`` answers "does the function at the cursor have checks?" and costs almost nothing when it does
+not: a backward scan names the enclosing function, and the document is parsed only when the name
+appears with ``>>>``, an ``assert``, a ``def test`` in the same file, or in the test index.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from lsp.checks.check import FunctionChecks
+from lsp.checks.executor import CheckExecutor
+from lsp.checks.finder import find_checks
+from lsp.checks.job import build_job
+from lsp.checks.ranker import Candidate
+from lsp.checks.selection import Sample, Selection, select
+from lsp.checks.test_index import TestIndex
+from lsp.checks.verdict import Verdict
+from lsp.config import CheckSettings
+from lsp.context import CompletionContext
+
+_DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)")
+
+
+def quick_name(lines: list[str], line: int) -> str | None:
+    """The name of the nearest ``def`` above ``line`` indented less than the cursor's line (a guess:
+    ``find`` confirms it by parsing)."""
+    if not 0 <= line < len(lines):
+        return None
+    here = lines[line]
+    limit = len(here) - len(here.lstrip()) if here.strip() else len(here)
+    for i in range(line, -1, -1):
+        match = _DEF.match(lines[i])
+        if match and (len(match.group(1)) < limit or i == line):
+            return match.group(2)
+    return None
+
+
+class Checker:
+    """Invariant: nothing runs unsandboxed; with checks disabled or no sandbox, ``find`` finds nothing."""
+
+    def __init__(self, root: str | None, settings: CheckSettings) -> None:
+        self.root = root
+        self.settings = settings
+        self.index = TestIndex(root) if root else None
+        self.executor = CheckExecutor(settings.backend)
+
+    def start(self) -> None:
+        """Begin indexing the workspace's tests in the background."""
+        if self.index is not None and self.active():
+            self.index.start()
+
+    def active(self) -> bool:
+        """On when enabled, or by default where a sandbox backend is available."""
+        if self.settings.enabled is False:
+            return False
+        return self.executor.backend()[0] is not None
+
+    def find(self, path: str, text: str, line: int, character: int) -> FunctionChecks | None:
+        """The checks of the function at the cursor (blocking; call from a thread)."""
+        if not self.active():
+            return None
+        name = quick_name(text.split("\n"), line)
+        if name is None or not self._evidence(text, name):
+            return None
+        return find_checks(path, text, line, character, root=self.root, index=self.index)
+
+    def _evidence(self, text: str, name: str) -> bool:
+        called_here = text.count(f"{name}(") > 1  # more than its own def
+        if ">>>" in text or (called_here and ("assert" in text or "def test" in text)):
+            return True
+        return self.index is not None and bool(self.index.tests_calling(name))
+
+    async def select(self, stream: AsyncIterator[list[Sample]], ctx: CompletionContext, checks: FunctionChecks,
+                     path: str, text: str, offset: int, max_lines: int) -> Selection | None:
+        """Check each candidate of ``stream`` spliced into ``text`` at ``offset``; the one to show."""
+        async def check(candidate: Candidate) -> Verdict:
+            job = build_job(checks, text[:offset] + candidate.text + text[offset:], path, self.root)
+            return await self.executor.run(job, checks.checks)
+
+        return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines)
+
+    def saved(self, path: str) -> None:
+        """A document was saved: refresh its tests (blocking; call from a thread)."""
+        if self.index is not None:
+            self.index.update(path)
+
+    def close(self) -> None:
+        if self.index is not None:
+            self.index.close()
+        self.executor.close()

@@ -1,0 +1,106 @@
+"""Selecting among k streamed candidates: cut per sample, checked as each finishes, deadline, late result."""
+
+from __future__ import annotations
+
+import asyncio
+
+from lsp.checks.ranker import Candidate
+from lsp.checks.selection import Sample, select
+from lsp.checks.verdict import Verdict, VerdictStatus
+from tests.lsp.helpers import ctx
+
+CTX = ctx("def f(n):\n    |\n\n\ndef g():\n    pass\n")
+
+
+async def stream(snapshots: list[list[Sample]], closed: list[bool], delay_s: float = 0.0):
+    try:
+        for snap in snapshots:
+            await asyncio.sleep(delay_s)
+            yield snap
+    finally:
+        closed.append(True)
+
+
+def verdict(passed: int, total: int = 2) -> Verdict:
+    return Verdict(VerdictStatus.PASSED if passed == total else VerdictStatus.FAILED, passed, total, "x")
+
+
+def checker(results: dict[str, tuple[float, Verdict]], calls: list[str]):
+    async def check(c: Candidate) -> Verdict:
+        calls.append(c.text)
+        delay, v = results[c.text]
+        await asyncio.sleep(delay)
+        return v
+    return check
+
+
+def final_snapshot(*texts: str, logprobs=None) -> list[Sample]:
+    return [Sample(i, t, (logprobs or [None] * len(texts))[i], True) for i, t in enumerate(texts)]
+
+
+async def test_best_checked_candidate_wins_over_the_model_ranking():
+    calls: list[str] = []
+    results = {"return 1": (0.0, verdict(1)), "return 2": (0.0, verdict(2)), "return 3": (0.0, verdict(0))}
+    snaps = [final_snapshot("return 1", "return 2", "return 3", logprobs=[-1.0, -3.0, -0.5])]
+    sel = await select(stream(snaps, []), CTX, checker(results, calls), deadline_s=5)
+    assert sel is not None and sel.candidate.text == "return 2" and sel.verdict.passed and sel.late is None
+    assert sorted(calls) == ["return 1", "return 2", "return 3"]
+
+
+async def test_identical_and_empty_candidates_are_checked_once():
+    calls: list[str] = []
+    results = {"return 1": (0.0, verdict(2))}
+    sel = await select(stream([final_snapshot("return 1", "return 1", "")], []), CTX, checker(results, calls), 5)
+    assert calls == ["return 1"] and sel.candidate.text == "return 1"
+
+
+async def test_a_sample_is_cut_and_checked_before_the_stream_ends():
+    calls: list[str] = []
+    closed: list[bool] = []
+    results = {"x = 1\n    return x": (0.0, verdict(2)), "return 5": (0.0, verdict(0))}
+    snaps = [[Sample(0, "x = 1\n    return x\n\n\ndef h", -1.0), Sample(1, "return", -1.0)],
+             [Sample(0, "x = 1\n    return x\n\n\ndef h():", -1.0), Sample(1, "return 5", -2.0, True)],
+             [Sample(0, "never read", -1.0), Sample(1, "never read", -1.0)]]
+    sel = await select(stream(snaps, closed), CTX, checker(results, calls), 5)
+    assert calls == ["x = 1\n    return x", "return 5"] and closed == [True]
+    assert sel.candidate.text == "x = 1\n    return x"
+
+
+async def test_deadline_shows_the_model_first_unmarked_and_the_result_arrives_later():
+    results = {"return 1": (0.3, verdict(0)), "return 2": (0.3, verdict(2))}
+    snaps = [final_snapshot("return 1", "return 2", logprobs=[-1.0, -2.0])]
+    sel = await select(stream(snaps, []), CTX, checker(results, []), deadline_s=0.05)
+    assert sel.candidate.text == "return 1" and sel.verdict is None and sel.late is not None
+    final = await sel.late
+    assert final.candidate.text == "return 2" and final.verdict.passed and final.late is None
+
+
+async def test_a_candidate_known_to_pass_at_the_deadline_is_shown_marked():
+    results = {"return 1": (0.5, verdict(2)), "return 2": (0.0, verdict(2))}
+    snaps = [final_snapshot("return 1", "return 2", logprobs=[-1.0, -2.0])]
+    sel = await select(stream(snaps, []), CTX, checker(results, []), deadline_s=0.1)
+    assert sel.candidate.text == "return 2" and sel.verdict.passed and sel.late is not None
+    sel.late.cancel()
+
+
+async def test_cancelling_the_selection_cancels_its_checks():
+    cancelled: list[str] = []
+
+    async def slow(c: Candidate) -> Verdict:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(c.text)
+            raise
+        return verdict(2)
+
+    task = asyncio.ensure_future(select(stream([final_snapshot("return 1")], []), CTX, slow, deadline_s=5))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert cancelled == ["return 1"]
+
+
+async def test_all_empty_candidates_select_nothing():
+    assert await select(stream([final_snapshot("", "")], []), CTX, checker({}, []), 5) is None
