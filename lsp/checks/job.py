@@ -98,19 +98,22 @@ def build_job(checks: FunctionChecks, candidate_text: str, path: str, root: str 
         "docstring": checks.docstring or "", "function": checks.function,
         "pytest_ids": sorted({c.pytest_id for c in checks.checks if c.kind is CheckKind.TEST and c.path}),
     }
-    code = f"{IN_SANDBOX}\nSPEC.update(json.loads({json.dumps(spec)!r}))\nsetup()\nmodule()\n"
+    code = (f"{IN_SANDBOX}\nimport json as codeloop_json\n"
+            f"codeloop_setup, codeloop_doctest, codeloop_pytest = codeloop_runtime(codeloop_json.loads({json.dumps(spec)!r}))\n"
+            "codeloop_setup(globals())\n")
     return CheckJob(code, tuple(snippet(c) for c in checks.checks), mounts)
 
 
 def snippet(check: Check) -> str:
-    """The test snippet the sandbox runs for ``check`` (one test outcome each)."""
+    """The test snippet the sandbox runs for ``check`` (one test outcome each). Asserts run as written,
+    so the sandbox harness judges them itself; the candidate's names are in the snippets' namespace."""
     if check.kind is CheckKind.DOCTEST:
-        return f"doctest_example({check.example})"
+        return f"codeloop_doctest({check.example})"
     if check.kind is CheckKind.ASSERT:
-        return f"run_assert({check.source!r})"
+        return check.source
     if check.path:
-        return f"pytest_test({check.pytest_id!r})"
-    return f"call_test({check.node!r})"
+        return f"codeloop_pytest({check.pytest_id!r})"
+    return f"{check.node}()"
 
 
 def without_asserts(text: str, name: str) -> str:

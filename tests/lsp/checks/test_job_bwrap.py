@@ -100,3 +100,18 @@ def test_module_names(workspace):
     assert module_name(str(workspace), "src/pkg/__init__.py").module == "pkg"
     assert module_name(str(workspace), "tool.py").module == "tool"
     assert module_name(str(workspace), "my-script.py").module == "_codeloop_candidate"
+
+
+def test_the_documents_own_names_never_shadow_the_check_runtime(workspace):
+    doc = ("import os as doctest\nmodule = setup = json = None\n\n\ndef codeloop_doctest(i):\n    return i\n\n\n"
+           "def twice(n):\n    \"\"\"\n    >>> twice(2)\n    4\n    \"\"\"\n    {body}\n\n\nassert twice(3) == 6\n")
+    path = workspace / "names.py"
+    empty = doc.replace("{body}", "")
+    checks = find_checks(str(path), empty, empty.split("\n").index("    "), 4, root=str(workspace))
+    job = build_job(checks, doc.replace("{body}", "return 2 * n"), str(path), str(workspace))
+    executor = CheckExecutor("bwrap")
+    try:
+        v = asyncio.run(executor.run(job, checks.checks))
+    finally:
+        executor.close()
+    assert v.summary() == "passes 2/2 tests", v
