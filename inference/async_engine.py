@@ -41,11 +41,11 @@ class _Stop:
 
 
 @dataclass
-class _SetAdapter:
-    path: Path | None
+class _Call:
+    """Run ``fn(engine)`` on the engine thread between two steps; its result or error goes to ``result``."""
+
+    fn: Callable[[Engine], Any]
     result: Future
-
-
 
 
 class AsyncEngine:
@@ -59,9 +59,10 @@ class AsyncEngine:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._commands: queue.Queue[_Add | _Abort | _Stop | _SetAdapter] = queue.Queue()
+        self._commands: queue.Queue[_Add | _Abort | _Stop | _Call] = queue.Queue()
         self._sinks: dict[str, Sink] = {}
         self._stats = engine.stats()
+        self._adapters = engine.adapters
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="codeloop-engine", daemon=True)
         self._thread.start()
@@ -171,27 +172,41 @@ class AsyncEngine:
             if self.engine.has_unfinished():
                 self._step()
 
-    def set_adapter(self, path: Path | None, timeout_s: float | None = 60.0) -> str | None:
-        """Merge the LoRA adapter folder ``path`` (None: base weights) between two engine steps.
-
-        Thread-safe; blocks until applied and returns the new adapter key (``Engine.set_adapter``), or
-        raises what it raised (the previous weights stay). Requests in flight finish under the new weights.
-        """
+    def call(self, fn: Callable[[Engine], Any], timeout_s: float | None = 60.0) -> Any:
+        """Run ``fn(engine)`` on the engine thread between two steps; thread-safe, blocks for its result and
+        raises what it raised."""
         if self._closed:
             raise RuntimeError("AsyncEngine is shut down")
         result: Future = Future()
-        self._commands.put(_SetAdapter(path, result))
+        self._commands.put(_Call(fn, result))
         return result.result(timeout=timeout_s)
 
-    def _apply(self, command: _Add | _Abort | _SetAdapter) -> None:
+    def set_adapter(self, path: Path | None, timeout_s: float | None = 60.0) -> str | None:
+        """``Engine.set_adapter`` between two steps: the default adapter (None: the base model)."""
+        return self.call(lambda engine: engine.set_adapter(path), timeout_s)
+
+    def load_adapter(self, path: Path, name: str, timeout_s: float | None = 60.0) -> str:
+        """``Engine.load_adapter`` between two steps (a hot reload when ``name`` is loaded already)."""
+        return self.call(lambda engine: engine.load_adapter(path, name), timeout_s)
+
+    def adapters(self) -> dict[str, str]:
+        """Loaded adapters, name -> key, as of the latest ``call`` (safe from any thread, never blocks)."""
+        return self._adapters
+
+    def _apply(self, command: _Add | _Abort | _Call) -> None:
         if isinstance(command, _Abort):
             self.engine.abort(command.request_id)
             return
-        if isinstance(command, _SetAdapter):
+        if isinstance(command, _Call):
             try:
-                command.result.set_result(self.engine.set_adapter(command.path))
-            except Exception as exc:  # reported to the caller; the engine keeps its previous weights
-                command.result.set_exception(exc)
+                value, error = command.fn(self.engine), None
+            except Exception as exc:  # reported to the caller; the engine is unchanged (see the called method)
+                value, error = None, exc
+            self._adapters = self.engine.adapters  # before the caller wakes up
+            if error is None:
+                command.result.set_result(value)
+            else:
+                command.result.set_exception(error)
             return
         try:
             self.engine.add_request(command.prompt, command.params, command.priority,
@@ -231,5 +246,5 @@ class AsyncEngine:
             command = self._commands.get_nowait()
             if isinstance(command, _Add):
                 command.sink(RuntimeError("AsyncEngine is shut down"))
-            elif isinstance(command, _SetAdapter):
+            elif isinstance(command, _Call):
                 command.result.set_exception(RuntimeError("AsyncEngine is shut down"))

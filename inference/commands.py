@@ -11,6 +11,7 @@ from inference.cli import UserError
 
 BENCH_PROVIDERS = (
     "inference.bench",
+    "inference.bench_lora",
     "inference.serve_commands",
     "sandbox.commands",
     "security.commands",

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from inference.adapter_registry import AdapterRegistry
 from inference.config import EngineConfig
 from inference.kv_cache.manager import KVCacheManager
 from inference.kv_cache.sizing import num_kv_blocks
@@ -74,9 +75,7 @@ class Engine:
         self._request_ids = itertools.count()
         self._num_steps = self._num_tokens = self._num_generated = self._max_batch = 0
         self._num_finished = 0
-        self._adapter_key: str | None = None
-        self._adapter: Any = None
-        self._adapter_version = 0
+        self._adapters = AdapterRegistry()
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Engine:
@@ -95,7 +94,8 @@ class Engine:
             raise ValueError(f"params must be SamplingParams, got {type(params).__name__}")
         priority = Priority(priority)
         token_ids = self._tokenize(prompt)
-        self._validate(token_ids, params, adapter_id)
+        self._validate(token_ids, params)
+        adapter_key = self._adapters.resolve(adapter_id)
         if request_id is None:
             request_id = f"req-{next(self._request_ids)}"
         if request_id in self._requests:
@@ -105,8 +105,8 @@ class Engine:
         fork = params.n > 1 and len(token_ids) > 1
         num_seqs = 1 if fork else params.n
         seqs = [Sequence(seq_id=self.scheduler.new_seq_id(), request_id=request_id, token_ids=list(token_ids),
-                         params=params, priority=priority, sample_index=i, extra_key=self._adapter_key,
-                         adapter_id=self._adapter_key, num_forks_pending=params.n - 1 if fork else 0)
+                         params=params, priority=priority, sample_index=i, extra_key=adapter_key,
+                         adapter_id=adapter_key, num_forks_pending=params.n - 1 if fork else 0)
                 for i in range(num_seqs)]
         self.scheduler.add(seqs)
         return request_id
@@ -141,6 +141,8 @@ class Engine:
         self._num_tokens += plan.batch.num_tokens
         self._num_generated += len(grown)
         self._max_batch = max(self._max_batch, len(plan.batch.chunks))
+        if len(self._adapters.resident) > len(self._adapters.current):
+            self._drop_unused_adapters()
         progressed: dict[str, RequestState] = {}
         for seq in grown:
             state = self._requests[seq.request_id]
@@ -159,8 +161,8 @@ class Engine:
 
     def generate(self, prompts: Seq[str | list[int]] | str,
                  params: SamplingParams | Seq[SamplingParams] | None = None,
-                 priority: Priority = Priority.INTERACTIVE) -> list[RequestOutput]:
-        """Run prompts to completion; final outputs in input order.
+                 priority: Priority = Priority.INTERACTIVE, adapter_id: str | None = None) -> list[RequestOutput]:
+        """Run prompts to completion (all under ``adapter_id``, see ``add_request``); final outputs in input order.
 
         Outputs of requests added separately are kept and returned by the next ``step()``.
         """
@@ -172,7 +174,7 @@ class Engine:
         ids: list[str] = []
         try:
             for prompt, p in zip(prompts, param_list, strict=True):
-                ids.append(self.add_request(prompt, p, priority=priority))
+                ids.append(self.add_request(prompt, p, priority=priority, adapter_id=adapter_id))
         except ValueError:
             for request_id in ids:
                 self.abort(request_id)
@@ -188,40 +190,61 @@ class Engine:
         self._pending = others + self._pending
         return [final[request_id] for request_id in ids]
 
+    # --- LoRA adapters (inference/adapter_registry.py) -------------------------------------------------------
+    @property
+    def adapters(self) -> dict[str, str]:
+        """Loaded adapters: name -> current key ("name@version")."""
+        return dict(self._adapters.current)
+
     @property
     def adapter_key(self) -> str | None:
-        """"name@version" of the LoRA adapter merged into the weights now (None: the base model)."""
-        return self._adapter_key
+        """Key of the default adapter (what requests without ``adapter_id`` run under; None: the base model)."""
+        return self._adapters.resolve(None)
 
-    def set_adapter(self, path: Path | str | None, name: str | None = None) -> str | None:
-        """Merge the peft LoRA adapter at ``path`` into the weights (None: back to the exact base weights).
+    def load_adapter(self, path: Path | str, name: str | None = None) -> str:
+        """Load the peft LoRA folder ``path`` as ``name`` (default: the folder's name); returns its new key.
 
-        Returns the new adapter key "name@version"; the version grows with every call, so prefix-cache
-        blocks computed under earlier weights are never reused. Every request added afterwards runs under
-        this adapter (``adapter_id`` must be None or this key). NOTE: requests already in flight finish
-        under the new weights; call this when idle (``has_unfinished()`` False) for exact results.
-        Raises ``inference.lora.AdapterError`` (a ValueError) for an unreadable or mismatched adapter,
-        leaving the current weights and key unchanged.
+        Requests that name it (``adapter_id=name``) run with its deltas, unmerged, in the same steps as requests
+        of other adapters or of the base model. Loading a name again is a hot reload: new requests get the new
+        weights, requests in flight finish with the ones they started with. Raises ``inference.lora.AdapterError``
+        (a ValueError) for an unreadable, unsupported or mismatched adapter, changing nothing.
         """
-        if path is None:
-            if self._adapter is not None:
-                self.runner.set_adapter(None)
-            self._adapter_key = self._adapter = None
-            return None
         if not getattr(self.runner, "supports_adapters", False):
             raise ValueError("this model runner does not support adapters")
         from inference.lora import read_adapter
 
+        name = name or Path(path).name
         adapter = read_adapter(Path(path))
-        try:
-            self.runner.set_adapter(adapter)
-        except ValueError:
-            self.runner.set_adapter(self._adapter)  # back to the weights before this call
-            raise
-        self._adapter = adapter
-        self._adapter_version += 1
-        self._adapter_key = f"{name or Path(path).name}@{self._adapter_version}"
-        return self._adapter_key
+        key = self._adapters.new_key(name)
+        self.runner.add_adapter(key, adapter)
+        self._adapters.add(name, key)
+        self._drop_unused_adapters()
+        return key
+
+    def unload_adapter(self, name: str) -> None:
+        """New requests can no longer use ``name``; requests in flight finish with it, then its weights go."""
+        self._adapters.remove(name)
+        self._drop_unused_adapters()
+
+    def set_adapter(self, path: Path | str | None, name: str | None = None) -> str | None:
+        """Load ``path`` (``load_adapter``) and make it the default adapter of requests that name none,
+        unloading the previous default; None: back to the base model. Returns the new default key."""
+        previous = self._adapters.default
+        if path is None:
+            if previous is not None:
+                self.unload_adapter(previous)
+            return None
+        name = name or Path(path).name
+        key = self.load_adapter(path, name)
+        self._adapters.default = name
+        if previous is not None and previous != name:
+            self.unload_adapter(previous)
+        return key
+
+    def _drop_unused_adapters(self) -> None:
+        in_use = {s.adapter_id for s in (*self.scheduler.waiting, *self.scheduler.running)}
+        for key in self._adapters.collect(in_use):
+            self.runner.remove_adapter(key)
 
     def stats(self) -> EngineStats:
         pool, prefix = self.kv.pool, self.kv.stats
@@ -249,7 +272,7 @@ class Engine:
             raise ValueError(f"prompt token ids must be in [0, {vocab_size})")
         return token_ids
 
-    def _validate(self, token_ids: list[int], params: SamplingParams, adapter_id: str | None) -> None:
+    def _validate(self, token_ids: list[int], params: SamplingParams) -> None:
         if len(token_ids) > self.max_model_len:
             raise ValueError(f"prompt has {len(token_ids)} tokens, more than max_model_len={self.max_model_len}")
         if params.n > self.config.max_num_seqs:
@@ -260,7 +283,3 @@ class Engine:
                 f"max_tokens={params.max_tokens}: prompt + output needs more than the {self.num_blocks} KV "
                 "blocks of the cache"
             )
-        if adapter_id is not None and not getattr(self.runner, "supports_adapters", False):
-            raise ValueError(f"adapter_id={adapter_id!r}: this model runner does not support adapters")
-        if adapter_id is not None and adapter_id != self._adapter_key:
-            raise ValueError(f"adapter_id={adapter_id!r} is not the active adapter {self._adapter_key!r}")

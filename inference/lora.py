@@ -1,9 +1,11 @@
-"""LoRA adapters (peft format) applied to our fused Llama-family model by merging.
+"""LoRA adapters in peft's folder format: read, check that we can apply them exactly, or refuse.
 
-``W = W_base + scale * B @ A`` for every targeted projection. Base weights of the touched layers are kept,
-so switching adapters or going back to the base model is exact (no accumulated rounding). One adapter is
-active at a time; the engine keys its prefix cache with the adapter's name and version so KV computed under
-one set of weights is never reused under another.
+An adapter is a set of low-rank pairs, one per HF projection it targets: ``delta(x) = scale * B @ (A @ x)``
+with ``A [r, in]``, ``B [out, r]`` kept in fp32 as trained. ``inference/lora_layers.py`` adds the deltas to
+the base model's outputs per request (unmerged). Per-module ranks (``rank_pattern``) come from the tensor
+shapes and per-module alphas (``alpha_pattern``) are matched as peft matches them, so both are exact.
+Anything that changes what the adapter computes beyond that (DoRA, trained biases, ``modules_to_save``,
+extra tokens, ...) is refused with an ``AdapterError`` naming the feature, never silently dropped.
 """
 
 from __future__ import annotations
@@ -12,100 +14,130 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
-_KEY = re.compile(r"layers\.(\d+)\.(self_attn|mlp)\.(\w+_proj)\.lora_([AB])(?:\.default)?\.weight$")
-FUSED = {"q_proj": ("qkv_proj", 0), "k_proj": ("qkv_proj", 1), "v_proj": ("qkv_proj", 2),
-         "gate_proj": ("gate_up_proj", 0), "up_proj": ("gate_up_proj", 1),
-         "o_proj": ("o_proj", 0), "down_proj": ("down_proj", 0)}
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>(?:model\.)?layers\.(?P<layer>\d+)\."
+                  r"(?P<block>self_attn|mlp)\.(?P<proj>\w+))\.lora_(?P<which>[AB])(?:\.default)?\.weight$")
+NEUTRAL_CONFIG = {
+    "r", "lora_alpha", "rank_pattern", "alpha_pattern", "use_rslora", "target_modules", "exclude_modules",
+    "layers_to_transform", "layers_pattern", "lora_dropout", "init_lora_weights", "base_model_name_or_path",
+    "revision", "task_type", "inference_mode", "peft_type", "auto_mapping", "peft_version", "runtime_config",
+    "loftq_config", "eva_config", "corda_config", "lora_ga_config", "megatron_core", "qalora_group_size",
+    "ensure_weight_tying",
+}
+"""Config keys that do not change what a plain LoRA computes at inference (training-time or init options).
+Any other key set to a non-default value is a feature we do not apply, so the adapter is refused."""
+ALLOWED_VALUES = {"bias": ("none",), "peft_type": ("LORA",)}
 
 
 class AdapterError(ValueError):
-    """The adapter folder is unreadable or does not fit this model."""
+    """The adapter folder is unreadable, uses a feature the engine cannot apply exactly, or does not fit."""
+
+
+@dataclass(frozen=True)
+class LoraPair:
+    """One targeted HF projection: ``delta(x) = scale * (x @ a.T) @ b.T``."""
+
+    a: torch.Tensor
+    """[rank, in_features] fp32."""
+    b: torch.Tensor
+    """[out_features, rank] fp32."""
+    scale: float
 
 
 @dataclass(frozen=True)
 class LoraAdapter:
-    """Low-rank deltas keyed by (layer index, block, HF projection name)."""
+    """Low-rank pairs keyed by (layer index, block, HF projection name), e.g. ``(0, "self_attn", "q_proj")``."""
 
-    deltas: dict[tuple[int, str, str], torch.Tensor]
-    """[out_features, in_features] float32 deltas, already scaled."""
-    rank: int
-    alpha: float
+    pairs: dict[tuple[int, str, str], LoraPair]
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.a.numel() + p.b.numel() for p in self.pairs.values())
 
 
 def read_adapter(folder: Path) -> LoraAdapter:
-    """Read a peft LoRA adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``)."""
+    """Read a peft LoRA folder (``adapter_config.json`` + ``adapter_model.safetensors``); AdapterError if it
+    cannot be read or applied exactly."""
     folder = Path(folder)
     try:
         config = json.loads((folder / ADAPTER_CONFIG).read_text())
     except (OSError, ValueError) as exc:
         raise AdapterError(f"{folder}: cannot read {ADAPTER_CONFIG}: {exc}") from None
-    weights_path = next((folder / n for n in ADAPTER_WEIGHTS if (folder / n).is_file()), None)
-    if weights_path is None:
+    if not isinstance(config, dict):
+        raise AdapterError(f"{folder}: {ADAPTER_CONFIG} is not a JSON object")
+    check_config(config, folder)
+    return LoraAdapter(_pairs(_tensors(folder), config, folder))
+
+
+def check_config(config: dict[str, Any], where: Path | str) -> None:
+    """Raise AdapterError naming the first config feature that a plain unmerged LoRA would apply wrongly."""
+    for key, allowed in ALLOWED_VALUES.items():
+        if key in config and config[key] not in allowed:
+            raise AdapterError(f"{where}: {key}={config[key]!r} is not supported (only {', '.join(allowed)})")
+    for key, value in config.items():
+        if key not in NEUTRAL_CONFIG and key not in ALLOWED_VALUES and value:
+            raise AdapterError(f"{where}: {key}={json.dumps(value)[:80]} is not supported by this engine "
+                               "(plain LoRA on q/k/v/o/gate/up/down projections only)")
+    if config.get("use_rslora") and (config.get("rank_pattern") or config.get("alpha_pattern")):
+        raise AdapterError(f"{where}: use_rslora with rank_pattern/alpha_pattern is not supported")
+
+
+def _tensors(folder: Path) -> dict[str, torch.Tensor]:
+    path = next((folder / n for n in ADAPTER_WEIGHTS if (folder / n).is_file()), None)
+    if path is None:
         raise AdapterError(f"{folder}: no adapter_model.safetensors")
-    tensors = (load_file(str(weights_path)) if weights_path.suffix == ".safetensors"
-               else torch.load(weights_path, map_location="cpu", weights_only=True))
-    rank, alpha = int(config.get("r", 8)), float(config.get("lora_alpha", 8))
-    scale = alpha / (rank ** 0.5) if config.get("use_rslora") else alpha / rank
-    pairs: dict[tuple[int, str, str], dict[str, torch.Tensor]] = {}
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a torn or foreign file: one clear line, whatever the loader raised
+        raise AdapterError(f"{folder}: cannot read {path.name}: {exc}") from None
+
+
+def _pairs(tensors: dict[str, torch.Tensor], config: dict[str, Any], folder: Path) -> dict:
+    halves: dict[tuple[int, str, str], dict[str, torch.Tensor]] = {}
+    modules: dict[tuple[int, str, str], str] = {}
     for name, tensor in tensors.items():
-        match = _KEY.search(name)
-        if match is None:
-            continue
-        layer, block, proj, which = int(match[1]), match[2], match[3], match[4]
-        pairs.setdefault((layer, block, proj), {})[which] = tensor.float()
-    deltas = {}
-    for key, ab in pairs.items():
-        if set(ab) != {"A", "B"}:
-            raise AdapterError(f"{folder}: {key} has only lora_{''.join(ab)}")
-        deltas[key] = scale * (ab["B"] @ ab["A"])  # [out, in]
-    if not deltas:
+        match = _KEY.match(name)
+        if match is None or match["proj"] not in PROJECTIONS:
+            raise AdapterError(f"{folder}: weight {name} is not a LoRA pair of a q/k/v/o/gate/up/down projection "
+                               "(e.g. lm_head, embeddings, DoRA magnitudes or biases): not supported")
+        key = (int(match["layer"]), match["block"], match["proj"])
+        halves.setdefault(key, {})[match["which"]] = tensor.float()
+        modules[key] = match["module"]
+    if not halves:
         raise AdapterError(f"{folder}: no LoRA weights for q/k/v/o/gate/up/down projections")
-    return LoraAdapter(deltas, rank, alpha)
+    pairs = {}
+    for key, ab in halves.items():
+        if set(ab) != {"A", "B"}:
+            raise AdapterError(f"{folder}: {modules[key]} has only lora_{''.join(ab)}")
+        a, b = ab["A"], ab["B"]
+        if a.dim() != 2 or b.dim() != 2 or a.shape[0] != b.shape[1]:
+            raise AdapterError(f"{folder}: {modules[key]}: lora_A {tuple(a.shape)} and lora_B {tuple(b.shape)} "
+                               "do not form a low-rank pair")
+        pairs[key] = LoraPair(a.contiguous(), b.contiguous(), _scale(config, modules[key], a.shape[0], folder))
+    return pairs
 
 
-class AdapterSlot:
-    """Holds the base copies of merged weights and applies one adapter at a time to a model."""
+def _scale(config: dict[str, Any], module: str, rank: int, folder: Path) -> float:
+    """peft's scaling for ``module``: alpha / r (alpha / sqrt(r) with rsLoRA), patterns matched as peft does."""
+    expected = int(_pattern_value(config.get("rank_pattern") or {}, module, config.get("r", 8)))
+    if expected != rank:
+        raise AdapterError(f"{folder}: {module} has rank {rank} but the config says {expected}")
+    alpha = float(_pattern_value(config.get("alpha_pattern") or {}, module, config.get("lora_alpha", 8)))
+    return alpha / rank**0.5 if config.get("use_rslora") else alpha / rank
 
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.model = model
-        self._base: dict[str, torch.Tensor] = {}
 
-    def apply(self, adapter: LoraAdapter | None) -> None:
-        """Make the model's weights base + ``adapter`` (None: the base model again)."""
-        params = dict(self.model.named_parameters())
-        for name, base in self._base.items():
-            with torch.no_grad():
-                params[name].copy_(base)
-        if adapter is None:
-            return
-        for (layer, block, proj), delta in adapter.deltas.items():
-            fused, part = FUSED[proj]
-            name = f"layers.{layer}.{block}.{fused}.weight"
-            if name not in params:
-                raise AdapterError(f"adapter targets {name}, which this model does not have")
-            param = params[name]
-            if param.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-                raise AdapterError(f"{name} is quantized ({param.dtype}); use weight_quant='none' with adapters")
-            if name not in self._base:
-                self._base[name] = param.detach().clone()
-            rows = self._rows(fused, part, layer)
-            merged = self._base[name][rows].float() + delta.to(param.device)
-            with torch.no_grad():
-                param[rows] = merged.to(param.dtype)
-
-    def _rows(self, fused: str, part: int, layer: int) -> slice:
-        cfg = self.model.config
-        if fused == "qkv_proj":
-            q, kv = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
-            starts = (0, q, q + kv)
-            sizes = (q, kv, kv)
-            return slice(starts[part], starts[part] + sizes[part])
-        if fused == "gate_up_proj":
-            return slice(part * cfg.intermediate_size, (part + 1) * cfg.intermediate_size)
-        return slice(None)
+def _pattern_value(pattern: dict[str, Any], module: str, default: Any) -> Any:
+    """The value of the first pattern key matching the end of ``module`` (peft's ``get_pattern_key``)."""
+    for key, value in pattern.items():
+        if re.match(rf"(.*\.)?({key})$", module):
+            return value
+    return default

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -10,7 +12,8 @@ from inference.attention import AttentionMetadata, LayerKVCache, get_backend
 from inference.batch import SampledToken, SeqChunk, StepBatch
 from inference.config import EngineConfig
 from inference.kv_cache.quant import SCALE_DTYPE
-from inference.lora import AdapterSlot, LoraAdapter
+from inference.lora import LoraAdapter
+from inference.lora_layers import FusedLora, LoraLayers, fuse, step_groups
 from inference.models.loader import ModelLoadError, load_model
 from inference.sampler import sample
 
@@ -33,7 +36,8 @@ class ModelRunner:
 
     Invariant: after ``allocate_kv(n)``, ``kv_caches`` holds one :class:`LayerKVCache` per layer with ``n``
     blocks of the layout in ``inference/attention/metadata.py``; ``execute`` never reallocates them.
-    The weights are always base + the adapter last given to ``set_adapter`` (None: exactly the base).
+    The weights are always exactly the base model's; a chunk with ``adapter_id`` gets that loaded adapter's
+    LoRA deltas added to its tokens' projections (``inference/lora_layers.py``), other chunks none.
     """
 
     supports_adapters = True
@@ -59,17 +63,28 @@ class ModelRunner:
         self.block_size = config.cache.block_size
         self.kv_caches: list[LayerKVCache] = []
         self._rng = torch.Generator(device="cpu").manual_seed(config.seed)
-        self._adapter_slot: AdapterSlot | None = None
+        self._adapters: dict[str, dict[str, FusedLora]] = {}
+        self._lora: LoraLayers | None = None
         self.graphs = None
         """DecodeCudaGraphs when decode steps replay captured CUDA graphs (CUDA + triton backend)."""
 
-    def set_adapter(self, adapter: LoraAdapter | None) -> None:
-        """Merge ``adapter`` into the weights (None: restore the exact base weights)."""
-        if self._adapter_slot is None:
-            if adapter is None:
-                return
-            self._adapter_slot = AdapterSlot(self.model)
-        self._adapter_slot.apply(adapter)
+    def fuse_adapter(self, adapter: LoraAdapter) -> dict[str, FusedLora]:
+        """``adapter`` laid out for this model's fused modules (AdapterError if it does not fit)."""
+        return fuse(adapter, self.model_config, self.device)
+
+    def add_adapter(self, adapter_id: str, adapter: LoraAdapter) -> None:
+        """Make ``adapter`` available to chunks with this ``adapter_id`` (AdapterError if it does not fit)."""
+        fused = self.fuse_adapter(adapter)
+        if self._lora is None:
+            self._lora = LoraLayers(self.model)
+        self._adapters[adapter_id] = fused
+
+    def remove_adapter(self, adapter_id: str) -> None:
+        self._adapters.pop(adapter_id, None)
+
+    @property
+    def adapter_keys(self) -> set[str]:
+        return set(self._adapters)
 
     @property
     def kv_quantized(self) -> bool:
@@ -126,7 +141,8 @@ class ModelRunner:
         for chunk in batch.chunks:
             self._validate(chunk, sampling=False)
         input_ids, positions, meta = self.prepare_inputs(batch.chunks)
-        return self.model.compute_logits(self.model(input_ids, positions, self.kv_caches, meta))
+        with self._lora_step(batch.chunks):
+            return self.model.compute_logits(self.model(input_ids, positions, self.kv_caches, meta))
 
     @torch.inference_mode()
     def execute(self, batch: StepBatch) -> list[SampledToken]:
@@ -137,10 +153,11 @@ class ModelRunner:
         for chunk in batch.chunks:
             self._validate(chunk)
         input_ids, positions, meta = self.prepare_inputs(batch.chunks)
-        if self.graphs is not None and self.graphs.can_run(meta):
-            hidden = self.graphs.run(input_ids, positions, meta)  # [num_tokens, hidden]
-        else:
-            hidden = self.model(input_ids, positions, self.kv_caches, meta)  # [num_tokens, hidden]
+        with self._lora_step(batch.chunks) as lora:
+            if self.graphs is not None and not lora and self.graphs.can_run(meta):
+                hidden = self.graphs.run(input_ids, positions, meta)  # [num_tokens, hidden]
+            else:
+                hidden = self.model(input_ids, positions, self.kv_caches, meta)  # [num_tokens, hidden]
         sampling = [c for c in batch.chunks if c.sample]
         if not sampling:
             return []
@@ -148,6 +165,19 @@ class ModelRunner:
         rows = [ends[i + 1] - 1 for i, c in enumerate(batch.chunks) if c.sample]
         logits = self.model.compute_logits(hidden[torch.tensor(rows, device=self.device)])  # [n, vocab]
         return sample(logits.cpu(), sampling, self._rng)
+
+    @contextmanager
+    def _lora_step(self, chunks: list[SeqChunk]) -> Iterator[bool]:
+        """Set the LoRA groups of this step's chunks for the forward inside; yields whether any adapter runs."""
+        if self._lora is None or all(c.adapter_id is None for c in chunks):
+            yield False
+            return
+        self._lora.groups = step_groups([c.adapter_id for c in chunks], [len(c.token_ids) for c in chunks],
+                                        self._adapters, self.device)
+        try:
+            yield True
+        finally:
+            self._lora.groups = ()
 
     def _apply_copies(self, batch: StepBatch) -> None:
         if not self.kv_caches:

@@ -6,6 +6,7 @@ The lead wires ``register`` into the CLI; ``register_bench`` is picked up by ``c
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -20,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="OpenAI-compatible HTTP server: one engine shared by every client")
     p.add_argument("--model", default=None, help="catalog name, HF folder or .gguf file (default: catalog default)")
     p.add_argument("--adapter", default=None, help="peft LoRA adapter folder (or the RL loop's `promoted` link) "
-                   "merged into the model; reloaded when it changes")
+                   "applied to requests that name the served model; reloaded when it changes")
+    p.add_argument("--lora", action="append", default=[], metavar="NAME=PATH",
+                   help="also serve the adapter at PATH to requests with model=NAME (repeatable; reloaded on change)")
     p.add_argument("--served-model-name", default=None, help="model id in the API (default: --model)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -83,27 +86,40 @@ def _serve(args: argparse.Namespace) -> int:
         backend = EngineBackend.from_config(engine_config(args))
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load model {args.model!r}: {exc}") from None
-    watcher = _watch_adapter(backend, args.adapter) if args.adapter else None
+    watchers = []
     try:
+        if args.adapter:
+            watchers.append(_watch_adapter(backend.async_engine.set_adapter, args.adapter, "--adapter"))
+        for spec in args.lora:
+            name, sep, path = spec.partition("=")
+            if not (sep and name and path):
+                raise UserError(f"--lora {spec!r}: expected NAME=PATH")
+            load = functools.partial(_load_named, backend.async_engine, name)
+            watchers.append(_watch_adapter(load, path, f"--lora {name}"))
         serve(backend, config, idle_shutdown_s=args.idle_shutdown_s)
     finally:
-        if watcher is not None:
+        for watcher in watchers:
             watcher.stop()
     return 0
 
 
-def _watch_adapter(backend, adapter: str):
-    """Merge ``adapter`` now and re-merge whenever it changes (e.g. the RL loop's ``promoted`` link)."""
+def _load_named(async_engine, name: str, path: Path) -> str:
+    return async_engine.load_adapter(path, name)
+
+
+def _watch_adapter(load, adapter: str, option: str):
+    """Load ``adapter`` now with ``load(path)`` and again whenever it changes (e.g. the RL loop's ``promoted``
+    link); requests in flight finish with the weights they started with."""
     from inference.adapter_watch import AdapterWatcher
     from inference.lora import AdapterError
 
     path = Path(adapter)
     try:
-        key = backend.async_engine.set_adapter(path)
+        key = load(path)
     except (AdapterError, OSError) as exc:
-        raise UserError(f"--adapter {adapter}: {exc}") from None
+        raise UserError(f"{option} {adapter}: {exc}") from None
     logging.info("serving adapter %s as %s", path, key)
-    return AdapterWatcher(path, backend.async_engine.set_adapter).start()
+    return AdapterWatcher(path, load).start()
 
 
 def register_bench(bsub: argparse._SubParsersAction) -> None:

@@ -102,8 +102,9 @@ def create_app(engine: ServingEngine, config: ServerConfig) -> FastAPI:
 
     @app.get("/v1/models", dependencies=secured)
     async def models() -> dict:
-        card = s.ModelCard(id=config.model_name, created=state.started_s, max_model_len=engine.max_model_len)
-        return s.ModelList(data=[card]).model_dump()
+        names = [config.model_name, *engine.adapters()]
+        cards = [s.ModelCard(id=n, created=state.started_s, max_model_len=engine.max_model_len) for n in names]
+        return s.ModelList(data=cards).model_dump()
 
     @app.get("/metrics", dependencies=secured)
     async def metrics() -> Response:
@@ -127,7 +128,7 @@ def create_app(engine: ServingEngine, config: ServerConfig) -> FastAPI:
 
 async def _serve(state: AppState, request: Request, body: s.CompletionRequest | s.ChatCompletionRequest,
                  to_ids: Callable[..., list[int]], *, chat: bool) -> Response:
-    prompts.check_model(body.model, state.config)
+    adapter_id = prompts.check_model(body.model, state.config, state.engine.adapters())
     request_id = s.new_id("chatcmpl" if chat else "cmpl")
     state.admit(request_id)
     tracker = state.metrics.track("chat" if chat else "completions")
@@ -136,7 +137,8 @@ async def _serve(state: AppState, request: Request, body: s.CompletionRequest | 
         prompt_ids = await run_in_threadpool(state.tokenize, to_ids, body)
         prepared = prompts.prepare(body, prompt_ids, state.config, state.engine.max_model_len)
         tracker.admitted(len(prompt_ids))
-        job = generation.Job(request_id, state.config.model_name, prepared, tracker, chat, body.include_usage)
+        job = generation.Job(request_id, adapter_id or state.config.model_name, prepared, tracker, chat,
+                             body.include_usage, adapter_id)
         if body.stream:
             outputs, first = await generation.start_stream(state.engine, job, lambda: _disconnected(request))
             events = _released(state, generation.stream(state.engine, job, outputs, first), request_id)

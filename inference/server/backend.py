@@ -43,8 +43,13 @@ class ServingEngine(Protocol):
     def max_model_len(self) -> int: ...
 
     def generate(
-        self, prompt: list[int], params: SamplingParams, *, priority: Priority, request_id: str
+        self, prompt: list[int], params: SamplingParams, *, priority: Priority, request_id: str,
+        adapter_id: str | None = None,
     ) -> AsyncIterator[RequestOutput]: ...
+
+    def adapters(self) -> dict[str, str]:
+        """Loaded LoRA adapters, name -> key (requests pick one by name)."""
+        ...
 
     def abort(self, request_id: str) -> None: ...
 
@@ -110,9 +115,13 @@ class EngineBackend:
     def max_model_len(self) -> int:
         return int(self._engine.max_model_len)
 
-    def generate(self, prompt: list[int], params: SamplingParams, *, priority: Priority, request_id: str
-                 ) -> AsyncIterator[RequestOutput]:
-        return self.async_engine.generate(prompt, params, priority=priority, request_id=request_id)
+    def generate(self, prompt: list[int], params: SamplingParams, *, priority: Priority, request_id: str,
+                 adapter_id: str | None = None) -> AsyncIterator[RequestOutput]:
+        return self.async_engine.generate(prompt, params, priority=priority, request_id=request_id,
+                                          adapter_id=adapter_id)
+
+    def adapters(self) -> dict[str, str]:
+        return self.async_engine.adapters()
 
     def abort(self, request_id: str) -> None:
         self.async_engine.abort(request_id)

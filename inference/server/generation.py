@@ -35,6 +35,8 @@ class Job:
     tracker: RequestTracker
     chat: bool
     include_usage: bool = False
+    adapter_id: str | None = None
+    """LoRA adapter named by the request's ``model`` (None: the served model's default)."""
     created: int = field(default_factory=s.now_s)
 
     def usage(self, final: RequestOutput | None) -> s.Usage:
@@ -55,7 +57,8 @@ def _reason(sample: CompletionOutput) -> str | None:
 
 def engine_stream(engine: ServingEngine, job: Job) -> AsyncIterator[RequestOutput]:
     p = job.prepared
-    return engine.generate(p.prompt_ids, p.params, priority=p.priority, request_id=job.request_id)
+    return engine.generate(p.prompt_ids, p.params, priority=p.priority, request_id=job.request_id,
+                           adapter_id=job.adapter_id)
 
 
 def _engine_error(exc: Exception) -> APIError:

@@ -6,6 +6,7 @@ queued, so a bad request costs one tokenization at most.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +28,16 @@ class PreparedRequest:
     priority: Priority
 
 
-def check_model(requested: str | None, config: ServerConfig) -> None:
-    if requested is not None and requested != config.model_name:
-        raise APIError(
-            404, f"model {requested!r} does not exist; this server serves {config.model_name!r}",
-            type=NOT_FOUND, param="model", code="model_not_found",
-        )
+def check_model(requested: str | None, config: ServerConfig, adapters: Collection[str] = ()) -> str | None:
+    """The LoRA adapter a request's ``model`` names (None: the served model and its default adapter); 404 for
+    a name that is neither the served model nor a loaded adapter."""
+    if requested is None or requested == config.model_name:
+        return None
+    if requested in adapters:
+        return requested
+    served = ", ".join(repr(m) for m in (config.model_name, *adapters))
+    raise APIError(404, f"model {requested!r} does not exist; this server serves {served}",
+                   type=NOT_FOUND, param="model", code="model_not_found")
 
 
 def completion_prompt_ids(body: CompletionRequest, tokenizer: Any) -> list[int]:

@@ -1,42 +1,16 @@
-"""Engine.set_adapter: a peft LoRA merged into our fused model gives HF peft's greedy tokens; base is exact."""
+"""Engine.set_adapter: a peft LoRA applied (unmerged) by our engine gives HF peft's greedy tokens; base is exact."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 from inference.config import CacheConfig, EngineConfig
 from inference.engine import Engine
 from inference.lora import AdapterError
 from inference.sampling import SamplingParams
+from tests.inference.lora_helpers import hf_greedy, make_peft_adapter
 
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 PROMPTS = ["def fib(n):", "class Stack:\n    def push(self, x):", "for i in range(10):"]
-
-
-def make_peft_adapter(model_dir, out_dir, seed: int = 0):
-    """A non-zero peft LoRA (``init_lora_weights=False``) on every projection, saved in peft format."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS, init_lora_weights=False, lora_dropout=0.0)
-    peft_model = get_peft_model(model, config)
-    with torch.no_grad():  # make the deltas large enough to change greedy tokens
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.mul_(20.0)
-    peft_model.save_pretrained(out_dir)
-    return peft_model.eval()
-
-
-def hf_greedy(model, tokenizer, prompt: str, max_new_tokens: int) -> list[int]:
-    ids = torch.tensor([tokenizer.encode(prompt)])
-    with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                             do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=None)
-    return out[0, ids.shape[1]:].tolist()
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +37,13 @@ def test_adapter_matches_hf_peft_and_base_is_restored(engine, tiny_qwen2_dir, tm
     assert base == expected_base
 
 
-def test_adapter_id_must_be_active_key_and_cache_is_keyed(engine, tiny_qwen2_dir, tmp_path):
+def test_adapter_id_must_be_loaded_and_cache_is_keyed(engine, tiny_qwen2_dir, tmp_path):
     make_peft_adapter(tiny_qwen2_dir, tmp_path / "a", seed=1)
     params = SamplingParams(max_tokens=4, ignore_eos=True)
     prompt = "def add(a, b):\n    return a + b\n" * 3
     engine.generate([prompt], params)  # fills the prefix cache under the base model
     key = engine.set_adapter(tmp_path / "a")
-    with pytest.raises(ValueError, match="not the active adapter"):
+    with pytest.raises(ValueError, match="not loaded"):
         engine.add_request(prompt, params, adapter_id="other@7")
     hits_before = engine.stats().prefix_hit_tokens
     rid = engine.add_request(prompt, params, adapter_id=key)
@@ -94,7 +68,7 @@ def test_bad_adapter_leaves_weights_unchanged(engine, tmp_path):
 
 
 def test_eval_generator_loads_an_adapter_folder(tiny_qwen2_dir, tmp_path):
-    """`codeloop eval --adapter PATH`: the folder is merged and requests carry the active key."""
+    """`codeloop eval --adapter PATH`: the folder is loaded and requests carry its key."""
     from evals.generate import EngineGenerator, GenRequest
 
     make_peft_adapter(tiny_qwen2_dir, tmp_path / "adapter")
