@@ -18,7 +18,9 @@ venv: $(VENV)/.installed
 system: venv
 	scripts/setup_system.sh
 
+# The demo's checked suggestion and sandbox step need a sandbox: bubblewrap (one apt package) is enough.
 demo: venv
+	scripts/sandbox_setup.sh --bwrap-only
 	$(VENV)/bin/codeloop demo --model $(MODEL)
 
 lint: venv

@@ -3,9 +3,13 @@
 #   1. apt packages: docker.io (engine + containerd + runc), bubblewrap, debootstrap
 #   2. a Docker daemon: started in the background when none answers (no systemd needed)
 #   3. the sandbox image and rootfs: `codeloop sandbox build-image` when missing
+# With --bwrap-only (what `make demo` runs): only bubblewrap and the util-linux tools the bwrap backend
+# uses (setpriv, prlimit), enough for the demo's checked suggestion and sandbox step; no Docker, no image.
 # Environment: CODELOOP_PYTHON (python with codeloop installed, default .venv/bin/python),
 # CODELOOP_DOCKERD_LOG (default /var/log/codeloop-dockerd.log), CODELOOP_SKIP_IMAGE=1 to skip step 3.
 set -euo pipefail
+BWRAP_ONLY=0
+[ "${1:-}" = "--bwrap-only" ] && BWRAP_ONLY=1
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${CODELOOP_PYTHON:-$ROOT/.venv/bin/python}"
@@ -15,11 +19,18 @@ log() { echo "[sandbox_setup] $*"; }
 
 install_packages() {
     local missing=()
-    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
     command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
-    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    { command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || missing+=(util-linux)
+    if [ "$BWRAP_ONLY" = 0 ]; then
+        command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+        command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    fi
     if [ ${#missing[@]} -eq 0 ]; then
         log "apt packages present"
+        return
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        log "not root: cannot install ${missing[*]} (run: sudo apt-get install ${missing[*]}); going on without"
         return
     fi
     log "installing ${missing[*]}"
@@ -63,6 +74,8 @@ build_image() {
 }
 
 install_packages
-start_dockerd
-build_image
+if [ "$BWRAP_ONLY" = 0 ]; then
+    start_dockerd
+    build_image
+fi
 log "done"
