@@ -65,12 +65,23 @@ def server_config(args: argparse.Namespace):
     model = args.model or DEFAULT_MODEL
     name = args.served_model_name or (Path(model).name if os.sep in model else model)
     try:
-        return ServerConfig(model_name=name, host=args.host, port=args.port,
-                            api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        return ServerConfig(model_name=name, host=args.host, port=args.port, api_key=_api_key(args.api_key),
                             max_tokens_limit=args.max_tokens_limit, max_body_bytes=int(args.max_body_mb * 2**20),
                             max_pending_requests=args.max_pending, chat_defaults=chat_defaults(model))
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def _api_key(flag: str | None) -> str | None:
+    """The key from ``--api-key`` or ``$CODELOOP_API_KEY``; an empty one is refused, never read as "no auth"."""
+    if flag is not None:
+        if not flag.strip():
+            raise UserError("--api-key must not be empty (leave the flag out to serve without a key)")
+        return flag
+    from_env = os.environ.get(API_KEY_ENV)
+    if from_env is not None and not from_env.strip():
+        raise UserError(f"${API_KEY_ENV} is set but empty: unset it to serve without a key")
+    return from_env
 
 
 def _serve(args: argparse.Namespace) -> int:

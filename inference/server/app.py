@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from inference.request import Priority
 from inference.server import generation, infill, infill_reply, prompts
 from inference.server import schemas as s
-from inference.server.auth import check_bearer
+from inference.server.auth import check_bearer, is_authorised
 from inference.server.backend import ServingEngine
 from inference.server.body_limit import BodyLimitMiddleware
 from inference.server.config import ServerConfig
@@ -93,9 +93,11 @@ def create_app(engine: ServingEngine, config: ServerConfig) -> FastAPI:
     secured = [Depends(authorized)]
 
     @app.get("/health")
-    async def health() -> JSONResponse:
-        body = {"status": "closing" if state.closing else "ok", "model": config.model_name,
-                "pid": os.getpid(), "in_flight": len(state.in_flight)}
+    async def health(authorization: str | None = Header(default=None)) -> JSONResponse:
+        body: dict = {"status": "closing" if state.closing else "ok"}
+        if config.api_key is None or is_authorised(authorization, config.api_key):
+            # what runs here (model, pid, load) is for key holders only
+            body |= {"model": config.model_name, "pid": os.getpid(), "in_flight": len(state.in_flight)}
         if state.closing:  # load balancers and the shared-server launcher look at the status code
             return JSONResponse(body, status_code=503, headers={"Retry-After": str(config.retry_after_s)})
         return JSONResponse(body)

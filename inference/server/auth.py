@@ -9,6 +9,13 @@ from inference.server.errors import AUTHENTICATION, APIError
 _SCHEME = "bearer "
 
 
+def is_authorised(authorization: str | None, api_key: str) -> bool:
+    """Whether ``authorization`` is ``Bearer <api_key>`` (constant-time comparison)."""
+    if not authorization or authorization[: len(_SCHEME)].lower() != _SCHEME:
+        return False
+    return hmac.compare_digest(authorization[len(_SCHEME):].strip().encode(), api_key.encode())
+
+
 def check_bearer(authorization: str | None, api_key: str | None) -> None:
     """Raise a 401 ``APIError`` unless auth is off or ``authorization`` is ``Bearer <api_key>``.
 
@@ -22,6 +29,5 @@ def check_bearer(authorization: str | None, api_key: str | None) -> None:
             401, "missing bearer token: send 'Authorization: Bearer <api key>'",
             type=AUTHENTICATION, code="invalid_api_key",
         )
-    token = authorization[len(_SCHEME):].strip().encode()
-    if not hmac.compare_digest(token, api_key.encode()):
+    if not is_authorised(authorization, api_key):
         raise APIError(401, "invalid api key", type=AUTHENTICATION, code="invalid_api_key")

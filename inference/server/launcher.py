@@ -67,7 +67,7 @@ def ensure_shared_server(model: str, **kwargs: object) -> str:
     spec.state_dir.expanduser().mkdir(parents=True, exist_ok=True)
     with _locked(spec.path(".lock"), spec.start_timeout_s):
         record = _read_record(spec.path(".json"))
-        if record is not None and is_healthy(record.get("url", ""), model_pid=record.get("pid")):
+        if record is not None and is_healthy(record.get("url", ""), model_pid=record.get("pid"), api_key=spec.api_key):
             return record["url"]
         if record is not None:
             _recover(record)
@@ -78,7 +78,7 @@ def read_server(model: str, **kwargs: object) -> str | None:
     """URL of the running shared server for ``model`` if there is a healthy one, without starting one."""
     spec = LaunchSpec(model=model, **kwargs)  # type: ignore[arg-type]
     record = _read_record(spec.path(".json"))
-    if record is not None and is_healthy(record.get("url", ""), model_pid=record.get("pid")):
+    if record is not None and is_healthy(record.get("url", ""), model_pid=record.get("pid"), api_key=spec.api_key):
         return record["url"]
     return None
 
@@ -110,12 +110,15 @@ def _read_record(path: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def is_healthy(url: str, model_pid: object = None, timeout_s: float = 2.0) -> bool:
-    """The server at ``url`` answers /health with status ok (and, when given, the recorded pid)."""
+def is_healthy(url: str, model_pid: object = None, timeout_s: float = 2.0, api_key: str | None = None) -> bool:
+    """The server at ``url`` answers /health with status ok (and, when given, the recorded pid; a
+    server with an api key shows its pid only to a caller that sends the key)."""
     if not url.startswith("http://127.0.0.1:"):
         return False
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=timeout_s) as response:  # noqa: S310 - loopback
+        request = urllib.request.Request(f"{url}/health", headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - loopback
             body = json.loads(response.read())
     except (OSError, ValueError):
         return False
@@ -190,7 +193,7 @@ def _start(spec: LaunchSpec) -> str:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SharedServerError(f"shared server exited with code {proc.returncode}: {_tail(log_path)}")
-        if is_healthy(url, model_pid=proc.pid, timeout_s=1.0):
+        if is_healthy(url, model_pid=proc.pid, timeout_s=1.0, api_key=spec.api_key):
             return url
         time.sleep(0.2)
     _recover({"pid": proc.pid})

@@ -245,3 +245,36 @@ def test_two_concurrent_clients_are_batched_together(server) -> None:
     single = _delta(before, after, "codeloop_batch_size_bucket{le=1.0}")
     assert steps > 0 and steps - single > 0, "no engine step advanced both requests"
     assert after["codeloop_kv_blocks_used"] == 0
+
+
+def test_health_shows_only_status_without_the_key(tiny_qwen2_dir: Path) -> None:
+    """Defect 9: with --api-key set, /health told anyone the model and the pid. Only the status now;
+    the full record for a caller that sends the key (the launcher does)."""
+    from inference.server.launcher import is_healthy
+
+    with live_server(tiny_qwen2_dir, api_key="s3cret") as keyed:
+        assert httpx.get(f"{keyed.url}/health").json() == {"status": "ok"}
+        full = httpx.get(f"{keyed.url}/health", headers={"Authorization": "Bearer s3cret"}).json()
+        assert full["model"] == MODEL and "pid" in full
+        assert is_healthy(keyed.url, model_pid=full["pid"], api_key="s3cret")
+        assert not is_healthy(keyed.url, model_pid=full["pid"])
+
+
+def test_empty_api_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 9: `serve --api-key ""` silently turned auth off."""
+    import argparse
+
+    from inference.cli import UserError
+    from inference.serve_commands import API_KEY_ENV, register, server_config
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    with pytest.raises(UserError, match="api-key"):
+        server_config(parser.parse_args(["serve", "--api-key", ""]))
+    monkeypatch.setenv(API_KEY_ENV, "")
+    with pytest.raises(UserError, match=API_KEY_ENV):
+        server_config(parser.parse_args(["serve"]))
+    monkeypatch.setenv(API_KEY_ENV, "k")
+    assert server_config(parser.parse_args(["serve"])).api_key == "k"
+    assert server_config(parser.parse_args(["serve", "--api-key", "x"])).api_key == "x"
