@@ -24,19 +24,6 @@ from inference.sampling import SamplingParams
 MODES = ("base", "adapter", "mixed")
 
 
-def register_bench(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser("lora", help="unmerged LoRA vs no adapter: prefill and decode tokens/s (JSON)")
-    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
-    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
-    p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--prompt-tokens", type=int, default=512)
-    p.add_argument("--decode-tokens", type=int, default=32)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    p.set_defaults(func=run_bench)
-
-
 def write_random_adapter(folder: Path, cfg: Any, rank: int, seed: int = 0, b_std: float = 1e-3) -> Path:
     """A peft-format LoRA with random A and B on every projection of a model with ``ModelConfig`` ``cfg``."""
     import torch
@@ -109,6 +96,7 @@ def measure(engine: Any, prompt_tokens: int, decode_tokens: int, repeats: int) -
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    """Measure with ``codeloop bench lora``'s flags; print and write the JSON."""
     import torch
 
     from inference.catalog import resolve_model

@@ -9,14 +9,11 @@ prefix-cache hit rate.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import random
 import sys
-import textwrap
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,20 +60,6 @@ class Report:
     model: str | None = None
 
 
-def register(bench_subparsers: argparse._SubParsersAction) -> None:
-    p = bench_subparsers.add_parser("lsp", help="replay an editing session through `codeloop lsp`")
-    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
-    p.add_argument("--engine-url", default=None)
-    p.add_argument("--file", type=Path, default=None, help="file to type into (default: stdlib textwrap.py)")
-    p.add_argument("--keystrokes", type=int, default=None, help="stop after this many keystrokes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--context-chars", type=int, default=None, help="contextBudgetChars (default: the server's)")
-    p.add_argument("--pause-every", type=int, default=0, help="pause after every N keystrokes (0: never)")
-    p.add_argument("--pause-ms", type=int, default=1500, help="length of those pauses")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run)
-
-
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -86,24 +69,6 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def _summary(samples: list[Sample]) -> dict[str, Any]:
     return _percentiles([s.latency_ms for s in samples if s.outcome == "answered" and s.latency_ms is not None])
-
-
-def run(args: argparse.Namespace) -> int:
-    from inference.cli import UserError
-
-    path = args.file or Path(textwrap.__file__)
-    if not path.is_file():
-        raise UserError(f"no such file: {path}")
-    extra = {"contextBudgetChars": args.context_chars, "snippetBudgetChars": args.context_chars // 4} \
-        if args.context_chars else {}
-    pause = (args.pause_every, args.pause_ms / 1000)
-    report = asyncio.run(replay(path, args.model, args.engine_url, args.keystrokes, args.seed, extra, pause))
-    if args.json:
-        print(json.dumps(asdict(report), indent=2))
-    else:
-        for key, value in asdict(report).items():
-            print(f"{key:26s} {value}")
-    return 0 if report.unanswered == 0 else 1
 
 
 async def replay(path: Path, model: str | None, engine_url: str | None, max_keys: int | None,
@@ -121,7 +86,7 @@ async def replay(path: Path, model: str | None, engine_url: str | None, max_keys
     doc = "\n".join(lines[:insert_at]) + "\n\n" + "\n".join(lines[insert_at:])
     uri = f"file://{path.resolve().with_name('bench_' + path.name)}"
     client = LanguageClient("codeloop-bench", "0.1")
-    cmd = [sys.executable, "-m", "lsp", "lsp"] + (["--engine-url", engine_url] if engine_url else [])
+    cmd = [sys.executable, "-m", "codeloop", "lsp"] + (["--engine-url", engine_url] if engine_url else [])
     await client.start_io(*cmd)
     caps = types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(

@@ -14,38 +14,18 @@ tokens counted up to its end (EOS or the closing fence).
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
 
 
-def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
-    p = bench_subparsers.add_parser("rollout", help="RL rollout tokens/s and sandbox runs/s vs HF generate")
-    p.add_argument("--config", type=Path, help="RL config (TOML/JSON); its model, rollout and sandbox settings")
-    p.add_argument("--prompts", type=int, default=4, help="tasks in the step (rollout.prompts_per_step)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (train.num_threads)")
-    p.add_argument("--no-peers", action="store_true", help="skip the HF generate peers")
-    p.add_argument("--out", type=Path, help="also write the JSON here")
-    p.add_argument("--json", action="store_true", help="print JSON (always on; kept for symmetry)")
-    p.set_defaults(func=run_rollout_bench)
+def rollout_bench(config, prompts: int, peers: bool) -> dict[str, Any]:
+    """The benchmark's JSON: settings, machine, date and :func:`measure`'s numbers."""
+    from inference.bench_data import machine_info
 
-
-def run_rollout_bench(args: argparse.Namespace) -> int:
-    from inference.bench_data import emit, machine_info
-    from inference.cli import UserError
-    from rl.config import ConfigError, load_config
-
-    overrides = {"rollout.prompts_per_step": args.prompts, "train.num_threads": args.threads}
-    try:
-        config = load_config(args.config, overrides)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
-    result = {"model": config.model, "group_size": config.rollout.group_size, "prompts": args.prompts,
-              "temperature": config.rollout.temperature, "max_tokens": config.rollout.max_tokens,
-              "machine": machine_info(), "date": time.strftime("%Y-%m-%d"), **measure(config, not args.no_peers)}
-    emit(result, args.out)
-    return 0
+    return {"model": config.model, "group_size": config.rollout.group_size, "prompts": prompts,
+            "temperature": config.rollout.temperature, "max_tokens": config.rollout.max_tokens,
+            "machine": machine_info(), "date": time.strftime("%Y-%m-%d"), **measure(config, peers)}
 
 
 def measure(config, peers: bool) -> dict[str, Any]:

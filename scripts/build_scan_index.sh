@@ -12,6 +12,6 @@ if [ ! -d "$CACHE/pylint-$VERSION" ]; then
     "$PY" -m pip download --no-deps --no-binary :all: "pylint==$VERSION" -d "$CACHE"
     tar -xzf "$CACHE/pylint-$VERSION.tar.gz" -C "$CACHE"
 fi
-"$PY" -m security index "$CACHE/pylint-$VERSION/pylint" \
+"$PY" -m codeloop scan index "$CACHE/pylint-$VERSION/pylint" \
     --licence GPL-2.0-or-later --name "pylint-$VERSION/pylint" \
     --out security/data/copyleft.idx

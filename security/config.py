@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_INDEX_PATH = Path(__file__).parent / "data" / "copyleft.idx"
+DEFAULT_K = 20
+"""Tokens per k-gram of a licence fingerprint (security/fingerprint.py)."""
+DEFAULT_W = 8
+"""Winnowing window of a licence fingerprint: one kept per ``DEFAULT_W`` consecutive k-grams."""
 DEFAULT_DISABLED_RULES = frozenset({"B101", "B404", "B603", "B607"})
 
 

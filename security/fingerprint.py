@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_K = 20
-DEFAULT_W = 8
+from .config import DEFAULT_K, DEFAULT_W
+
 _BASE = np.uint64(1_000_003)
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
             tokenize.ENDMARKER, tokenize.ERRORTOKEN}

@@ -20,7 +20,7 @@ from typing import IO
 
 import httpx
 
-from inference.server.launcher import free_port, is_healthy, stop_process
+from inference.server.launcher import SERVE_ARGV, free_port, is_healthy, stop_process
 
 SHAPES_0_5B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                    num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768)
@@ -112,7 +112,7 @@ def run(spec: BenchSpec, progress: bool = True) -> dict:
     model, description = resolve_bench_model(spec.model)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "inference.server", "--model", model, "--served-model-name", "bench",
+    cmd = [sys.executable, *SERVE_ARGV, "--model", model, "--served-model-name", "bench",
            "--port", str(port), "--dtype", spec.dtype, "--max-num-seqs", str(max(64, max(spec.levels)))]
     log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on a full pipe
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 DEFAULT_STATE_DIR = Path("~/.cache/codeloop/serve")
 API_KEY_ENV = "CODELOOP_API_KEY"
+SERVE_ARGV = ("-m", "codeloop", "serve")
+"""After the interpreter: runs ``codeloop serve`` (a subprocess, so nothing here imports the CLI)."""
 
 
 class SharedServerError(RuntimeError):
@@ -137,10 +139,10 @@ def _pid_alive(pid: int) -> bool:
 
 def _is_our_server(pid: int) -> bool:
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"inference.server" in cmdline
+    return "\0".join(SERVE_ARGV).encode() in cmdline
 
 
 def _recover(record: dict) -> None:
@@ -176,7 +178,7 @@ def stop_process(proc: subprocess.Popen, grace_s: float) -> None:
 def _start(spec: LaunchSpec) -> str:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [spec.python, "-m", "inference.server", "--model", spec.model, "--host", "127.0.0.1",
+    cmd = [spec.python, *SERVE_ARGV, "--model", spec.model, "--host", "127.0.0.1",
            "--port", str(port), *spec.serve_args]
     if spec.idle_shutdown_s is not None:
         cmd += ["--idle-shutdown-s", str(spec.idle_shutdown_s)]

@@ -73,7 +73,7 @@ def test_edit_with_a_wrong_path_goes_to_the_one_shown_file_that_matches(tmp_path
 @pytest.mark.slow
 @needs_data
 def test_harness_gold_resolves_empty_does_not():
-    from evals.swebench.commands import check_gold_and_empty
+    from evals.swebench.canonical import check_gold_and_empty
 
     rows = check_gold_and_empty(ROOT, ids=["marshmallow-code__marshmallow-1343", "pytest-dev__pytest-5103"])
     assert len(rows) == 2

@@ -36,7 +36,7 @@ def serve_subprocess(model_dir: Path, *serve_args: str, start_timeout_s: float =
     """``codeloop serve`` as a subprocess on a free loopback port; its URL once /health answers. Terminated
     (killed if it does not stop) after."""
     url = f"http://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "inference", "serve", "--model", str(model_dir), "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "codeloop", "serve", "--model", str(model_dir), "--port",
                              url.rsplit(":", 1)[1], *serve_args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

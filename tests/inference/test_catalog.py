@@ -113,7 +113,7 @@ def test_resolve_model_rejects_unknown_and_accepts_folders(tmp_path):
 
 
 def test_cli_model_list_json_is_valid(tmp_path, monkeypatch, capsys):
-    from inference.cli import main
+    from codeloop.cli import main
 
     monkeypatch.setenv("CODELOOP_HOME", str(tmp_path))
     assert main(["model", "list", "--json"]) == 0
@@ -124,7 +124,7 @@ def test_cli_model_list_json_is_valid(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_unknown_model_is_one_line_error(tmp_path, monkeypatch, capsys):
-    from inference.cli import main
+    from codeloop.cli import main
 
     monkeypatch.setenv("CODELOOP_HOME", str(tmp_path))
     assert main(["model", "pull", "nope"]) == 2

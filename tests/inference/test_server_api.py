@@ -264,8 +264,8 @@ def test_empty_api_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Defect 9: `serve --api-key ""` silently turned auth off."""
     import argparse
 
-    from inference.cli import UserError
-    from inference.serve_commands import API_KEY_ENV, register, server_config
+    from codeloop.commands.serve import API_KEY_ENV, register, server_config
+    from codeloop.errors import UserError
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())

@@ -11,7 +11,7 @@ from pathlib import Path
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
 
-SERVER_COMMAND = [sys.executable, "-m", "lsp", "lsp"]
+SERVER_COMMAND = [sys.executable, "-m", "codeloop", "lsp"]
 
 
 @contextlib.asynccontextmanager

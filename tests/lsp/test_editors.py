@@ -48,7 +48,7 @@ def test_neovim_gets_and_accepts_a_completion(tmp_path, nvim, legacy):
         out = tmp_path / "out.json"
         env = {**os.environ, "CODELOOP_REPO": str(REPO), "CODELOOP_FILE": str(src), "CODELOOP_LINE": "4",
                "CODELOOP_COL": "11", "CODELOOP_TYPE": "math.", "CODELOOP_OUT": str(out),
-               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "lsp", "lsp", "--engine-url", server.url]),
+               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "codeloop", "lsp", "--engine-url", server.url]),
                "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_STATE_HOME": str(tmp_path / "state"),
                "XDG_DATA_HOME": str(tmp_path / "data")}
         args = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT}"]
@@ -93,7 +93,7 @@ def test_vscode_shows_ghost_text_and_tab_accepts_it(tmp_path):
     (user / "User").mkdir(parents=True)
     engine = FakeEngine(answers={"return m": "ath.pi * r ** 2\n"}, default="\n")
     with FakeServer(engine) as fake:
-        cmd = [sys.executable, "-m", "lsp", "lsp", "--engine-url", fake.url]
+        cmd = [sys.executable, "-m", "codeloop", "lsp", "--engine-url", fake.url]
         (user / "User" / "settings.json").write_text(json.dumps({
             "codeloop.serverCommand": cmd, "editor.inlineSuggest.enabled": True,
             "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
@@ -145,7 +145,7 @@ def test_emacs_eglot_gets_and_inserts_a_completion(tmp_path):
         out = tmp_path / "out.json"
         env = {**os.environ, "CODELOOP_REPO": str(REPO), "CODELOOP_FILE": str(src), "CODELOOP_LINE": "5",
                "CODELOOP_OUT": str(out), "HOME": str(tmp_path),
-               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "lsp", "lsp", "--engine-url", server.url])}
+               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "codeloop", "lsp", "--engine-url", server.url])}
         script = Path(__file__).parent / "e2e" / "emacs_complete.el"
         proc = subprocess.run(["emacs", "--batch", "-q", "-l", str(script)], env=env, capture_output=True,
                               timeout=120, cwd=tmp_path)
@@ -175,7 +175,7 @@ def test_vim_ale_gets_and_accepts_a_completion(tmp_path, tiny_qwen2_dir):
     out = tmp_path / "out.json"
     options = {"model": str(tiny_qwen2_dir), "debounceMs": 0, "maxTokens": 12}
     env = {**os.environ, "HOME": str(home), "CODELOOP_LINE": "5", "CODELOOP_OUT": str(out),
-           "CODELOOP_CMD": shlex.join([sys.executable, "-m", "lsp", "lsp"]), "CODELOOP_OPTIONS": json.dumps(options)}
+           "CODELOOP_CMD": shlex.join([sys.executable, "-m", "codeloop", "lsp"]), "CODELOOP_OPTIONS": json.dumps(options)}
     script = Path(__file__).parent / "e2e" / "vim_ale_complete.vim"
     args = ["vim", "-N", "-X", "--not-a-term", "-n", "-i", "NONE", "-u", str(home / ".vimrc"), "-S", str(script),
             str(src)]

@@ -43,7 +43,7 @@ def _read_messages(proc: subprocess.Popen, want_ids: set, timeout_s: float = 30)
 
 
 def test_malformed_messages_get_errors_and_server_survives():
-    proc = subprocess.Popen([sys.executable, "-m", "lsp", "lsp", "--engine-url", "http://127.0.0.1:9"],
+    proc = subprocess.Popen([sys.executable, "-m", "codeloop", "lsp", "--engine-url", "http://127.0.0.1:9"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from inference.server.launcher import LaunchSpec, free_port, is_healthy
+from inference.server.launcher import SERVE_ARGV, LaunchSpec, free_port, is_healthy
 from tests.inference.server_fixtures import dead_pid, scrape, serve_subprocess, wait_idle
 
 from .lsp_session import inline_params, lsp_process, open_doc, start, stats
@@ -72,7 +72,7 @@ def _stop_shared_server(record_path: Path) -> int | None:
     with contextlib.suppress(OSError, ValueError):
         pid = json.loads(record_path.read_text())["pid"]
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if _running(pid) else b""
-        if b"inference.server" in cmdline:
+        if "\0".join(SERVE_ARGV).encode() in cmdline:
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         while _running(pid) and time.monotonic() < deadline:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from rl.bench import register_bench, run_rollout_bench
+from codeloop.cli import main
 
 
 def test_rollout_bench_times_engine_and_hf_peers(tiny_qwen2_dir, tmp_path, capsys):
@@ -15,10 +14,7 @@ def test_rollout_bench_times_engine_and_hf_peers(tiny_qwen2_dir, tmp_path, capsy
         "max_model_len": 1024, "kv_cache_mb": 16,
         "rollout": {"group_size": 2, "max_tokens": 6, "temperature": 1.0},
         "train": {"dtype": "float32", "num_threads": 1}}))
-    parser = argparse.ArgumentParser()
-    register_bench(parser.add_subparsers())
-    args = parser.parse_args(["rollout", "--config", str(config), "--prompts", "2", "--out", str(tmp_path / "r.json")])
-    assert run_rollout_bench(args) == 0
+    assert main(["bench", "rollout", "--config", str(config), "--prompts", "2", "--out", str(tmp_path / "r.json")]) == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert json.loads(capsys.readouterr().out) == result
     assert result["group_size"] == 2 and result["prompts"] == 2

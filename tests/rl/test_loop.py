@@ -46,7 +46,7 @@ def test_per_benchmark_eval_limits(tmp_path):
 
 
 def test_no_usable_task_is_a_clear_cli_error(tmp_path, capsys):
-    from inference.cli import main
+    from codeloop.cli import main
 
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"model": "/nonexistent-model", "run_dir": str(tmp_path / "run")}))

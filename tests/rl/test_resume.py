@@ -87,7 +87,7 @@ def test_corrupt_latest_falls_back_to_an_older_complete_checkpoint(tmp_path):
 
 
 def _train_cmd(config_path: Path) -> list[str]:
-    return [sys.executable, "-m", "rl.commands", "train", "--config", str(config_path)]
+    return [sys.executable, "-m", "codeloop", "train", "--config", str(config_path)]
 
 
 def test_sigkill_mid_run_then_resume_gives_the_same_data_order(tiny_qwen2_dir, tmp_path):

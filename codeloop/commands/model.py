@@ -1,40 +1,15 @@
-"""`codeloop model …` and `codeloop bench …` (the bench group gathers every package's benchmarks)."""
+"""`codeloop model list|pull`: the model catalog (inference/catalog.py)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 
+from codeloop.errors import UserError
 from inference import catalog
-from inference.cli import UserError
-
-BENCH_PROVIDERS = (
-    "inference.bench",
-    "inference.bench_lora",
-    "inference.serve_commands",
-    "sandbox.commands",
-    "security.commands",
-    "lsp.commands",
-    "rl.bench",
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    _register_model(sub)
-    _register_bench(sub)
-
-
-def _optional(name: str):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
-
-
-def _register_model(sub: argparse._SubParsersAction) -> None:
     model = sub.add_parser("model", help="list and pull the embedded models")
     msub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     lst = msub.add_parser("list", help="catalog models and whether they are pulled")
@@ -93,13 +68,3 @@ def pull_with_progress(name: str, *, force: bool = False, quiet: bool = False):
             bar.update(tasks[stage], completed=done, total=total or None)
 
         return catalog.pull(name, force=force, progress=report)
-
-
-def _register_bench(sub: argparse._SubParsersAction) -> None:
-    providers = [m for m in map(_optional, BENCH_PROVIDERS) if m is not None and hasattr(m, "register_bench")]
-    if not providers:
-        return
-    bench = sub.add_parser("bench", help="benchmarks (JSON output)")
-    bsub = bench.add_subparsers(dest="bench_command", metavar="TARGET", required=True)
-    for module in providers:
-        module.register_bench(bsub)

@@ -1,5 +1,5 @@
 """``codeloop train --config FILE`` and ``codeloop loop [--iterations N] [--config FILE]`` /
-``codeloop loop report RUN_DIR``."""
+``codeloop loop report RUN_DIR``: the RL loop (rl/)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rl.config import ConfigError, RLConfig, load_config
+from codeloop.errors import UserError
+
+if TYPE_CHECKING:
+    from rl.config import RLConfig
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +44,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, **extra: Any) -> RLConfig:
-    from inference.cli import UserError
+    from rl.config import ConfigError, load_config
 
     overrides = {"run_dir": args.run_dir, "model": args.model, "tasks.limit": args.task_limit,
                  "train.steps": args.steps, "train.num_threads": args.threads, **extra}
@@ -71,8 +74,6 @@ def _train(args: argparse.Namespace) -> int:
 
     config = _config(args, **{"train.algo": args.algo})
     _logging()
-    from inference.cli import UserError
-
     try:
         last = train(config, on_step=lambda rec: _print_step(rec, args.json))
     except _user_errors() as exc:
@@ -83,8 +84,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _loop(args: argparse.Namespace) -> int:
-    from inference.cli import UserError
-
     if args.action == "report":
         if args.report_dir is None or not args.report_dir.is_dir():
             raise UserError(f"loop report needs an existing run directory, got {args.report_dir}")
@@ -123,9 +122,3 @@ def _event(kind: str, rec: dict, as_json: bool) -> None:
         text = ", ".join(f"{k} {v['pass@1']:.3f} ({v['num_tasks']})" for k, v in scores.items())
         tail = "" if kind == "base" else f" promoted={rec['promoted']}"
         print(f"{kind}{'' if kind == 'base' else ' ' + str(rec['iteration'])}: {text}{tail}", flush=True)
-
-
-if __name__ == "__main__":  # `python -m rl.commands train ...` (tests run it as a killable subprocess)
-    from inference.cli import main
-
-    raise SystemExit(main(sys.argv[1:]))

@@ -8,15 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from codeloop.errors import UserError
 from evals.datasets import BENCHMARKS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _user_error(message: str) -> Exception:
-    from inference.cli import UserError
-
-    return UserError(message)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def swebench_dir(arg: str | None) -> Path:
@@ -92,7 +87,7 @@ def run_eval(args: argparse.Namespace) -> int:
         )
         summary = evaluate(spec)
     except (ValueError, DatasetError, RunDirError) as exc:
-        raise _user_error(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     if args.json:
         print(json.dumps(summary.as_dict(), indent=1))
     else:
@@ -109,7 +104,7 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         md, png = write_report([Path(d) for d in args.run_dirs], Path(args.out))
     except ReportError as exc:
-        raise _user_error(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     if args.json:
         print(json.dumps({"markdown": str(md), "plot": str(png)}))
     else:
@@ -126,12 +121,12 @@ def run_canonical(args: argparse.Namespace) -> int:
 
     try:
         if args.benchmark == "swebench":
-            from evals.swebench.commands import run_swebench_canonical
+            from codeloop.commands.swebench import run_swebench_canonical
 
             return run_swebench_canonical(args, swebench_dir(args.swebench_dir))
         tasks = datasets.load(args.benchmark, args.split, subset=args.subset)
     except (ValueError, datasets.DatasetError) as exc:
-        raise _user_error(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     coverage = datasets.coverage(args.benchmark, args.subset, len(tasks))
     if args.limit and args.limit < len(tasks):
         tasks, coverage = tasks[: args.limit], f"{coverage}; limited to the first {args.limit}"

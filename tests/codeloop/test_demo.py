@@ -12,7 +12,7 @@ import io
 from lsprotocol import types as t
 from rich.console import Console
 
-from inference import demo
+from codeloop import demo
 
 
 def test_progress_message_reads_the_json_a_client_receives_and_typed_values():

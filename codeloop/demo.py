@@ -7,7 +7,6 @@ receive security diagnostics; then the generated code runs against asserts in th
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -65,26 +64,14 @@ def progress_message(value: Any) -> str | None:
     return getattr(value, "message", None) if getattr(value, "kind", None) == "report" else None
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="end-to-end demo on the embedded model (language server, sandbox, scan)")
-    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
-    p.set_defaults(func=run_demo)
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    from inference.catalog import CATALOG, resolve_model
-    from inference.commands import pull_with_progress
-
+def run_demo(model: str, model_path: Path) -> None:
+    """The scripted editing session on ``model`` (a pulled folder), then the sandbox check of its code."""
     console = Console()
     console.rule("[bold]codeloop demo")
-    if args.model in CATALOG:
-        pull_with_progress(args.model)
-    model_path = resolve_model(args.model)
-    console.print(f"model: [bold]{args.model}[/] (sha256 verified) at {model_path}")
+    console.print(f"model: [bold]{model}[/] (sha256 verified) at {model_path}")
     session = asyncio.run(_editor_session(console, model_path))
     _sandbox_check(console, session.code)
     console.rule("[bold]done")
-    return 0
 
 
 def _doc_text() -> str:
@@ -120,7 +107,7 @@ async def _editor_session(console: Console, model_path: Path) -> EditorSession:
         if params.token == CHAT_TOKEN and message:
             session.chat_progress.append(message)
 
-    await client.start_io(sys.executable, "-m", "inference", "lsp")
+    await client.start_io(sys.executable, "-m", "codeloop", "lsp")
     caps = t.ClientCapabilities(
         text_document=t.TextDocumentClientCapabilities(inline_completion=t.InlineCompletionClientCapabilities()),
         window=t.WindowClientCapabilities(work_done_progress=True),

@@ -1,20 +1,16 @@
-"""`codeloop scan` command line (through the scan package's own argparse wiring)."""
+"""`codeloop scan` from the command line."""
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from security.commands import register, register_bench
+from codeloop.cli import build_parser
+from codeloop.errors import UserError
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    register(sub)
-    register_bench(sub.add_parser("bench").add_subparsers())
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 
@@ -34,7 +30,7 @@ def test_scan_json_output_and_exit_status(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_scan_missing_file_is_a_user_error(tmp_path: Path):
-    with pytest.raises(Exception, match="cannot read"):
+    with pytest.raises(UserError, match="cannot read"):
         run(["scan", str(tmp_path / "nope.py")])
 
 
@@ -54,5 +50,5 @@ def test_index_build_then_match(tmp_path: Path, capsys: pytest.CaptureFixture):
     assert run(["scan", str(copied), "--json", "--index", str(out)]) == 1
     finding = json.loads(capsys.readouterr().out)["findings"][0]
     assert finding["related"]["source"] == "proj-0.1/mod.py" and finding["related"]["licence"] == "AGPL-3.0-only"
-    with pytest.raises(Exception, match="--licence"):
+    with pytest.raises(UserError, match="--licence"):
         run(["scan", "index", str(project)])

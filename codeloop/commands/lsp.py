@@ -1,5 +1,5 @@
-"""CLI: ``codeloop lsp``, ``codeloop complete FILE:LINE:COL``, ``codeloop chat "question"``; and
-``register_bench`` for ``codeloop bench lsp``."""
+"""``codeloop lsp``, ``codeloop complete FILE:LINE:COL``, ``codeloop chat "question"``: the language
+server (lsp/) and two one-shot uses of its engine client."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from lsp.client import EngineError
+from codeloop.errors import UserError
 from lsp.config import WEIGHT_QUANTS, Settings
 
 
@@ -44,13 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     h.set_defaults(func=run_chat)
 
 
-def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
-    """``codeloop bench lsp``: replay an editing session through the server (see lsp.bench)."""
-    from lsp import bench
-
-    bench.register(bench_subparsers)
-
-
 def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="catalog name, HF folder or GGUF file (in-process engine)")
     p.add_argument("--engine-url", default=None, help="URL of a running `codeloop serve` to use instead")
@@ -64,7 +57,6 @@ def _settings(args: argparse.Namespace, **extra: object) -> Settings:
 
 
 def run_lsp(args: argparse.Namespace) -> int:
-    from inference.cli import UserError
     from lsp.server import build_server
 
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
@@ -86,7 +78,6 @@ def run_lsp(args: argparse.Namespace) -> int:
 
 def _shared_url(model: str, state_dir: Path | None) -> str:
     """URL of the shared server for ``model``, starting it in the background when none answers."""
-    from inference.cli import UserError
     from inference.server.launcher import SharedServerError, ensure_shared_server
 
     try:
@@ -96,8 +87,6 @@ def _shared_url(model: str, state_dir: Path | None) -> str:
 
 
 def _parse_position(text: str) -> tuple[Path, int, int]:
-    from inference.cli import UserError
-
     match = re.fullmatch(r"(.+):(\d+):(\d+)", text)
     if not match:
         raise UserError(f"position must be FILE:LINE:COL (1-based), got {text!r}")
@@ -111,7 +100,7 @@ def _parse_position(text: str) -> tuple[Path, int, int]:
 
 
 def run_complete(args: argparse.Namespace) -> int:
-    from inference.cli import UserError
+    from lsp.client import EngineError
     from lsp.completer import Completer, Document
     from lsp.context import PositionError
     from lsp.server import make_client
@@ -143,7 +132,7 @@ def run_complete(args: argparse.Namespace) -> int:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from inference.cli import UserError
+    from lsp.client import EngineError
     from lsp.features.chat import ChatRequest, chat_messages
     from lsp.server import make_client
 

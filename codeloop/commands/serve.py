@@ -1,20 +1,15 @@
-"""`codeloop serve` (OpenAI-compatible HTTP engine) and `codeloop bench serve` (shared vs one-at-a-time).
-
-The lead wires ``register`` into the CLI; ``register_bench`` is picked up by ``codeloop bench``.
-"""
+"""`codeloop serve`: the OpenAI-compatible HTTP engine (inference/server/), one engine shared by every client."""
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
 import os
 from pathlib import Path
 
-from inference.cli import UserError
-
-API_KEY_ENV = "CODELOOP_API_KEY"
+from codeloop.errors import UserError
+from inference.server.launcher import API_KEY_ENV
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -131,32 +126,3 @@ def _watch_adapter(load, adapter: str, option: str):
         raise UserError(f"{option} {adapter}: {exc}") from None
     logging.info("serving adapter %s as %s", path, key)
     return AdapterWatcher(path, load).start()
-
-
-def register_bench(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser("serve", help="shared server vs clients served one at a time (JSON)")
-    p.add_argument("--model", default=None, help="catalog name / folder; default: the 0.5B if pulled, "
-                   "else a random model in the 0.5B's shapes")
-    p.add_argument("--clients", default="1,4,16", help="concurrency levels, comma separated")
-    p.add_argument("--requests-per-client", type=int, default=2)
-    p.add_argument("--prompt-tokens", type=int, default=256)
-    p.add_argument("--max-tokens", type=int, default=32)
-    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_bench)
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from inference.server import bench
-
-    try:
-        levels = sorted({int(x) for x in args.clients.split(",") if x.strip()})
-    except ValueError:
-        raise UserError(f"--clients must be comma-separated integers, got {args.clients!r}") from None
-    if not levels or min(levels) < 1:
-        raise UserError("--clients needs positive integers")
-    spec = bench.BenchSpec(model=args.model, levels=tuple(levels), requests_per_client=args.requests_per_client,
-                           prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, dtype=args.dtype)
-    result = bench.run(spec, progress=not args.json)
-    print(json.dumps(result, indent=2) if args.json else bench.summary(result))
-    return 0

@@ -1,8 +1,4 @@
-"""`codeloop sandbox run|check|build-image` and the `sandbox` entry of `codeloop bench`.
-
-The lead wires the bench group: ``register_bench(bench_subparsers)`` adds ``bench sandbox``,
-whose function is ``bench_sandbox`` (sandbox/bench.py) and prints JSON.
-"""
+"""`codeloop sandbox run|check|build-image`: untrusted code against tests in isolation (sandbox/)."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from inference.cli import UserError
+from codeloop.errors import UserError
 
 BACKEND_CHOICES = ("auto", "docker", "docker-exec", "docker-cold", "bwrap", "unsafe_subprocess")
 
@@ -39,17 +35,6 @@ def register(subparsers) -> None:
     build.add_argument("--if-missing", action="store_true", help="keep what already exists")
     build.add_argument("--no-extras", action="store_true", help="python3 only (no numpy/pandas)")
     build.set_defaults(func=_build)
-
-
-def register_bench(bench_subparsers) -> None:
-    """Add `bench sandbox` to the lead's `codeloop bench` group."""
-    p = bench_subparsers.add_parser("sandbox", help="runs/second per sandbox backend (JSON)")
-    p.add_argument("--jobs", type=int, default=40, help="jobs per warm backend")
-    p.add_argument("--cold-jobs", type=int, default=8, help="jobs for docker-cold")
-    p.add_argument("--concurrency", type=int, default=2)
-    p.add_argument("--backends", default="docker,docker-exec,docker-cold,bwrap,unsafe_subprocess")
-    p.add_argument("--json", action="store_true", help="(output is always JSON)")
-    p.set_defaults(func=_bench)
 
 
 def _read(path: Path) -> bytes:
@@ -128,20 +113,6 @@ def _build(args) -> int:
     config = ImageConfig(extras=() if args.no_extras else EXTRA_PACKAGES)
     try:
         build(config, if_missing=args.if_missing)
-    except (OSError, RuntimeError) as exc:
+    except Exception as exc:  # OSError, RuntimeError, subprocess.CalledProcessError and friends
         raise UserError(f"build-image failed: {exc}") from exc
-    except Exception as exc:  # subprocess.CalledProcessError and friends
-        raise UserError(f"build-image failed: {exc}") from exc
-    return 0
-
-
-def _bench(args) -> int:
-    from sandbox.bench import bench_sandbox
-
-    if args.jobs < 1 or args.cold_jobs < 1 or args.concurrency < 1:
-        raise UserError("--jobs, --cold-jobs and --concurrency must be >= 1")
-    unknown = [b for b in args.backends.split(",") if b.strip() and b.strip() not in BACKEND_CHOICES[1:]]
-    if unknown:
-        raise UserError(f"unknown backend(s): {', '.join(unknown)}")
-    print(json.dumps(bench_sandbox(args), indent=2))
     return 0

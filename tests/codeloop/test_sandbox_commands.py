@@ -1,15 +1,13 @@
-"""`codeloop sandbox ...` from the command line, and the bench hook the lead wires."""
+"""`codeloop sandbox ...` and `codeloop bench sandbox` from the command line."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
-from inference.cli import main
+from codeloop.cli import build_parser, main
 from sandbox.bwrap import available
-from sandbox.commands import register_bench
 
 needs_bwrap = pytest.mark.skipif(available() is not None, reason=f"bwrap backend unavailable: {available()}")
 
@@ -43,9 +41,7 @@ def test_user_errors_are_one_line(tmp_path, capsys):
 
 
 def test_register_bench_adds_sandbox_subcommand():
-    parser = argparse.ArgumentParser()
-    register_bench(parser.add_subparsers())
-    args = parser.parse_args(["sandbox", "--jobs", "3", "--backends", "bwrap", "--json"])
+    args = build_parser().parse_args(["bench", "sandbox", "--jobs", "3", "--backends", "bwrap", "--json"])
     assert args.jobs == 3 and callable(args.func)
 
 
@@ -60,9 +56,8 @@ def test_check_command_bwrap(capsys):
 def test_bench_config_from_args():
     from sandbox.bench import config_from_args
 
-    parser = argparse.ArgumentParser()
-    register_bench(parser.add_subparsers())
-    config = config_from_args(parser.parse_args(["sandbox", "--jobs", "5", "--backends", "bwrap, unsafe_subprocess"]))
+    args = build_parser().parse_args(["bench", "sandbox", "--jobs", "5", "--backends", "bwrap, unsafe_subprocess"])
+    config = config_from_args(args)
     assert config.jobs == 5 and config.backends == ("bwrap", "unsafe_subprocess") and config.concurrency == 2
 
 
@@ -70,7 +65,5 @@ def test_bench_config_from_args():
 def test_bench_runs_small(capsys):
     from sandbox.bench import bench_sandbox
 
-    parser = argparse.ArgumentParser()
-    register_bench(parser.add_subparsers())
-    out = bench_sandbox(parser.parse_args(["sandbox", "--jobs", "2", "--backends", "bwrap,unsafe_subprocess"]))
+    out = bench_sandbox(build_parser().parse_args(["bench", "sandbox", "--jobs", "2", "--backends", "bwrap,unsafe_subprocess"]))
     assert out["backends"]["bwrap"]["passed"] == 2 and "bwrap_overhead_vs_unisolated" in out

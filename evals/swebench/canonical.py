@@ -1,10 +1,8 @@
-"""`codeloop eval canonical swebench`: the gold patch must resolve and the empty patch must not."""
+"""The SWE-bench harness checked against itself: each gold patch must resolve its instance and the empty
+patch must not (``codeloop eval canonical swebench``)."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 
 from evals import datasets
@@ -37,18 +35,3 @@ def check_gold_and_empty(root: Path, limit: int | None = None, work_dir: Path = 
                          "ok": gold.resolved and not empty.resolved, "counts_match_validation": counts_match})
             bars.advance("swebench")
     return rows
-
-
-def run_swebench_canonical(args: argparse.Namespace, root: Path) -> int:
-    rows = check_gold_and_empty(root, args.limit, progress=not args.json and sys.stderr.isatty())
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        gold = sum(r["gold"]["resolved"] for r in rows)
-        empty = sum(r["empty"]["resolved"] for r in rows)
-        print(f"swebench: gold resolves {gold}/{len(rows)}, empty resolves {empty}/{len(rows)}")
-        for r in rows:
-            if not r["ok"] or not r["counts_match_validation"]:
-                print(f"  {r['instance_id']}: gold {r['gold']['status']}, empty {r['empty']['status']}, "
-                      f"counts match validation: {r['counts_match_validation']}")
-    return 0 if all(r["ok"] for r in rows) else 1

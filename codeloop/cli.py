@@ -1,6 +1,6 @@
 """`codeloop`: the one command-line entry point.
 
-Each package contributes its subcommands through ``<package>/commands.py`` exposing
+Each area contributes its subcommands through ``codeloop/commands/<area>.py`` exposing
 ``register(subparsers) -> None``; a subcommand sets ``func(args) -> int``. A user mistake raises
 ``UserError`` and is printed as one line, without a traceback.
 """
@@ -8,23 +8,14 @@ Each package contributes its subcommands through ``<package>/commands.py`` expos
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-COMMAND_MODULES = (
-    "inference.commands",
-    "inference.demo",
-    "inference.serve_commands",
-    "lsp.commands",
-    "sandbox.commands",
-    "security.commands",
-    "evals.commands",
-    "rl.commands",
-)
+from codeloop.commands import bench, demo, lsp, model, sandbox, scan, serve, train
+from codeloop.commands import eval as evaluate
+from codeloop.errors import UserError
 
-
-class UserError(Exception):
-    """A mistake the user can fix (bad path, unknown model, bad flag value): shown as one line."""
+COMMAND_MODULES = (model, bench, demo, serve, lsp, sandbox, scan, evaluate, train)
+"""In the order ``codeloop --help`` lists them."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,15 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Self-hosted code assistant: engine, language server, sandbox, evals, RL loop.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # that package has no commands yet
-                continue
-            raise
-        if hasattr(module, "register"):
-            module.register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 

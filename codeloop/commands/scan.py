@@ -1,4 +1,4 @@
-"""`codeloop scan FILE|-` and `codeloop scan index DIR --licence SPDX`; `codeloop bench scan`.
+"""`codeloop scan FILE|-` and `codeloop scan index DIR --licence SPDX`: the security scanner (security/).
 
 Exit status of ``codeloop scan``: 0 when no finding reaches ``--fail-on`` (default ``high``),
 1 when one does, 2 on a usage error (unreadable file, bad flag).
@@ -11,11 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_INDEX_PATH, ScanConfig
-from .finding import Severity
-from .fingerprint import DEFAULT_K, DEFAULT_W
-from .index import FingerprintIndex, iter_sources
-from .scanner import scan
+from codeloop.errors import UserError
+from security.config import DEFAULT_INDEX_PATH, DEFAULT_K, DEFAULT_W
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,31 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run)
 
 
-def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
-    """Add ``scan`` to ``codeloop bench``."""
-    parser = bench_subparsers.add_parser("scan", help="licence-match, detector and latency benchmarks")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON (default: also JSON)")
-    parser.add_argument("--functions", type=int, default=200, help="functions per licence-bench set")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "codeloop" / "scan",
-                        help="where the pylint sdist is downloaded and unpacked")
-    parser.add_argument("--project", type=Path, help="an unpacked copyleft sdist to use instead of pylint")
-    parser.set_defaults(func=_bench)
-
-
-def _user_error(message: str) -> Exception:
-    try:
-        from inference.cli import UserError
-    except ImportError:  # the scan package also runs without the rest of codeloop
-        return SystemExit(f"codeloop: error: {message}")
-    return UserError(message)
-
-
 def _run(args: argparse.Namespace) -> int:
     if args.target == "index":
         return _build_index(args)
     if args.dir is not None:
-        raise _user_error(f"unexpected argument {args.dir} (only 'scan index' takes a directory)")
+        raise UserError(f"unexpected argument {args.dir} (only 'scan index' takes a directory)")
+    from security import ScanConfig, Severity, scan
+
     text, filename = _read_target(args.target, args.filename)
     findings = scan(text, filename=filename, config=ScanConfig(index_path=args.index))
     if args.json:
@@ -85,21 +64,23 @@ def _read_target(target: str, filename: str | None) -> tuple[str, str | None]:
     try:
         return path.read_bytes().decode("utf-8", errors="replace"), filename or path.name
     except OSError as exc:
-        raise _user_error(f"cannot read {target}: {exc.strerror or exc}") from exc
+        raise UserError(f"cannot read {target}: {exc.strerror or exc}") from exc
 
 
 def _build_index(args: argparse.Namespace) -> int:
     if args.dir is None or not args.dir.is_dir():
-        raise _user_error("scan index needs a source directory: codeloop scan index DIR --licence SPDX")
+        raise UserError("scan index needs a source directory: codeloop scan index DIR --licence SPDX")
     if not args.licence:
-        raise _user_error("scan index needs --licence SPDX (the licence of the indexed code)")
+        raise UserError("scan index needs --licence SPDX (the licence of the indexed code)")
     if args.k < 5 or args.w < 1:
-        raise _user_error("--k must be >= 5 and --w >= 1")
+        raise UserError("--k must be >= 5 and --w >= 1")
     from rich.progress import track
+
+    from security.index import FingerprintIndex, iter_sources
 
     sources = list(iter_sources(args.dir, args.licence, args.name or args.dir.name, args.exclude))
     if not sources:
-        raise _user_error(f"no *.py files under {args.dir}")
+        raise UserError(f"no *.py files under {args.dir}")
     index = FingerprintIndex.build(track(sources, description="fingerprinting", transient=True,
                                          console=_stderr_console()), k=args.k, w=args.w)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -115,17 +96,3 @@ def _stderr_console():
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from .bench import PYLINT, detector_bench, fetch_sdist, latency_bench, licence_bench
-
-    project = args.project or fetch_sdist(PYLINT, args.cache)
-    result = {
-        "project": project.name,
-        "licence": licence_bench(project, args.functions, args.seed),
-        "detectors": detector_bench(),
-        "latency": latency_bench(),
-    }
-    print(json.dumps(result, indent=2))
-    return 0

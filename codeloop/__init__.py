@@ -1,0 +1,3 @@
+"""The application layer: the ``codeloop`` command line (``cli``), its subcommands (``commands``) and the
+demo. It sits on top of every other package and nothing imports it; each lower package raises its own typed
+errors, which the subcommands here turn into one-line ``UserError`` messages."""

@@ -1,0 +1,200 @@
+"""`codeloop bench engine|lora|serve|sandbox|scan|lsp|rollout`: every package's benchmark, JSON out.
+
+Only the flags, their checks and the printing live here; each benchmark is a module of its package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+from pathlib import Path
+
+from codeloop.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="benchmarks (JSON output)")
+    bsub = bench.add_subparsers(dest="bench_command", metavar="TARGET", required=True)
+    for add in (_engine, _lora, _serve, _sandbox, _scan, _lsp, _rollout):
+        add(bsub)
+
+
+def _engine(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("engine", help="engine vs HF transformers (and llama.cpp if installed)")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
+    p.add_argument("--weight-quant", default="none", choices=("none", "int8", "int4"))
+    p.add_argument("--scenarios", default="single,concurrent,keystroke,int8kv",
+                   help="comma-separated subset of single,concurrent,keystroke,int8kv")
+    p.add_argument("--quick", action="store_true", help="fewer requests and repeats (smoke run)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--no-peers", action="store_true", help="skip HF transformers / llama.cpp peers")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--json", action="store_true", help="print JSON (always on; kept for symmetry)")
+    p.set_defaults(func=run_engine)
+
+
+def run_engine(args: argparse.Namespace) -> int:
+    from inference.bench import SCENARIOS, run_bench
+
+    unknown = {s.strip() for s in args.scenarios.split(",") if s.strip()} - set(SCENARIOS)
+    if unknown:
+        raise UserError(f"unknown scenarios {sorted(unknown)}; choose from {sorted(SCENARIOS)}")
+    return run_bench(args)
+
+
+def _lora(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("lora", help="unmerged LoRA vs no adapter: prefill and decode tokens/s (JSON)")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
+    p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--prompt-tokens", type=int, default=512)
+    p.add_argument("--decode-tokens", type=int, default=32)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.set_defaults(func=run_lora)
+
+
+def run_lora(args: argparse.Namespace) -> int:
+    from inference.bench_lora import run_bench
+
+    return run_bench(args)
+
+
+def _serve(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("serve", help="shared server vs clients served one at a time (JSON)")
+    p.add_argument("--model", default=None, help="catalog name / folder; default: the 0.5B if pulled, "
+                   "else a random model in the 0.5B's shapes")
+    p.add_argument("--clients", default="1,4,16", help="concurrency levels, comma separated")
+    p.add_argument("--requests-per-client", type=int, default=2)
+    p.add_argument("--prompt-tokens", type=int, default=256)
+    p.add_argument("--max-tokens", type=int, default=32)
+    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from inference.server import bench
+
+    try:
+        levels = sorted({int(x) for x in args.clients.split(",") if x.strip()})
+    except ValueError:
+        raise UserError(f"--clients must be comma-separated integers, got {args.clients!r}") from None
+    if not levels or min(levels) < 1:
+        raise UserError("--clients needs positive integers")
+    spec = bench.BenchSpec(model=args.model, levels=tuple(levels), requests_per_client=args.requests_per_client,
+                           prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, dtype=args.dtype)
+    result = bench.run(spec, progress=not args.json)
+    print(json.dumps(result, indent=2) if args.json else bench.summary(result))
+    return 0
+
+
+def _sandbox(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("sandbox", help="runs/second per sandbox backend (JSON)")
+    p.add_argument("--jobs", type=int, default=40, help="jobs per warm backend")
+    p.add_argument("--cold-jobs", type=int, default=8, help="jobs for docker-cold")
+    p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--backends", default="docker,docker-exec,docker-cold,bwrap,unsafe_subprocess")
+    p.add_argument("--json", action="store_true", help="(output is always JSON)")
+    p.set_defaults(func=run_sandbox)
+
+
+def run_sandbox(args: argparse.Namespace) -> int:
+    from codeloop.commands.sandbox import BACKEND_CHOICES
+    from sandbox.bench import bench_sandbox
+
+    if args.jobs < 1 or args.cold_jobs < 1 or args.concurrency < 1:
+        raise UserError("--jobs, --cold-jobs and --concurrency must be >= 1")
+    unknown = [b for b in args.backends.split(",") if b.strip() and b.strip() not in BACKEND_CHOICES[1:]]
+    if unknown:
+        raise UserError(f"unknown backend(s): {', '.join(unknown)}")
+    print(json.dumps(bench_sandbox(args), indent=2))
+    return 0
+
+
+def _scan(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("scan", help="licence-match, detector and latency benchmarks")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (default: also JSON)")
+    p.add_argument("--functions", type=int, default=200, help="functions per licence-bench set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "codeloop" / "scan",
+                   help="where the pylint sdist is downloaded and unpacked")
+    p.add_argument("--project", type=Path, help="an unpacked copyleft sdist to use instead of pylint")
+    p.set_defaults(func=run_scan)
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    from security.bench import PYLINT, detector_bench, fetch_sdist, latency_bench, licence_bench
+
+    project = args.project or fetch_sdist(PYLINT, args.cache)
+    result = {
+        "project": project.name,
+        "licence": licence_bench(project, args.functions, args.seed),
+        "detectors": detector_bench(),
+        "latency": latency_bench(),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _lsp(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("lsp", help="replay an editing session through `codeloop lsp`")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    p.add_argument("--engine-url", default=None)
+    p.add_argument("--file", type=Path, default=None, help="file to type into (default: stdlib textwrap.py)")
+    p.add_argument("--keystrokes", type=int, default=None, help="stop after this many keystrokes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context-chars", type=int, default=None, help="contextBudgetChars (default: the server's)")
+    p.add_argument("--pause-every", type=int, default=0, help="pause after every N keystrokes (0: never)")
+    p.add_argument("--pause-ms", type=int, default=1500, help="length of those pauses")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_lsp)
+
+
+def run_lsp(args: argparse.Namespace) -> int:
+    import asyncio
+    from dataclasses import asdict
+
+    from lsp.bench import replay
+
+    path = args.file or Path(textwrap.__file__)
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    extra = {"contextBudgetChars": args.context_chars, "snippetBudgetChars": args.context_chars // 4} \
+        if args.context_chars else {}
+    pause = (args.pause_every, args.pause_ms / 1000)
+    report = asyncio.run(replay(path, args.model, args.engine_url, args.keystrokes, args.seed, extra, pause))
+    if args.json:
+        print(json.dumps(asdict(report), indent=2))
+    else:
+        for key, value in asdict(report).items():
+            print(f"{key:26s} {value}")
+    return 0 if report.unanswered == 0 else 1
+
+
+def _rollout(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("rollout", help="RL rollout tokens/s and sandbox runs/s vs HF generate")
+    p.add_argument("--config", type=Path, help="RL config (TOML/JSON); its model, rollout and sandbox settings")
+    p.add_argument("--prompts", type=int, default=4, help="tasks in the step (rollout.prompts_per_step)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (train.num_threads)")
+    p.add_argument("--no-peers", action="store_true", help="skip the HF generate peers")
+    p.add_argument("--out", type=Path, help="also write the JSON here")
+    p.add_argument("--json", action="store_true", help="print JSON (always on; kept for symmetry)")
+    p.set_defaults(func=run_rollout)
+
+
+def run_rollout(args: argparse.Namespace) -> int:
+    from inference.bench_data import emit
+    from rl.bench import rollout_bench
+    from rl.config import ConfigError, load_config
+
+    overrides = {"rollout.prompts_per_step": args.prompts, "train.num_threads": args.threads}
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    emit(rollout_bench(config, args.prompts, peers=not args.no_peers), args.out)
+    return 0
