@@ -1,0 +1,13 @@
+"""Fill-in-the-middle tasks mined from a repository, checked by the repository's own tests.
+
+- ``source.py``: which files of a repository are its own code (tests, vendored and generated files skipped)
+  and the functions in them.
+- ``spans.py``: the masked spans an editor sees in a function: its body, a block, the rest of a line.
+- ``task.py``: ``FimTask`` (the task format shared with rl/ and the editor's checked suggestions), JSONL
+  files, the train / held-out split by file.
+- ``target.py``: a repository to mine: a folder, or a SWE-bench instance with its prepared environment.
+- ``check.py``: a completion spliced into its file, the task's covering tests run in the sandbox.
+- ``miner.py``: ``codeloop tasks mine``: coverage map -> spans -> tasks -> gold check -> report.
+- ``fim.py`` / ``infill.py`` / ``fim_report.py``: ``codeloop eval fim`` through the editor's own completion
+  path (or llama.cpp's ``/infill`` as the peer), and the side-by-side report.
+"""

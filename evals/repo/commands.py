@@ -1,0 +1,77 @@
+"""CLI: ``codeloop tasks mine REPO``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _user_error(message: str) -> Exception:
+    from inference.cli import UserError
+
+    return UserError(message)
+
+
+def _swebench_dir(arg: str | None) -> Path:
+    from evals.commands import swebench_dir
+
+    return swebench_dir(arg)
+
+
+def register(subparsers: argparse._SubParsersAction, eval_subparsers: argparse._SubParsersAction) -> None:
+    t = subparsers.add_parser("tasks", help="repository FIM tasks checked by the repository's own tests")
+    tsub = t.add_subparsers(dest="tasks_command", metavar="mine", required=True)
+    m = tsub.add_parser("mine", help="mine FIM tasks from a repository (a folder or a SWE-bench instance id)")
+    m.add_argument("repo", metavar="REPO", help="repository folder, or a SWE-bench instance id (swebench:<id>)")
+    m.add_argument("--out", type=Path, help="tasks JSONL (default runs/tasks/<repo>.jsonl); a report goes beside it")
+    _mine_flags(m)
+    m.add_argument("--json", action="store_true", help="print the report as JSON")
+    m.set_defaults(func=run_mine)
+
+
+def _mine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--python", type=Path, help="interpreter of a folder repository (default: its .venv, else this one)")
+    p.add_argument("--seed", type=int, default=0, help="split and span choice seed")
+    p.add_argument("--heldout", type=float, default=0.3, help="fraction of files held out")
+    p.add_argument("--max-tests", type=int, default=8, help="covering tests kept per task (fastest first)")
+    p.add_argument("--check-concurrency", type=int, default=2, help="sandboxed test runs at once")
+    p.add_argument("--refresh", action="store_true", help="rebuild the cached coverage map and gold checks")
+    p.add_argument("--swebench-dir", help="offline SWE-bench folder (default $CODELOOP_SWEBENCH_DIR or ../shared/...)")
+
+
+def _mine(args: argparse.Namespace, out: Path | None, quiet: bool):
+    from evals.repo.miner import MineOptions, mine
+    from evals.repo.target import TargetError, resolve_target
+
+    try:
+        target = resolve_target(args.repo, python=args.python, swebench_dir=_swebench_dir(args.swebench_dir))
+    except TargetError as exc:
+        raise _user_error(str(exc)) from exc
+    out = out or Path("runs/tasks") / f"{target.name}.jsonl"
+    options = MineOptions(out=out, seed=args.seed, heldout_fraction=args.heldout, max_tests=args.max_tests,
+                          concurrency=args.check_concurrency, refresh=args.refresh,
+                          progress=not quiet and sys.stderr.isatty())
+    report = mine(target, options)
+    Path(f"{out}.report.json").write_text(json.dumps(report.as_dict(), indent=1))
+    return report
+
+
+def run_mine(args: argparse.Namespace) -> int:
+    report = _mine(args, args.out, args.json)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1))
+        return 0 if not report.reason else 1
+    if report.reason:
+        print(f"{report.repo}: {report.reason}")
+        return 1
+    counts = ", ".join(f"{split} {sum(k.values())} ({', '.join(f'{n} {kind}' for kind, n in sorted(k.items()))})"
+                       for split, k in sorted(report.tasks.items()))
+    skipped = sum(1 for why in report.files.values() if not why.endswith(" tasks"))
+    print(f"{report.repo}: {counts or 'no tasks'}; {len(report.dropped)} dropped by the gold check; "
+          f"{skipped} files skipped (reasons in {report.out}.report.json); {report.seconds['total']:.0f} s")
+    for path, why in report.collect_errors.items():
+        print(f"  test file {path} does not import: {why}")
+    print(f"wrote {report.out}")
+    return 0

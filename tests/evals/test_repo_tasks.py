@@ -1,0 +1,107 @@
+"""Repository FIM tasks without running anything: skip rules, spans of each kind, the split, the format."""
+
+from __future__ import annotations
+
+import ast
+
+from evals.repo.source import functions, read_source, skip_reason
+from evals.repo.spans import (
+    MAX_SPAN_LINES,
+    Lines,
+    block_spans,
+    body_span,
+    choose,
+    line_spans,
+    logical_lines,
+    pick_line_cuts,
+)
+from evals.repo.task import FimTask, read_tasks, split_of, write_tasks
+from lsp.context import Mode, choose_mode, resolve
+from tests.evals.minirepo import FILES, make_minirepo
+
+SOURCE = FILES["minipkg/mathx.py"]
+
+
+def _fn(name: str, text: str = SOURCE):
+    return next(f for f in functions(ast.parse(text)) if f.qualname == name)
+
+
+def test_skip_rules():
+    assert skip_reason("tests/test_x.py") == "test file"
+    assert skip_reason("pkg/test_helpers.py") == "test file"
+    assert skip_reason("pkg/x_test.py") == "test file"
+    assert skip_reason("conftest.py") == "test file"
+    assert skip_reason("pkg/_vendor/six.py") == "vendored"
+    assert skip_reason("pkg/api_pb2.py") == "generated"
+    assert skip_reason("docs/conf.py").startswith("documentation")
+    assert skip_reason("setup.py").startswith("not package code")
+    assert skip_reason("src/pkg/core.py") is None
+
+
+def test_read_source_reasons(tmp_path):
+    root = make_minirepo(tmp_path / "r")
+    assert read_source(root, "minipkg/broken.py").startswith("syntax error")
+    assert read_source(root, "minipkg/schema_pb2.py").startswith("generated")
+    names = [f.qualname for f in read_source(root, "minipkg/mathx.py").functions]
+    assert names == ["clamp", "is_prime", "mean", "triple", "Counter.__init__", "Counter.bump"]
+
+
+def test_body_span_keeps_the_docstring_visible():
+    lines = Lines(SOURCE)
+    span = body_span(_fn("clamp"), lines)
+    assert SOURCE[span.start:span.end].startswith("if value < low:")
+    assert SOURCE[span.start:span.end].endswith("return value")
+    assert SOURCE[: span.start].endswith('"""Limit value to [low, high]."""\n    ')
+    cursor = resolve(SOURCE[: span.start] + SOURCE[span.end:], span.first_line - 1, 4)
+    assert choose_mode(cursor) is Mode.MULTI_LINE
+
+
+def test_block_spans_are_statements_on_their_own_lines():
+    lines = Lines(SOURCE)
+    blocks = {SOURCE[s.start:s.end] for s in block_spans(_fn("is_prime"), lines)}
+    assert "if n < 2:\n        return False" in blocks
+    assert any(b.startswith("for d in range(2") for b in blocks)
+    runs = {SOURCE[s.start:s.end] for s in block_spans(_fn("mean"), lines)}
+    assert "total = sum(values)\n    count = len(values)\n    return total / count" not in runs  # = the body
+    assert "total = sum(values)\n    count = len(values)" in runs
+    assert all(len(b.split("\n")) <= MAX_SPAN_LINES for b in blocks | runs)
+
+
+def test_line_spans_are_single_line_mode_rests_of_lines():
+    lines = Lines(SOURCE)
+    spans = line_spans(_fn("clamp"), lines, logical_lines(SOURCE))
+    assert spans
+    for s in spans:
+        rest = SOURCE[s.start:s.end]
+        assert "\n" not in rest and len(rest.strip()) >= 3
+        row = lines.rows[s.first_line - 1]
+        col = s.start - lines.starts[s.first_line - 1]
+        assert row[col:].rstrip() == rest
+        assert not row[:col].rstrip().endswith((":", "(", "[", "{"))
+    assert len(pick_line_cuts(spans, 0, "m.py")) == len({s.first_line for s in spans})
+
+
+def test_choice_and_split_are_stable():
+    spans = line_spans(_fn("is_prime"), Lines(SOURCE), logical_lines(SOURCE))
+    assert choose(spans, 0, "a.py", 2) == choose(list(reversed(spans)), 0, "a.py", 2)
+    assert split_of("pkg/a.py", 0) == split_of("pkg/a.py", 0)
+    splits = [split_of(f"pkg/m{i}.py", 0, 0.3) for i in range(400)]
+    assert 0.2 < splits.count("heldout") / 400 < 0.4
+    assert split_of("pkg/a.py", 0, 0.0) == "train" and split_of("pkg/a.py", 0, 1.0) == "heldout"
+
+
+def _task(**kw) -> FimTask:
+    base = dict(task_id="r:a.py:line:3:8", repo="r", source="/r", path="a.py", kind="line", function="f", line=2,
+                character=8, prefix="def f():\n    x = 1\n    return ", middle="x + 1", suffix="\n",
+                tests=("tests/test_a.py::test_f",), num_covering_tests=1, split="train", first_line=3, last_line=3)
+    return FimTask(**{**base, **kw})
+
+
+def test_task_format_round_trip(tmp_path):
+    t = _task()
+    assert t.splice(t.middle) == "def f():\n    x = 1\n    return x + 1\n"
+    assert t.document() == "def f():\n    x = 1\n    return \n"
+    write_tasks(tmp_path / "t.jsonl", [t, _task(task_id="b", kind="body", split="heldout")])
+    assert read_tasks(tmp_path / "t.jsonl") == [t, _task(task_id="b", kind="body", split="heldout")]
+    assert [x.task_id for x in read_tasks(tmp_path / "t.jsonl", split="heldout")] == ["b"]
+    assert read_tasks(tmp_path / "t.jsonl", kinds=["line"]) == [t]
