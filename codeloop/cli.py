@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from codeloop.commands import bench, demo, lsp, model, sandbox, scan, serve, train
+from codeloop.commands import bench, demo, lsp, model, sandbox, scan, serve, tasks, train
 from codeloop.commands import eval as evaluate
 from codeloop.errors import UserError
 
-COMMAND_MODULES = (model, bench, demo, serve, lsp, sandbox, scan, evaluate, train)
+COMMAND_MODULES = (model, bench, demo, serve, lsp, sandbox, scan, evaluate, tasks, train)
 """In the order ``codeloop --help`` lists them."""
 
 

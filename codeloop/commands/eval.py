@@ -1,5 +1,4 @@
-"""`codeloop eval BENCHMARK ...`, `codeloop eval report RUN_DIR...`, `codeloop eval canonical BENCHMARK`;
-the repository FIM commands (`codeloop tasks mine`, `codeloop eval fim`) come from evals/repo/commands.py."""
+"""`codeloop eval BENCHMARK ...`, `codeloop eval report RUN_DIR...`, `codeloop eval canonical BENCHMARK`."""
 
 from __future__ import annotations
 
@@ -61,9 +60,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("benchmark", choices=BENCHMARKS)
     _common(c)
     c.set_defaults(func=run_canonical)
-    from evals.repo.commands import register as register_repo
-
-    register_repo(subparsers, sub)
 
 
 def _engine_options(args: argparse.Namespace) -> dict:

@@ -8,6 +8,6 @@
 - ``target.py``: a repository to mine: a folder, or a SWE-bench instance with its prepared environment.
 - ``check.py``: a completion spliced into its file, the task's covering tests run in the sandbox.
 - ``miner.py``: ``codeloop tasks mine``: coverage map -> spans -> tasks -> gold check -> report.
-- ``fim.py`` / ``infill.py`` / ``fim_report.py``: ``codeloop eval fim`` through the editor's own completion
-  path (or llama.cpp's ``/infill`` as the peer), and the side-by-side report.
+
+The command line (``codeloop tasks mine``) is in codeloop/commands/tasks.py.
 """

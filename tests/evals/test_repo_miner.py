@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from codeloop.cli import main
 from evals.repo.check import check_completion
 from evals.repo.miner import MineOptions, mine
 from evals.repo.target import TargetError, resolve_target
 from evals.repo.task import read_tasks
-from inference.cli import main
 from sandbox.bwrap import available
 from tests.evals.minirepo import FILES, make_minirepo
 

@@ -7,20 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-
-def _user_error(message: str) -> Exception:
-    from inference.cli import UserError
-
-    return UserError(message)
+from codeloop.commands.eval import swebench_dir
+from codeloop.errors import UserError
 
 
-def _swebench_dir(arg: str | None) -> Path:
-    from evals.commands import swebench_dir
-
-    return swebench_dir(arg)
-
-
-def register(subparsers: argparse._SubParsersAction, eval_subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     t = subparsers.add_parser("tasks", help="repository FIM tasks checked by the repository's own tests")
     tsub = t.add_subparsers(dest="tasks_command", metavar="mine", required=True)
     m = tsub.add_parser("mine", help="mine FIM tasks from a repository (a folder or a SWE-bench instance id)")
@@ -46,9 +37,9 @@ def _mine(args: argparse.Namespace, out: Path | None, quiet: bool):
     from evals.repo.target import TargetError, resolve_target
 
     try:
-        target = resolve_target(args.repo, python=args.python, swebench_dir=_swebench_dir(args.swebench_dir))
+        target = resolve_target(args.repo, python=args.python, swebench_dir=swebench_dir(args.swebench_dir))
     except TargetError as exc:
-        raise _user_error(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     out = out or Path("runs/tasks") / f"{target.name}.jsonl"
     options = MineOptions(out=out, seed=args.seed, heldout_fraction=args.heldout, max_tests=args.max_tests,
                           concurrency=args.check_concurrency, refresh=args.refresh,
