@@ -53,7 +53,8 @@ def validation_error(exc: RequestValidationError) -> APIError:
     errors = exc.errors()
     if not errors:
         return APIError(400, "invalid request body")
-    first = errors[0]
+    # a union tries each member: our own check's error (a lone surrogate) says more than "not a list"
+    first = next((e for e in errors if e.get("type") == "value_error"), errors[0])
     loc = [str(part) for part in first.get("loc", ()) if part != "body" and not _is_type_tag(part)]
     if first.get("type") == "json_invalid":
         return APIError(400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}".rstrip(": "),

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from inference.fim import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, ContextFile, context_header, current_file_header
 from inference.sampling import SamplingParams
@@ -29,6 +29,7 @@ from inference.server.schemas import (
     RepetitionPenalty,
     StopList,
     Temperature,
+    Text,
     TopK,
     TopP,
     _Request,
@@ -43,17 +44,17 @@ EXTRA_REPO_NAME = "myproject"
 class InfillChunk(_Request):
     """One ``input_extra`` item; llama.vim also sends ``time``, which is ignored."""
 
-    text: StrictStr
-    filename: StrictStr = "tmp"
+    text: Text
+    filename: Text = "tmp"
 
 
 class InfillRequest(_Request):
     """POST /infill (llama.cpp server schema; unknown fields such as ``lora`` are ignored)."""
 
-    input_prefix: StrictStr
-    input_suffix: StrictStr
+    input_prefix: Text
+    input_suffix: Text
     input_extra: list[InfillChunk] = []
-    prompt: StrictStr = ""
+    prompt: Text = ""
     n_predict: Annotated[StrictInt, Field(ge=-1)] = -1
     """-1: the server's default; 0: warm-up (fill the prefix cache, generate nothing)."""
     temperature: Temperature = 0.8
@@ -76,12 +77,12 @@ class InfillRequest(_Request):
     stream: StrictBool = False
     cache_prompt: StrictBool = True
     """Accepted; the prefix cache is always on (it never changes the output)."""
-    samplers: list[StrictStr] | None = None
+    samplers: list[Text] | None = None
     """Accepted; the order is fixed here: penalties, top-k, top-p, temperature."""
     id_slot: StrictInt = -1
     return_tokens: StrictBool = False
-    response_fields: list[StrictStr] | None = None
-    model: StrictStr | None = None
+    response_fields: list[Text] | None = None
+    model: Text | None = None
     """Ignored (one model per server, as llama-server)."""
 
 

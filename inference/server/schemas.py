@@ -11,8 +11,31 @@ import time
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
+
+def encodable(text: str) -> str:
+    """``text`` if it is valid Unicode; a lone surrogate (``"\\ud800"`` is legal JSON, but no text
+    encoding can carry it: the tokenizer raised, a 500) is a 400 naming the field."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start} "
+                         "is not valid Unicode text") from None
+    return text
+
+
+Text = Annotated[StrictStr, AfterValidator(encodable)]
+"""A request string: strict type and valid Unicode."""
 PriorityName = Literal["interactive", "chat", "batch"]
 Temperature = Annotated[StrictFloat, Field(ge=0.0, le=2.0)]
 TopP = Annotated[StrictFloat, Field(gt=0.0, le=1.0)]
@@ -23,7 +46,7 @@ RepetitionPenalty = Annotated[StrictFloat, Field(gt=0.0, le=10.0)]
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 MAX_STOP = 64
 """Stop strings per request: Continue sends ~12 for FIM plus the user's; OpenAI allows 4, vLLM any."""
-StopList = Annotated[list[Annotated[StrictStr, Field(min_length=1)]], Field(max_length=MAX_STOP)]
+StopList = Annotated[list[Annotated[Text, Field(min_length=1)]], Field(max_length=MAX_STOP)]
 
 
 class _Request(BaseModel):
@@ -37,7 +60,7 @@ class StreamOptions(_Request):
 class _SamplingFields(_Request):
     """Fields shared by completions and chat completions."""
 
-    model: StrictStr | None = None
+    model: Text | None = None
     max_tokens: PositiveInt | None = None
     temperature: Temperature = 1.0
     top_p: TopP = 1.0
@@ -48,13 +71,13 @@ class _SamplingFields(_Request):
     repetition_penalty: RepetitionPenalty = 1.0
     """Extension (as in vLLM, HF semantics over prompt + output)."""
     n: PositiveInt = 1
-    stop: Annotated[StrictStr, Field(min_length=1)] | StopList | None = None
+    stop: Annotated[Text, Field(min_length=1)] | StopList | None = None
     seed: StrictInt | None = None
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     priority: PriorityName | None = None
     """codeloop extension: scheduling class (interactive completion > chat > batch work)."""
-    user: StrictStr | None = None
+    user: Text | None = None
     ignore_eos: StrictBool = False
     """Extension (as in vLLM): keep generating past EOS, for benchmarks with a fixed output length."""
 
@@ -71,20 +94,20 @@ class _SamplingFields(_Request):
 class CompletionRequest(_SamplingFields):
     """POST /v1/completions. With ``suffix`` the prompt is laid out for fill-in-the-middle."""
 
-    prompt: StrictStr | list[StrictStr] | list[Annotated[StrictInt, Field(ge=0)]]
-    suffix: StrictStr | None = None
+    prompt: Text | list[Text] | list[Annotated[StrictInt, Field(ge=0)]]
+    suffix: Text | None = None
     echo: StrictBool = False
     logprobs: Annotated[StrictInt, Field(ge=0, le=5)] | None = None
 
 
 class TextPart(_Request):
     type: Literal["text"]
-    text: StrictStr
+    text: Text
 
 
 class ChatMessage(_Request):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: StrictStr | list[TextPart] | None = None
+    content: Text | list[TextPart] | None = None
 
     def text(self) -> str:
         if self.content is None:

@@ -278,3 +278,22 @@ def test_empty_api_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(API_KEY_ENV, "k")
     assert server_config(parser.parse_args(["serve"])).api_key == "k"
     assert server_config(parser.parse_args(["serve", "--api-key", "x"])).api_key == "x"
+
+
+@pytest.mark.parametrize("route,body,param", [
+    ("/v1/completions", b'{"prompt": "def f():\\ud800", "max_tokens": 2}', "prompt"),
+    ("/v1/completions", b'{"prompt": ["ok", "x\\udfff"], "max_tokens": 2}', "prompt.1"),
+    ("/v1/completions", b'{"prompt": "x", "suffix": "\\udc00y", "max_tokens": 2}', "suffix"),
+    ("/v1/completions", b'{"prompt": "x", "stop": ["\\ud83d"], "max_tokens": 2}', "stop.0"),
+    ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "hi \\ud800"}], "max_tokens": 2}',
+     "messages.0.content"),
+    ("/infill", b'{"input_prefix": "a", "input_suffix": "\\ud800", "n_predict": 2}', "input_suffix"),
+])
+def test_lone_surrogates_are_a_400_naming_the_field(server, route: str, body: bytes, param: str) -> None:
+    """Defect 6: a lone surrogate (valid JSON escape, not encodable text) gave HTTP 500 and a reset connection."""
+    response = httpx.post(f"{server.url}{route}", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param and "surrogate" in error["message"]
+    ok = httpx.post(f"{server.url}/v1/completions", json={"prompt": "fine \U0001F600", "max_tokens": 2})
+    assert ok.status_code == 200
