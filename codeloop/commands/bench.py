@@ -10,6 +10,7 @@ import json
 import textwrap
 from pathlib import Path
 
+from codeloop.arguments import positive_int
 from codeloop.errors import UserError
 
 
@@ -68,7 +69,7 @@ def _serve(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="catalog name / folder; default: the 0.5B if pulled, "
                    "else a random model in the 0.5B's shapes")
     p.add_argument("--clients", default="1,4,16", help="concurrency levels, comma separated")
-    p.add_argument("--requests-per-client", type=int, default=2)
+    p.add_argument("--requests-per-client", type=positive_int, default=2)
     p.add_argument("--prompt-tokens", type=int, default=256)
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
@@ -94,7 +95,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _sandbox(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("sandbox", help="runs/second per sandbox backend (JSON)")
-    p.add_argument("--jobs", type=int, default=40, help="jobs per warm backend")
+    p.add_argument("--jobs", type=positive_int, default=40, help="jobs per warm backend")
     p.add_argument("--cold-jobs", type=int, default=8, help="jobs for docker-cold")
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--backends", default="docker,docker-exec,docker-cold,bwrap,unsafe_subprocess")
@@ -118,7 +119,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
 def _scan(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("scan", help="licence-match, detector and latency benchmarks")
     p.add_argument("--json", action="store_true", help="print the result as JSON (default: also JSON)")
-    p.add_argument("--functions", type=int, default=200, help="functions per licence-bench set")
+    p.add_argument("--functions", type=positive_int, default=200, help="functions per licence-bench set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "codeloop" / "scan",
                    help="where the pylint sdist is downloaded and unpacked")
@@ -145,7 +146,7 @@ def _lsp(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     p.add_argument("--engine-url", default=None)
     p.add_argument("--file", type=Path, default=None, help="file to type into (default: stdlib textwrap.py)")
-    p.add_argument("--keystrokes", type=int, default=None, help="stop after this many keystrokes")
+    p.add_argument("--keystrokes", type=positive_int, default=None, help="stop after this many keystrokes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--context-chars", type=int, default=None, help="contextBudgetChars (default: the server's)")
     p.add_argument("--pause-every", type=int, default=0, help="pause after every N keystrokes (0: never)")
@@ -178,7 +179,7 @@ def run_lsp(args: argparse.Namespace) -> int:
 def _rollout(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("rollout", help="RL rollout tokens/s and sandbox runs/s vs HF generate")
     p.add_argument("--config", type=Path, help="RL config (TOML/JSON); its model, rollout and sandbox settings")
-    p.add_argument("--prompts", type=int, default=4, help="tasks in the step (rollout.prompts_per_step)")
+    p.add_argument("--prompts", type=positive_int, default=4, help="tasks in the step (rollout.prompts_per_step)")
     p.add_argument("--threads", type=int, help="torch CPU threads (train.num_threads)")
     p.add_argument("--no-peers", action="store_true", help="skip the HF generate peers")
     p.add_argument("--out", type=Path, help="also write the JSON here")

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from codeloop.arguments import positive_int
 from codeloop.errors import UserError
 from evals.datasets import BENCHMARKS
 
@@ -22,7 +23,7 @@ def swebench_dir(arg: str | None) -> Path:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", help="mbpp: test|train|validation|prompt; bigcodebench: complete|instruct")
     p.add_argument("--subset", help="bigcodebench: full|stdlib|numpy-pandas")
-    p.add_argument("--limit", type=int, help="only the first K tasks")
+    p.add_argument("--limit", type=positive_int, help="only the first K tasks")
     p.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "docker"])
     p.add_argument("--timeout", type=float,
                    help="seconds per sandbox run (default 240 for bigcodebench, as its official harness; else 20)")
@@ -39,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _common(p)
         p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="catalog name or HF folder")
         p.add_argument("--adapter", help="LoRA adapter (passed to the engine as adapter_id)")
-        p.add_argument("--samples", type=int, default=1, help="samples per task (pass@k)")
+        p.add_argument("--samples", type=positive_int, default=1, help="samples per task (pass@k)")
         p.add_argument("--temperature", type=float, default=0.0)
         p.add_argument("--top-p", type=float, default=0.95)
-        p.add_argument("--max-tokens", type=int, help="new tokens per sample (default: the official harness's, "
+        p.add_argument("--max-tokens", type=positive_int, help="new tokens per sample (default: the official harness's, "
                        "1280 for bigcodebench, else 512)")
         p.add_argument("--prompt-mode", default="auto", choices=["auto", "chat", "completion"])
         p.add_argument("--run-dir", help="where results go (default runs/<benchmark>-<model>-<time>)")

@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+from codeloop.arguments import positive_int
 from codeloop.errors import UserError
 from inference.server.launcher import API_KEY_ENV
 
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", default=None, help=f"require 'Authorization: Bearer KEY' (or set ${API_KEY_ENV})")
-    p.add_argument("--max-tokens-limit", type=int, default=4096, help="largest max_tokens a request may ask")
+    p.add_argument("--max-tokens-limit", type=positive_int, default=4096, help="largest max_tokens a request may ask")
     p.add_argument("--max-body-mb", type=float, default=4.0, help="largest request body (413 above)")
     p.add_argument("--max-pending", type=int, default=256, help="requests in flight before 503")
     p.add_argument("--idle-shutdown-s", type=float, default=None, help="exit after this long without requests")
@@ -35,7 +36,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
     p.add_argument("--device", default="cpu")
     p.add_argument("--kv-cache-dtype", default="auto", choices=("auto", "int8"))
-    p.add_argument("--max-num-seqs", type=int, default=64)
+    p.add_argument("--max-num-seqs", type=positive_int, default=64)
     p.add_argument("--max-model-len", type=int, default=None)
     p.add_argument("--num-threads", type=int, default=None)
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from codeloop.arguments import positive_int
 from codeloop.errors import UserError
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="one RL training phase (GRPO/RFT on LoRA), resumable")
     _common(p)
-    p.add_argument("--steps", type=int, help="override train.steps")
+    p.add_argument("--steps", type=positive_int, help="override train.steps")
     p.add_argument("--algo", choices=("grpo", "rft"), help="override train.algo")
     p.set_defaults(func=_train)
 
@@ -28,8 +29,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("report_dir", nargs="?", type=Path, help="run directory (with `report`)")
     _common(p)
     p.add_argument("--iterations", type=int, default=1, help="0: only evaluate the base model")
-    p.add_argument("--steps", type=int, help="override train.steps (steps per iteration)")
-    p.add_argument("--eval-limit", type=int, help="override eval.limit (first N tasks of each benchmark)")
+    p.add_argument("--steps", type=positive_int, help="override train.steps (steps per iteration)")
+    p.add_argument("--eval-limit", type=positive_int, help="override eval.limit (first N tasks of each benchmark)")
     p.add_argument("--algo", choices=("grpo", "rft"), help="override train.algo")
     p.set_defaults(func=_loop)
 
@@ -38,8 +39,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML or JSON config (see rl/config.py); defaults otherwise")
     p.add_argument("--run-dir", help="override run_dir")
     p.add_argument("--model", help="override model")
-    p.add_argument("--task-limit", type=int, help="override tasks.limit")
-    p.add_argument("--threads", type=int, help="override train.num_threads (engine and trainer)")
+    p.add_argument("--task-limit", type=positive_int, help="override tasks.limit")
+    p.add_argument("--threads", type=positive_int, help="override train.num_threads (engine and trainer)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 

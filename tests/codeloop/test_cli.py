@@ -35,3 +35,25 @@ def test_a_package_error_becomes_one_line(tmp_path, capsys):
     assert main(["complete", f"{missing}:1:1"]) == 2
     err = capsys.readouterr().err
     assert err == f"codeloop: error: no such file: {missing}\n"
+
+
+COUNT_FLAGS = [
+    ["eval", "humaneval", "--limit"], ["eval", "canonical", "mbpp", "--limit"], ["eval", "humaneval", "--samples"],
+    ["eval", "humaneval", "--max-tokens"], ["train", "--task-limit"],
+    ["loop", "--eval-limit"], ["loop", "--task-limit"], ["train", "--steps"], ["loop", "--steps"], ["bench", "lsp", "--keystrokes"],
+    ["bench", "serve", "--requests-per-client"], ["bench", "scan", "--functions"], ["serve", "--max-num-seqs"],
+]
+
+
+def test_non_positive_counts_are_refused(capsys):
+    """Defect 10: `eval --limit -3` ran 161 tasks (tasks[:-3]) and `--limit 0` ran all of them."""
+    import pytest
+
+    parser = build_parser()
+    for argv in COUNT_FLAGS:
+        for bad in ("0", "-3"):
+            with pytest.raises(SystemExit) as info:
+                parser.parse_args([*argv, bad])
+            assert info.value.code == 2, argv
+            assert "must be a positive integer" in capsys.readouterr().err, argv
+        assert parser.parse_args([*argv, "2"]).func
