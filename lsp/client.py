@@ -50,6 +50,28 @@ class Chunk:
     num_cached_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One sample of an n>1 request, so far."""
+
+    index: int
+    text: str
+    """Text generated so far."""
+    logprob: float | None = None
+    """Cumulative log-probability of the tokens so far (None: the engine does not say)."""
+    finished: bool = False
+
+
+@dataclass
+class Samples:
+    """Every sample of one n>1 request after an engine step (what ``EngineClient.samples`` streams)."""
+
+    samples: list[Sample]
+    finished: bool = False
+    num_prompt_tokens: int = 0
+    num_cached_tokens: int = 0
+
+
 @dataclass
 class ClientStats:
     """Counters since start. Invariant: num_started == num_finished + num_aborted + num_failed + running."""
@@ -73,6 +95,11 @@ class EngineClient(Protocol):
 
     def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
         """Stream ``gen``; closing the iterator early aborts the engine request."""
+        ...
+
+    def samples(self, gen: Generation, n: int) -> AsyncIterator[Samples]:
+        """Stream ``n`` samples of ``gen`` from one engine request (they share the prompt's KV); closing
+        the iterator early aborts the request."""
         ...
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
@@ -101,11 +128,12 @@ class EngineClient(Protocol):
         ...
 
 
-async def _tracked(stats: ClientStats, source: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
-    """Count a stream's outcome in ``stats`` (finished, aborted by the consumer, or failed)."""
+async def _tracked(stats: ClientStats, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """Count a stream's outcome in ``stats`` (finished, aborted by the consumer, or failed); items are
+    Chunks or Samples."""
     stats.num_started += 1
     outcome = "aborted"
-    last: Chunk | None = None
+    last: Any = None
     try:
         async for chunk in source:
             last = chunk
@@ -173,6 +201,24 @@ class InProcessClient:
         finally:
             await agen.aclose()  # NOTE: closing AsyncEngine.generate early aborts the request
 
+    def samples(self, gen: Generation, n: int) -> AsyncIterator[Samples]:
+        return _tracked(self.stats, self._samples(gen, n))
+
+    async def _samples(self, gen: Generation, n: int) -> AsyncIterator[Samples]:
+        from inference.sampling import SamplingParams
+
+        aeng = await self.engine()
+        params = SamplingParams(temperature=gen.temperature, max_tokens=gen.max_tokens, stop=list(gen.stop),
+                                n=n, logprobs=True)
+        agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id)
+        try:
+            async for out in agen:
+                samples = [Sample(o.index, o.text, sum(o.logprobs) if o.logprobs is not None else None,
+                                  o.finished) for o in out.outputs]
+                yield Samples(samples, out.finished, out.num_prompt_tokens, out.num_cached_tokens)
+        finally:
+            await agen.aclose()
+
     def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
         return None
 
@@ -221,17 +267,24 @@ class HttpClient:
         self._http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0))
 
     def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
-        body: dict[str, Any] = {
-            "max_tokens": gen.max_tokens, "temperature": float(gen.temperature), "stream": True,
-            "stream_options": {"include_usage": True}, "priority": gen.priority.name.lower(),
-        }
-        if gen.prefix is not None and gen.suffix is not None:
-            body.update(prompt=gen.prefix, suffix=gen.suffix)
-        else:
-            body["prompt"] = gen.prompt
-        if gen.stop:
-            body["stop"] = list(gen.stop)
-        return _tracked(self.stats, self._sse("/completions", body, lambda c: c.get("text") or ""))
+        return _tracked(self.stats, self._sse_raw("/completions", _completion_body(gen), lambda c: c.get("text") or ""))
+
+    def samples(self, gen: Generation, n: int) -> AsyncIterator[Samples]:
+        """n choices of one /v1/completions request; the server gives no log-probabilities (None)."""
+        return _tracked(self.stats, self._sse_samples({**_completion_body(gen), "n": n}, n))
+
+    async def _sse_samples(self, body: dict[str, Any], n: int) -> AsyncIterator[Samples]:
+        texts, done = [""] * n, [False] * n
+        prompt_tokens = cached = 0
+        async for event in self._events("/completions", body):
+            for choice in event.get("choices") or []:
+                i = choice.get("index", 0)
+                if isinstance(i, int) and 0 <= i < n:
+                    texts[i] += choice.get("text") or ""
+                    done[i] = done[i] or choice.get("finish_reason") is not None
+            prompt_tokens, cached = _usage(event, prompt_tokens, cached)
+            yield Samples([Sample(i, texts[i], None, done[i]) for i in range(n)], False, prompt_tokens, cached)
+        yield Samples([Sample(i, texts[i], None, True) for i in range(n)], True, prompt_tokens, cached)
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
         return None
@@ -239,40 +292,38 @@ class HttpClient:
     def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[Chunk]:
         body = {"messages": messages, "max_tokens": max_tokens, "temperature": float(temperature),
                 "stream": True, "stream_options": {"include_usage": True}, "priority": "chat"}
-        return _tracked(self.stats, self._sse("/chat/completions", body,
+        return _tracked(self.stats, self._sse_raw("/chat/completions", body,
                                               lambda c: (c.get("delta") or {}).get("content") or ""))
 
-    async def _sse(self, path: str, body: dict[str, Any], delta_of: Any) -> AsyncIterator[Chunk]:
-        try:
-            async for chunk in self._sse_raw(path, body, delta_of):
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
-
     async def _sse_raw(self, path: str, body: dict[str, Any], delta_of: Any) -> AsyncIterator[Chunk]:
-        if self.model:
-            body["model"] = self.model
         text = ""
         prompt_tokens = cached = 0
-        async with self._http.stream("POST", path, json=body) as resp:
-            if resp.status_code != 200:
-                detail = (await resp.aread()).decode(errors="replace")[:300]
-                raise EngineError(f"engine returned HTTP {resp.status_code}: {detail}")
-            async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                event = json.loads(data)
-                usage = event.get("usage") or {}
-                prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
-                cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", cached)
-                for choice in event.get("choices") or []:
-                    delta = delta_of(choice)
-                    text += delta
-                    yield Chunk(text, delta, False, prompt_tokens, cached)
+        async for event in self._events(path, body):
+            prompt_tokens, cached = _usage(event, prompt_tokens, cached)
+            for choice in event.get("choices") or []:
+                delta = delta_of(choice)
+                text += delta
+                yield Chunk(text, delta, False, prompt_tokens, cached)
         yield Chunk(text, "", True, prompt_tokens, cached)
+
+    async def _events(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The JSON events of one streamed request (HTTP errors become EngineError)."""
+        if self.model:
+            body["model"] = self.model
+        try:
+            async with self._http.stream("POST", path, json=body) as resp:
+                if resp.status_code != 200:
+                    detail = (await resp.aread()).decode(errors="replace")[:300]
+                    raise EngineError(f"engine returned HTTP {resp.status_code}: {detail}")
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    yield json.loads(data)
+        except httpx.HTTPError as exc:
+            raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
 
     def engine_stats(self) -> dict[str, Any]:
         return {}
@@ -288,6 +339,27 @@ class HttpClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _completion_body(gen: Generation) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "max_tokens": gen.max_tokens, "temperature": float(gen.temperature), "stream": True,
+        "stream_options": {"include_usage": True}, "priority": gen.priority.name.lower(),
+    }
+    if gen.prefix is not None and gen.suffix is not None:
+        body.update(prompt=gen.prefix, suffix=gen.suffix)
+    else:
+        body["prompt"] = gen.prompt
+    if gen.stop:
+        body["stop"] = list(gen.stop)
+    return body
+
+
+def _usage(event: dict[str, Any], prompt_tokens: int, cached: int) -> tuple[int, int]:
+    """(prompt tokens, cached prompt tokens) after ``event`` (unchanged when it carries no usage)."""
+    usage = event.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    return usage.get("prompt_tokens", prompt_tokens), details.get("cached_tokens", cached)
 
 
 class EngineError(RuntimeError):

@@ -21,12 +21,17 @@ from typing import Any
 from lsp import context as ctxmod
 from lsp import postprocess
 from lsp.cache import SuggestionCache
+from lsp.checks.checker import Checker
+from lsp.checks.note import CheckNote
+from lsp.checks.selection import Selection
 from lsp.client import EngineClient, Generation
 from lsp.config import Settings
 from lsp.snippets import Snippet, SnippetIndex, pick
 
 MAX_RANKED_DOCS = 64
 """Documents whose last snippet ranking is kept (see ``Completer._ranked``)."""
+CHECK_TEMPERATURE = 0.7
+"""Sampling temperature of the k checked candidates (greedy would make them all the same)."""
 
 @dataclass(frozen=True)
 class Document:
@@ -53,6 +58,8 @@ class Suggestion:
     mode: ctxmod.Mode = ctxmod.Mode.SINGLE_LINE
     warnings: tuple[str, ...] = ()
     """Security notes (``security.*: warn``) shown with the completion item."""
+    check: CheckNote | None = None
+    """What was checked (a block suggestion in a function with checks), else None."""
 
     @property
     def replace_from(self) -> int:
@@ -75,6 +82,11 @@ class CompleterStats:
     num_cancelled: int = 0
     num_empty: int = 0
     num_errors: int = 0
+    num_checked: int = 0
+    """Block suggestions chosen among k checked candidates."""
+    num_checked_passing: int = 0
+    num_checked_late: int = 0
+    """Shown unmarked at the deadline, their result sent later."""
     latency_ms: list[float] = field(default_factory=list)
     context_ms: list[float] = field(default_factory=list)
     engine_ms: list[float] = field(default_factory=list)
@@ -98,13 +110,20 @@ class CompleterStats:
 class Completer:
     """Suggestions for cursors in documents, through one engine client."""
 
-    def __init__(self, client: EngineClient, settings: Settings, root: str | None = None) -> None:
+    def __init__(self, client: EngineClient, settings: Settings, root: str | None = None,
+                 checker: Checker | None = None) -> None:
         self.client = client
         self.settings = settings
         self.root = root
+        self.checker = checker
+        """Execution checks of block suggestions (None: never checked)."""
+        self.on_check: Any = None
+        """Called with (document, suggestion) when a checked suggestion is chosen (before it is returned, so
+        before any late result) and again when a late check result arrives."""
         self.cache = SuggestionCache()
         self.stats = CompleterStats()
         self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._late: dict[str, asyncio.Task[Any]] = {}
         self._ranked: dict[str, tuple[str, list[Snippet]]] = {}
         """uri -> (query, ranking): reused while the query is unchanged, so edits elsewhere (which shift
         BM25 statistics a little) do not reshuffle the snippets that open the prompt."""
@@ -131,10 +150,13 @@ class Completer:
                 await asyncio.sleep(s.debounce_ms / 1000)
             await self.client.ready()
             t0 = time.perf_counter()
-            ctx = await asyncio.to_thread(self._fitted_context, doc, line, character, index)
+            ctx, checks = await asyncio.to_thread(self._context_and_checks, doc, line, character, index, cursor)
             self.stats.record("context_ms", t0)
             t0 = time.perf_counter()
-            text = await self._generate(ctx)
+            if checks is None:
+                text, note = await self._generate(ctx), None
+            else:
+                text, note = await self._checked(doc, ctx, checks, cursor, line, character)
             self.stats.record("engine_ms", t0)
         except asyncio.CancelledError:
             self.stats.num_cancelled += 1
@@ -152,7 +174,7 @@ class Completer:
         if not text:
             self.stats.num_empty += 1
             return None
-        return Suggestion(text, line, character, cursor.line_prefix, "engine", ctx.mode)
+        return Suggestion(text, line, character, cursor.line_prefix, "engine", ctx.mode, check=note)
 
     def _from_cache(self, doc: Document, cursor: ctxmod.Cursor, line: int, character: int) -> Suggestion | None:
         exact = self.cache.get_exact(doc.uri, doc.version, line, character)
@@ -166,6 +188,58 @@ class Completer:
                            doc.text[cursor.offset :], rest)
             return Suggestion(rest, line, character, cursor.line_prefix, "typed_through")
         return None
+
+    def _context_and_checks(self, doc: Document, line: int, character: int, index: SnippetIndex | None,
+                            cursor: ctxmod.Cursor) -> tuple[ctxmod.CompletionContext, Any]:
+        """The context, and the checks of the cursor's function for a block suggestion (None: unchecked)."""
+        ctx = self._fitted_context(doc, line, character, index)
+        checks = None
+        if self.checker is not None and ctx.mode is ctxmod.Mode.MULTI_LINE:
+            checks = self.checker.find(doc.path, doc.text, line, len(cursor.line_prefix))
+        return ctx, checks
+
+    async def _checked(self, doc: Document, ctx: ctxmod.CompletionContext, checks: Any, cursor: ctxmod.Cursor,
+                       line: int, character: int) -> tuple[str, CheckNote | None]:
+        """The best of k checked candidates, and what was checked; a result still running at the deadline
+        is sent later through ``on_late_check``."""
+        assert self.checker is not None
+        s, k = self.settings, self.checker.settings.candidates
+        gen = Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=CHECK_TEMPERATURE,
+                         prefix=None if ctx.snippets else ctx.prefix, suffix=None if ctx.snippets else ctx.suffix)
+        old = self._late.pop(doc.uri, None)
+        if old is not None:
+            old.cancel()  # a new engine request: the older pending result is about another cursor
+        selection = await self.checker.select(self.client.samples(gen, k), ctx, checks, doc.path, doc.text,
+                                              cursor.offset, s.max_lines)
+        if selection is None:
+            return "", None
+        self.stats.num_checked += 1
+        self.stats.num_checked_passing += bool(selection.verdict and selection.verdict.passed)
+        note = CheckNote(checks.function, checks.def_line, selection.verdict, len(selection.candidates),
+                         final=selection.late is None)
+        if selection.late is not None:
+            self.stats.num_checked_late += 1
+            self._late[doc.uri] = asyncio.ensure_future(
+                self._late_result(doc, selection, note, cursor, line, character))
+        if self.on_check is not None:
+            self.on_check(doc, Suggestion(selection.candidate.text, line, character, cursor.line_prefix, "engine",
+                                          ctx.mode, check=note))
+        return selection.candidate.text, note
+
+    async def _late_result(self, doc: Document, shown: Selection, note: CheckNote, cursor: ctxmod.Cursor,
+                           line: int, character: int) -> None:
+        assert shown.late is not None
+        final = await shown.late
+        changed = final.candidate.text != shown.candidate.text
+        before, after = doc.text[: cursor.offset], doc.text[cursor.offset :]
+        self.cache.put(doc.uri, doc.version, line, character, before, after, final.candidate.text)
+        done = dataclasses.replace(note, verdict=final.verdict, final=True, changed=changed)
+        suggestion = Suggestion(final.candidate.text, line, character, cursor.line_prefix, "engine",
+                                ctxmod.Mode.MULTI_LINE, check=done)
+        if self._late.get(doc.uri) is asyncio.current_task():
+            del self._late[doc.uri]
+        if self.on_check is not None:
+            self.on_check(doc, suggestion)
 
     def _fitted_context(self, doc: Document, line: int, character: int,
                         index: SnippetIndex | None) -> ctxmod.CompletionContext:

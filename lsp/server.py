@@ -18,6 +18,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
+from lsp.checks.checker import Checker
 from lsp.client import EngineClient, EngineError, HttpClient, InProcessClient
 from lsp.completer import Completer, Document, Suggestion
 from lsp.config import Settings
@@ -34,6 +35,7 @@ FEATURE_MODULES = (
     "lsp.features.completion",
     "lsp.features.chat",
     "lsp.features.diagnostics",
+    "lsp.features.check_result",
 )
 """Each exposes ``register(server)``."""
 
@@ -62,6 +64,10 @@ class CodeloopServer(LanguageServer):
         """Applied (in a worker thread) to every suggestion before it is shown (security settings)."""
         self.document_listeners: list[Any] = []
         """Objects with ``schedule(uri)`` (document opened or changed) and ``close(uri)``."""
+        self.check_listeners: list[Callable[[Document, Suggestion], None]] = []
+        """Told of every checked suggestion when chosen, and again when a late check result arrives."""
+        self.checker: Checker | None = None
+        """Execution checks of block suggestions (created at ``initialize``, for the workspace root)."""
         self._client: EngineClient | None = None
         self._completer: Completer | None = None
         self._root: str | None = None
@@ -84,8 +90,13 @@ class CodeloopServer(LanguageServer):
     @property
     def completer(self) -> Completer:
         if self._completer is None:
-            self._completer = Completer(self.client, self.settings, self._root)
+            self._completer = Completer(self.client, self.settings, self._root, self.checker)
+            self._completer.on_check = self._told_check
         return self._completer
+
+    def _told_check(self, doc: Document, suggestion: Suggestion) -> None:
+        for listener in self.check_listeners:
+            listener(doc, suggestion)
 
     @property
     def position_encoding(self) -> str:
@@ -108,12 +119,15 @@ class CodeloopServer(LanguageServer):
             self._client, self._completer = None, None
         if self._completer is not None:
             self._completer.settings = self.settings
+        if self.checker is not None:
+            self.checker.configure(self.settings.check)
 
     def on_initialize(self, params: types.InitializeParams) -> None:
         self.apply_settings(params.initialization_options)
         folders = params.workspace_folders or []
         uri = folders[0].uri if folders else params.root_uri
         self._root = to_fs_path(uri) if uri else params.root_path
+        self.checker = Checker(self._root, self.settings.check)
         self.client  # noqa: B018 - start loading the model now, not on the first keystroke
 
     def document(self, uri: str) -> Document:
@@ -122,6 +136,9 @@ class CodeloopServer(LanguageServer):
             raise JsonRpcInvalidParams(f"document {uri} is not open")
         doc = self.workspace.get_text_document(uri)
         return Document(uri, to_fs_path(uri) or uri, doc.source, doc.version or 0, self.position_encoding)
+
+    def document_path(self, uri: str) -> str | None:
+        return to_fs_path(uri)
 
     def document_text(self, uri: str) -> tuple[str, str]:
         doc = self.document(uri)
@@ -180,6 +197,8 @@ def build_server(settings: Settings | None = None,
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: CodeloopServer, params: types.InitializedParams) -> None:
+        if ls.checker is not None:
+            await asyncio.to_thread(ls.checker.start)  # the test index builds in a background process
         await asyncio.to_thread(ls.sources.scan_workspace, ls._root)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -209,6 +228,8 @@ def build_server(settings: Settings | None = None,
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: CodeloopServer, params: Any) -> None:
+        if ls.checker is not None:
+            ls.checker.close()
         if ls._client is not None:
             await ls._client.aclose()
 

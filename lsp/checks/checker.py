@@ -15,9 +15,10 @@ from lsp.checks.executor import CheckExecutor
 from lsp.checks.finder import find_checks
 from lsp.checks.job import build_job
 from lsp.checks.ranker import Candidate
-from lsp.checks.selection import Sample, Selection, select
+from lsp.checks.selection import Selection, select
 from lsp.checks.test_index import TestIndex
 from lsp.checks.verdict import Verdict
+from lsp.client import Samples
 from lsp.config import CheckSettings
 from lsp.context import CompletionContext
 
@@ -47,6 +48,13 @@ class Checker:
         self.index = TestIndex(root) if root else None
         self.executor = CheckExecutor(settings.backend)
 
+    def configure(self, settings: CheckSettings) -> None:
+        """New settings (a new sandbox executor when the backend changes)."""
+        if settings.backend != self.settings.backend:
+            self.executor.close()
+            self.executor = CheckExecutor(settings.backend)
+        self.settings = settings
+
     def start(self) -> None:
         """Begin indexing the workspace's tests in the background."""
         if self.index is not None and self.active():
@@ -73,7 +81,7 @@ class Checker:
             return True
         return self.index is not None and bool(self.index.tests_calling(name))
 
-    async def select(self, stream: AsyncIterator[list[Sample]], ctx: CompletionContext, checks: FunctionChecks,
+    async def select(self, stream: AsyncIterator[Samples], ctx: CompletionContext, checks: FunctionChecks,
                      path: str, text: str, offset: int, max_lines: int) -> Selection | None:
         """Check each candidate of ``stream`` spliced into ``text`` at ``offset``; the one to show."""
         async def check(candidate: Candidate) -> Verdict:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsp.checks.check import Check, CheckKind, FunctionChecks
+from lsp.checks.site import top_level_chunks
 from lsp.checks.test_index import calls_name
 from sandbox.types import Mount
 
@@ -91,7 +92,7 @@ def build_job(checks: FunctionChecks, candidate_text: str, path: str, root: str 
         pytest_mounts() if needs_pytest else ())
     spec = {
         "module": name.module, "is_package": name.is_package, "origin": f"{WORKSPACE}/{rel}",
-        "source": without_asserts(candidate_text, checks.function.rsplit(".", 1)[-1]),
+        "source": without_asserts(compilable(candidate_text, checks.def_line), checks.function.rsplit(".", 1)[-1]),
         "workspace": WORKSPACE, "venvs": list(VENV_DIRS) if mounted else [],
         "paths": [f"{WORKSPACE}/{name.import_root}".rstrip("/"), WORKSPACE] if mounted else [],
         "libs": [LIBS] if needs_pytest else [],
@@ -114,6 +115,28 @@ def snippet(check: Check) -> str:
     if check.path:
         return f"codeloop_pytest({check.pytest_id!r})"
     return f"{check.node}()"
+
+
+def compilable(text: str, def_line: int) -> str:
+    """``text`` with the top-level statements that do not parse blanked out (line numbers kept), except
+    the one holding the checked function: the user is often half-way through another function, which
+    must not fail every candidate alike. A candidate that breaks its own function still fails."""
+    if _parses(text):
+        return text
+    lines = text.split("\n")
+    for start, chunk in top_level_chunks(text):
+        end = start + chunk.count("\n") + 1
+        if not start <= def_line < end and not _parses(chunk):
+            lines[start:end] = [""] * (end - start)
+    return "\n".join(lines)
+
+
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def without_asserts(text: str, name: str) -> str:

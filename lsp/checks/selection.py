@@ -20,19 +20,8 @@ from dataclasses import dataclass, field
 from lsp import postprocess
 from lsp.checks.ranker import Candidate, model_order, rank
 from lsp.checks.verdict import Verdict
+from lsp.client import Samples
 from lsp.context import CompletionContext
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One sample of an n>1 request, so far."""
-
-    index: int
-    text: str
-    """Raw text generated so far."""
-    logprob: float | None = None
-    """Cumulative log-probability of the tokens so far (None: unknown)."""
-    finished: bool = False
 
 
 @dataclass
@@ -52,13 +41,14 @@ class Selection:
 CheckRun = Callable[[Candidate], Awaitable[Verdict]]
 
 
-async def collect(stream: AsyncIterator[list[Sample]], ctx: CompletionContext, max_lines: int,
+async def collect(stream: AsyncIterator[Samples], ctx: CompletionContext, max_lines: int,
                   on_candidate: Callable[[Candidate], None]) -> list[Candidate]:
     """Read the stream until every sample is cut or finished (then stop it); ``on_candidate`` is called
     once per sample, in the order they finish."""
     frozen: dict[int, Candidate] = {}
     async with contextlib.aclosing(stream):  # type: ignore[type-var]
-        async for samples in stream:
+        async for batch in stream:
+            samples = batch.samples
             for s in samples:
                 if s.index not in frozen and (s.finished or postprocess.should_stop(s.text, ctx, max_lines)):
                     frozen[s.index] = Candidate(s.index, postprocess.finish(s.text, ctx, max_lines), s.logprob)
@@ -68,7 +58,7 @@ async def collect(stream: AsyncIterator[list[Sample]], ctx: CompletionContext, m
     return [frozen[i] for i in sorted(frozen)]
 
 
-async def select(stream: AsyncIterator[list[Sample]], ctx: CompletionContext, check: CheckRun,
+async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: CheckRun,
                  deadline_s: float, max_lines: int = 12) -> Selection | None:
     """The candidate to show (None: every candidate was empty)."""
     start = time.perf_counter()

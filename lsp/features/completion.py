@@ -36,7 +36,8 @@ def to_completion_list(suggestion: Suggestion | None, encoding: str = "utf-16") 
     item = types.CompletionItem(
         label=first[:80] or new_text[:80],
         kind=types.CompletionItemKind.Snippet,
-        detail="codeloop" + (f" ⚠ {suggestion.warnings[0]}" if suggestion.warnings else ""),
+        detail="codeloop" + (f" ⚠ {suggestion.warnings[0]}" if suggestion.warnings else "")
+               + (f" · {suggestion.check.summary()}" if suggestion.check else ""),
         documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{new_text}\n```"),
         filter_text=new_text,
         sort_text="0",

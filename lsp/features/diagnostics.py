@@ -61,14 +61,27 @@ def suggestion_filter(ls: CodeloopServer, doc: Document, suggestion: Suggestion)
 
 
 class DiagnosticsFeature:
-    """Invariant: at most one pending scan per document; the latest edit's scan is the one published."""
+    """Invariant: at most one pending scan per document; the latest edit's scan is the one published,
+    together with the hints other features set for the document since its last edit."""
 
     def __init__(self, server: CodeloopServer) -> None:
         self.server = server
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._findings: dict[str, list[Any]] = {}
+        self._published: dict[str, list[types.Diagnostic]] = {}
+        self._hints: dict[str, list[types.Diagnostic]] = {}
+
+    def set_hints(self, uri: str, hints: list[types.Diagnostic]) -> None:
+        """Publish ``hints`` (e.g. a checked suggestion's result) with the scan's findings, until the next edit."""
+        self._hints[uri] = hints
+        self._publish(uri)
+
+    def _publish(self, uri: str) -> None:
+        diags = self._published.get(uri, []) + self._hints.get(uri, [])
+        self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diags))
 
     def schedule(self, uri: str) -> None:
+        self._hints.pop(uri, None)
         old = self._pending.get(uri)
         if old is not None and not old.done():
             old.cancel()
@@ -82,11 +95,13 @@ class DiagnosticsFeature:
         findings = await asyncio.to_thread(scan_document, doc.text, doc.path)
         self._findings[uri] = findings
         lines = doc.text.split("\n")
-        diags = [to_diagnostic(f, lines, doc.encoding) for f in findings if f.rule_id != "scan.error"]
-        self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diags))
+        self._published[uri] = [to_diagnostic(f, lines, doc.encoding) for f in findings if f.rule_id != "scan.error"]
+        self._publish(uri)
 
     def close(self, uri: str) -> None:
         self._findings.pop(uri, None)
+        self._published.pop(uri, None)
+        self._hints.pop(uri, None)
         task = self._pending.pop(uri, None)
         if task is not None:
             task.cancel()

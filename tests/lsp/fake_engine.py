@@ -22,6 +22,8 @@ from fastapi.responses import StreamingResponse
 class FakeEngine:
     answers: dict[str, str] = field(default_factory=dict)
     """Last line of the prompt (stripped) -> completion text; ``default`` otherwise."""
+    choices: list[str] = field(default_factory=list)
+    """The texts of an n>1 request's choices, by index (``text_for`` pads with the single answer)."""
     default: str = "value\n"
     chat_answer: str = "Use a list comprehension: [x * x for x in xs]"
     delay_s: float = 0.02
@@ -37,18 +39,28 @@ class FakeEngine:
         last = prompt.rsplit("\n", 1)[-1].strip()
         return self.answers.get(last, self.default)
 
+    def texts_for(self, body: dict) -> list[str]:
+        n = int(body.get("n") or 1)
+        single = self.text_for(body)
+        return [self.choices[i] if i < len(self.choices) else single for i in range(n)] if n > 1 else [single]
+
     def app(self) -> FastAPI:
         app = FastAPI()
 
         async def stream(body: dict, chat: bool):
-            text = self.text_for(body)
+            texts = self.texts_for(body)
             done = False
             try:
-                for i in range(0, len(text), self.chunk_chars):
+                for i in range(0, max(len(t) for t in texts), self.chunk_chars):
                     await asyncio.sleep(self.delay_s)
-                    piece = text[i : i + self.chunk_chars]
-                    choice = {"index": 0, "delta": {"content": piece}} if chat else {"index": 0, "text": piece}
-                    yield f"data: {json.dumps({'choices': [choice]})}\n\n"
+                    for index, text in enumerate(texts):
+                        piece = text[i : i + self.chunk_chars]
+                        if not piece:
+                            continue
+                        last = i + self.chunk_chars >= len(text)
+                        choice = ({"index": index, "delta": {"content": piece}} if chat
+                                  else {"index": index, "text": piece, "finish_reason": "stop" if last else None})
+                        yield f"data: {json.dumps({'choices': [choice]})}\n\n"
                 usage = {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105,
                          "prompt_tokens_details": {"cached_tokens": 64}}
                 yield f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n"

@@ -2,8 +2,14 @@
 --   Neovim 0.11+: vim.lsp.config / vim.lsp.enable, completion through vim.lsp.completion
 --                 (and ghost text through vim.lsp.inline_completion on 0.12+).
 --   Neovim 0.7-0.10: vim.lsp.start_client + buf_attach_client, completion through omnifunc (<C-x><C-o>).
+-- Checked suggestions: the server's codeloop/checkResult notification ("passes 3/3 tests") is shown as
+-- virtual text at the end of the function's def line; the latest one is in vim.b.codeloop_check.
 -- Usage:  require('codeloop').setup({ init_options = { maxTokens = 48 } })
 local M = {}
+M.check_ns = vim.api.nvim_create_namespace('codeloop_check')
+M.check_highlights = { passed = 'DiagnosticOk', failed = 'DiagnosticError', check_failed = 'DiagnosticWarn',
+                       pending = 'Comment' }
+M.check_icons = { passed = '✓', failed = '✗', check_failed = '!', pending = '…' }
 
 M.defaults = {
   cmd = { 'codeloop', 'lsp' },
@@ -15,6 +21,32 @@ M.defaults = {
 
 local function merge(opts)
   return vim.tbl_deep_extend('force', {}, M.defaults, opts or {})
+end
+
+-- codeloop/checkResult: {textDocument = {uri, version}, functionLine, status, summary, final, ...}
+function M.show_check_result(err, params)
+  if err or type(params) ~= 'table' or type(params.textDocument) ~= 'table' then return end
+  local bufnr = vim.uri_to_bufnr(params.textDocument.uri)
+  if not vim.api.nvim_buf_is_loaded(bufnr) then return end
+  vim.b[bufnr].codeloop_check = params
+  vim.api.nvim_buf_clear_namespace(bufnr, M.check_ns, 0, -1)
+  local line = tonumber(params.functionLine) or 0
+  if line < 0 or line >= vim.api.nvim_buf_line_count(bufnr) then return end
+  local status = params.status or 'pending'
+  local text = ('codeloop %s %s'):format(M.check_icons[status] or '', params.summary or status)
+  vim.api.nvim_buf_set_extmark(bufnr, M.check_ns, line, 0, {
+    virt_text = { { text, M.check_highlights[status] or 'Comment' } },
+  })
+end
+
+local function capabilities()
+  local caps = vim.lsp.protocol.make_client_capabilities()
+  caps.experimental = vim.tbl_deep_extend('force', caps.experimental or {}, { codeloop = { checkResult = true } })
+  return caps
+end
+
+local function handlers()
+  return { ['codeloop/checkResult'] = function(err, result) M.show_check_result(err, result) end }
 end
 
 local function on_attach_011(client, bufnr, opts)
@@ -31,6 +63,8 @@ local function setup_011(opts)
     filetypes = opts.filetypes,
     root_markers = opts.root_markers,
     init_options = opts.init_options,
+    capabilities = capabilities(),
+    handlers = handlers(),
     on_attach = function(client, bufnr) on_attach_011(client, bufnr, opts) end,
   })
   vim.lsp.enable('codeloop')
@@ -58,6 +92,8 @@ local function setup_legacy(opts)
           cmd = opts.cmd,
           root_dir = find_root(args.buf, opts.root_markers),
           init_options = opts.init_options,
+          capabilities = capabilities(),
+          handlers = handlers(),
         })
       end
       if client_id then

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from lsp.checks.ranker import Candidate
-from lsp.checks.selection import Sample, select
+from lsp.checks.selection import select
 from lsp.checks.verdict import Verdict, VerdictStatus
+from lsp.client import Sample, Samples
 from tests.lsp.helpers import ctx
 
 CTX = ctx("def f(n):\n    |\n\n\ndef g():\n    pass\n")
@@ -16,7 +17,7 @@ async def stream(snapshots: list[list[Sample]], closed: list[bool], delay_s: flo
     try:
         for snap in snapshots:
             await asyncio.sleep(delay_s)
-            yield snap
+            yield Samples(snap)
     finally:
         closed.append(True)
 
