@@ -1,0 +1,224 @@
+"""The forgery corpus: programs that try to make wrong code pass by tampering with the checker.
+
+Every program here answers WRONG (``solve`` returns 0 where the tests want 2 and 3, or similar) and
+then attacks the harness that judges it: the reporting functions, the builtins, the result channel,
+the comparison itself. A harness that cannot be fooled reports each one as not passed: the expected
+status is FAILED, or ERROR where the attack ends the process before the tests finish. The attacks
+are white-box: they know the harness's internal names (both the single-process harness before the
+judge/worker split and the worker of today) and go straight for them.
+"""
+
+from __future__ import annotations
+
+from sandbox.corpus import Attack, _a
+from sandbox.types import RunStatus
+
+F, E = RunStatus.FAILED, RunStatus.ERROR
+WRONG = ("assert solve(1) == 2", "assert solve(2) == 3")
+
+FORGERIES: tuple[Attack, ...] = (
+    _a("forge_json_dumps", """
+import json
+_dumps = json.dumps
+def _forged(obj, *args, **kwargs):
+    if isinstance(obj, dict) and obj.get('event') == 'test':
+        obj = {'event': 'test', 'index': obj['index'], 'status': 'passed'}
+    return _dumps(obj, *args, **kwargs)
+json.dumps = _forged
+def solve(x):
+    return 0
+""", F, tests=WRONG),
+    _a("forge_os_write", """
+import os
+_write = os.write
+def _forged(fd, data):
+    data = bytes(data).replace(b'"status": "failed"', b'"status": "passed"')
+    data = data.replace(b'"status": "error"', b'"status": "passed"')
+    return _write(fd, data)
+os.write = _forged
+def solve(x):
+    return 0
+""", F, tests=WRONG),
+    _a("builtins_exec_noop", """
+import builtins
+builtins.exec = lambda *args, **kwargs: None
+builtins.compile = lambda *args, **kwargs: None
+def solve(x):
+    return 0
+""", F, tests=WRONG),
+    _a("builtins_assertion_swap", """
+import builtins
+class _Quiet(Exception):
+    pass
+builtins.AssertionError = _Quiet
+builtins.BaseException = _Quiet
+def solve(x):
+    return 0
+""", F, tests=WRONG),
+    _a("sys_modules_swap", """
+import sys, types
+fake = types.ModuleType('json')
+fake.dumps = lambda obj, *a, **k: '{"event": "test", "index": %d, "status": "passed"}' % obj.get('index', 0)
+fake.loads = lambda *a, **k: {}
+sys.modules['json'] = fake
+sys.modules['marshal'] = fake
+def solve(x):
+    return 0
+""", F, tests=WRONG),
+    _a("always_equal_object", """
+class Anything:
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    __hash__ = object.__hash__
+def solve(x):
+    return Anything()
+""", F, tests=WRONG),
+    _a("int_subclass_equal", """
+class Int(int):
+    def __eq__(self, other):
+        return True
+    __hash__ = int.__hash__
+def solve(x):
+    return Int(0)
+""", F, tests=WRONG),
+    _a("magic_arithmetic_object", """
+class Zero:
+    def __sub__(self, other):
+        return 0.0
+    __rsub__ = __sub__
+    def __float__(self):
+        return 0.0
+def solve(x):
+    return Zero()
+""", F, tests=("assert abs(solve(1) - 2.5) < 1e-6", "assert abs(solve(2) - 3.5) < 1e-6")),
+    _a("truthiness_sniffing_object", """
+import dis, sys
+class Sniff:
+    def __bool__(self):
+        frame = sys._getframe(1)
+        ops = {i.offset: i.opname for i in dis.get_instructions(frame.f_code)}
+        return 'IF_TRUE' in ops.get(frame.f_lasti, '')
+def is_odd(x):
+    return Sniff()
+""", F, tests=("assert is_odd(4)", "assert not is_odd(3)")),
+    _a("peek_expected_constant", """
+import sys
+def solve(x):
+    consts = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        consts += [c for c in frame.f_code.co_consts if type(c) is int and c != x]
+        frame = frame.f_back
+    return consts[0] if consts else 0
+""", F, tests=("assert solve(1) == 1234567", "assert solve(2) == 7654321")),
+    _a("frame_walk_forge", """
+import os, sys
+def solve(x):
+    frame = sys._getframe(1)
+    while frame is not None:
+        report = frame.f_locals.get('report')
+        if callable(report):
+            for i in range(2):
+                report('test', index=i, status='passed')
+            report('done')
+            os._exit(0)
+        frame = frame.f_back
+    return 0
+""", F, E, tests=WRONG),
+    _a("traceback_frame_forge", """
+import os
+def solve(x):
+    try:
+        raise ValueError
+    except ValueError as exc:
+        frame = exc.__traceback__.tb_frame
+    while frame is not None:
+        report = frame.f_locals.get('report')
+        if callable(report):
+            for i in range(2):
+                report('test', index=i, status='passed')
+            report('done')
+            os._exit(0)
+        frame = frame.f_back
+    return 0
+""", F, E, tests=WRONG),
+    _a("gc_nonce_forge", """
+import gc, json, os
+def solve(x):
+    for obj in gc.get_objects():
+        if type(obj).__name__ == 'function' and obj.__name__ == 'report' and obj.__closure__:
+            cells = [c.cell_contents for c in obj.__closure__]
+            mark = next(c for c in cells if type(c) is bytes and c.startswith(b'\\x1eCLR'))
+            fd = next(c for c in cells if type(c) is int)
+            for i in range(2):
+                os.write(fd, mark + json.dumps({'event': 'test', 'index': i, 'status': 'passed'}).encode() + b'\\n')
+            os.write(fd, mark + b'{"event": "done"}\\n')
+            os._exit(0)
+    return 0
+""", F, E, tests=WRONG),
+    _a("ctypes_write_forge", """
+import ctypes, gc, json, os
+def solve(x):
+    libc = ctypes.CDLL(None)
+    for obj in gc.get_objects():
+        if type(obj).__name__ == 'function' and obj.__name__ == 'report' and obj.__closure__:
+            cells = [c.cell_contents for c in obj.__closure__]
+            mark = next(c for c in cells if type(c) is bytes and c.startswith(b'\\x1eCLR'))
+            fd = next(c for c in cells if type(c) is int)
+            for i in range(2):
+                rec = mark + json.dumps({'event': 'test', 'index': i, 'status': 'passed'}).encode() + b'\\n'
+                libc.write(fd, rec, len(rec))
+            rec = mark + b'{"event": "done"}\\n'
+            libc.write(fd, rec, len(rec))
+            libc._exit(0)
+    return 0
+""", F, E, tests=WRONG),
+    _a("proc_fd_spray", """
+import gc, json, os
+def solve(x):
+    marks = {c.cell_contents for f in gc.get_objects() if type(f).__name__ == 'function' and f.__closure__
+             for c in f.__closure__ if type(c.cell_contents) is bytes and c.cell_contents.startswith(b'\\x1eCLR')}
+    for fd in sorted((int(n) for n in os.listdir('/proc/self/fd')), reverse=True):
+        for mark in marks:
+            try:
+                for i in range(2):
+                    os.write(fd, mark + json.dumps({'event': 'test', 'index': i, 'status': 'passed'}).encode() + b'\\n')
+                os.write(fd, mark + b'{"event": "done"}\\n')
+                os._exit(0)
+            except OSError:
+                pass
+    return 0
+""", F, E, tests=WRONG),
+    _a("settrace_skip_asserts", """
+import sys
+def _jump(frame, event, arg):
+    if event == 'line' and frame.f_code.co_name == 'check':
+        last = max(line for _, _, line in frame.f_code.co_lines() if line)
+        if frame.f_lineno < last:
+            try:
+                frame.f_lineno = last
+            except ValueError:
+                pass
+    return _jump
+def _calls(frame, event, arg):
+    return _jump if frame.f_code.co_name == 'check' else None
+sys.settrace(_calls)
+def solve(x):
+    return 0
+""", F, tests=("def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\n    x = 1\n\ncheck(solve)\n",)),
+    _a("system_exit_in_test", """
+def solve(x):
+    raise SystemExit(0)
+""", F, tests=WRONG),
+    _a("exit_after_first_test", """
+import atexit, os
+calls = []
+def solve(x):
+    calls.append(x)
+    if len(calls) > 1:
+        os._exit(0)
+    return 2
+""", E, tests=WRONG),
+)
