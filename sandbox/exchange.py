@@ -18,13 +18,22 @@ from sandbox.supervisor import Capture, Pump, StopReason, Stream
 from sandbox.types import RunResult
 
 FINAL_EVENTS = (b'"event": "done"', b'"event": "code_error"', b'"event": "tests_error"', b'"event": "dirty"')
-HARNESS_SOURCE = (Path(__file__).with_name("harness.py")).read_text(encoding="utf-8")
+HARNESS_PARTS = ("comparison.py", "worker.py", "asserts.py", "harness.py")
+"""The in-sandbox harness program, in dependency order (stdlib-only files; see harness.py)."""
+HARNESS_SOURCE = "\n".join(Path(__file__).with_name(part).read_text(encoding="utf-8") for part in HARNESS_PARTS)
 ZYGOTE_PROGRAM = (
     "_harness = {}\n"
     f"exec(compile({HARNESS_SOURCE!r}, '<harness>', 'exec'), _harness)\n"
-    "run_job, parse_request = _harness['run_job'], _harness['parse_request']\n"
+    "harness_main = _harness['main']\n"
     + (Path(__file__).with_name("zygote.py")).read_text(encoding="utf-8")
 )
+
+
+def harness_namespace() -> dict:
+    """The harness program's functions, loaded here without running it (tests use this)."""
+    namespace: dict = {"__name__": "codeloop_harness"}
+    exec(compile(HARNESS_SOURCE, "<harness>", "exec"), namespace)
+    return namespace
 
 
 def harness_argv(python: str, server: bool = False) -> list[str]:

@@ -1,19 +1,19 @@
 """The parent's side of the result protocol: per-run nonce, stdin payload, record extraction.
 
-Trust boundary: everything the child writes is untrusted. The harness (sandbox/harness.py) tags
-each result record with a 128-bit random nonce that the parent sends over the child's stdin; the
-harness reads stdin to EOF and replaces fd 0 with /dev/null BEFORE any untrusted code runs, so the
-nonce is never in argv, the environment, a file or the output. Hence:
+Trust boundary: everything the child writes is untrusted. Inside the sandbox the harness is two
+processes (sandbox/harness.py): a judge that forks the worker before it reads the nonce from its
+stdin, and the worker that runs the code under test. Only the judge writes records; it tags each
+with a 128-bit random nonce that the parent sends over the child's stdin, which the judge reads to
+EOF and replaces with /dev/null. The worker's memory never holds the nonce and it cannot read the
+judge's (non-dumpable), so:
 
 - printing fake markers (with any guessed nonce) is just output: it is never parsed as a result;
 - exiting early (``os._exit`` after a fake "passed" line) leaves the remaining tests NOT_RUN;
 - records must arrive in order (start, code_ok, test 0..n-1, done), each once; anything else
-  that carries the nonce is reported as a protocol violation (status ERROR), never as a pass.
+  that carries the nonce is reported as a protocol violation (status ERROR), never as a pass;
+  so is a ``violation`` record, which the judge writes when the worker breaks their protocol.
 
-NOTE: the untrusted code shares the harness's process, so code that deliberately introspects the
-interpreter (frames, gc, ctypes) can read the nonce and forge records; the nonce stops output
-spoofing and accidents, not a targeted in-process attack. Isolation (what the code can reach)
-never depends on the protocol: it comes from the backend.
+Isolation (what the code can reach) never depends on the protocol: it comes from the backend.
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def _apply(t: Transcript, event: dict) -> None:
     kind = event["event"]
     if t.done or t.code_error or t.tests_error:
         raise ValueError(f"record {kind!r} after the end")
-    if kind == "dirty" and not t.started:
+    if kind == "violation":
+        t.violation = str(event.get("message", "the worker broke the harness protocol"))[:500]
+    elif kind == "dirty" and not t.started:
         t.dirty = True
     elif kind == "tests_error" and not t.started:
         t.tests_error = event

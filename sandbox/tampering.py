@@ -191,6 +191,73 @@ def solve(x):
                 pass
     return 0
 """, F, E, tests=WRONG),
+    _a("gc_forge_worker_claims", """
+import gc, os
+def solve(x):
+    channels = [o for o in gc.get_objects() if type(o).__name__ == 'Channel' and hasattr(o, 'send')]
+    for channel in channels:
+        for i in range(2):
+            channel.send(('end', i, 'passed', '', ''))
+        os._exit(0)
+    return 0
+""", F, E, tests=WRONG),
+    _a("frame_forge_worker_claims", """
+import os, sys
+def solve(x):
+    frame = sys._getframe(1)
+    while frame is not None:
+        channel = frame.f_locals.get('channel')
+        if channel is not None and hasattr(channel, 'send'):
+            for i in range(2):
+                channel.send(('end', i, 'passed', '', ''))
+            os._exit(0)
+        frame = frame.f_back
+    return 0
+""", F, E, tests=WRONG),
+    _a("pipe_forge_worker_claims", """
+import marshal, os
+def solve(x):
+    for fd in sorted(int(n) for n in os.listdir('/proc/self/fd')):
+        if fd < 3:
+            continue
+        for i in range(2):
+            data = marshal.dumps(('end', i, 'passed', '', ''))
+            try:
+                os.write(fd, len(data).to_bytes(4, 'big') + data)
+            except OSError:
+                pass
+    os._exit(0)
+""", F, E, tests=WRONG),
+    _a("site_oracle_bruteforce", """
+import gc
+def solve(x):
+    sites = [f for f in gc.get_objects() if type(f).__name__ == 'function' and f.__name__ == 'site' and f.__closure__]
+    for site in sites:
+        for site_id in range(2):
+            for guess in range(10):
+                if site(site_id, (guess,), None):
+                    return guess
+    return 0
+""", F, E, tests=WRONG),
+    _a("scan_own_memory_for_expected", """
+import re
+def solve(x):
+    found = {}
+    with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb') as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if not perms.startswith('rw'):
+                continue
+            start, end = (int(a, 16) for a in addr.split('-'))
+            try:
+                mem.seek(start)
+                chunk = mem.read(end - start)
+            except (OSError, ValueError, OverflowError):
+                continue
+            for arg, want in re.findall(rb'solve\\((\\d+)\\) == (\\d+)', chunk):
+                found[int(arg)] = int(want)
+    return found.get(x, 0)
+""", F, tests=("assert solve(1) == 1234567", "assert solve(2) == 7654321")),
     _a("settrace_skip_asserts", """
 import sys
 def _jump(frame, event, arg):

@@ -1,15 +1,20 @@
 """The in-container job server of a warm Docker container: one fork per job, no exec per job.
 
-Executed INSIDE the container (stdlib only) as ``python3 -I -c <harness source + this source>``
+Executed INSIDE the container (stdlib only) as ``python3 -I -c <harness program + this source>``
 through ONE long-lived ``docker exec``; it saves the ~100 ms that runc exec + interpreter start
 cost per job. Framing on its stdin: 4-byte big-endian length + harness request
 (``<nonce>\\n<json>``). On its stdout: 8-byte headers ``>BxxxL`` (kind, size) + data, kind 1/2 =
 the job's stdout/stderr, 3 = JSON ``{"exit": code}`` once the job's process is gone.
 
-Trust: the job runs in a forked child with fresh pipes as fds 1/2, /dev/null as fd 0 and every
-other fd closed, in its own session. The server makes itself non-dumpable first, so a job running
-under the same uid can neither ptrace it nor open its /proc fds or memory; a job may still kill
-it, which the parent sees as a lost worker (the container is then recycled, never reused).
+Trust: per job the server forks a fresh harness (the judge, sandbox/harness.py) as soon as the
+length header arrives, BEFORE it reads the request body, and feeds the body to the judge's stdin.
+The judge forks its worker before it reads that stdin, so the code under test never shares memory
+with a request. The server reads each body into one buffer that it zeroes after forwarding, so not
+even earlier requests (the same task's tests, run for the previous sample) linger in what a later
+worker inherits. The job runs with fresh pipes as fds 0/1/2, every other fd closed, in its own
+session. The server makes itself non-dumpable first, so a job running under the same uid can
+neither ptrace it nor open its /proc fds or memory; a job may still kill it, which the parent sees
+as a lost worker (the container is then recycled, never reused).
 """
 
 import ctypes
@@ -40,42 +45,56 @@ def _frame(fd, kind, data):
     _write_all(fd, struct.pack(">BxxxL", kind, len(data)) + data)
 
 
-def _read_exact(fd, n):
-    chunks = []
-    while n:
-        chunk = os.read(fd, n)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+def _read_into(fd, buf):
+    """Fill ``buf`` from ``fd``; False at EOF. Reads in place: no copy of the request is left behind."""
+    view, got = memoryview(buf), 0
+    while got < len(buf):
+        n = os.readv(fd, [view[got:]])
+        if not n:
+            return False
+        got += n
+    return True
 
 
-def _child(nonce, job, w_out, w_err):
-    try:
-        os.setsid()
-        os.dup2(w_out, 1)
-        os.dup2(w_err, 2)
-        os.closerange(3, 4096)
-        _prctl_dumpable(1)
-        try:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write("1000")  # the OOM killer takes the job, not the server
-        except OSError:
-            pass
-        run_job(nonce, job)  # noqa: F821 - defined by the harness source prepended to this one
-    finally:
-        os._exit(70)
-
-
-def _serve_one(ctl_out, nonce, job):
+def _spawn_judge():
+    """Fork the job's harness now, before the request body is read: (pid, stdin w, stdout r, stderr r)."""
+    r_in, w_in = os.pipe()
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
     pid = os.fork()
     if pid == 0:
-        _child(nonce, job, w_out, w_err)
-    os.close(w_out)
-    os.close(w_err)
+        try:
+            os.setsid()
+            os.dup2(r_in, 0)
+            os.dup2(w_out, 1)
+            os.dup2(w_err, 2)
+            os.closerange(3, 4096)
+            harness_main()  # noqa: F821 - from the harness program prepended to this source
+        finally:
+            os._exit(70)
+    for fd in (r_in, w_out, w_err):
+        os.close(fd)
+    return pid, w_in, r_out, r_err
+
+
+def _forward(ctl_in, w_in, size):
+    """Copy one request body to the judge's stdin; False if the parent's stream ended first."""
+    body = bytearray(size)
+    try:
+        complete = _read_into(ctl_in, body)
+        if complete:
+            _write_all(w_in, body)
+    except OSError:
+        pass  # the judge died early: its exit status says so
+    finally:
+        body[:] = bytes(size)  # zeroed before anything else is forked from this process
+        os.close(w_in)
+    return complete
+
+
+def _serve_one(ctl_in, ctl_out, size):
+    pid, w_in, r_out, r_err = _spawn_judge()
+    complete = _forward(ctl_in, w_in, size)
     streams = {r_out: 1, r_err: 2}
     status, exited_at = None, 0.0
     while streams:
@@ -99,6 +118,7 @@ def _serve_one(ctl_out, nonce, job):
         _, status = os.waitpid(pid, 0)
     code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     _frame(ctl_out, 3, json.dumps({"exit": code, "orphans": bool(streams)}).encode())
+    return complete
 
 
 def serve():
@@ -109,16 +129,12 @@ def serve():
     os.dup2(devnull, 1)
     os.close(devnull)
     while True:
-        header = _read_exact(ctl_in, 4)
-        if header is None:
+        header = os.read(ctl_in, 4)
+        while header and len(header) < 4:
+            more = os.read(ctl_in, 4 - len(header))
+            header = header + more if more else b""
+        if len(header) < 4 or not _serve_one(ctl_in, ctl_out, struct.unpack(">L", header)[0]):
             os._exit(0)
-        request = _read_exact(ctl_in, struct.unpack(">L", header)[0])
-        if request is None:
-            os._exit(0)
-        nonce, job = parse_request(request)  # noqa: F821 - from the harness source
-        del request
-        _serve_one(ctl_out, nonce, job)
-        del nonce, job
 
 
 if __name__ == "__main__":

@@ -161,3 +161,27 @@ def _mounts_are_read_only(run, host_dir):
     assert r.status is RunStatus.PASSED, r
     assert sorted(p.name for p in Path(host_dir).iterdir()) == ["copy.py", "pkg"]
     assert (Path(host_dir) / "pkg" / "mod.py").read_text() == "VALUE = 'original'\n"
+
+
+def values_are_judged_as_builtin_data(run):
+    """``==`` against a builtin value: subclasses with the builtin's equality pass (Counter vs a dict, 2 vs 2.0,
+    a namedtuple vs a tuple), objects with their own ``__eq__`` fail, and the message shows the value."""
+    code = ("import collections\n"
+            "P = collections.namedtuple('P', 'x y')\n"
+            "class Eq:\n    def __eq__(self, other):\n        return True\n"
+            "def counts(s):\n    return collections.Counter(s)\n")
+    r = run(code, ["assert counts('aab') == {'a': 2, 'b': 1}", "assert P(1, 2) == (1, 2)", "assert 4 / 2 == 2",
+                   "assert Eq() == 3", "assert counts('a') == {'a': 2}"], FAST)
+    assert [t.status for t in r.tests] == [TestStatus.PASSED] * 3 + [TestStatus.FAILED] * 2, r
+    assert "Eq" in r.tests[3].message and "got Counter({'a': 1})" not in r.tests[4].message, r
+    assert "(got {'a': 1})" in r.tests[4].message, r
+
+
+def caught_assertions_keep_python_semantics(run):
+    """An assert the test itself expects to fail (in ``try``) does not fail the test; a skipped branch is fine."""
+    code = "def f(x):\n    return x\n"
+    tests = ["try:\n    assert f(1) == 2\nexcept AssertionError:\n    pass",
+             "if f(0):\n    assert f(1) == 2",
+             "def check(c):\n    assert c(3) == 3\n    assert abs(c(0.5) - 0.5) < 1e-9\n\ncheck(f)"]
+    r = run(code, tests, FAST)
+    assert r.status is RunStatus.PASSED, r

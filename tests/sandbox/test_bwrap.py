@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(available() is not None, reason=f"bwrap backend 
 CHECKS = [getattr(behaviour, n) for n in (
     "per_test_outcomes", "assert_string_is_split", "all_pass", "code_errors", "empty_and_trivial",
     "timeout_is_enforced_by_parent", "partial_results_survive_timeout", "output_is_capped_with_marker",
-    "binary_output_is_text", "environment_is_cleared", "code_is_the_main_module", "scripts_in_tmp_run")]
+    "binary_output_is_text", "environment_is_cleared", "code_is_the_main_module", "scripts_in_tmp_run",
+    "values_are_judged_as_builtin_data", "caught_assertions_keep_python_semantics")]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)

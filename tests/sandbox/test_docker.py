@@ -23,7 +23,8 @@ CHECKS = [getattr(behaviour, n) for n in (
     "per_test_outcomes", "assert_string_is_split", "code_errors", "empty_and_trivial",
     "partial_results_survive_timeout", "output_is_capped_with_marker", "binary_output_is_text",
     "environment_is_cleared", "code_is_the_main_module", "image_serves_localhost_and_python",
-    "scripts_in_tmp_run")]
+    "scripts_in_tmp_run",
+    "values_are_judged_as_builtin_data", "caught_assertions_keep_python_semantics")]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)

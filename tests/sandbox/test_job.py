@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.harness import _split_tests
+from sandbox.harness import split_tests
 from sandbox.job import Job, make_job
 from sandbox.runner import resolve_backend, run
 from sandbox.types import Limits, RunStatus
@@ -39,12 +39,12 @@ def test_list_tests_are_declared_and_string_tests_are_not():
 
 def test_split_string_tests_per_top_level_assert():
     tests = "import math\nassert math.pi > 3\ny = 2\nassert y == 2\nprint('tail')\n"
-    chunks = _split_tests(tests)
+    chunks = split_tests(tests)
     assert len(chunks) == 3
     assert chunks[0].strip().endswith("assert math.pi > 3") and "import math" in chunks[0]
     assert chunks[1].count("\n") >= 3  # line numbers kept
-    assert _split_tests("def check(c):\n    assert c\ncheck(1)\n") == ["def check(c):\n    assert c\ncheck(1)\n"]
-    assert _split_tests("# nothing\n") == []
+    assert split_tests("def check(c):\n    assert c\ncheck(1)\n") == ["def check(c):\n    assert c\ncheck(1)\n"]
+    assert split_tests("# nothing\n") == []
 
 
 def test_unknown_backend_is_a_value_error_at_resolution_and_a_result_from_run():

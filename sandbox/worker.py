@@ -1,0 +1,204 @@
+"""The untrusted side of a run: runs the code, then the tests, and reports data to the judge.
+
+Executed INSIDE the sandbox (stdlib only; part of the harness program, see harness.py for the
+process layout and the threat model). The judge forks the worker before it reads anything secret,
+so this process never holds the run's nonce or the tests' expected values. What the worker sends
+is a claim ("test 3 ended without an exception") or an observation (the value of a probe); the
+judge decides what they are worth.
+
+Channel (two pipes only the judge and the worker hold): frames of a 4-byte big-endian length +
+marshal data.
+  judge -> worker: once (workdir, code, [test code objects]) or None (nothing to run); then one
+                   byte per site: b"1" the assert holds, b"0" it does not.
+  worker -> judge: ("code_ok",) | ("code_error", kind, message)
+                   ("site", site id, ((is_data, marshal blob | type name), ...), fallback)
+                   ("end", test index, "passed" | "failed" | "error", kind, message)
+"""
+
+import builtins
+import marshal
+import operator
+import os
+import sys
+import traceback
+import types
+
+SITE_SENTINEL = "\x00codeloop-site\x00"
+"""The constant the judge compiles in place of the site function (tests cannot hold a NUL)."""
+MAX_VALUE_BYTES = 16 * 2**20
+MAX_DEPTH = 100
+MAX_MESSAGE = 2000
+_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+_BASES = (int, float, complex, str, bytes, list, tuple, dict, set, frozenset)
+_BASE_COPY = {int: int.__int__, float: float.__float__, complex: complex.__complex__, str: str.__str__,
+              bytes: bytes.__bytes__, list: list.copy, tuple: lambda v: tuple.__getitem__(v, slice(None)),
+              dict: dict.copy, set: set.copy, frozenset: frozenset.copy}
+_SAME_EQ = ("Counter.__eq__", "OrderedDict.__eq__")
+"""Stdlib subclasses whose ``==`` against a plain dict is the dict's own (Counter, OrderedDict)."""
+_OPS = {"Eq": operator.eq, "NotEq": operator.ne, "Lt": operator.lt, "LtE": operator.le, "Gt": operator.gt,
+        "GtE": operator.ge, "Is": operator.is_, "IsNot": operator.is_not,
+        "In": lambda a, b: operator.contains(b, a), "NotIn": lambda a, b: not operator.contains(b, a)}
+# Bound before any untrusted code runs: rebinding os.write, marshal.dumps or builtins later changes nothing here.
+_write, _read, _exit, _dumps, _loads = os.write, os.read, os._exit, marshal.dumps, marshal.loads
+_exec, _compile, _type, _len, _bool = builtins.exec, builtins.compile, builtins.type, builtins.len, builtins.bool
+_BaseException, _AssertionError, _Exception = BaseException, AssertionError, Exception
+_format_exception = traceback.format_exception_only
+
+
+def plain(value):
+    """Builtin data equal to ``value`` by the builtin's own ``==``; TypeError names what is not."""
+    return _plain(value, 0, set())
+
+
+def _plain(v, depth, path):
+    t = _type(v)
+    if t in _SCALARS:
+        return v
+    if depth > MAX_DEPTH:
+        raise TypeError("value nested too deeply")
+    if t in (list, tuple, dict, set, frozenset):
+        if id(v) in path:
+            raise TypeError("recursive value")
+        path.add(id(v))
+        try:
+            if t is dict:
+                return {_plain(k, depth + 1, path): _plain(x, depth + 1, path) for k, x in v.items()}
+            return t(_plain(x, depth + 1, path) for x in v)
+        finally:
+            path.discard(id(v))
+    if t.__module__ == "numpy" and getattr(v, "ndim", None) == 0 and hasattr(v, "item"):
+        return _plain(v.item(), depth + 1, path)  # numpy scalars: their Python value
+    for base in _BASES:
+        if issubclass(t, base):
+            eq = t.__eq__
+            if eq is base.__eq__ or getattr(eq, "__qualname__", "") in _SAME_EQ:
+                return _plain(_BASE_COPY[base](v), depth + 1, path)
+            break
+    raise TypeError(t.__name__)
+
+
+def message(exc):
+    text = "".join(_format_exception(_type(exc), exc)).strip()
+    return text[:MAX_MESSAGE]
+
+
+def bind_sites(code, site):
+    """``code`` with every SITE_SENTINEL constant (nested code included) replaced by ``site``."""
+    consts = tuple(site if _type(c) is str and c == SITE_SENTINEL
+                   else bind_sites(c, site) if _type(c) is types.CodeType else c for c in code.co_consts)
+    return code.replace(co_consts=consts)
+
+
+def main_namespace():
+    """Globals for the untrusted code: a fresh module registered as ``__main__``, as ``python file.py``
+    does. Pickle (multiprocessing) finds its functions by reference and ``mock.patch(__name__ + ".f")``
+    finds its names; a bare dict would leave ``sys.modules["__main__"]`` pointing at this harness."""
+    module = types.ModuleType("__main__")
+    module.__builtins__ = builtins
+    sys.modules["__main__"] = module
+    return module.__dict__
+
+
+class Channel:
+    """The worker's end of the pipes to the judge."""
+
+    def __init__(self, to_judge, from_judge):
+        self.out, self.inp = to_judge, from_judge
+
+    def send(self, message):
+        _flush_std()
+        data = _dumps(message)
+        data = _len(data).to_bytes(4, "big") + data
+        while data:
+            data = data[_write(self.out, data):]
+
+    def receive(self):
+        size = int.from_bytes(self.read_exact(4), "big")
+        return _loads(self.read_exact(size))
+
+    def read_exact(self, n):
+        chunks = []
+        while n:
+            chunk = _read(self.inp, n)
+            if not chunk:
+                _exit(70)  # the judge is gone: nothing this process says can count any more
+            chunks.append(chunk)
+            n -= _len(chunk)
+        return b"".join(chunks)
+
+
+def _flush_std():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except _Exception:
+            pass
+
+
+def site_function(channel):
+    """The function the rewritten asserts call: send the probe values, return the judge's answer."""
+
+    def site(site_id, probes, bare_ops):
+        values, opaque = [], 0
+        for probe in probes:
+            try:
+                blob = _dumps(plain(probe))
+                if _len(blob) > MAX_VALUE_BYTES:
+                    raise TypeError(f"value of {_len(blob)} bytes")
+                values.append((True, blob))
+            except _Exception as exc:  # noqa: BLE001 - not plain data: the judge sees its type only
+                values.append((False, str(exc.args[0]) if exc.args else _type(probe).__name__))
+                opaque += 1
+        fallback = None
+        if bare_ops is not None and opaque == _len(probes):
+            fallback = _python_verdict(probes, bare_ops)
+        channel.send(("site", site_id, tuple(values), fallback))
+        return channel.read_exact(1) == b"1"
+
+    return site
+
+
+def _python_verdict(probes, ops):
+    """What Python's own ``assert`` would say of a bare assert (values the judge cannot see)."""
+    if ops == ("truth",):
+        return _bool(probes[0])
+    left = probes[0]
+    for op, right in zip(ops, probes[1:], strict=True):
+        if not _OPS[op](left, right):
+            return False
+        left = right
+    return True
+
+
+def worker_main(to_judge, from_judge):
+    """Run the job the judge sends; report; always ends the process."""
+    channel = Channel(to_judge, from_judge)
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")  # under memory pressure the kernel kills the code, not the judge
+    except OSError:
+        pass
+    job = channel.receive()
+    if job is None:
+        _exit(0)
+    workdir, code, tests = job
+    os.chdir(workdir)
+    env = main_namespace()
+    try:
+        _exec(_compile(code, "<solution>", "exec"), env)
+    except _BaseException as exc:  # noqa: BLE001 - SystemExit too: the code must not end the run
+        channel.send(("code_error", _type(exc).__name__, message(exc)))
+        _exit(1)
+    del job, code
+    channel.send(("code_ok",))
+    site = site_function(channel)
+    for index, test in enumerate(tests):
+        try:
+            _exec(bind_sites(test, site), env)
+        except _AssertionError as exc:
+            channel.send(("end", index, "failed", "AssertionError", message(exc)))
+        except _BaseException as exc:  # noqa: BLE001
+            channel.send(("end", index, "error", _type(exc).__name__, message(exc)))
+        else:
+            channel.send(("end", index, "passed", "", ""))
+    _exit(0)
