@@ -44,16 +44,17 @@ def _value(s: EvalSummary, col: str) -> float | None:
 
 
 def markdown_table(summaries: list[EvalSummary]) -> str:
-    """One row per run: label, benchmark, coverage, every pass@k column (in %), timings, and how many
-    generated samples the security scanner flagged (medium or high severity)."""
+    """One row per run: label, benchmark, coverage, every pass@k column (in %), timings, how many
+    generated samples the security scanner flagged (medium or high severity) and how many the tamper
+    scan flagged (code that reaches for the checker: gc, frames, builtins, patched modules...)."""
     cols = _metric_columns(summaries)
-    head = ["run", "benchmark", "coverage", *cols, "samples", "T", "gen s", "exec s", "tokens", "flagged"]
+    head = ["run", "benchmark", "coverage", *cols, "samples", "T", "gen s", "exec s", "tokens", "flagged", "tamper"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
         vals = [_value(s, c) for c in cols]
         cells = [s.label or s.model, s.benchmark, s.coverage, *("—" if v is None else f"{100 * v:.1f}" for v in vals),
                  str(s.num_samples), f"{s.temperature:g}", f"{s.generation_seconds:.0f}", f"{s.execution_seconds:.0f}",
-                 str(s.num_generated_tokens), _flagged(s)]
+                 str(s.num_generated_tokens), _flagged(s), _tampered(s)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -61,6 +62,11 @@ def markdown_table(summaries: list[EvalSummary]) -> str:
 def _flagged(s: EvalSummary) -> str:
     sec = s.security or {}
     return f"{sec['samples_with_findings']}/{sec['num_samples']}" if "num_samples" in sec else "—"
+
+
+def _tampered(s: EvalSummary) -> str:
+    t = s.tampering or {}
+    return f"{t['num_flagged']}/{t['num_samples']}" if "num_samples" in t else "—"
 
 
 def plot(summaries: list[EvalSummary], out: Path) -> Path:

@@ -132,9 +132,12 @@ def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: Exec
     summary.wall_seconds = round(time.perf_counter() - start, 2)
     summary.prompt_mode = next((r.get("mode", "") for r in rd.load(rd.generations, _warn).values()), "")
     summary.label = run_label(spec)
-    summary.security = security_report(
-        extract_code(g.get("text", ""), by_id[k[0]].entry_point)
-        for k, g in rd.load(rd.generations, _warn).items() if k[0] in by_id)
+    codes = [extract_code(g.get("text", ""), by_id[k[0]].entry_point)
+             for k, g in rd.load(rd.generations, _warn).items() if k[0] in by_id]
+    summary.security = security_report(codes)
+    from security.tamper import tamper_summary  # the security package loads bandit: only when needed
+
+    summary.tampering = tamper_summary(codes)
     write_samples(spec.run_dir, tasks, records, spec.model)
     rd.write_summary(summary.as_dict())
     return summary

@@ -114,6 +114,8 @@ class EvalSummary:
     notes: list[str] = field(default_factory=list)
     security: dict[str, Any] = field(default_factory=dict)
     """Scanner findings over the generated code (evals.security.security_report)."""
+    tampering: dict[str, Any] = field(default_factory=dict)
+    """Samples whose code reaches for the checker (security.tamper.tamper_summary); their verdicts stand."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,6 +17,7 @@ import json
 import logging
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ def step_metrics(step: int, batch: RolloutBatch, update: dict[str, float], group
         "pass_rate": batch.pass_rate,
         "fraction_passed_mean": statistics.fmean(r.fraction_passed for r in batch.rollouts) if batch.rollouts else 0.0,
         "no_code_rate": sum(r.code is None for r in batch.rollouts) / max(1, len(batch.rollouts)),
+        "tamper_flagged": batch.tamper_flagged,
+        "tamper_rules": dict(Counter(rule for r in batch.rollouts for rule in r.tamper_rules)),
         "num_groups": len(batch.groups(group_size)), "skipped_groups": batch.skipped_groups,
         "rollout_tokens": batch.num_generated_tokens, "rollout_tokens_per_s": round(batch.tokens_per_s, 2),
         "sandbox_runs": batch.num_sandbox_runs, "sandbox_runs_per_s": round(batch.sandbox_runs_per_s, 2),

@@ -120,9 +120,11 @@ def write_report(run_dir: Path) -> Path:
         f"Held-out evals are limited to the first N tasks of each benchmark ({limits}); every row of a benchmark is on the "
         "tasks all its evaluations judged. Intervals are 95% bootstrap over tasks, Δ vs base a paired bootstrap.", "",
         "## Training", "",
-        "| step | reward mean | reward std | pass rate | loss | KL | clip frac | rollout tok/s | sandbox runs/s | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        *[f"| {r['step']} | {r['reward_mean']:.3f} | {r['reward_std']:.3f} | {r['pass_rate']:.3f} | {r['loss']:.4f} | "
+        "| step | reward mean | reward std | pass rate | tamper flagged | loss | KL | clip frac | rollout tok/s | "
+        "sandbox runs/s | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *[f"| {r['step']} | {r['reward_mean']:.3f} | {r['reward_std']:.3f} | {r['pass_rate']:.3f} | "
+          f"{r.get('tamper_flagged', '—')} | {r['loss']:.4f} | "
           f"{r['kl']:.4f} | {r['clip_fraction']:.3f} | {r['rollout_tokens_per_s']:.1f} | {r['sandbox_runs_per_s']:.2f} | "
           f"{r['wall_s']:.0f} |" for r in steps],
         "", f"Total rollout tokens {int(tokens[-1]) if tokens else 0}, training wall time {wall[-1] / 60 if wall else 0:.1f} min.",

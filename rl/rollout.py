@@ -40,6 +40,8 @@ class Rollout:
     adapter_key: str | None
     engine_logprobs: list[float] | None = None
     skipped: bool = False
+    tamper_rules: list[str] = field(default_factory=list)
+    """Rules of the static tamper scan the code set off (security.tamper); the reward is the harness's verdict."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +64,11 @@ class RolloutBatch:
     def pass_rate(self) -> float:
         """Fraction of the samples that passed every assert."""
         return sum(r.status == "passed" for r in self.rollouts) / max(1, len(self.rollouts))
+
+    @property
+    def tamper_flagged(self) -> int:
+        """Samples whose code reaches for the checker (gc, frames, builtins, patched modules...)."""
+        return sum(bool(r.tamper_rules) for r in self.rollouts)
 
     @property
     def sandbox_runs_per_s(self) -> float:
@@ -124,6 +131,8 @@ def collect(engine: Any, tasks: Sequence[RLTask], settings: RolloutSettings, rew
     t0 = time.perf_counter()
     results = iter(run_with_retry(jobs, concurrency=settings.concurrency, backend=settings.sandbox, run_many=run_many))
     exec_s = time.perf_counter() - t0
+    from security.tamper import tamper_signs  # the security package loads bandit: only when needed
+
     rollouts = []
     for task, prompt_ids, sample, code in samples:
         result = next(results) if code else None
@@ -134,7 +143,8 @@ def collect(engine: Any, tasks: Sequence[RLTask], settings: RolloutSettings, rew
             completion_token_ids=list(sample.token_ids), completion=sample.text, code=code, reward=reward,
             parts=parts, status=result.status.value if result else "no_code",
             fraction_passed=result.fraction_passed if result and not skipped else 0.0,
-            adapter_key=engine.adapter_key, engine_logprobs=sample.logprobs, skipped=skipped))
+            adapter_key=engine.adapter_key, engine_logprobs=sample.logprobs, skipped=skipped,
+            tamper_rules=sorted({s.rule for s in tamper_signs(code)}) if code else []))
     num_tokens = sum(len(r.completion_token_ids) for r in rollouts)
     skipped_groups = sorted({r.task_id for r in rollouts if r.skipped})
     return RolloutBatch(rollouts, num_tokens, gen_s, exec_s, len(jobs), skipped_groups)

@@ -9,10 +9,11 @@ is a constant of the compiled code that the worker replaces with its reporting f
 
 Which sites bind (see harness.py for why): a site's failure fails its test, unless the assert sits
 lexically in a ``try`` or ``with`` block (the test may expect and catch the AssertionError there).
-A *mandatory* site must be observed at least once for its test to pass: it is an assert that runs
-whenever its test runs to the end: at module level, in a ``for`` over a non-empty constant range or
-display, or in a function (without ``return``) that the module calls as a statement, as
-``check(candidate)`` is called in HumanEval; never under ``if``/``while``/``try``/``with``.
+A *mandatory* site must be observed a known number of times for its test to pass: it is an assert
+that runs whenever its test runs to the end: at module level, in a ``for`` over a constant range or
+display (N iterations: N observations), or in a function (without ``return``) that the module calls
+as a statement, as ``check(candidate)`` is called in HumanEval; never under ``if``/``while``/``try``/
+``with``.
 """
 
 import ast
@@ -23,6 +24,7 @@ class Site:
     """One assert (or one ``and``-conjunct of it) that the judge decides."""
 
     __slots__ = ("id", "test", "line", "template", "bare", "binding", "mandatory", "message", "text")
+    # mandatory: how many observations the test needs to pass (0: none, the assert may not run)
 
     def __init__(self, **fields):
         for name in self.__slots__:
@@ -95,7 +97,7 @@ class _Rewriter(ast.NodeTransformer):
     def _site_statement(self, node, conjunct, template, probes):
         bare = _bare_ops(template)
         site = Site(id=self.next_id, test=self.test_index, line=node.lineno, template=template, bare=bare is not None,
-                    binding=not self.soft, mandatory=not self.soft and id(node) in self.mandatory,
+                    binding=not self.soft, mandatory=0 if self.soft else self.mandatory.get(id(node), 0),
                     message=str(node.msg.value) if isinstance(node.msg, ast.Constant) else None,
                     text=ast.unparse(conjunct)[:200])
         self.sites.append(site)
@@ -182,40 +184,42 @@ def _bare_ops(template):
 
 
 def _mandatory_asserts(tree):
-    """ids of the Assert nodes that run whenever the test runs to its end (see the module docstring)."""
-    found, called = set(), []
+    """{id of Assert node: how many times it runs at least} for the asserts that run whenever the test
+    runs to its end (see the module docstring); a ``for`` over a constant range of N multiplies by N."""
+    found, called = {}, []
     defs = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     once = {n.name: n for n in defs if [d.name for d in defs].count(n.name) == 1}
 
-    def walk(body, top):
+    def walk(body, top, times):
         for node in body:
             if isinstance(node, ast.Assert):
-                found.add(id(node))
-            elif isinstance(node, ast.For) and _non_empty(node.iter) and not _may_leave(node.body):
-                walk(node.body, top)
+                found[id(node)] = times
+            elif isinstance(node, ast.For) and _iterations(node.iter) and not _may_leave(node.body):
+                walk(node.body, top, times * _iterations(node.iter))
             elif top and isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
                     and isinstance(node.value.func, ast.Name) and node.value.func.id in once:
                 called.append(once[node.value.func.id])
 
-    walk(tree.body, True)
+    walk(tree.body, True, 1)
     for fn in called:
         if not _may_leave(fn.body):
-            walk(fn.body, False)
+            walk(fn.body, False, 1)
     return found
 
 
-def _non_empty(node):
-    if isinstance(node, (ast.List, ast.Tuple)) and node.elts and not any(isinstance(e, ast.Starred) for e in node.elts):
-        return True
+def _iterations(node):
+    """How many times a ``for`` over ``node`` runs, when that is known before it runs (else 0)."""
+    if isinstance(node, (ast.List, ast.Tuple)) and not any(isinstance(e, ast.Starred) for e in node.elts):
+        return len(node.elts)
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-        return bool(node.value)
+        return len(node.value)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range" \
             and not node.keywords and all(isinstance(a, ast.Constant) and type(a.value) is int for a in node.args):
         try:
-            return len(range(*[a.value for a in node.args])) > 0
+            return len(range(*[a.value for a in node.args]))
         except (TypeError, ValueError):
-            return False
-    return False
+            return 0
+    return 0
 
 
 def _may_leave(body):

@@ -19,7 +19,7 @@ Trust boundary (the harness rule: nothing the code under test can reach decides 
   without producing the value the test expects.
 - A test passes only if the worker reports that it ended without an exception, AND every binding
   site it observed held, AND every mandatory site (one that always runs when the test runs to the
-  end) was observed. Killing, exiting, skipping code with a tracer or forging the worker's own
+  end) was observed as often as it must run (N times in a ``for`` over ``range(N)``). Killing, exiting, skipping code with a tracer or forging the worker's own
   messages (it can: it owns its process, its pipe fds, gc, frames and ctypes) therefore cannot pass
   a test whose asserts are mandatory sites: that is every top-level assert (MBPP, RL tasks) and the
   straight-line asserts of HumanEval's ``check``.
@@ -45,6 +45,7 @@ import ast
 import json
 import marshal
 import os
+import select
 import shutil
 import signal
 import sys
@@ -53,6 +54,7 @@ MAX_RECORD_BYTES = 4000
 """Below PIPE_BUF (4096), so one os.write of a record is atomic on the parent's pipe."""
 MAX_FRAME_BYTES = 64 * 2**20
 PR_SET_DUMPABLE = 4
+EXIT_POLL_S = 0.05
 
 
 def split_tests(tests):
@@ -140,6 +142,8 @@ class Judge:
         self.job = job
         self.pid, self.to_worker, self.from_worker = worker
         self.sites = {}
+        self.status = None
+        """The worker's wait status once it has exited."""
 
     def report(self, event, **fields):
         fields["event"] = event
@@ -174,8 +178,9 @@ class Judge:
             if not self.run_test(index):
                 self.mirror_worker()
         self.report("done")
-        os.kill(self.pid, signal.SIGKILL)  # all is decided; nothing the worker does now counts
-        os.waitpid(self.pid, 0)
+        if not self.worker_exited():
+            os.kill(self.pid, signal.SIGKILL)  # all is decided; nothing the worker does now counts
+            os.waitpid(self.pid, 0)
         os._exit(0)
 
     def rewrite(self, index, source):
@@ -185,7 +190,7 @@ class Judge:
 
     def run_test(self, index):
         """Answer the worker's sites until it ends test ``index``; report it. False if the worker is gone."""
-        failure, observed = None, set()
+        failure, observed = None, {}
         while True:
             msg = self.receive()
             if msg is None:
@@ -198,7 +203,7 @@ class Judge:
                 except BadValue as exc:  # noqa: F821
                     self.violation(str(exc))
                     return False
-                observed.add(site.id)
+                observed[site.id] = observed.get(site.id, 0) + 1
                 if not holds and site.binding and failure is None:
                     failure = (site, status, detail, values)
                 os.write(self.to_worker, b"1" if holds else b"0")
@@ -221,10 +226,12 @@ class Judge:
             return {"status": site_status, "kind": kind, "message": line[:2000]}
         if status != "passed":
             return {"status": "error" if status != "failed" else "failed", "kind": str(kind), "message": str(text)}
-        missing = sorted(s.line for s in self.sites.values() if s.test == index and s.mandatory and s.id not in observed)
+        missing = sorted((s.line, observed.get(s.id, 0), s.mandatory) for s in self.sites.values()
+                         if s.test == index and observed.get(s.id, 0) < s.mandatory)
         if missing:
+            line, seen, needed = missing[0]
             return {"status": "failed", "kind": "AssertionError",
-                    "message": f"AssertionError: the assert on line {missing[0]} never ran"}
+                    "message": f"AssertionError: the assert on line {line} ran {seen} of {needed} times"}
         return {"status": "passed"}
 
     @staticmethod
@@ -277,8 +284,14 @@ class Judge:
         return msg
 
     def read_exact(self, n):
+        """``n`` bytes from the worker, or None once it is gone. Its children may hold the pipe open after
+        it exited (orphans), so an exited worker with nothing left in the pipe counts as gone too."""
         chunks = []
         while n:
+            if not select.select([self.from_worker], [], [], EXIT_POLL_S)[0]:
+                if self.worker_exited() and not select.select([self.from_worker], [], [], 0)[0]:
+                    return None
+                continue
             chunk = os.read(self.from_worker, min(n, 1 << 20))
             if not chunk:
                 return None
@@ -286,19 +299,27 @@ class Judge:
             n -= len(chunk)
         return b"".join(chunks)
 
+    def worker_exited(self):
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            self.status = status if pid else None
+        return self.status is not None
+
     def violation(self, text):
         self.report("violation", message=f"the code broke the worker protocol: {text}")
-        os.kill(self.pid, signal.SIGKILL)
+        if not self.worker_exited():
+            os.kill(self.pid, signal.SIGKILL)
 
     def finish_early(self, code):
         self.send(None)
-        os.waitpid(self.pid, 0)
+        if not self.worker_exited():
+            os.waitpid(self.pid, 0)
         os._exit(code)
 
     def mirror_worker(self):
         """End this process as the worker ended: the parent reads exit codes and signals as before."""
         os.close(self.to_worker)
-        _, status = os.waitpid(self.pid, 0)
+        status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             signal.signal(sig, signal.SIG_DFL)

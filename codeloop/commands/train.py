@@ -111,7 +111,7 @@ def _loop(args: argparse.Namespace) -> int:
 def _print_step(rec: dict, as_json: bool) -> None:
     if not as_json:
         print(f"step {rec['step']}: reward {rec['reward_mean']:.3f}±{rec['reward_std']:.3f} "
-              f"pass {rec['pass_rate']:.2f} loss {rec['loss']:.4f} kl {rec['kl']:.4f} "
+              f"pass {rec['pass_rate']:.2f} tamper {rec.get('tamper_flagged', 0)} loss {rec['loss']:.4f} kl {rec['kl']:.4f} "
               f"{rec['rollout_tokens_per_s']:.1f} tok/s {rec['wall_s']:.0f}s", flush=True)
 
 

@@ -26,6 +26,7 @@ def test_tiny_model_pipeline_runs_and_resumes(tmp_path, tiny_qwen2_dir):
     assert summary.num_tasks == 3 and summary.num_results == 6
     assert set(summary.pass_at_k) == {"pass@1"} and 0.0 <= summary.pass_at_k["pass@1"] <= 1.0
     assert summary.prompt_mode == "chat"
+    assert summary.tampering["num_samples"] == 6 and 0 <= summary.tampering["num_flagged"] <= 6
     results = (s.run_dir / "results.jsonl").read_text().splitlines()
     assert len(results) == 6
     keys = {(json.loads(x)["task_id"], json.loads(x)["sample_index"]) for x in results}

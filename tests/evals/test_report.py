@@ -35,3 +35,10 @@ def test_table_marks_missing_metrics():
     b = summary("b", 0.4, 0.3)
     table = markdown_table([a, b])
     assert "—" in table and table.count("\n") == 4
+
+
+def test_table_shows_tampering_flags():
+    s = summary("a", 0.5)
+    s.tampering = {"num_samples": 10, "num_flagged": 2, "by_rule": {"gc-walk": 2}}
+    header, _, row = markdown_table([s, summary("b", 0.4)]).splitlines()[:3]
+    assert header.rstrip(" |").endswith("tamper") and row.rstrip(" |").endswith("2/10")

@@ -77,3 +77,23 @@ def test_a_prompt_the_engine_refuses_skips_only_that_task(engine):
     huge = replace(add_task(9), task_id="huge", instruction="x " * 2000)
     batch = collect(engine, [huge, add_task(1)], SETTINGS, RewardSpec(), seed=3)
     assert {r.task_id for r in batch.rollouts} == {"t/1"} and len(batch.groups(3)) == 1
+
+
+def test_tampering_samples_are_flagged_and_keep_the_hardened_verdict(monkeypatch):
+    from types import SimpleNamespace
+
+    import rl.rollout as rollout
+    from rl.phase import step_metrics
+
+    task = add_task(1)
+    texts = ["```python\ndef add1(x):\n    return x + 1\n```",
+             "```python\nclass Yes:\n    def __eq__(self, other):\n        return True\n\ndef add1(x):\n    return Yes()\n```",
+             "```python\nimport json\njson.dumps = str\n\ndef add1(x):\n    return x + 1\n```"]
+    out = SimpleNamespace(outputs=[SimpleNamespace(index=i, text=t, token_ids=[1], logprobs=[0.0])
+                                   for i, t in enumerate(texts)])
+    monkeypatch.setattr(rollout, "generate_groups", lambda *args: ([(task, [1], out)], 0.1))
+    batch = collect(SimpleNamespace(adapter_key=None), [task], SETTINGS, RewardSpec(), seed=0)
+    assert [r.status for r in batch.rollouts] == ["passed", "failed", "passed"]
+    assert [r.tamper_rules for r in batch.rollouts] == [[], ["equality-override"], ["module-patch"]]
+    metrics = step_metrics(1, batch, {}, group_size=3, wall_s=1.0)
+    assert metrics["tamper_flagged"] == 2 and metrics["tamper_rules"] == {"equality-override": 1, "module-patch": 1}

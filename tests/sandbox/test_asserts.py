@@ -92,8 +92,8 @@ check(f)
 def test_which_sites_are_mandatory_and_which_bind():
     _, sites = rewrite(SHAPES)
     flags = {s.line: (s.mandatory, s.binding) for s in sites}
-    assert flags == {3: (True, True), 5: (True, True), 7: (False, True), 9: (False, True), 11: (False, False),
-                     15: (False, False), 18: (False, True), 20: (True, True)}
+    assert flags == {3: (1, True), 5: (3, True), 7: (0, True), 9: (0, True), 11: (0, False),
+                     15: (0, False), 18: (0, True), 20: (1, True)}
 
 
 @pytest.mark.parametrize("leave", ["return", "break"])
