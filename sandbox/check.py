@@ -1,5 +1,8 @@
 """``sandbox check``: run the hostile corpus against one backend and verify the host is unchanged.
 
+The corpus is the escape/exhaustion programs (sandbox/corpus.py) and the forgeries that try to make
+wrong code pass by tampering with the checker (sandbox/tampering.py).
+
 A row is contained when the status is one the attack expects and its side channel stayed shut
 (no connection reached the loopback listener). After the corpus: no file the attacks tried to
 create exists on the host, no process of ours outlives its run, no container we started is left
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sandbox.corpus import ATTACKS, Attack
+from sandbox.tampering import FORGERIES
 from sandbox.job import make_job
 from sandbox.runner import create_backend
 from sandbox.types import Limits, RunResult
@@ -118,7 +122,7 @@ def run_check(backend: str, base: Limits | None = None, checkout: Path | None = 
     old_env = os.environ.get(CANARY_ENV)
     os.environ[CANARY_ENV] = canary
     try:
-        for attack in ATTACKS:
+        for attack in ATTACKS + FORGERIES:
             code = _fill(attack, listener.port, canary, checkout, home)
             job = make_job(code, list(attack.tests), replace(base, **attack.limits))
             result = job if isinstance(job, RunResult) else instance.execute(job)
