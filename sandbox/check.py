@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sandbox.corpus import ATTACKS, Attack
-from sandbox.tampering import FORGERIES
 from sandbox.job import make_job
 from sandbox.runner import create_backend
+from sandbox.tampering import FORGERIES
 from sandbox.types import Limits, RunResult
 
 CANARY_ENV = "CODELOOP_CHECK_CANARY"
