@@ -3,6 +3,9 @@
 A scripted editing session drives `codeloop lsp` over stdio exactly as an editor does: open a file, ask
 for a single-line and a multi-line inline completion, ask a chat question (streamed with `$/progress`),
 receive security diagnostics; then the generated code runs against asserts in the sandbox.
+
+``is_prime`` has doctests, so its multi-line suggestion is checked: the server runs its candidates against
+them in the sandbox before it shows one, and tells the editor the result (``codeloop/checkResult``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ DEMO_FILE = '''import subprocess
 
 
 def is_prime(n: int) -> bool:
-    """Return True if n is a prime number."""
+    """Return True if n is a prime number.
+
+    >>> [k for k in range(20) if is_prime(k)]
+    [2, 3, 5, 7, 11, 13, 17, 19]
+    >>> is_prime(97), is_prime(91)
+    (True, False)
+    """
     {multi}
 
 
@@ -41,6 +50,8 @@ DEMO_TESTS = [
 ]
 CHAT_QUESTION = "In two sentences: what does functools.lru_cache do, and when should I avoid it?"
 CHAT_TOKEN = "codeloop-demo-chat"
+CHECK_WAIT_S = 30.0
+"""How long the demo waits for a check result that arrives after its suggestion."""
 
 
 @dataclass
@@ -51,6 +62,8 @@ class EditorSession:
     chat_text: str = ""
     chat_progress: list[str] = field(default_factory=list)
     """The text of each ``$/progress`` report on the chat's token, in order; joined, they are the answer."""
+    check_results: list[dict[str, Any]] = field(default_factory=list)
+    """The ``codeloop/checkResult`` notifications, in order."""
 
 
 def progress_message(value: Any) -> str | None:
@@ -107,10 +120,17 @@ async def _editor_session(console: Console, model_path: Path) -> EditorSession:
         if params.token == CHAT_TOKEN and message:
             session.chat_progress.append(message)
 
+    @client.feature("codeloop/checkResult")
+    def _checked(params: Any) -> None:
+        from lsp.features.chat import plain  # pygls hands a client namedtuples
+
+        session.check_results.append(plain(params))
+
     await client.start_io(sys.executable, "-m", "codeloop", "lsp")
     caps = t.ClientCapabilities(
         text_document=t.TextDocumentClientCapabilities(inline_completion=t.InlineCompletionClientCapabilities()),
         window=t.WindowClientCapabilities(work_done_progress=True),
+        experimental={"codeloop": {"checkResult": True}},  # this editor shows check results itself
     )
     start = time.perf_counter()
     with console.status("starting the language server and loading the engine"):
@@ -122,7 +142,7 @@ async def _editor_session(console: Console, model_path: Path) -> EditorSession:
         await _inline(client, "{single}")  # first request also loads the model
     console.print(f"language server ready in {time.perf_counter() - start:.1f} s")
     single = await _show_inline(console, client, "{single}", "single-line completion (mid-line)")
-    multi = await _show_inline(console, client, "{multi}", "multi-line completion (empty line after a def)")
+    multi = await _show_checked(console, client, session.check_results)
     session.chat_text = await _chat(console, client, session.chat_progress)
     await asyncio.sleep(0.5)
     _show_diagnostics(console, diagnostics)
@@ -157,6 +177,26 @@ async def _show_inline(console: Console, client, marker: str, title: str) -> str
     replaced = col - item.range.start.character if item.range else 0
     text = text[replaced:]  # the item's range may cover indentation it repeats
     console.print(Panel(Syntax(text, "python"), title=f"{title}: {seconds * 1000:.0f} ms"))
+    return text
+
+
+async def _show_checked(console: Console, client, results: list[dict[str, Any]]) -> str:
+    """The multi-line suggestion for ``is_prime``, checked against its doctests before it is shown; when the
+    checks outlast the server's deadline, the result (and perhaps a better candidate) comes afterwards."""
+    start = time.perf_counter()
+    text = await _show_inline(console, client, "{multi}", "multi-line completion (empty line after a def)")
+    while results and not results[-1].get("final") and time.perf_counter() - start < CHECK_WAIT_S:
+        await asyncio.sleep(0.05)
+    if not results:
+        console.print(Panel("no check ran (no sandbox backend here: run scripts/sandbox_setup.sh --bwrap-only)",
+                            title="checked suggestion"))
+        return text
+    final = results[-1]
+    if final.get("changed"):  # as an editor does on the notification: ask again, the checked one is cached
+        text = await _show_inline(console, client, "{multi}", "multi-line completion, after its checks")
+    mark = {"passed": "[green]✓[/]", "failed": "[red]✗[/]"}.get(final.get("status", ""), "[yellow]![/]")
+    console.print(Panel(f"{mark} {final.get('summary')}  ({final.get('candidates')} candidates, "
+                        f"{time.perf_counter() - start:.1f} s)", title="checked against is_prime's doctests"))
     return text
 
 

@@ -226,6 +226,11 @@ class Completer:
                                           ctx.mode, check=note))
         return selection.candidate.text, note
 
+    def pending_check(self, uri: str) -> asyncio.Task[Any] | None:
+        """The task that will report the final check result of ``uri``'s latest checked suggestion, if any."""
+        task = self._late.get(uri)
+        return task if task is not None and not task.done() else None
+
     async def _late_result(self, doc: Document, shown: Selection, note: CheckNote, cursor: ctxmod.Cursor,
                            line: int, character: int) -> None:
         assert shown.late is not None

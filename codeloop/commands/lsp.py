@@ -11,6 +11,7 @@ import re
 import sys
 from pathlib import Path
 
+from codeloop.arguments import positive_int
 from codeloop.errors import UserError
 from lsp.config import WEIGHT_QUANTS, Settings
 
@@ -33,6 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _engine_flags(c)
     c.add_argument("--max-tokens", type=int, default=None)
     c.add_argument("--json", action="store_true", help="print a JSON object")
+    c.add_argument("--check", action="store_true",
+                   help="a block in a function with doctests, asserts or tests: the best of --candidates "
+                        "candidates run against them in the sandbox; the result goes to stderr (or into --json)")
+    c.add_argument("--candidates", type=positive_int, default=None,
+                   help="with --check: candidates to generate (1-16, default 4)")
+    c.add_argument("--check-backend", default="auto", choices=("auto", "bwrap", "docker"),
+                   help="with --check: sandbox backend (default auto: bwrap, else docker; never unsandboxed)")
     c.set_defaults(func=run_complete)
 
     h = subparsers.add_parser("chat", help="ask the model a question (optionally about a file)")
@@ -106,29 +114,74 @@ def run_complete(args: argparse.Namespace) -> int:
     from lsp.server import make_client
 
     path, line, col = _parse_position(args.position)
+    if args.candidates is not None and args.candidates > 16:
+        raise UserError("--candidates must be at most 16")
     text = path.read_text(encoding="utf-8", errors="replace")
-    settings = _settings(args, debounceMs=0, **({"maxTokens": args.max_tokens} if args.max_tokens else {}))
+    check = {"enabled": True, "backend": args.check_backend, **({"candidates": args.candidates} if args.candidates else {})}
+    settings = _settings(args, debounceMs=0, **({"maxTokens": args.max_tokens} if args.max_tokens else {}),
+                         **({"check": check} if args.check else {}))
+    root = _workspace_root(path)
+    checker = _checker(root, settings) if args.check else None
     client = make_client(settings)
 
     async def once():
-        completer = Completer(client, settings, str(path.parent.resolve()))
+        completer = Completer(client, settings, root, checker)
+        notes = []
+        completer.on_check = lambda doc, s: notes.append(s)
         try:
             doc = Document(path.as_uri(), str(path.resolve()), text, encoding="utf-32")  # COL counts characters
-            return await completer.suggest(doc, line, col)
+            suggestion = await completer.suggest(doc, line, col)
+            late = completer.pending_check(doc.uri)
+            if late is not None:  # a terminal can wait for the final choice
+                await late
+            return notes[-1] if notes else suggestion
         finally:
             await client.aclose()
+            if checker is not None:
+                checker.close()
 
     try:
         suggestion = asyncio.run(once())
     except (PositionError, EngineError) as exc:
         raise UserError(str(exc)) from exc
     out = suggestion.text if suggestion else ""
+    note = suggestion.check if suggestion else None
     if args.json:
         print(json.dumps({"file": str(path), "line": line + 1, "column": col + 1, "text": out,
-                          "mode": suggestion.mode.value if suggestion else None}))
+                          "mode": suggestion.mode.value if suggestion else None,
+                          **({"check": _check_json(note)} if args.check else {})}))
     else:
         print(out)
+        if args.check:
+            print(f"codeloop: {note.summary() if note else 'no checks found for this position'}", file=sys.stderr)
     return 0
+
+
+def _workspace_root(path: Path) -> str:
+    """The nearest folder above ``path`` that looks like a project root (else the file's folder)."""
+    start = path.resolve().parent
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in (".git", "pyproject.toml", "setup.py", "setup.cfg")):
+            return str(folder)
+    return str(start)
+
+
+def _checker(root: str, settings: Settings):
+    from lsp.checks.checker import Checker
+
+    checker = Checker(root, settings.check)
+    name, why = checker.executor.backend()
+    if name is None:
+        raise UserError(f"--check needs a sandbox: {why}")
+    checker.index_now()
+    return checker
+
+
+def _check_json(note) -> dict | None:
+    if note is None:
+        return None
+    return {"function": note.function, "status": note.status, "summary": note.summary(),
+            "candidates": note.num_candidates, **(note.verdict.as_dict() if note.verdict else {})}
 
 
 def run_chat(args: argparse.Namespace) -> int:

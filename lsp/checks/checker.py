@@ -60,6 +60,11 @@ class Checker:
         if self.index is not None and self.active():
             self.index.start()
 
+    def index_now(self) -> None:
+        """Index the workspace's tests in this thread (a one-shot command, not a keystroke)."""
+        if self.index is not None:
+            self.index.build_now()
+
     def active(self) -> bool:
         """On when enabled, or by default where a sandbox backend is available."""
         if self.settings.enabled is False:

@@ -157,6 +157,12 @@ class TestIndex:
         except OSError as exc:
             logger.warning("test index of %s not built: %s", self.root, exc)
 
+    def build_now(self) -> None:
+        """Index every test file now, in this thread (for one-shot commands)."""
+        for path in test_files(self.root):
+            self._replace(os.path.relpath(path, self.root), read_refs(self.root, path))
+        self.ready = True
+
     def _put_row(self, row: str) -> None:
         try:
             data = json.loads(row)

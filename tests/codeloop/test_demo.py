@@ -13,6 +13,7 @@ from lsprotocol import types as t
 from rich.console import Console
 
 from codeloop import demo
+from sandbox.bwrap import available
 
 
 def test_progress_message_reads_the_json_a_client_receives_and_typed_values():
@@ -23,8 +24,8 @@ def test_progress_message_reads_the_json_a_client_receives_and_typed_values():
     assert demo.progress_message(t.WorkDoneProgressBegin(title="codeloop chat", message="x")) is None
 
 
-def test_demo_session_streams_the_chat_answer_as_progress(tiny_qwen2_dir):
-    console = Console(file=io.StringIO(), width=100)
+def test_demo_session_streams_the_chat_and_checks_is_prime(tiny_qwen2_dir):
+    console = Console(file=io.StringIO(), width=200)
     session = asyncio.run(demo._editor_session(console, tiny_qwen2_dir))
     assert session.chat_text  # random text from the tiny model, checked by shape
     assert session.chat_progress, "the demo client saw no $/progress report for the chat"
@@ -32,3 +33,9 @@ def test_demo_session_streams_the_chat_answer_as_progress(tiny_qwen2_dir):
     shown = console.file.getvalue()
     assert f"{len(session.chat_progress)} streamed $/progress updates" in shown
     assert "def is_prime(n: int) -> bool:" in session.code
+    if available() is None:  # is_prime has doctests: its block suggestion was checked in the sandbox
+        final = session.check_results[-1]
+        assert final["final"] is True and final["function"] == "is_prime"
+        assert final["status"] in ("passed", "failed", "check_failed")  # the tiny model writes random text
+        assert "checked against is_prime's doctests" in shown
+
