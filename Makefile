@@ -7,7 +7,7 @@ RUFF := $(VENV)/bin/ruff
 MODEL ?= qwen2.5-coder-0.5b-instruct
 PYTEST_ARGS ?=
 
-.PHONY: venv system demo test test-fast lint e2e bench bench-all eval-canonical rl-smoke scan-index gpu-check clean
+.PHONY: venv system demo test test-fast lint e2e vsix nvim-plugin bench bench-all eval-canonical rl-smoke scan-index gpu-check clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup_venv.sh
 	scripts/setup_venv.sh
@@ -35,6 +35,10 @@ test-fast: venv
 
 e2e: system
 	$(PYTEST) -m e2e $(PYTEST_ARGS)
+
+# The VS Code extension as dist/codeloop-<version>.vsix (@vscode/vsce; Node >= 22 from scripts/editors_setup.sh).
+vsix:
+	scripts/build_vsix.sh
 
 bench: venv
 	$(VENV)/bin/codeloop bench engine --model $(MODEL) --json

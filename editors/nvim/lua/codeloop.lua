@@ -1,10 +1,10 @@
--- codeloop language server for Neovim.
---   Neovim 0.11+: vim.lsp.config / vim.lsp.enable, completion through vim.lsp.completion
---                 (and ghost text through vim.lsp.inline_completion on 0.12+).
+-- codeloop language server for Neovim (this folder is a plugin: lua/, lsp/; see editors/README.md).
+--   Neovim 0.11+: lsp/codeloop.lua is picked up by vim.lsp.config; setup() adds options and vim.lsp.enable;
+--                 completion through vim.lsp.completion (ghost text through vim.lsp.inline_completion on 0.12+).
 --   Neovim 0.7-0.10: vim.lsp.start_client + buf_attach_client, completion through omnifunc (<C-x><C-o>).
 -- Checked suggestions: the server's codeloop/checkResult notification ("passes 3/3 tests") is shown as
 -- virtual text at the end of the function's def line; the latest one is in vim.b.codeloop_check.
--- Usage:  require('codeloop').setup({ init_options = { maxTokens = 48 } })
+-- Usage:  require('codeloop').setup({ init_options = { maxTokens = 48 } })   (lazy.nvim: opts = { ... })
 local M = {}
 M.check_ns = vim.api.nvim_create_namespace('codeloop_check')
 M.check_highlights = { passed = 'DiagnosticOk', failed = 'DiagnosticError', check_failed = 'DiagnosticWarn',
@@ -12,10 +12,11 @@ M.check_highlights = { passed = 'DiagnosticOk', failed = 'DiagnosticError', chec
 M.check_icons = { passed = '✓', failed = '✗', check_failed = '!', pending = '…' }
 
 M.defaults = {
-  cmd = { 'codeloop', 'lsp' },
+  -- --shared: every Neovim attaches to one background `codeloop serve` (one model in memory)
+  cmd = { 'codeloop', 'lsp', '--shared' },
   filetypes = { 'python', 'lua', 'javascript', 'typescript', 'go', 'rust', 'c', 'cpp', 'java', 'sh' },
   root_markers = { '.git', 'pyproject.toml', 'package.json' },
-  init_options = {},      -- codeloop settings: enable, model, engineUrl, maxTokens, contextBudgetChars, ...
+  init_options = {},      -- codeloop settings: enable, model, engineUrl, maxTokens, ... (editors/README.md)
   autotrigger = true,     -- 0.11+: open the completion menu as you type
 }
 
@@ -57,8 +58,10 @@ local function on_attach_011(client, bufnr, opts)
   end
 end
 
-local function setup_011(opts)
-  vim.lsp.config('codeloop', {
+--- The vim.lsp.config table for `codeloop` (lsp/codeloop.lua returns it with the defaults).
+function M.config(opts)
+  opts = merge(opts)
+  return {
     cmd = opts.cmd,
     filetypes = opts.filetypes,
     root_markers = opts.root_markers,
@@ -66,8 +69,7 @@ local function setup_011(opts)
     capabilities = capabilities(),
     handlers = handlers(),
     on_attach = function(client, bufnr) on_attach_011(client, bufnr, opts) end,
-  })
-  vim.lsp.enable('codeloop')
+  }
 end
 
 local function find_root(bufnr, markers)
@@ -105,11 +107,11 @@ local function setup_legacy(opts)
 end
 
 function M.setup(opts)
-  opts = merge(opts)
   if vim.lsp.config and vim.lsp.enable then
-    setup_011(opts)
+    vim.lsp.config('codeloop', M.config(opts))
+    vim.lsp.enable('codeloop')
   else
-    setup_legacy(opts)
+    setup_legacy(merge(opts))
   end
 end
 

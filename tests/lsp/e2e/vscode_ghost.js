@@ -50,6 +50,12 @@ async function main() {
     await page.keyboard.press('Tab');
     await page.waitForTimeout(800);
     out.lines = await page.$$eval('.monaco-editor .view-line', els => els.map(e => e.textContent.replace(/\u00a0/g, ' ')));
+    // the status-bar item: ready after the suggestion, "off" after a click (the toggle)
+    const item = '.statusbar-item:has-text("codeloop")';
+    out.status = (await page.textContent(item)).trim();
+    await page.click(item);
+    await page.waitForSelector('.statusbar-item:has-text("codeloop off")', { timeout: 10000 }).catch(() => {});
+    out.status_after_click = (await page.textContent(item)).trim();
     out.ok = true;
   } catch (e) {
     out.error = String(e && e.stack || e);
