@@ -27,10 +27,22 @@ async function main() {
       } catch (e) { /* retry */ }
     }
     await page.waitForTimeout(1500);
-    await page.click('.monaco-editor .view-lines');
-    await page.keyboard.press('Control+G');
-    await page.keyboard.type(process.env.LINE);
-    await page.keyboard.press('Enter');
+    // go to the line: the quick input may take keys before it is ready on a busy machine, so wait for it
+    // to open, and for it to close after Enter, and start over if it did not
+    for (let i = 0; i < 5; i++) {
+      await page.click('.monaco-editor .view-lines');
+      await page.keyboard.press('Control+G');
+      try {
+        await page.waitForSelector('.quick-input-widget', { state: 'visible', timeout: 5000 });
+        await page.keyboard.type(process.env.LINE);
+        await page.waitForTimeout(300);
+        await page.keyboard.press('Enter');
+        await page.waitForSelector('.quick-input-widget', { state: 'hidden', timeout: 5000 });
+        break;
+      } catch (e) {
+        await page.keyboard.press('Escape');
+      }
+    }
     await page.keyboard.press('End');
     // the language server may still be starting: type, and retype until ghost text shows
     let ghost = null;
