@@ -10,10 +10,20 @@ const SECTION = 'codeloop';
 const EXTENSION_ONLY = new Set(['serverCommand', 'shared']);  // read here, never sent to the server
 const CHECK_RESULT = 'codeloop/checkResult';
 
+/** Tells the server this client renders codeloop/checkResult (so it sends no hint diagnostic). */
+const CHECK_RESULT_FEATURE = {
+  fillClientCapabilities(capabilities) {
+    capabilities.experimental = { ...(capabilities.experimental || {}), codeloop: { checkResult: true } };
+  },
+  initialize() {},
+  getState() { return { kind: 'static' }; },
+  clear() {},
+};
+
 let client;
 let status;
 let pending = 0;
-let lastCheck = null;  // {passed, total, summary} of the latest checked suggestion
+let lastCheck = null;  // {status, passed, total, summary} of codeloop/checkResult for the latest suggestion
 
 /** Every server setting of package.json, as initializationOptions (`security.copyleft` nested). */
 function serverSettings(context) {
@@ -50,12 +60,15 @@ function render() {
   } else if (pending > 0) {
     status.text = '$(sync~spin) codeloop';
     status.tooltip = 'codeloop is generating a suggestion';
-  } else if (lastCheck && lastCheck.total > 0 && lastCheck.passed === lastCheck.total) {
+  } else if (lastCheck && lastCheck.status === 'passed') {
     status.text = `$(pass) codeloop checked ✓ ${lastCheck.passed}/${lastCheck.total}`;
-    status.tooltip = lastCheck.summary || 'the suggestion passed its checks; click to turn suggestions off';
-  } else if (lastCheck && lastCheck.total > 0) {
+    status.tooltip = `${lastCheck.summary} (click to turn suggestions off)`;
+  } else if (lastCheck && lastCheck.status === 'pending') {
+    status.text = '$(beaker) codeloop checking';
+    status.tooltip = lastCheck.summary;
+  } else if (lastCheck) {  // failed, check_failed
     status.text = `$(warning) codeloop ${lastCheck.passed}/${lastCheck.total}`;
-    status.tooltip = lastCheck.summary || 'the suggestion failed some of its checks';
+    status.tooltip = lastCheck.summary;
   } else {
     status.text = '$(check) codeloop';
     status.tooltip = 'codeloop is ready: click to turn suggestions off';
@@ -86,8 +99,10 @@ function start(context) {
     },
   };
   client = new LanguageClient('codeloop', 'codeloop', serverCommand(), clientOptions);
+  client.registerFeature(CHECK_RESULT_FEATURE);
   client.onNotification(CHECK_RESULT, (params) => {
-    lastCheck = { passed: Number(params.passed) || 0, total: Number(params.total) || 0, summary: params.summary };
+    lastCheck = { status: String(params.status || 'pending'), passed: Number(params.passed) || 0,
+                  total: Number(params.total) || 0, summary: String(params.summary || '') };
     render();
   });
   return client.start().then(render);
