@@ -6,12 +6,7 @@ package.path = env('CODELOOP_REPO') .. '/editors/nvim/lua/?.lua;' .. package.pat
 local v = vim.version()
 local out = { version = v.major .. '.' .. v.minor .. '.' .. v.patch }
 
-local function finish(code)
-  local f = io.open(env('CODELOOP_OUT'), 'w')
-  f:write(vim.fn.json_encode(out))
-  f:close()
-  vim.cmd(code == 0 and 'qa!' or 'cq!')
-end
+local report = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_report.lua')
 
 local ok, err = pcall(function()
   require('codeloop').setup({
@@ -66,6 +61,4 @@ local ok, err = pcall(function()
   local stats = vim.lsp.buf_request_sync(0, 'codeloop/stats', {}, 10000)
   for _, r in pairs(stats or {}) do out.stats = r.result end
 end)
-out.ok = ok
-out.error = ok and nil or tostring(err)
-finish(ok and 0 or 1)
+report(out, ok, err)

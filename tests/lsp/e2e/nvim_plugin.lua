@@ -6,12 +6,7 @@
 local env = os.getenv
 local out = {}
 
-local function finish(code)
-  local f = io.open(env('CODELOOP_OUT'), 'w')
-  f:write(vim.fn.json_encode(out))
-  f:close()
-  vim.cmd(code == 0 and 'qa!' or 'cq!')
-end
+local report = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_report.lua')
 
 local ok, err = pcall(function()
   vim.cmd('packadd codeloop')
@@ -36,6 +31,4 @@ local ok, err = pcall(function()
     out.label = item and item.label
   end
 end)
-out.ok = ok
-out.error = ok and nil or tostring(err)
-finish(ok and 0 or 1)
+report(out, ok, err)
