@@ -72,6 +72,16 @@ class Suggestion:
         return (self.line_prefix if self.replace_from == 0 else "") + self.text
 
 
+@dataclass(frozen=True)
+class Completion:
+    """What the engine path made of one cursor: the context it built, the raw model text, the suggestion."""
+
+    context: ctxmod.CompletionContext
+    raw: str
+    text: str
+    """The suggestion ("" = none shown)."""
+
+
 @dataclass
 class CompleterStats:
     num_requests: int = 0
@@ -154,7 +164,7 @@ class Completer:
             self.stats.record("context_ms", t0)
             t0 = time.perf_counter()
             if checks is None:
-                text, note = await self._generate(ctx), None
+                text, note = (await self._generate(ctx))[1], None
             else:
                 text, note = await self._checked(doc, ctx, checks, cursor, line, character)
             self.stats.record("engine_ms", t0)
@@ -192,7 +202,7 @@ class Completer:
     def _context_and_checks(self, doc: Document, line: int, character: int, index: SnippetIndex | None,
                             cursor: ctxmod.Cursor) -> tuple[ctxmod.CompletionContext, Any]:
         """The context, and the checks of the cursor's function for a block suggestion (None: unchecked)."""
-        ctx = self._fitted_context(doc, line, character, index)
+        ctx = self.context(doc, line, character, index)
         checks = None
         if self.checker is not None and ctx.mode is ctxmod.Mode.MULTI_LINE:
             checks = self.checker.find(doc.path, doc.text, line, len(cursor.line_prefix))
@@ -246,8 +256,18 @@ class Completer:
         if self.on_check is not None:
             self.on_check(doc, suggestion)
 
-    def _fitted_context(self, doc: Document, line: int, character: int,
-                        index: SnippetIndex | None) -> ctxmod.CompletionContext:
+    async def complete(self, doc: Document, line: int, character: int,
+                       index: SnippetIndex | None = None) -> Completion:
+        """The unchecked engine path for one cursor (context -> engine -> post-processing), without the
+        cache, debounce, superseding or checked candidates of ``suggest``: the text ``suggest`` shows when no
+        checks apply. ``codeloop eval fim`` calls it, so the eval measures the editor's own completion."""
+        await self.client.ready()
+        ctx = await asyncio.to_thread(self.context, doc, line, character, index)
+        raw, text = await self._generate(ctx)
+        return Completion(ctx, raw, text)
+
+    def context(self, doc: Document, line: int, character: int,
+                index: SnippetIndex | None = None) -> ctxmod.CompletionContext:
         """The context within the settings' budgets, shrunk until the engine says the prompt fits."""
         budget, snippet_budget = self.settings.context_budget_chars, self.settings.snippet_budget_chars
         max_new = max(self.settings.max_tokens, self.settings.max_tokens_multiline)
@@ -278,7 +298,8 @@ class Completer:
             return os.path.relpath(path, self.root)
         return os.path.basename(path) if os.path.isabs(path) else path
 
-    async def _generate(self, ctx: ctxmod.CompletionContext) -> str:
+    async def _generate(self, ctx: ctxmod.CompletionContext) -> tuple[str, str]:
+        """(raw engine text, the post-processed suggestion)."""
         s = self.settings
         multi = ctx.mode is ctxmod.Mode.MULTI_LINE
         gen = Generation(
@@ -292,7 +313,7 @@ class Completer:
                 raw = chunk.text
                 if postprocess.should_stop(raw, ctx, s.max_lines):
                     break
-        return postprocess.finish(raw, ctx, s.max_lines)
+        return raw, postprocess.finish(raw, ctx, s.max_lines)
 
 
 def _repo_name(root: str | None) -> str | None:

@@ -13,28 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from evals.metrics import bootstrap_ci, paired_bootstrap
 from rl.heldout import per_task_passes
 from rl.loop import read_jsonl
-
-NUM_BOOTSTRAP = 2000
-
-
-def bootstrap_ci(values: list[float], seed: int = 0, num: int = NUM_BOOTSTRAP) -> tuple[float, float, float]:
-    """(mean, low, high): 95% percentile bootstrap of the mean."""
-    if not values:
-        return 0.0, 0.0, 0.0
-    x = np.asarray(values, dtype=float)
-    idx = np.random.default_rng(seed).integers(0, len(x), size=(num, len(x)))
-    means = x[idx].mean(axis=1)
-    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def paired_bootstrap(a: dict[str, float], b: dict[str, float], seed: int = 0) -> tuple[float, float, float, int]:
-    """(mean of b - a, low, high, num tasks) over the tasks both runs scored."""
-    common = sorted(set(a) & set(b))
-    diff = [b[t] - a[t] for t in common]
-    mean, low, high = bootstrap_ci(diff, seed)
-    return mean, low, high, len(common)
 
 
 def _plot(path: Path, title: str, series: dict[str, tuple[list, list]], ylabel: str, bands=None) -> None:

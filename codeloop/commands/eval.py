@@ -1,4 +1,5 @@
-"""`codeloop eval BENCHMARK ...`, `codeloop eval report RUN_DIR...`, `codeloop eval canonical BENCHMARK`."""
+"""`codeloop eval BENCHMARK ...`, `codeloop eval report RUN_DIR...`, `codeloop eval canonical BENCHMARK`;
+`eval fim` and `eval fim-report` come from codeloop/commands/fim.py."""
 
 from __future__ import annotations
 
@@ -61,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("benchmark", choices=BENCHMARKS)
     _common(c)
     c.set_defaults(func=run_canonical)
+    from codeloop.commands import fim  # NOTE: here, not at the top: fim imports this module's swebench_dir
+
+    fim.register(sub)
 
 
 def _engine_options(args: argparse.Namespace) -> dict:

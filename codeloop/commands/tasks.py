@@ -17,12 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m = tsub.add_parser("mine", help="mine FIM tasks from a repository (a folder or a SWE-bench instance id)")
     m.add_argument("repo", metavar="REPO", help="repository folder, or a SWE-bench instance id (swebench:<id>)")
     m.add_argument("--out", type=Path, help="tasks JSONL (default runs/tasks/<repo>.jsonl); a report goes beside it")
-    _mine_flags(m)
+    mine_flags(m)
     m.add_argument("--json", action="store_true", help="print the report as JSON")
     m.set_defaults(func=run_mine)
 
 
-def _mine_flags(p: argparse.ArgumentParser) -> None:
+def mine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--python", type=Path, help="interpreter of a folder repository (default: its .venv, else this one)")
     p.add_argument("--seed", type=int, default=0, help="split and span choice seed")
     p.add_argument("--heldout", type=float, default=0.3, help="fraction of files held out")
@@ -32,7 +32,8 @@ def _mine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--swebench-dir", help="offline SWE-bench folder (default $CODELOOP_SWEBENCH_DIR or ../shared/...)")
 
 
-def _mine(args: argparse.Namespace, out: Path | None, quiet: bool):
+def mine_repo(args: argparse.Namespace, out: Path | None, quiet: bool):
+    """Mine ``args.repo`` into ``out`` (default runs/tasks/<repo>.jsonl) and write the report beside it."""
     from evals.repo.miner import MineOptions, mine
     from evals.repo.target import TargetError, resolve_target
 
@@ -50,7 +51,7 @@ def _mine(args: argparse.Namespace, out: Path | None, quiet: bool):
 
 
 def run_mine(args: argparse.Namespace) -> int:
-    report = _mine(args, args.out, args.json)
+    report = mine_repo(args, args.out, args.json)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
         return 0 if not report.reason else 1

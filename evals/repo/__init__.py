@@ -8,6 +8,10 @@
 - ``target.py``: a repository to mine: a folder, or a SWE-bench instance with its prepared environment.
 - ``check.py``: a completion spliced into its file, the task's covering tests run in the sandbox.
 - ``miner.py``: ``codeloop tasks mine``: coverage map -> spans -> tasks -> gold check -> report.
+- ``completions.py`` / ``infill.py``: completions made by the editor's own path (``lsp.completer``), or by
+  llama.cpp's ``/infill`` as llama.vscode asks it (the peer).
+- ``fim.py`` / ``fim_report.py``: ``codeloop eval fim`` (resumable run folder, scores, tests-pass) and the
+  side-by-side report.
 
-The command line (``codeloop tasks mine``) is in codeloop/commands/tasks.py.
+The command line is in codeloop/commands/tasks.py (``tasks mine``) and codeloop/commands/fim.py (``eval fim``).
 """

@@ -1,6 +1,7 @@
 """``codeloop tasks mine`` on the fixture repository (tests/evals/minirepo.py), its suite run in bubblewrap.
 
-Slow (a dozen sandboxed pytest sessions) and needs the bwrap backend; mining happens once per module.
+Slow (a dozen sandboxed pytest sessions) and needs the bwrap backend; the ``mined`` fixture (conftest.py)
+mines once per session.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 
 from codeloop.cli import main
 from evals.repo.check import check_completion
-from evals.repo.miner import MineOptions, mine
+from evals.repo.miner import mine
 from evals.repo.target import TargetError, resolve_target
 from evals.repo.task import read_tasks
 from sandbox.bwrap import available
@@ -20,14 +21,6 @@ from tests.evals.minirepo import FILES, make_minirepo
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(available() is not None, reason=f"bwrap backend unavailable: {available()}")]
-
-
-@pytest.fixture(scope="module")
-def mined(tmp_path_factory):
-    base = tmp_path_factory.mktemp("mine")
-    target = resolve_target(str(make_minirepo(base / "minirepo")))
-    options = MineOptions(out=base / "tasks.jsonl", cache_dir=base / "cache", heldout_fraction=0.5, seed=0)
-    return target, options, mine(target, options)
 
 
 def test_tasks_have_covering_tests_and_no_test_files(mined):

@@ -1,0 +1,126 @@
+"""Completions for FIM tasks, made exactly as the editor makes them (or by the llama-server peer).
+
+Our path: ``lsp.completer.Completer.complete`` (the inline-completion feature's own context building with
+snippets from the task's repository, the LSP's engine client, ``lsp/postprocess.py``), through the
+in-process engine (``--model``) or a running ``codeloop serve`` (``--engine-url``, the LSP's HTTP client).
+The peer: llama.cpp's ``/infill`` with llama.vscode's request (evals/repo/infill.py), given the snippets
+our retriever picks for the same cursor.
+
+Each finished completion is appended to the run's ``generations.jsonl`` at once, so a killed run keeps it;
+an engine failure is recorded (``error``) with an empty completion and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals.repo.infill import InfillClient, infill_request
+from evals.repo.infill import finish as infill_finish
+from evals.repo.task import FimTask
+from lsp.client import EngineClient, HttpClient, InProcessClient
+from lsp.completer import Completer, Document
+from lsp.config import Settings
+from lsp.snippets import SnippetIndex
+from lsp.sources import Sources
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """Which engine answers: ``model`` in process, ``engine_url`` (codeloop serve) or ``infill_url``."""
+
+    model: str | None = None
+    engine_url: str | None = None
+    infill_url: str | None = None
+    engine_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if sum(x is not None for x in (self.model, self.engine_url, self.infill_url)) != 1:
+            raise ValueError("choose exactly one of --model, --engine-url, --infill-url")
+
+    def describe(self) -> str:
+        if self.infill_url:
+            return f"llama-server /infill at {self.infill_url}"
+        return f"codeloop serve at {self.engine_url}" if self.engine_url else f"{self.model} (in process)"
+
+
+class Workspace:
+    """One repository's snippet index, built as the language server builds it (Sources.scan_workspace)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        sources = Sources()
+        sources.scan_workspace(str(self.root))
+        self.index: SnippetIndex = sources.index
+
+    def document(self, task: FimTask) -> Document:
+        path = self.root / task.path
+        return Document(path.as_uri(), str(path), task.document(), encoding="utf-16")
+
+
+Record = dict[str, Any]
+
+
+async def generate(tasks: list[FimTask], roots: dict[str, Path], engine: EngineChoice, settings: Settings,
+                   concurrency: int, on_done: Callable[[Record], None]) -> None:
+    """Complete every task (``roots``: task source -> repository root); ``on_done`` gets each record."""
+    workspaces = {src: Workspace(root) for src, root in roots.items()}
+    client = _client(engine) if not engine.infill_url else None
+    peer = InfillClient(engine.infill_url) if engine.infill_url else None
+    completers = {src: Completer(client or _NoEngine(), settings, str(w.root)) for src, w in workspaces.items()}
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(task: FimTask) -> None:
+        async with gate:
+            ws, completer = workspaces[task.source], completers[task.source]
+            start = time.perf_counter()
+            try:
+                record = await (_peer(peer, completer, ws, task) if peer else _ours(completer, ws, task))
+            except Exception as exc:  # noqa: BLE001 - one failed request must not end the run
+                record = {"completion": "", "raw": "", "error": f"{type(exc).__name__}: {exc}"[:300]}
+            record.update(task_id=task.task_id, sample_index=0, seconds=round(time.perf_counter() - start, 3))
+            on_done(record)
+
+    try:
+        await asyncio.gather(*(one(t) for t in tasks))
+    finally:
+        if client is not None:
+            await client.aclose()
+        if peer is not None:
+            await peer.aclose()
+
+
+async def _ours(completer: Completer, ws: Workspace, task: FimTask) -> Record:
+    done = await completer.complete(ws.document(task), task.line, task.character, ws.index)
+    ctx = done.context
+    return {"completion": done.text, "raw": done.raw, "mode": ctx.mode.value, "prompt_chars": len(ctx.prompt),
+            "snippets": [s.path for s in ctx.snippets]}
+
+
+async def _peer(peer: InfillClient, completer: Completer, ws: Workspace, task: FimTask) -> Record:
+    ctx = await asyncio.to_thread(completer.context, ws.document(task), task.line, task.character, ws.index)
+    req = infill_request(task.document(), len(task.prefix), ctx.snippets)
+    content, timings = await peer.complete(req)
+    return {"completion": infill_finish(content, req), "raw": content, "mode": ctx.mode.value,
+            "snippets": [s.path for s in ctx.snippets], "timings": timings}
+
+
+def _client(engine: EngineChoice) -> EngineClient:
+    if engine.engine_url:
+        return HttpClient(engine.engine_url, timeout_s=600.0)
+    assert engine.model is not None
+    return InProcessClient(engine.model, engine_options=engine.engine_options)
+
+
+class _NoEngine:
+    """Stands in for an engine client where only context building is used (the peer's snippets)."""
+
+    def max_prompt_tokens(self, max_tokens: int) -> None:
+        return None
+
+    def count_tokens(self, text: str) -> None:
+        return None
