@@ -38,9 +38,24 @@ class SeqChunk:
     """LoRA adapter to apply to this sequence's tokens (None: base model)."""
     history: Sequence[int] | None = None
     """All token ids of the sequence so far (prompt, then generated), set only when ``sample`` is True and
-    ``params`` has a penalty; read by the sampler before the scheduler appends the next token."""
-    num_prompt_tokens: int = 0
-    """Where ``history`` switches from prompt to generated tokens."""
+    ``params`` has a penalty; read by the sampler before the scheduler appends the next token (drafts are
+    not part of it)."""
+    num_draft_tokens: int = 0
+    """The last ``num_draft_tokens`` of ``token_ids`` are speculative drafts: the runner samples at each of the
+    last ``num_draft_tokens + 1`` rows and accepts drafts while each equals the token sampled before it."""
+    num_prompt_tokens: int | None = None
+    """The sequence's prompt length. Positions below it are prompt rows (prefill weights and attention), the
+    rest generated rows (decode weights, decode attention), so a generated token is computed the same way
+    whatever the batch around it; ``history`` switches from prompt to generated tokens there.
+    None: a one-token chunk after cached positions is a generated row, every other row a prompt row."""
+
+    @property
+    def num_prompt_rows(self) -> int:
+        """How many leading rows of this chunk are prompt rows (the rest are generated rows)."""
+        n = len(self.token_ids)
+        if self.num_prompt_tokens is None:
+            return 0 if n == 1 and self.num_computed_tokens > 0 else n
+        return min(max(self.num_prompt_tokens - self.num_computed_tokens, 0), n)
 
 
 @dataclass(frozen=True)
@@ -65,8 +80,22 @@ class StepBatch:
 
 @dataclass(frozen=True)
 class SampledToken:
-    """What the runner hands back for each chunk with ``sample=True``."""
+    """What the runner hands back for each chunk with ``sample=True``.
+
+    With drafts, ``accepted`` are the drafts the model agreed with (in order) and ``token_id`` the token
+    sampled after the last of them: the sequence grows by ``token_ids``.
+    """
 
     seq_id: int
     token_id: int
     logprob: float | None = None
+    accepted: tuple[int, ...] = ()
+    accepted_logprobs: tuple[float | None, ...] = ()
+
+    @property
+    def token_ids(self) -> tuple[int, ...]:
+        return (*self.accepted, self.token_id)
+
+    @property
+    def logprobs(self) -> tuple[float | None, ...]:
+        return (*(self.accepted_logprobs or (None,) * len(self.accepted)), self.logprob)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 DTYPES = ("bfloat16", "float16", "float32")
 KV_CACHE_DTYPES = ("auto", "int8")
-WEIGHT_QUANTS = ("none", "int8", "int4", "bnb_int8")
+WEIGHT_QUANTS = ("none", "int8", "int4", "bnb_int8", "hybrid_int8", "hybrid_int4", "auto")
+SPECULATIVE_METHODS = ("none", "ngram", "draft")
 ATTENTION_BACKENDS = ("sdpa", "triton", "flash_attn")
 
 
@@ -37,6 +38,41 @@ class CacheConfig:
 
 
 @dataclass
+class SpeculativeConfig:
+    """Speculative decoding: cheap drafts of the next tokens, verified by the model in one forward."""
+
+    method: str = "none"
+    """"none"; "ngram": prompt lookup (the tokens that followed the latest earlier occurrence of the last
+    n tokens in the prompt or output); "draft": a smaller model with the same tokenizer."""
+    num_tokens: int = 4
+    """Most drafts per sequence per step."""
+    max_batch: int = 4
+    """Speculate only while at most this many sequences decode (verification rows grow with the batch)."""
+    ngram_max: int = 4
+    """Longest suffix looked up first (ngram)."""
+    ngram_min: int = 2
+    """Shortest suffix tried before giving up (ngram)."""
+    draft_model: str | None = None
+    """Catalog name, HF folder or GGUF of the draft model (method "draft")."""
+    draft_weight_quant: str = "none"
+    """weight_quant of the draft model ("auto": its own autotune)."""
+
+    def __post_init__(self) -> None:
+        if self.method not in SPECULATIVE_METHODS:
+            raise ValueError(f"speculative method must be one of {SPECULATIVE_METHODS}, got {self.method!r}")
+        if not 1 <= self.num_tokens <= 16:
+            raise ValueError(f"speculative num_tokens must be in [1, 16], got {self.num_tokens}")
+        if self.max_batch < 1:
+            raise ValueError(f"speculative max_batch must be >= 1, got {self.max_batch}")
+        if not 1 <= self.ngram_min <= self.ngram_max:
+            raise ValueError(f"need 1 <= ngram_min <= ngram_max, got {self.ngram_min}, {self.ngram_max}")
+        if self.method == "draft" and not self.draft_model:
+            raise ValueError("speculative method 'draft' needs draft_model")
+        if self.draft_weight_quant not in WEIGHT_QUANTS:
+            raise ValueError(f"draft_weight_quant must be one of {WEIGHT_QUANTS}, got {self.draft_weight_quant!r}")
+
+
+@dataclass
 class EngineConfig:
     """Everything the engine needs to start."""
 
@@ -46,8 +82,10 @@ class EngineConfig:
     dtype: str = "bfloat16"
     """Activation and weight dtype (weights before weight_quant)."""
     weight_quant: str = "none"
-    """Weight-only quantization of linear layers: none, int8 or int4 (CPU kernels), or bnb_int8
-    (bitsandbytes LLM.int8(), CUDA only)."""
+    """Weight-only quantization of linear layers: none, int8 or int4 (CPU kernels, prefill dequantizes),
+    bnb_int8 (bitsandbytes LLM.int8(), CUDA only), hybrid_int8 / hybrid_int4 (CPU: dense weights for prompt
+    rows and packed int8/int4 copies for generated rows, both resident), or auto (CPU: a short measured
+    autotune, cached per CPU model and torch version, picks the paths and thread counts; elsewhere none)."""
     attention_backend: str = "sdpa"
     """Chosen by config, never by sniffing what is installed."""
     cache: CacheConfig = field(default_factory=CacheConfig)
@@ -60,7 +98,8 @@ class EngineConfig:
     enable_cuda_graphs: bool = True
     """Capture decode steps as CUDA graphs per batch-size bucket (CUDA + triton backend only)."""
     num_threads: int | None = None
-    """torch CPU threads; None leaves torch's default."""
+    """torch CPU threads; None leaves torch's default (or the autotune's choice with weight_quant auto)."""
+    speculative: SpeculativeConfig = field(default_factory=SpeculativeConfig)
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -42,6 +42,14 @@ class EngineStats:
     """Most sequences in one step so far."""
     num_preemptions: int
     num_requests_finished: int
+    num_draft_tokens: int = 0
+    """Speculative drafts verified."""
+    num_accepted_tokens: int = 0
+    """Drafts the model accepted (each saves one decode step)."""
+
+    @property
+    def draft_acceptance_rate(self) -> float:
+        return self.num_accepted_tokens / self.num_draft_tokens if self.num_draft_tokens else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,12 +78,16 @@ class Engine:
         runner.allocate_kv(self.num_blocks)
         self.kv = KVCacheManager(self.num_blocks, self.block_size, config.cache.enable_prefix_caching)
         self.scheduler = Scheduler(self.kv, config.max_num_seqs, config.max_num_batched_tokens)
+        from inference.speculative import make_speculator
+
+        self.speculator = make_speculator(config.speculative, runner, self.max_model_len, self.num_blocks)
         self._requests: dict[str, RequestState] = {}
         self._pending: list[RequestOutput] = []
         self._request_ids = itertools.count()
         self._num_steps = self._num_tokens = self._num_generated = self._max_batch = 0
         self._num_finished = 0
         self._adapters = AdapterRegistry()
+        self._num_drafts = self._num_accepted = 0
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Engine:
@@ -132,6 +144,8 @@ class Engine:
         outputs, self._pending = self._pending, []
         if not self.scheduler.has_unfinished():
             return outputs
+        if self.speculator is not None:
+            self.speculator.propose(self.scheduler.running)
         plan = self.scheduler.schedule()
         if not plan.batch.chunks:
             raise RuntimeError("scheduler planned an empty step with unfinished requests")
@@ -139,17 +153,23 @@ class Engine:
         grown = self.scheduler.update(plan, sampled)
         self._num_steps += 1
         self._num_tokens += plan.batch.num_tokens
-        self._num_generated += len(grown)
         self._max_batch = max(self._max_batch, len(plan.batch.chunks))
         if len(self._adapters.resident) > len(self._adapters.current):
             self._drop_unused_adapters()
+        self._num_drafts += sum(c.num_draft_tokens for c in plan.batch.chunks)
+        self._num_accepted += sum(len(t.accepted) for t in sampled)
         progressed: dict[str, RequestState] = {}
-        for seq in grown:
+        for seq, num_new in grown:
             state = self._requests[seq.request_id]
-            reason = state.on_token(seq)
-            if reason is not None:
-                self.scheduler.finish(seq, reason)
-                state.finish(seq.sample_index, reason)
+            first = seq.num_tokens - num_new
+            for index in range(first, seq.num_tokens):
+                self._num_generated += 1
+                reason = state.on_token(seq, index)
+                if reason is not None:
+                    seq.truncate(index + 1)  # accepted drafts after a stop are not output
+                    self.scheduler.finish(seq, reason)
+                    state.finish(seq.sample_index, reason)
+                    break
             progressed[seq.request_id] = state
         for request_id, state in progressed.items():
             out = state.output()
@@ -256,6 +276,7 @@ class Engine:
             prefix_hit_requests=prefix.num_hit_requests, num_tokens_processed=self._num_tokens,
             num_generated_tokens=self._num_generated, num_steps=self._num_steps, max_batch_size=self._max_batch,
             num_preemptions=self.scheduler.num_preemptions, num_requests_finished=self._num_finished,
+            num_draft_tokens=self._num_drafts, num_accepted_tokens=self._num_accepted,
         )
 
     def _tokenize(self, prompt: str | list[int]) -> list[int]:

@@ -9,11 +9,13 @@ from pathlib import Path
 import torch
 
 from inference.attention import AttentionMetadata, LayerKVCache, get_backend
+from inference.autotune import KernelPlan, plan_kernels
 from inference.batch import SampledToken, SeqChunk, StepBatch
 from inference.config import EngineConfig
 from inference.kv_cache.quant import SCALE_DTYPE
 from inference.lora import LoraAdapter
 from inference.lora_layers import FusedLora, LoraLayers, fuse, step_groups
+from inference.models.hybrid_linear import RowSplit, make_hybrid, weight_memory
 from inference.models.loader import ModelLoadError, load_model
 from inference.sampler import sample
 
@@ -49,15 +51,21 @@ class ModelRunner:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.backend = get_backend(config.attention_backend)
+        hybrid = config.weight_quant.startswith("hybrid_") or config.weight_quant == "auto"
         loaded = load_model(
             resolve_model_path(config.model),
             backend=self.backend,
             dtype=self.dtype,
             device=config.device,
             max_positions=config.max_model_len,
-            weight_quant=config.weight_quant,
+            weight_quant="none" if hybrid else config.weight_quant,
         )
         self.model, self.model_config, self.tokenizer = loaded.model, loaded.config, loaded.tokenizer
+        self.kernels = plan_kernels(self.model, config) if hybrid else KernelPlan(source="config")
+        """Which weights serve prompt rows and generated rows (``inference/autotune.py``)."""
+        self._row_split: RowSplit | None = None
+        if self.kernels.decode != "dense":
+            self._row_split = make_hybrid(self.model, self.kernels.decode, self.kernels.packed_max_rows)
         self.eos_token_ids: set[int] = loaded.eos_token_ids
         self.max_model_len = config.max_model_len or self.model_config.max_position_embeddings
         self.block_size = config.cache.block_size
@@ -141,7 +149,7 @@ class ModelRunner:
         for chunk in batch.chunks:
             self._validate(chunk, sampling=False)
         input_ids, positions, meta = self.prepare_inputs(batch.chunks)
-        with self._lora_step(batch.chunks):
+        with self._lora_step(batch.chunks), self._step_kernels(meta):
             return self.model.compute_logits(self.model(input_ids, positions, self.kv_caches, meta))
 
     @torch.inference_mode()
@@ -153,17 +161,18 @@ class ModelRunner:
         for chunk in batch.chunks:
             self._validate(chunk)
         input_ids, positions, meta = self.prepare_inputs(batch.chunks)
-        with self._lora_step(batch.chunks) as lora:
+        sampling = [c for c in batch.chunks if c.sample]
+        ends = meta.query_start_loc_list
+        rows = [r for i, c in enumerate(batch.chunks) if c.sample
+                for r in range(ends[i + 1] - 1 - c.num_draft_tokens, ends[i + 1])]  # drafts: one row each
+        with self._lora_step(batch.chunks) as lora, self._step_kernels(meta):
             if self.graphs is not None and not lora and self.graphs.can_run(meta):
                 hidden = self.graphs.run(input_ids, positions, meta)  # [num_tokens, hidden]
             else:
                 hidden = self.model(input_ids, positions, self.kv_caches, meta)  # [num_tokens, hidden]
-        sampling = [c for c in batch.chunks if c.sample]
-        if not sampling:
-            return []
-        ends = meta.query_start_loc_list
-        rows = [ends[i + 1] - 1 for i, c in enumerate(batch.chunks) if c.sample]
-        logits = self.model.compute_logits(hidden[torch.tensor(rows, device=self.device)])  # [n, vocab]
+            if not sampling:
+                return []
+            logits = self.model.compute_logits(hidden[torch.tensor(rows, device=self.device)])  # [n, vocab]
         return sample(logits.cpu(), sampling, self._rng)
 
     @contextmanager
@@ -178,6 +187,28 @@ class ModelRunner:
             yield True
         finally:
             self._lora.groups = ()
+
+    @contextmanager
+    def _step_kernels(self, meta: AttentionMetadata) -> Iterator[None]:
+        """Route this step's generated rows to the packed weights and set the step kind's thread count."""
+        plan = self.kernels
+        generated = [r >= meta.prompt_rows(i) for i, n in enumerate(meta.query_lens_list) for r in range(n)]
+        threads = plan.decode_threads if all(generated) else plan.prefill_threads
+        if threads and not self.config.num_threads and threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        if self._row_split is None:
+            yield
+            return
+        self._row_split.set_rows(generated)
+        try:
+            yield
+        finally:
+            self._row_split.clear()
+
+    def kernel_report(self) -> dict:
+        """Which paths serve prompt and generated rows, how they were chosen, and the weights' memory."""
+        return {**self.kernels.as_dict(), "weight_memory": weight_memory(self.model),
+                "threads_now": torch.get_num_threads()}
 
     def _apply_copies(self, batch: StepBatch) -> None:
         if not self.kv_caches:
@@ -216,6 +247,7 @@ class ModelRunner:
             query_lens_list=[len(c.token_ids) for c in chunks],
             seq_lens_list=seq_lens,
             num_computed_list=[c.num_computed_tokens for c in chunks],
+            num_prompt_rows_list=[c.num_prompt_rows for c in chunks],
         )
         ids = torch.tensor(input_ids, dtype=torch.int64, device=dev)
         return ids, torch.tensor(positions, dtype=torch.int64, device=dev), meta

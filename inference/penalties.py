@@ -71,19 +71,24 @@ def _counts(histories: list[Sequence[int]], vocab: int, device: torch.device) ->
 
 
 def penalize_chunks(logits: torch.Tensor, chunks: Sequence[SeqChunk]) -> torch.Tensor:
-    """``apply_penalties`` for the sampling chunks of a step (``logits`` row i belongs to ``chunks[i]``)."""
+    """``apply_penalties`` for the sampling rows of a step: ``num_draft_tokens + 1`` rows per chunk, in order;
+    row i of a chunk counts the chunk's first i drafts as generated tokens (what plain decoding would have
+    generated before that position)."""
     if not any(c.params is not None and c.params.penalized for c in chunks):
         return logits
     params, prompts, outputs = [], [], []
     for c in chunks:
-        if c.params is None or not c.params.penalized or c.history is None:
-            params.append(_OFF)
-            prompts.append(())
-            outputs.append(())
-            continue
-        params.append(c.params)
-        prompts.append(c.history[: c.num_prompt_tokens])
-        outputs.append(c.history[c.num_prompt_tokens:])
+        drafts = list(c.token_ids[len(c.token_ids) - c.num_draft_tokens:]) if c.num_draft_tokens else []
+        for i in range(c.num_draft_tokens + 1):
+            if c.params is None or not c.params.penalized or c.history is None:
+                params.append(_OFF)
+                prompts.append(())
+                outputs.append(())
+                continue
+            num_prompt = c.num_prompt_tokens or 0
+            params.append(c.params)
+            prompts.append(c.history[:num_prompt])
+            outputs.append([*c.history[num_prompt:], *drafts[:i]])
     return apply_penalties(logits, params, prompts, outputs)
 
 

@@ -45,20 +45,22 @@ class RequestState:
     def finished(self) -> bool:
         return all(s.finish_reason is not None for s in self.samples)
 
-    def on_token(self, seq: Sequence) -> FinishReason | None:
-        """Take the sequence's newest token; returns why the sample ends, if it does."""
+    def on_token(self, seq: Sequence, index: int = -1) -> FinishReason | None:
+        """Take the sequence's token at ``index`` (its newest by default; a step that accepted drafts hands
+        them over one by one, oldest first); returns why the sample ends, if it does."""
+        index %= seq.num_tokens
         sample = self.samples[seq.sample_index]
-        token_id = seq.token_ids[-1]
+        token_id = seq.token_ids[index]
         sample.token_ids.append(token_id)
         if seq.logprobs:
-            sample.logprobs.append(seq.logprobs[-1])
+            sample.logprobs.append(seq.logprobs[index - seq.num_prompt_tokens])
         if seq.num_cached_tokens is not None:
             self.num_cached_tokens = max(self.num_cached_tokens, seq.num_cached_tokens)
         if token_id in self._stop_ids or token_id in self._eos:
             return FinishReason.STOP
         if sample.detokenizer.add_token(token_id):
             return FinishReason.STOP
-        if len(sample.token_ids) >= self.params.max_tokens or seq.num_tokens >= self._max_model_len:
+        if len(sample.token_ids) >= self.params.max_tokens or index + 1 >= self._max_model_len:
             return FinishReason.LENGTH
         return None
 

@@ -16,36 +16,49 @@ _SEED_MASK = (1 << 63) - 1
 
 
 def sample(logits: torch.Tensor, chunks: list[SeqChunk], rng: torch.Generator) -> list[SampledToken]:
-    """One token per row of ``logits`` ``[n, vocab]`` (fp32) for the sampling ``chunks`` (same order).
+    """Tokens for the sampling ``chunks`` from their rows of ``logits`` (fp32, in chunk order).
 
-    ``rng`` seeds the rows whose params have no seed (those depend on the order of calls).
+    A chunk has ``num_draft_tokens + 1`` rows (its last rows): row i is sampled exactly as plain decoding
+    would sample output position ``num_generated + i`` (argmax, or the seeded generator of that position),
+    and draft i is accepted while it equals the token sampled at row i. ``rng`` seeds the rows whose params
+    have no seed (those depend on the order of calls).
     """
-    if logits.shape[0] != len(chunks):
-        raise ValueError(f"{logits.shape[0]} logit rows for {len(chunks)} sampling chunks")
+    num_rows = sum(c.num_draft_tokens + 1 for c in chunks)
+    if logits.shape[0] != num_rows:
+        raise ValueError(f"{logits.shape[0]} logit rows for {len(chunks)} sampling chunks ({num_rows} rows)")
     scores = penalize_chunks(logits, chunks)
-    tokens = scores.argmax(dim=-1)
-    for row, chunk in enumerate(chunks):
-        if not chunk.params.greedy:
-            tokens[row] = _sample_row(scores[row], chunk, _generator(chunk, rng))
-    token_list = tokens.tolist()
-    logprobs: list[float | None] = [None] * len(chunks)
-    want = [i for i, c in enumerate(chunks) if c.params.logprobs]
-    if want:
-        rows = torch.tensor(want)
-        lp = torch.log_softmax(logits[rows], dim=-1).gather(1, tokens[rows].unsqueeze(1)).squeeze(1)
-        for i, value in zip(want, lp.tolist(), strict=True):
-            logprobs[i] = value
-    return [
-        SampledToken(seq_id=c.seq_id, token_id=t, logprob=lp)
-        for c, t, lp in zip(chunks, token_list, logprobs, strict=True)
-    ]
+    argmax = scores.argmax(dim=-1).tolist()
+    out, row = [], 0
+    for chunk in chunks:
+        drafts = chunk.token_ids[len(chunk.token_ids) - chunk.num_draft_tokens:] if chunk.num_draft_tokens else []
+        tokens: list[int] = []
+        for i in range(len(drafts) + 1):
+            token = argmax[row + i] if chunk.params.greedy else _sample_row(
+                scores[row + i], chunk, _generator(chunk, rng, i))
+            tokens.append(token)
+            if i == len(drafts) or token != drafts[i]:
+                break
+        out.append(_sampled(logits[row:row + len(tokens)], chunk, tokens))
+        row += len(drafts) + 1
+    return out
 
 
-def _generator(chunk: SeqChunk, rng: torch.Generator) -> torch.Generator:
+def _sampled(rows: torch.Tensor, chunk: SeqChunk, tokens: list[int]) -> SampledToken:
+    """``tokens[:-1]`` are accepted drafts, ``tokens[-1]`` the next token; logprobs from ``rows``."""
+    logprobs: list[float | None] = [None] * len(tokens)
+    if chunk.params.logprobs:
+        lp = torch.log_softmax(rows.float(), dim=-1).gather(1, torch.tensor(tokens).unsqueeze(1)).squeeze(1)
+        logprobs = lp.tolist()
+    return SampledToken(seq_id=chunk.seq_id, token_id=tokens[-1], logprob=logprobs[-1],
+                        accepted=tuple(tokens[:-1]), accepted_logprobs=tuple(logprobs[:-1]))
+
+
+def _generator(chunk: SeqChunk, rng: torch.Generator, offset: int = 0) -> torch.Generator:
+    """The generator of output position ``chunk.num_generated + offset`` of this sample."""
     seed = chunk.params.seed
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,), generator=rng))
-    mixed = hash((seed, chunk.sample_index, chunk.num_generated)) & _SEED_MASK
+    mixed = hash((seed, chunk.sample_index, chunk.num_generated + offset)) & _SEED_MASK
     return torch.Generator(device="cpu").manual_seed(mixed)
 
 

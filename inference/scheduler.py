@@ -28,6 +28,10 @@ class Scheduler:
     When blocks run out the highest-ranked (lowest priority, newest) running sequence is preempted: its
     blocks are freed and it is recomputed later. A waiting sequence only preempts strictly lower priority.
 
+    Speculative decoding: a decoding sequence with ``draft_token_ids`` runs its newest token and the drafts
+    in one chunk (drafts are trimmed to the budget and dropped rather than preempting anyone for them);
+    ``update`` keeps the drafts the model accepted and rolls the KV of the rest back.
+
     A request with n > 1 samples (and a prompt of 2+ tokens) starts as one sequence; once all but the last
     prompt token are computed, n - 1 siblings are forked sharing its blocks by reference, and each computes
     the last prompt token itself (copy-on-write of the shared partial block) before sampling.
@@ -70,6 +74,7 @@ class Scheduler:
         else:
             self.waiting.remove(seq)
         self.kv.free(seq)
+        seq.draft_token_ids = []
         seq.status = SequenceStatus.FINISHED
         seq.finish_reason = reason
         seq.num_forks_pending = 0
@@ -99,27 +104,46 @@ class Scheduler:
                 break
         return self._build(plan)
 
-    def update(self, out: SchedulerOutput, sampled: list[SampledToken]) -> list[Sequence]:
-        """Advance the computed positions and append sampled tokens; returns sequences that got a token."""
+    def update(self, out: SchedulerOutput, sampled: list[SampledToken]) -> list[tuple[Sequence, int]]:
+        """Advance the computed positions, append sampled (and accepted draft) tokens, roll back rejected
+        drafts; returns ``(sequence, number of tokens appended)`` for each sequence that grew."""
         by_seq = {t.seq_id: t for t in sampled}
         grown = []
+        for seq in self.running:
+            seq.draft_token_ids = []  # drafts are for one step, scheduled or not
         for seq, chunk in zip(out.scheduled, out.batch.chunks, strict=True):
             if seq.status is not SequenceStatus.RUNNING:
                 continue
-            seq.num_computed_tokens += len(chunk.token_ids)
+            if not chunk.sample:
+                seq.num_computed_tokens += len(chunk.token_ids)
+                self.kv.cache_full_blocks(seq)
+                continue
+            token = by_seq[seq.seq_id]
+            num_drafts = chunk.num_draft_tokens
+            accepted = len(token.accepted)
+            if token.accepted != tuple(chunk.token_ids[len(chunk.token_ids) - num_drafts:][:accepted]):
+                raise ValueError(f"seq {seq.seq_id}: accepted tokens are not a prefix of the drafts")
+            seq.num_computed_tokens += len(chunk.token_ids) - num_drafts + accepted
+            seq.num_draft_tokens += num_drafts
+            seq.num_accepted_tokens += accepted
+            seq.token_ids.extend(token.token_ids)
+            if seq.params.logprobs:
+                seq.logprobs.extend(lp if lp is not None else float("nan") for lp in token.logprobs)
+            if num_drafts:
+                self.kv.rollback(seq)
             self.kv.cache_full_blocks(seq)
-            if chunk.sample:
-                token = by_seq[seq.seq_id]
-                seq.token_ids.append(token.token_id)
-                if token.logprob is not None:
-                    seq.logprobs.append(token.logprob)
-                grown.append(seq)
+            grown.append((seq, accepted + 1))
         return grown
 
     def _schedule_running(self, seq: Sequence, plan: _Plan) -> None:
         num_new = min(seq.num_uncomputed, plan.budget)
         if num_new <= 0:
             return
+        drafts = seq.draft_token_ids[:plan.budget - num_new] if seq.is_decoding else []
+        if drafts and (copies := self.kv.allocate(seq, num_new + len(drafts))) is not None:
+            plan.add(seq, num_new, copies, drafts)
+            return
+        seq.draft_token_ids = []  # no room for drafts: run the plain decode (preempting if need be)
         while (copies := self.kv.allocate(seq, num_new)) is None:
             victim = max(self.running, key=Sequence.rank)
             self._preempt(victim, plan)
@@ -159,6 +183,7 @@ class Scheduler:
         plan.drop(seq)
         self.running.remove(seq)
         self.kv.free(seq)
+        seq.draft_token_ids = []
         seq.status = SequenceStatus.WAITING
         seq.num_preemptions += 1
         self.num_preemptions += 1
@@ -186,12 +211,12 @@ class Scheduler:
         for seq, num_new in plan.num_new.items():
             start = seq.num_computed_tokens
             sample = start + num_new == seq.num_tokens
+            drafts = plan.drafts.get(seq, [])
             out.batch.chunks.append(SeqChunk(
-                seq_id=seq.seq_id, token_ids=seq.token_ids[start:start + num_new], num_computed_tokens=start,
-                block_table=list(seq.block_table), sample=sample,
-                params=seq.params, num_generated=seq.num_generated, sample_index=seq.sample_index,
-                adapter_id=seq.adapter_id,
-                history=seq.token_ids if sample and seq.params.penalized else None,
+                seq_id=seq.seq_id, token_ids=seq.token_ids[start:start + num_new] + drafts,
+                num_computed_tokens=start, block_table=list(seq.block_table), sample=sample, params=seq.params,
+                num_generated=seq.num_generated, sample_index=seq.sample_index, adapter_id=seq.adapter_id,
+                history=seq.token_ids if sample and seq.params.penalized else None, num_draft_tokens=len(drafts),
                 num_prompt_tokens=seq.num_prompt_tokens,
             ))
             out.batch.copies.extend(plan.copies[seq])
@@ -206,14 +231,17 @@ class _Plan:
         self.budget = budget
         self.num_new: dict[Sequence, int] = {}
         self.copies: dict[Sequence, list[BlockCopy]] = {}
+        self.drafts: dict[Sequence, list[int]] = {}
         self.preempted: list[Sequence] = []
 
-    def add(self, seq: Sequence, num_new: int, copies: list[BlockCopy]) -> None:
+    def add(self, seq: Sequence, num_new: int, copies: list[BlockCopy], drafts: list[int] | None = None) -> None:
         self.num_new[seq] = num_new
         self.copies[seq] = copies
-        self.budget -= num_new
+        if drafts:
+            self.drafts[seq] = drafts
+        self.budget -= num_new + len(drafts or ())
 
     def drop(self, seq: Sequence) -> None:
-        self.budget += self.num_new.pop(seq, 0)
+        self.budget += self.num_new.pop(seq, 0) + len(self.drafts.pop(seq, ()))
         self.copies.pop(seq, None)
         self.preempted.append(seq)

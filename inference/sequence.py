@@ -20,8 +20,11 @@ class Sequence:
     """Token ids and KV bookkeeping of one sample.
 
     Invariants: ``num_computed_tokens <= num_tokens``; ``block_table`` covers at least the computed
-    positions and only grows while the sequence runs (it is emptied when preempted or finished);
-    ``block_hashes[i]`` is the chained hash of full computed block i.
+    positions; it grows while the sequence runs, shrinks only when rejected speculative drafts are rolled
+    back (never below the computed positions) and is emptied when preempted or finished;
+    ``block_hashes[i]`` is the chained hash of full computed block i (never of a rejected draft).
+    ``draft_token_ids`` are proposals for the tokens after ``token_ids``, not part of the sequence until the
+    model accepts them.
     """
 
     seq_id: int
@@ -46,6 +49,12 @@ class Sequence:
     logprobs: list[float] = field(default_factory=list)
     finish_reason: FinishReason | None = None
     num_preemptions: int = 0
+    draft_token_ids: list[int] = field(default_factory=list)
+    """Speculative proposals for the next tokens (set before scheduling, cleared by the step's update)."""
+    num_draft_tokens: int = 0
+    """Drafts verified so far (for acceptance statistics)."""
+    num_accepted_tokens: int = 0
+    """Drafts the model accepted so far."""
 
     def __post_init__(self) -> None:
         self.num_prompt_tokens = len(self.token_ids)
@@ -72,6 +81,18 @@ class Sequence:
     @property
     def num_uncomputed(self) -> int:
         return self.target_computed - self.num_computed_tokens
+
+    def truncate(self, num_tokens: int) -> None:
+        """Drop tokens after the first ``num_tokens`` (the sequence stops there; it must not run on)."""
+        del self.token_ids[num_tokens:]
+        del self.logprobs[max(num_tokens - self.num_prompt_tokens, 0):]
+        self.num_computed_tokens = min(self.num_computed_tokens, num_tokens)
+
+    @property
+    def is_decoding(self) -> bool:
+        """Past its prompt, with only the newest token left to compute: the shape speculation extends."""
+        return (self.num_uncomputed == 1 and self.num_computed_tokens >= self.num_prompt_tokens
+                and not self.num_forks_pending)
 
     @property
     def is_finished(self) -> bool:

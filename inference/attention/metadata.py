@@ -57,8 +57,19 @@ class AttentionMetadata:
     query_lens_list: list[int]
     seq_lens_list: list[int]
     num_computed_list: list[int]
+    num_prompt_rows_list: list[int] | None = None
+    """Leading rows of each sequence's query that are prompt rows; the rest are generated rows, which the
+    ``sdpa`` backend computes one by one like decode queries (the same numbers whatever else runs).
+    None: a one-token query is a generated row, longer queries are prompt rows."""
     backend_state: dict[str, Any] = field(default_factory=dict)
     """Scratch a backend may fill once per step (e.g. decode index tensors) and reuse across layers."""
+
+    def prompt_rows(self, i: int) -> int:
+        """How many leading query rows of sequence ``i`` are prompt rows."""
+        if self.num_prompt_rows_list is not None:
+            return self.num_prompt_rows_list[i]
+        n = self.query_lens_list[i]
+        return 0 if n == 1 else n
 
     @property
     def num_seqs(self) -> int:

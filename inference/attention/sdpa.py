@@ -1,7 +1,9 @@
 """Reference paged attention over ``torch.nn.functional.scaled_dot_product_attention`` (CPU and GPU).
 
-Decode sequences (one new token) are batched into one SDPA call over their gathered, padded K/V, with the
-query heads of each KV head grouped so no K/V repeat is needed. Prefill chunks run one SDPA call each:
+Generated rows (decode tokens, speculative drafts, generated tokens recomputed after preemption) are
+batched into one SDPA call over their gathered, padded K/V, one query per row with its own context length
+and the query heads of each KV head grouped so no K/V repeat is needed: a generated token gets the same
+numbers whether it runs alone, next to others or as a draft. Prompt rows run one SDPA call per sequence:
 a fresh prompt attends causally to its own new K/V; a chunk after cached tokens gathers its whole context.
 """
 
@@ -65,39 +67,47 @@ class SdpaAttention:
         out = torch.empty_like(q)
         state = meta.backend_state.get("sdpa") or self._prepare(meta, cache.block_size)
         meta.backend_state["sdpa"] = state
-        if state["decode_seqs"]:
+        if state["decode_rows"]:
             out[state["decode_tokens"]] = self._decode(q, cache, state, scale)
-        starts = meta.query_start_loc_list
-        for i in state["prefill_seqs"]:
-            s, e = starts[i], starts[i + 1]
-            out[s:e] = self._prefill(q[s:e], k[s:e], v[s:e], cache, meta, i, scale)
+        for i, start, num_rows in state["prefill_parts"]:
+            end = start + num_rows
+            out[start:end] = self._prefill(q[start:end], k[start:end], v[start:end], cache, meta, i, scale)
         return out
 
     def _prepare(self, meta: AttentionMetadata, block_size: int) -> dict:
-        decode = [i for i, n in enumerate(meta.query_lens_list) if n == 1]
-        prefill = [i for i, n in enumerate(meta.query_lens_list) if n > 1]
-        state: dict = {"decode_seqs": decode, "prefill_seqs": prefill}
-        if decode:
-            idx = torch.tensor(decode, device=meta.block_tables.device)
-            max_len = max(meta.seq_lens_list[i] for i in decode)
-            num_blocks = -(-max_len // block_size)
-            seq_lens = meta.seq_lens[idx].unsqueeze(1)
-            keep = torch.arange(num_blocks * block_size, device=idx.device).unsqueeze(0) < seq_lens
-            state["decode_tokens"] = meta.query_start_loc[idx].long()
-            state["decode_tables"] = meta.block_tables[idx, :num_blocks]
-            state["decode_mask"] = keep[:, None, None, :]  # [num_decode, 1, 1, L]
+        """Split the batch into generated rows (batched like decode queries, each attending to its own
+        context length) and the prompt part of each sequence (one SDPA call each)."""
+        rows, row_seq, row_lens, parts = [], [], [], []
+        for i in range(meta.num_seqs):
+            start, num_prompt = meta.query_start_loc_list[i], meta.prompt_rows(i)
+            if num_prompt:
+                parts.append((i, start, num_prompt))
+            first = meta.num_computed_list[i] + num_prompt  # position of the first generated row
+            for j in range(meta.query_lens_list[i] - num_prompt):
+                rows.append(start + num_prompt + j)
+                row_seq.append(i)
+                row_lens.append(first + j + 1)
+        state: dict = {"decode_rows": rows, "prefill_parts": parts}
+        if rows:
+            dev = meta.block_tables.device
+            num_blocks = -(-max(row_lens) // block_size)
+            lens = torch.tensor(row_lens, device=dev).unsqueeze(1)
+            keep = torch.arange(num_blocks * block_size, device=dev).unsqueeze(0) < lens
+            state["decode_tokens"] = torch.tensor(rows, device=dev)
+            state["decode_tables"] = meta.block_tables[torch.tensor(row_seq, device=dev), :num_blocks]
+            state["decode_mask"] = keep[:, None, None, :]  # [num_rows, 1, 1, L]
         return state
 
     def _decode(self, q: torch.Tensor, cache: LayerKVCache, state: dict, scale: float) -> torch.Tensor:
-        k, v = gather_kv(cache, state["decode_tables"], q.dtype)  # [S, L, kvh, d]
+        k, v = gather_kv(cache, state["decode_tables"], q.dtype)  # [R, L, kvh, d]
         num_kv_heads, head_dim = k.shape[2], k.shape[3]
-        qd = q[state["decode_tokens"]]  # [S, H, d]
-        num_seqs, num_heads = qd.shape[0], qd.shape[1]
-        qd = qd.view(num_seqs, num_kv_heads, num_heads // num_kv_heads, head_dim)  # group heads per KV head
+        qd = q[state["decode_tokens"]]  # [R, H, d]
+        num_rows, num_heads = qd.shape[0], qd.shape[1]
+        qd = qd.view(num_rows, num_kv_heads, num_heads // num_kv_heads, head_dim)  # group heads per KV head
         o = F.scaled_dot_product_attention(
             qd, k.transpose(1, 2), v.transpose(1, 2), attn_mask=state["decode_mask"], scale=scale
         )
-        return o.reshape(num_seqs, num_heads, head_dim)
+        return o.reshape(num_rows, num_heads, head_dim)
 
     def _prefill(
         self,
@@ -109,7 +119,9 @@ class SdpaAttention:
         i: int,
         scale: float,
     ) -> torch.Tensor:
+        """The prompt rows ``q`` of sequence ``i``, which start at its first uncomputed position."""
         num_computed = meta.num_computed_list[i]
+        seq_len = num_computed + q.shape[0]
         qt = q.transpose(0, 1).unsqueeze(0)  # [1, H, n, d]
         if num_computed == 0:
             o = F.scaled_dot_product_attention(
@@ -117,7 +129,6 @@ class SdpaAttention:
                 is_causal=True, scale=scale, enable_gqa=True,
             )
         else:
-            seq_len = meta.seq_lens_list[i]
             num_blocks = -(-seq_len // cache.block_size)
             kc, vc = gather_kv(cache, meta.block_tables[i : i + 1, :num_blocks], q.dtype)
             kc, vc = kc[:, :seq_len].transpose(1, 2), vc[:, :seq_len].transpose(1, 2)  # [1, kvh, L, d]

@@ -94,6 +94,12 @@ class BlockPool:
             raise ValueError(f"block {block_id} must be owned to be hashed")
         self.hashed[block_id] = True
 
+    def unmark_hashed(self, block_id: int) -> None:
+        """An owned block's KV is about to change: it no longer holds reusable cached KV."""
+        if self.ref_counts[block_id] == 0:
+            raise ValueError(f"block {block_id} must be owned to be unhashed")
+        self.hashed[block_id] = False
+
     def reset_cache(self) -> None:
         """Forget every cached block (they become free); owned blocks are untouched."""
         while self._cached:

@@ -24,13 +24,28 @@ class CachedPrefix:
 NO_PREFIX = CachedPrefix([], [])
 
 
+def block_extra_key(seq: Sequence, start: int, block_size: int) -> str | None:
+    """The ``extra_key`` of the block of ``seq`` starting at position ``start``: the adapter key, plus the
+    offset where generated tokens begin when the block holds any."""
+    num_prompt_in_block = seq.num_prompt_tokens - start
+    if num_prompt_in_block >= block_size:
+        return seq.extra_key
+    return f"{seq.extra_key or ''}\x00generated-from:{max(num_prompt_in_block, 0)}"
+
+
 class KVCacheManager:
     """Gives sequences KV blocks.
 
     Invariants: a sequence only ever writes positions ``>= num_computed_tokens``, so full blocks are
     immutable and may be shared (prefix hits, forks); a shared partial block is copied before it is
     written (``BlockCopy``). ``allocate`` changes nothing when it returns None. When no sequence holds
-    blocks, ``pool.num_owned == 0``.
+    blocks, ``pool.num_owned == 0``. Speculative drafts are written like any new tokens; ``rollback``
+    then releases the blocks past the accepted positions (never a shared or hashed block), and only
+    computed, accepted tokens are ever hashed.
+
+    A block's key also says where the sequence's prompt ends inside it (``block_extra_key``): prompt rows
+    and generated rows may be computed by different kernels (hybrid weights), so a block holding generated
+    tokens is only reused where the same tokens were generated, e.g. by the same sequence after preemption.
     """
 
     def __init__(self, num_blocks: int, block_size: int, enable_prefix_caching: bool = True) -> None:
@@ -58,8 +73,7 @@ class KVCacheManager:
         hashes: list[bytes] = []
         parent = ROOT_HASH
         for i in range(max_blocks):
-            key = BlockKey(parent, tuple(seq.token_ids[i * self.block_size:(i + 1) * self.block_size]),
-                           seq.extra_key)
+            key = self._key(seq, i, parent)
             block_hash = key.block_hash
             block_id = self.prefix_cache.lookup(block_hash, key)
             if block_id is None:
@@ -109,13 +123,41 @@ class KVCacheManager:
         while len(seq.block_hashes) < num_full:
             i = len(seq.block_hashes)
             parent = seq.block_hashes[-1] if seq.block_hashes else ROOT_HASH
-            key = BlockKey(parent, tuple(seq.token_ids[i * self.block_size:(i + 1) * self.block_size]),
-                           seq.extra_key)
+            key = self._key(seq, i, parent)
             block_hash = key.block_hash
             block_id = seq.block_table[i]
             if not self.pool.hashed[block_id] and self.prefix_cache.insert(block_id, block_hash, key):
                 self.pool.mark_hashed(block_id)
             seq.block_hashes.append(block_hash)
+
+    def _key(self, seq: Sequence, index: int, parent: bytes) -> BlockKey:
+        start = index * self.block_size
+        return BlockKey(parent, tuple(seq.token_ids[start:start + self.block_size]),
+                        block_extra_key(seq, start, self.block_size))
+
+    def rollback(self, seq: Sequence, num_computed: int | None = None) -> int:
+        """Forget ``seq``'s KV past ``num_computed`` positions (default: its computed ones); returns how many
+        blocks were released.
+
+        Blocks wholly past that point are released (a hashed one stays cached: its KV is valid for its key).
+        The block the next write lands in is unhashed first if ``seq`` alone holds it (a shared one is
+        copied on write by ``allocate``), so cached KV is never overwritten.
+        """
+        if num_computed is not None:
+            seq.num_computed_tokens = min(seq.num_computed_tokens, num_computed)
+        keep = self.blocks_for(seq.num_computed_tokens)
+        tail = seq.block_table[keep:]
+        for block_id in reversed(tail):
+            self.pool.release(block_id)
+        del seq.block_table[keep:]
+        num_full = seq.num_computed_tokens // self.block_size
+        del seq.block_hashes[num_full:]
+        if num_full < keep:
+            boundary = seq.block_table[num_full]
+            if self.pool.hashed[boundary] and self.pool.ref_counts[boundary] == 1:
+                self.prefix_cache.remove(boundary)
+                self.pool.unmark_hashed(boundary)
+        return len(tail)
 
     def fork(self, parent: Sequence, child: Sequence) -> None:
         """Give ``child`` the parent's KV by reference (no copy until a shared partial block is written)."""

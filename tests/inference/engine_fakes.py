@@ -99,9 +99,19 @@ class FakeRunner:
         for chunk in batch.chunks:
             if not chunk.sample:
                 continue
-            n = chunk.num_computed_tokens + len(chunk.token_ids)
-            context = [self.slots[chunk.block_table[p // bs] * bs + p % bs] for p in range(n)]
+            end = chunk.num_computed_tokens + len(chunk.token_ids)
+            context = [self.slots[chunk.block_table[p // bs] * bs + p % bs] for p in range(end)]
             assert None not in context
-            tok = next_token(context, chunk.params, chunk.sample_index, chunk.num_generated, self.eos_every)
-            out.append(SampledToken(chunk.seq_id, tok, logprob=-float(tok % 7)))
+            drafts = context[end - chunk.num_draft_tokens:]
+            tokens = []
+            for i in range(chunk.num_draft_tokens + 1):  # row i sees the context up to draft i - 1
+                row_end = end - chunk.num_draft_tokens + i
+                tok = next_token(context[:row_end], chunk.params, chunk.sample_index, chunk.num_generated + i,
+                                 self.eos_every)
+                tokens.append(tok)
+                if i == len(drafts) or tok != drafts[i]:
+                    break
+            out.append(SampledToken(chunk.seq_id, tokens[-1], logprob=-float(tokens[-1] % 7),
+                                    accepted=tuple(tokens[:-1]),
+                                    accepted_logprobs=tuple(-float(t % 7) for t in tokens[:-1])))
         return out

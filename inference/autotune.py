@@ -1,0 +1,249 @@
+"""Kernel choice by measurement: which weights serve prompt rows and generated rows, and with how many threads.
+
+The fastest CPU path differs between machines (an AMX Xeon prefills bf16 5x faster than llama.cpp but
+decodes bf16 at half its speed; an EPYC's best int4 kernel differs again), so on the first load of a model
+on a CPU a short autotune times the model's own linear layers (a sample of its layers, a few seconds):
+dense weights against packed int8 / int4 copies at decode row counts (1 row, a speculative verification,
+the row count where dense wins again) and dense at a prefill chunk, for each thread count. The choice is
+cached in ``<cache root>/autotune.json`` under the CPU model, torch version and model shape; an entry
+measured on another CPU or torch is never used. A kernel this torch build lacks, or that fails, is left out
+with a log line; with none left the model runs dense.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from inference.models.hybrid_linear import BODY_MODULES, PACKED_KINDS, PackedWeight, packable
+
+log = logging.getLogger(__name__)
+CACHE_FILE = "autotune.json"
+DECODE_ROWS = (1, 2, 4, 8, 16, 32)
+PREFILL_ROWS = 256
+VERIFY_ROWS = 4
+"""Rows of a typical speculative verification (the decode choice weighs 1 row and this many equally)."""
+SAMPLE_LAYERS = 6
+Call = tuple[Callable[[torch.Tensor], torch.Tensor], int]
+"""One layer's matmul and its input width."""
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    """What serves each kind of row. ``decode`` "dense" means no packed copy is kept."""
+
+    decode: str = "dense"
+    """Weights of generated rows: "dense", "int8" or "int4" (packed, resident next to the dense ones)."""
+    prefill: str = "dense"
+    """Weights of prompt rows (always the dense model dtype today)."""
+    packed_max_rows: int = 16
+    """Most generated rows per step that take the packed path; above, the whole step runs dense."""
+    decode_threads: int | None = None
+    prefill_threads: int | None = None
+    source: str = "config"
+    """"config" (asked for), "autotune" (measured now), "cache" (measured before on this CPU), "fallback"."""
+    table: dict = field(default_factory=dict)
+    """Measured milliseconds per candidate ("int4@2t/M1": ...), empty unless measured."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cache_key(model_shape: str) -> str:
+    """Key of an autotune entry: CPU model, core count, torch version and model shape."""
+    return f"{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|{model_shape}"
+
+
+def model_shape(model: nn.Module) -> str:
+    cfg = model.config
+    return f"{cfg.num_layers}x{cfg.hidden_size}x{cfg.intermediate_size}x{cfg.vocab_size}"
+
+
+def kernel_plan(model: nn.Module, dtype: torch.dtype, cache_dir: Path, *, force: bool = False) -> KernelPlan:
+    """The cached plan for this CPU + torch + model shape, or a fresh measurement (cached for next time)."""
+    key = cache_key(model_shape(model))
+    path = cache_dir / CACHE_FILE
+    entries = _read(path)
+    cached = entries.get(key)
+    if cached and not force:
+        try:
+            return KernelPlan(**{**cached, "source": "cache"})
+        except TypeError:
+            log.info("autotune: ignoring an unreadable cache entry for %s", key)
+    plan = measure(model, dtype)
+    if plan.source == "autotune":
+        entries = _read(path)  # another process may have written meanwhile
+        entries[key] = plan.as_dict()
+        _write(path, entries)
+    return plan
+
+
+def measure(model: nn.Module, dtype: torch.dtype, thread_counts: list[int] | None = None) -> KernelPlan:
+    """Time a sample of the model's linear layers under each candidate; the fastest wins (see module doc)."""
+    _log_cpu_features()
+    linears = _sample_linears(model)
+    if not linears:
+        return KernelPlan(source="fallback")
+    threads_before = torch.get_num_threads()
+    counts = thread_counts or sorted({1, *range(2, (os.cpu_count() or 1) + 1)})[:4]
+    calls: dict[str, list[Call]] = {"dense": [(partial(F.linear, weight=lin.weight), lin.in_features)
+                                              for lin in linears]}
+    for kind in PACKED_KINDS:
+        packed = _pack_all(linears, kind)
+        if packed is not None:
+            calls[kind] = [(p.matmul, lin.in_features) for p, lin in zip(packed, linears, strict=True)]
+    table: dict[str, float] = {}
+    try:
+        for threads in counts:
+            torch.set_num_threads(threads)
+            for kind, kind_calls in calls.items():
+                for rows in DECODE_ROWS:
+                    table[f"{kind}@{threads}t/M{rows}"] = _time(kind_calls, rows, dtype)
+            table[f"dense@{threads}t/M{PREFILL_ROWS}"] = _time(calls["dense"], PREFILL_ROWS, dtype)
+    finally:
+        torch.set_num_threads(threads_before)
+    return choose(table, list(calls), counts)
+
+
+def choose(table: dict[str, float], kinds: list[str], counts: list[int]) -> KernelPlan:
+    """The plan a measured ``table`` implies (pure; see ``measure`` for the keys)."""
+    def best(kind: str, rows: int) -> tuple[float, int]:
+        return min((table[f"{kind}@{t}t/M{rows}"], t) for t in counts)
+
+    decode_kind = min(kinds, key=lambda k: best(k, 1)[0] + best(k, VERIFY_ROWS)[0])
+    decode_threads = best(decode_kind, 1)[1]
+    max_rows = 0
+    if decode_kind != "dense":
+        for rows in DECODE_ROWS:
+            if best(decode_kind, rows)[0] <= best("dense", rows)[0]:
+                max_rows = rows
+            else:
+                break
+    if decode_kind != "dense" and max_rows == 0:
+        decode_kind = "dense"
+    prefill_threads = best("dense", PREFILL_ROWS)[1]
+    return KernelPlan(decode=decode_kind, packed_max_rows=max(max_rows, 1), decode_threads=decode_threads,
+                      prefill_threads=prefill_threads, source="autotune", table=dict(table))
+
+
+def _log_cpu_features() -> None:
+    flags = cpu_flags()
+    if not flags & {"avx512_bf16", "amx_bf16"}:
+        log.info("autotune: no AVX-512-BF16 / AMX on this CPU: bf16 GEMMs run without hardware bf16")
+    if "avx512f" not in flags and "avx2" not in flags and platform.machine() in ("x86_64", "AMD64"):
+        log.info("autotune: no AVX-512 / AVX2 on this CPU: packed kernels use their generic path")
+
+
+def _sample_linears(model: nn.Module) -> list[nn.Linear]:
+    layers = getattr(model, "layers", [])
+    if not layers:
+        return []
+    step = max(len(layers) // SAMPLE_LAYERS, 1)
+    out = []
+    for layer in list(layers)[::step][:SAMPLE_LAYERS]:
+        out.extend(m for n, m in layer.named_modules() if isinstance(m, nn.Linear) and n.rsplit(".", 1)[-1]
+                   in BODY_MODULES)
+    return out
+
+
+def _pack_all(linears: list[nn.Linear], kind: str) -> list[PackedWeight] | None:
+    """Packed copies of the sampled layers, or None (logged) when this torch cannot pack or run ``kind``."""
+    try:
+        packed = []
+        for lin in linears:
+            group = packable(lin, kind)
+            if group is None:
+                log.info("autotune: %s skipped, shape %s does not pack", kind, tuple(lin.weight.shape))
+                return None
+            packed.append(PackedWeight(lin.weight.detach(), kind, group or None))
+        x = torch.zeros(1, linears[0].in_features, dtype=linears[0].weight.dtype)
+        packed[0].matmul(x)
+        return packed
+    except (RuntimeError, AttributeError, NotImplementedError) as exc:
+        log.info("autotune: %s packed kernel unavailable in this torch build (%s); skipping it", kind,
+                 str(exc).splitlines()[0][:120])
+        return None
+
+
+@torch.inference_mode()
+def _time(calls: list[Call], rows: int, dtype: torch.dtype, repeats: int = 5) -> float:
+    """Median milliseconds of one pass of ``rows`` rows through every sampled layer."""
+    inputs = {n: torch.randn(rows, n, dtype=dtype) for _, n in calls}
+
+    def one() -> float:
+        start = time.perf_counter()
+        for call, n in calls:
+            call(inputs[n])
+        return (time.perf_counter() - start) * 1e3
+
+    one()  # warm-up
+    return statistics.median(one() for _ in range(repeats))
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, entries: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def plan_kernels(model: nn.Module, config) -> KernelPlan:
+    """The plan for ``config.weight_quant`` "hybrid_int8" / "hybrid_int4" (as asked, if this torch can run
+    it) or "auto" (measured or cached on CPU; dense elsewhere). ``CODELOOP_AUTOTUNE=force`` re-measures."""
+    dtype = next(model.parameters()).dtype
+    if config.weight_quant.startswith("hybrid_"):
+        kind = config.weight_quant.removeprefix("hybrid_")
+        probe = nn.Linear(64, 64, bias=False).to(dtype)
+        if _pack_all([probe], kind) is None:
+            return KernelPlan(source="fallback")
+        return KernelPlan(decode=kind, source="config")
+    if not str(config.device).startswith("cpu"):
+        return KernelPlan(source="config")
+    from inference.catalog import cache_root
+
+    plan = kernel_plan(model, dtype, cache_root(), force=os.environ.get("CODELOOP_AUTOTUNE") == "force")
+    log.info("kernels: generated rows %s (up to %d rows, %s threads), prompt rows %s (%s threads) [%s]",
+             plan.decode, plan.packed_max_rows, plan.decode_threads, plan.prefill, plan.prefill_threads,
+             plan.source)
+    return plan

@@ -1,0 +1,170 @@
+"""Hybrid weights: dense weights for prompt rows, packed int8/int4 copies for generated rows, both resident.
+
+On CPU, prefill is a GEMM that dense bf16 (AVX-512-BF16 / AMX) does best, while decode reads every weight
+for a handful of rows and is bound by bytes per weight, where torch's packed weight-only kernels win.
+Which rows of a step are generated rows (decode tokens, speculative drafts) is set once per step on the
+shared :class:`RowSplit` by the model runner, from the scheduler's batch; every :class:`HybridLinear`
+reads it. The packed kernels compute each row independently of the others (bitwise), so a generated token
+gets the same logits alone, in a batch or as a draft under verification. Above ``packed_max_rows``
+generated rows (a large decode batch) dense wins again and every row goes dense.
+
+LoRA deltas (``inference/lora_layers.py``) are forward hooks on these modules: they add to the output of
+whichever path ran, so adapters compose with both.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from inference.models.quant_linear import int4_group_size, quantize_int4, quantize_int8
+
+log = logging.getLogger(__name__)
+PACKED_KINDS = ("int8", "int4")
+BODY_MODULES = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
+
+
+class RowSplit:
+    """Which rows of the current step's flat token batch take the packed path.
+
+    ``packed`` None: decide by row count (at most ``packed_max_rows`` rows: packed); otherwise the rows in
+    ``packed`` are generated rows (a prefix ``slice`` or an index tensor) and the rest prompt rows.
+    """
+
+    def __init__(self, packed_max_rows: int) -> None:
+        self.packed_max_rows = packed_max_rows
+        self.packed: slice | torch.Tensor | None = None
+        self.dense: torch.Tensor | None = None
+        self.num_packed = 0
+
+    def set_rows(self, generated: list[bool]) -> None:
+        """This step's rows: ``generated[i]`` True when row i is a generated row."""
+        self.num_packed = n = sum(generated)
+        if n > self.packed_max_rows:
+            n = self.num_packed = 0
+        if n == 0:
+            self.packed, self.dense = slice(0, 0), None
+        elif n == len(generated) or all(generated[:n]):
+            self.packed, self.dense = slice(0, n), None
+        else:
+            self.packed = torch.tensor([i for i, g in enumerate(generated) if g])
+            self.dense = torch.tensor([i for i, g in enumerate(generated) if not g])
+
+    def clear(self) -> None:
+        self.packed, self.dense, self.num_packed = None, None, 0
+
+
+class PackedWeight:
+    """A weight ``[N, K]`` packed for torch's CPU weight-only kernels (int8 per channel, int4 per group)."""
+
+    def __init__(self, weight: torch.Tensor, kind: str, group_size: int | None = None) -> None:
+        self.kind = kind
+        dtype = weight.dtype
+        if kind == "int8":
+            self.q, scale = quantize_int8(weight)
+            self.scales = scale.to(dtype)
+        elif kind == "int4":
+            if group_size is None:
+                raise ValueError("int4 packing needs a group size")
+            q, sz = quantize_int4(weight, group_size)
+            self.q = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+            self.scales = sz.to(dtype)
+            self.group_size = group_size
+        else:
+            raise ValueError(f"packed kind must be one of {PACKED_KINDS}, got {kind!r}")
+
+    @property
+    def nbytes(self) -> int:
+        return self.q.numel() * self.q.element_size() + self.scales.numel() * self.scales.element_size()
+
+    def matmul(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [M, K] @ W.T`` in ``x``'s dtype."""
+        if self.kind == "int8":
+            return torch.ops.aten._weight_int8pack_mm(x, self.q, self.scales.to(x.dtype))
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.q, self.group_size, self.scales.to(x.dtype))
+
+
+class HybridLinear(nn.Module):
+    """``nn.Linear`` with a resident packed copy for generated rows (see the module docstring).
+
+    ``split`` None (the lm_head, which sees only sampled rows): packed when the rows fit
+    ``packed_max_rows``, dense otherwise.
+    """
+
+    def __init__(self, linear: nn.Linear, packed: PackedWeight, split: RowSplit | None,
+                 packed_max_rows: int) -> None:
+        super().__init__()
+        self.weight = linear.weight
+        self.bias = linear.bias
+        self.packed = packed
+        self.split = split
+        self.packed_max_rows = packed_max_rows
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x2 = x.reshape(-1, self.in_features)
+        split = self.split
+        if split is None or split.packed is None:
+            y = self.packed.matmul(x2) if x2.shape[0] <= self.packed_max_rows else F.linear(x2, self.weight)
+        elif split.dense is None:  # generated rows first (or none, or all)
+            n = split.num_packed
+            if n == x2.shape[0]:
+                y = self.packed.matmul(x2)
+            elif n == 0:
+                y = F.linear(x2, self.weight)
+            else:
+                y = torch.cat([self.packed.matmul(x2[:n]), F.linear(x2[n:], self.weight)])
+        else:
+            y = x2.new_empty(x2.shape[0], self.out_features)
+            y[split.packed] = self.packed.matmul(x2[split.packed])
+            y[split.dense] = F.linear(x2[split.dense], self.weight)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+
+def packable(linear: nn.Linear, kind: str) -> int | None:
+    """The int4 group size (0 for int8) ``linear`` packs with, or None when its shape does not fit."""
+    if kind == "int8":
+        return 0
+    return int4_group_size(linear)
+
+
+def make_hybrid(model: nn.Module, kind: str, packed_max_rows: int) -> RowSplit:
+    """Give every body projection and the lm_head of ``model`` a packed ``kind`` copy, in place.
+
+    Returns the model's :class:`RowSplit`, which the runner sets each step. Layers whose shape does not pack
+    stay plain ``nn.Linear`` (logged).
+    """
+    split = RowSplit(packed_max_rows)
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, nn.Linear):
+            continue
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf not in BODY_MODULES and leaf != "lm_head":
+            continue
+        group = packable(module, kind)
+        if group is None:
+            log.info("hybrid weights: %s %s does not pack as %s; it stays dense", name,
+                     tuple(module.weight.shape), kind)
+            continue
+        packed = PackedWeight(module.weight.detach(), kind, group or None)
+        new = HybridLinear(module, packed, split if leaf != "lm_head" else None, packed_max_rows)
+        parent_name, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
+    return split
+
+
+def weight_memory(model: nn.Module) -> dict[str, int]:
+    """Resident bytes of the model's weights: dense parameters and packed copies."""
+    seen: set[int] = set()
+    dense = 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            dense += p.numel() * p.element_size()
+    packed = sum(m.packed.nbytes for m in model.modules() if isinstance(m, HybridLinear))
+    return {"dense_bytes": dense, "packed_bytes": packed, "total_bytes": dense + packed}

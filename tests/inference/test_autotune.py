@@ -1,0 +1,104 @@
+"""Autotune: the choice a measured table implies, the cache keyed by CPU + torch + model, fallbacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+
+from inference import autotune
+from inference.autotune import DECODE_ROWS, PREFILL_ROWS, KernelPlan, choose, kernel_plan
+
+
+def table(costs: dict[str, float], threads=(1, 2)) -> dict[str, float]:
+    """A synthetic table: ``costs[kind]`` ms per row-independent pass, dense GEMM amortising rows."""
+    out = {}
+    for t in threads:
+        for kind, base in costs.items():
+            for rows in DECODE_ROWS:
+                grow = 0.1 if kind == "dense" else 1.0  # packed kernels cost ~linear in rows
+                out[f"{kind}@{t}t/M{rows}"] = base * (1 + grow * (rows - 1)) / (1.5 if t == 2 else 1)
+        out[f"dense@{t}t/M{PREFILL_ROWS}"] = costs["dense"] * 20 / (1.8 if t == 2 else 1)
+    return out
+
+
+def test_choose_packed_decode_with_its_crossover():
+    plan = choose(table({"dense": 10.0, "int8": 5.0, "int4": 3.0}), ["dense", "int8", "int4"], [1, 2])
+    assert plan.decode == "int4" and plan.decode_threads == 2 and plan.prefill_threads == 2
+    # int4: 3 * (1 + (r - 1)) vs dense 10 * (1 + 0.1 (r - 1)): packed wins up to r = 4, loses at 8
+    assert plan.packed_max_rows == 4 and plan.source == "autotune" and plan.table
+
+
+def test_choose_dense_when_nothing_beats_it():
+    plan = choose(table({"dense": 2.0, "int4": 3.0}), ["dense", "int4"], [1, 2])
+    assert plan.decode == "dense"
+
+
+def test_choose_thread_count_per_step_kind():
+    t = table({"dense": 10.0, "int4": 3.0})
+    for rows in DECODE_ROWS:  # decode is faster on one thread (the other core is busy)
+        t[f"int4@1t/M{rows}"] = t[f"int4@2t/M{rows}"] / 2
+    plan = choose(t, ["dense", "int4"], [1, 2])
+    assert plan.decode_threads == 1 and plan.prefill_threads == 2
+
+
+@pytest.fixture
+def fake_measure(monkeypatch):
+    calls = []
+
+    def measure(model, dtype, thread_counts=None):
+        calls.append(autotune.cpu_model())
+        return KernelPlan(decode="int8", packed_max_rows=8, decode_threads=1, prefill_threads=2,
+                          source="autotune", table={"int8@1t/M1": 1.0})
+
+    monkeypatch.setattr(autotune, "measure", measure)
+    return calls
+
+
+class TinyModel(torch.nn.Module):
+    class config:  # noqa: N801 - mimics ModelConfig's fields
+        num_layers, hidden_size, intermediate_size, vocab_size = 2, 64, 128, 384
+
+
+def test_cache_is_keyed_by_cpu_and_torch(tmp_path, monkeypatch, fake_measure):
+    model = TinyModel()
+    monkeypatch.setattr(autotune, "cpu_model", lambda: "AMD EPYC 9999")
+    first = kernel_plan(model, torch.float32, tmp_path)
+    second = kernel_plan(model, torch.float32, tmp_path)
+    assert first.source == "autotune" and second.source == "cache" and second.decode == "int8"
+    assert fake_measure == ["AMD EPYC 9999"]
+    entries = json.loads((tmp_path / "autotune.json").read_text())
+    (key,) = entries
+    assert "AMD EPYC 9999" in key and torch.__version__ in key and "2x64x128x384" in key
+    monkeypatch.setattr(autotune, "cpu_model", lambda: "Intel Xeon 8888")  # another CPU: its own measurement
+    assert kernel_plan(model, torch.float32, tmp_path).source == "autotune"
+    assert len(fake_measure) == 2 and len(json.loads((tmp_path / "autotune.json").read_text())) == 2
+    assert kernel_plan(model, torch.float32, tmp_path, force=True).source == "autotune"
+
+
+def test_unreadable_cache_is_measured_again(tmp_path, fake_measure):
+    (tmp_path / "autotune.json").write_text("{not json")
+    assert kernel_plan(TinyModel(), torch.float32, tmp_path).source == "autotune"
+    key = autotune.cache_key(autotune.model_shape(TinyModel()))
+    (tmp_path / "autotune.json").write_text(json.dumps({key: {"unknown_field": 1}}))
+    assert kernel_plan(TinyModel(), torch.float32, tmp_path).source == "autotune"
+
+
+def test_measure_a_real_tiny_model_and_skip_a_missing_kernel(tiny_qwen2_dir, monkeypatch, caplog):
+    from inference.attention import get_backend
+    from inference.models.loader import load_model
+
+    model = load_model(tiny_qwen2_dir, backend=get_backend("sdpa"), dtype=torch.float32).model
+
+    def missing(*args, **kwargs):
+        raise RuntimeError("Could not run '_weight_int4pack_mm_for_cpu' with arguments from the 'CPU' backend")
+
+    monkeypatch.setattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu", missing)
+    with caplog.at_level(logging.INFO, logger="inference.autotune"):
+        plan = autotune.measure(model, torch.float32, thread_counts=[1])
+    assert "int4 packed kernel unavailable" in caplog.text
+    assert not any(k.startswith("int4") for k in plan.table)
+    assert {"dense@1t/M1", "int8@1t/M1", f"dense@1t/M{PREFILL_ROWS}"} <= set(plan.table)
+    assert plan.decode in ("dense", "int8") and plan.source == "autotune"
