@@ -98,17 +98,37 @@ def test_preemption_with_speculation(tiny_qwen2_dir, alone):
     assert engine.stats().num_preemptions > 0 and engine.stats().num_accepted_tokens > 0
 
 
-def test_with_adapter(tiny_qwen2_dir, tmp_path):
-    from tests.rl.test_engine_adapter import make_peft_adapter
+def test_with_adapters_mixed_with_base_requests(tiny_qwen2_dir, alone, tmp_path):
+    """Unmerged LoRA deltas add to whichever weights ran (dense or packed): requests of an adapter and of
+    the base model in the same speculative steps each get their lone output."""
+    from tests.inference.lora_helpers import make_peft_adapter
 
     make_peft_adapter(tiny_qwen2_dir, tmp_path / "adapter")
-    plain = make_engine(tiny_qwen2_dir, weight_quant="none")
-    spec = make_engine(tiny_qwen2_dir, weight_quant="none", method="ngram")
+    plain = make_engine(tiny_qwen2_dir)
+    spec = make_engine(tiny_qwen2_dir, method="ngram")
     for engine in (plain, spec):
-        engine.set_adapter(tmp_path / "adapter", name="a")
-    expected = [tokens(plain.generate([p], PARAMS))[0] for p in PROMPTS]
-    assert tokens(spec.generate(PROMPTS, PARAMS)) == expected
-    assert spec.stats().num_draft_tokens > 0
+        engine.load_adapter(tmp_path / "adapter", name="a")
+    tuned = [tokens(plain.generate([p], PARAMS, adapter_id="a"))[0] for p in PROMPTS]
+    assert tuned != alone["hybrid_int4"]  # the adapter changes the output
+    ids = [spec.add_request(p, PARAMS, adapter_id="a" if i % 2 else None) for i, p in enumerate(PROMPTS * 2)]
+    final = {}
+    while spec.has_unfinished():
+        for out in spec.step():
+            if out.finished:
+                final[out.request_id] = out.outputs[0].token_ids
+    expected = [tuned[i % len(PROMPTS)] if i % 2 else alone["hybrid_int4"][i % len(PROMPTS)] for i in range(len(ids))]
+    assert [final[i] for i in ids] == expected
+    assert spec.stats().num_accepted_tokens > 0
+
+
+def test_penalties_count_the_drafts_before_each_row(tiny_qwen2_dir):
+    """With repetition / frequency penalties, row i of a verification sees drafts 0..i-1 as generated."""
+    params = SamplingParams(max_tokens=24, ignore_eos=True, repetition_penalty=1.3, frequency_penalty=0.2)
+    plain = make_engine(tiny_qwen2_dir)
+    expected = [tokens(plain.generate([p], params))[0] for p in PROMPTS]
+    spec = make_engine(tiny_qwen2_dir, method="draft", draft=tiny_qwen2_dir)
+    assert tokens(spec.generate(PROMPTS, params)) == expected
+    assert spec.stats().num_accepted_tokens > 0
 
 
 def test_draft_model_needs_the_same_tokenizer(tiny_qwen2_dir, tiny_llama_dir):
