@@ -14,6 +14,9 @@ class CheckKind(str, enum.Enum):
     ``__main__`` block)."""
     TEST = "test"
     """A test function (this file or a workspace test file) that calls the function."""
+    SUITE = "suite"
+    """A test of the repository's coverage map that runs the function: run in the repository's own
+    environment (sandbox/suite); ``node`` is its pytest id."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,15 @@ class FunctionChecks:
     checks: tuple[Check, ...] = field(default=())
     docstring: str | None = None
     """The function's docstring, as written (its examples are the DOCTEST checks, in order)."""
+    suite: object | None = None
+    """How to run the SUITE checks (a ``lsp.checks.suite_checks.SuiteChecks``), when there are any."""
+
+    def plain(self) -> tuple[Check, ...]:
+        """The checks one sandbox job runs (all but SUITE)."""
+        return tuple(c for c in self.checks if c.kind is not CheckKind.SUITE)
+
+    def of_suite(self) -> list[Check]:
+        return [c for c in self.checks if c.kind is CheckKind.SUITE]
 
     def __bool__(self) -> bool:
         return bool(self.checks)

@@ -7,6 +7,7 @@ appears with ``>>>``, an ``assert``, a ``def test`` in the same file, or in the 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -16,8 +17,9 @@ from lsp.checks.finder import find_checks
 from lsp.checks.job import build_job
 from lsp.checks.ranker import Candidate
 from lsp.checks.selection import Selection, select
+from lsp.checks.suite_checks import CoverageSource
 from lsp.checks.test_index import TestIndex
-from lsp.checks.verdict import Verdict
+from lsp.checks.verdict import Verdict, merge
 from lsp.client import Samples
 from lsp.config import CheckSettings
 from lsp.context import CompletionContext
@@ -46,6 +48,7 @@ class Checker:
         self.root = root
         self.settings = settings
         self.index = TestIndex(root) if root else None
+        self.coverage = CoverageSource(root) if root else None
         self.executor = CheckExecutor(settings.backend)
 
     def configure(self, settings: CheckSettings) -> None:
@@ -78,11 +81,14 @@ class Checker:
         name = quick_name(text.split("\n"), line)
         if name is None or not self._evidence(text, name):
             return None
-        return find_checks(path, text, line, character, root=self.root, index=self.index)
+        coverage = self.coverage if self.executor.backend()[0] == "bwrap" else None  # suites run under bwrap
+        return find_checks(path, text, line, character, root=self.root, index=self.index, coverage=coverage)
 
     def _evidence(self, text: str, name: str) -> bool:
         called_here = text.count(f"{name}(") > 1  # more than its own def
         if ">>>" in text or (called_here and ("assert" in text or "def test" in text)):
+            return True
+        if self.coverage is not None and self.coverage.has_map():
             return True
         return self.index is not None and bool(self.index.tests_calling(name))
 
@@ -90,8 +96,13 @@ class Checker:
                      path: str, text: str, offset: int, max_lines: int) -> Selection | None:
         """Check each candidate of ``stream`` spliced into ``text`` at ``offset``; the one to show."""
         async def check(candidate: Candidate) -> Verdict:
-            job = build_job(checks, text[:offset] + candidate.text + text[offset:], path, self.root)
-            return await self.executor.run(job, checks.checks)
+            document = text[:offset] + candidate.text + text[offset:]
+            parts = []
+            if checks.plain():
+                parts.append(self.executor.run(build_job(checks, document, path, self.root), checks.plain()))
+            if checks.suite is not None:
+                parts.append(self.executor.run_suite(checks.suite, document, checks.of_suite()))
+            return merge(list(await asyncio.gather(*parts)))
 
         return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines)
 

@@ -82,5 +82,12 @@ class CheckExecutor:
         del self.run_ms[:-1000]
         return read_verdict(result, checks)
 
+    async def run_suite(self, suite: object, document: str, checks: Sequence[Check]) -> Verdict:
+        """The verdict of the repository's own tests (SUITE checks) on ``document``, off the event loop."""
+        from lsp.checks.suite_checks import run_suite
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, run_suite, suite, document, list(checks))
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from lsp.checks.check import Check, CheckKind, FunctionChecks
 from lsp.checks.site import FunctionSite, ModuleView, read_module
+from lsp.checks.suite_checks import CoverageSource
 from lsp.checks.test_index import TestIndex, TestRef, calls_name
 
 MAX_DOCTESTS = 20
@@ -21,18 +22,25 @@ MAX_WORKSPACE_TESTS = 8
 
 
 def find_checks(path: str, text: str, line: int, character: int, *, root: str | None = None,
-                index: TestIndex | None = None) -> FunctionChecks | None:
+                index: TestIndex | None = None, coverage: CoverageSource | None = None) -> FunctionChecks | None:
     """The checks of the function containing (line, character) (a Python index in the line); None when
-    the cursor is in no function or the function has no checks."""
+    the cursor is in no function or the function has no checks. Workspace tests come from the coverage
+    map when it knows the function, else from the static test index."""
     view = read_module(text, line, character)
     site = view.site
     if site is None:
         return None
     checks = doctests(site) + same_file(view, site)
-    if index is not None and root:
+    found = coverage.checks_for(path, site.qualname) if coverage is not None else None
+    suite = found[0] if found else None
+    if found:
+        checks += found[1]
+    elif index is not None and root:
         rel = os.path.relpath(path, root)
         checks += [_test_check(t) for t in workspace_tests(index, site.name, rel)]
-    return FunctionChecks(site.qualname, site.def_line, tuple(checks), site.docstring) if checks else None
+    if not checks:
+        return None
+    return FunctionChecks(site.qualname, site.def_line, tuple(checks), site.docstring, suite)
 
 
 def doctests(site: FunctionSite) -> list[Check]:

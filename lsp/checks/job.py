@@ -83,11 +83,12 @@ def workspace_mountable(root: str | None) -> bool:
 
 
 def build_job(checks: FunctionChecks, candidate_text: str, path: str, root: str | None) -> CheckJob:
-    """The job that runs ``checks`` against ``candidate_text`` standing in for the file at ``path``."""
+    """The job that runs ``checks`` (all but its SUITE checks) against ``candidate_text`` standing in for
+    the file at ``path``."""
     mounted = workspace_mountable(root)
     rel = os.path.relpath(path, root) if mounted and root else os.path.basename(path)
     name = module_name(root if mounted else None, rel)
-    needs_pytest = any(c.kind is CheckKind.TEST and c.path for c in checks.checks)
+    needs_pytest = any(c.kind is CheckKind.TEST and c.path for c in checks.plain())
     mounts = ((Mount(os.path.realpath(root), WORKSPACE),) if mounted and root else ()) + (
         pytest_mounts() if needs_pytest else ())
     spec = {
@@ -97,12 +98,12 @@ def build_job(checks: FunctionChecks, candidate_text: str, path: str, root: str 
         "paths": [f"{WORKSPACE}/{name.import_root}".rstrip("/"), WORKSPACE] if mounted else [],
         "libs": [LIBS] if needs_pytest else [],
         "docstring": checks.docstring or "", "function": checks.function,
-        "pytest_ids": sorted({c.pytest_id for c in checks.checks if c.kind is CheckKind.TEST and c.path}),
+        "pytest_ids": sorted({c.pytest_id for c in checks.plain() if c.kind is CheckKind.TEST and c.path}),
     }
     code = (f"{IN_SANDBOX}\nimport json as codeloop_json\n"
             f"codeloop_setup, codeloop_doctest, codeloop_pytest = codeloop_runtime(codeloop_json.loads({json.dumps(spec)!r}))\n"
             "codeloop_setup(globals())\n")
-    return CheckJob(code, tuple(snippet(c) for c in checks.checks), mounts)
+    return CheckJob(code, tuple(snippet(c) for c in checks.plain()), mounts)
 
 
 def snippet(check: Check) -> str:

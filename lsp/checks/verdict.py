@@ -58,7 +58,7 @@ class Verdict:
 
 
 def check_failed(reason: str, checks: Sequence[Check]) -> Verdict:
-    return Verdict(VerdictStatus.CHECK_FAILED, 0, len(checks), _short(reason), _noun(checks))
+    return Verdict(VerdictStatus.CHECK_FAILED, 0, len(checks), short(reason), _noun(checks))
 
 
 def read_verdict(result: RunResult, checks: Sequence[Check]) -> Verdict:
@@ -74,8 +74,8 @@ def read_verdict(result: RunResult, checks: Sequence[Check]) -> Verdict:
     if result.status is RunStatus.ERROR and result.message.startswith(CODE_RAISED):
         last = result.message.strip().split("\n")[-1].strip().removeprefix(CODE_RAISED)
         if last.split(":", 1)[0] in COMPILE_ERRORS:  # the document with this candidate does not compile
-            return Verdict(VerdictStatus.FAILED, 0, total, _short(last), noun)
-        return Verdict(VerdictStatus.CHECK_FAILED, 0, total, _short(f"the module does not import: {last}"), noun)
+            return Verdict(VerdictStatus.FAILED, 0, total, short(last), noun)
+        return Verdict(VerdictStatus.CHECK_FAILED, 0, total, short(f"the module does not import: {last}"), noun)
     return Verdict(VerdictStatus.CHECK_FAILED, 0, total, _reason(result), noun)
 
 
@@ -86,7 +86,7 @@ def _first_failure(result: RunResult, checks: Sequence[Check]) -> str:
     message = first.message.strip().split("\n")[-1] if first.message.strip() else first.status.value
     if message.startswith("AssertionError: "):
         message = message.removeprefix("AssertionError: ")  # the assertion's own message says enough
-    return _short(f"{checks[first.index].name}: {message}")
+    return short(f"{checks[first.index].name}: {message}")
 
 
 def _reason(result: RunResult) -> str:
@@ -105,6 +105,21 @@ def _noun(checks: Sequence[Check]) -> str:
     return "doctests" if checks and all(c.kind is CheckKind.DOCTEST for c in checks) else "tests"
 
 
-def _short(text: str) -> str:
+def short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 1] + "…"
+
+
+def merge(verdicts: Sequence[Verdict]) -> Verdict:
+    """One verdict for checks run in several parts: passed only when every part passed; a failure of the
+    candidate is reported before a check that could not finish."""
+    if len(verdicts) == 1:
+        return verdicts[0]
+    passed = sum(v.num_passed for v in verdicts)
+    total = sum(v.num_checks for v in verdicts)
+    noun = "doctests" if all(v.noun == "doctests" for v in verdicts) else "tests"
+    for status in (VerdictStatus.FAILED, VerdictStatus.CHECK_FAILED):
+        first = next((v for v in verdicts if v.status is status), None)
+        if first is not None:
+            return Verdict(status, passed, total, first.detail, noun)
+    return Verdict(VerdictStatus.PASSED, passed, total, "", noun)

@@ -1,0 +1,65 @@
+"""Checks from the repository's coverage map, run in the repository's own environment (sandbox/suite)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from lsp.checks.check import CheckKind
+from lsp.checks.finder import find_checks
+from lsp.checks.suite_checks import CoverageSource, function_lines, run_suite
+from lsp.checks.verdict import VerdictStatus
+from sandbox.bwrap import available
+
+pytestmark = [pytest.mark.bwrap, pytest.mark.skipif(available() is not None, reason=f"no bwrap: {available()}")]
+
+CALC = "def add(a, b):\n    total = a + b\n    return total\n\n\ndef sub(a, b):\n    return a - b\n"
+TESTS = ("from pkg import calc\n\n\ndef test_add():\n    assert calc.add(1, 2) == 3\n\n\n"
+         "def test_add_zero():\n    assert calc.add(0, 0) == 0\n\n\ndef test_sub():\n    assert calc.sub(3, 2) == 1\n")
+
+
+@pytest.fixture
+def mapped(workspace):
+    from sandbox.suite.coverage_map import coverage_map
+    from sandbox.suite.environment import SuiteEnv
+
+    for rel, text in {"pkg/__init__.py": "", "pkg/calc.py": CALC, "tests/test_calc.py": TESTS}.items():
+        (workspace / rel).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / rel).write_text(text)
+    for folder in (workspace / "pkg", workspace / "tests"):
+        os.chmod(folder, 0o755)
+    cache = workspace.parent / f"{workspace.name}-cache"
+    cmap, _ = coverage_map(SuiteEnv.create(workspace, variables={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}), cache)
+    assert not cmap.reason, cmap.reason
+    yield workspace, CoverageSource(str(workspace), cache)
+    import shutil
+
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_function_lines_are_found_by_name_in_the_file_on_disk(workspace):
+    (workspace / "m.py").write_text("class A:\n    def f(self):\n        x = 1\n        return x\n")
+    assert function_lines(str(workspace / "m.py"), "A.f") == range(3, 5)
+    assert function_lines(str(workspace / "m.py"), "A.g") is None and function_lines("/nope.py", "f") is None
+
+
+def test_the_map_gives_the_tests_of_the_function_and_they_judge_candidates(mapped):
+    root, source = mapped
+    doc = CALC.replace("    total = a + b\n    return total\n", "    \n")
+    found = find_checks(str(root / "pkg/calc.py"), doc, 1, 4, root=str(root), coverage=source)
+    assert found is not None and {c.kind for c in found.checks} == {CheckKind.SUITE}
+    assert sorted(c.node for c in found.checks) == ["tests/test_calc.py::test_add", "tests/test_calc.py::test_add_zero"]
+    suite, checks = found.suite, found.of_suite()
+    right = run_suite(suite, doc.replace("    \n", "    return a + b\n"), checks)
+    assert right.status is VerdictStatus.PASSED and right.summary() == "passes 2/2 tests"
+    wrong = run_suite(suite, doc.replace("    \n", "    return a * b\n"), checks)
+    assert wrong.status is VerdictStatus.FAILED and wrong.num_passed == 1 and "test_add" in wrong.detail
+    broken = run_suite(suite, doc.replace("    \n", "    return (\n"), checks)
+    assert broken.status is VerdictStatus.FAILED and broken.detail.startswith("SyntaxError")
+    assert (root / "pkg/calc.py").read_text() == CALC
+
+
+def test_no_map_means_no_suite_checks(workspace):
+    source = CoverageSource(str(workspace), workspace / "no-cache")
+    assert not source.has_map() and source.checks_for(str(workspace / "a.py"), "f") is None
