@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -152,10 +153,15 @@ def test_chat_defaults_from_the_catalog_or_the_folders_generation_config(tmp_pat
 
 
 def _damage(path: Path) -> None:
-    """Flip one byte: same size, different content (what a size check cannot see)."""
+    """Flip one byte: same size, different content (what a size check cannot see). The modification time
+    moves on by a second, as it would for a later write (the file clock is coarser than this test)."""
+    import os
+
+    before = path.stat().st_mtime_ns
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
+    os.utime(path, ns=(before + 10**9, before + 10**9))
 
 
 def test_failed_pull_keeps_an_intact_model_usable(tmp_path, fake_registry, monkeypatch):
@@ -184,7 +190,6 @@ def test_same_size_corruption_is_found_by_the_integrity_check(tmp_path, fake_reg
     thread = catalog.verify_in_background(folder)
     assert thread is None, "an unchanged, verified folder is not hashed again"
     _damage(folder / catalog.HF_DIR / "config.json")
-    assert catalog.resolve_model(spec.name, home, pull_missing=False) == folder / catalog.HF_DIR  # sizes agree
     thread = catalog.verify_in_background(folder)
     assert thread is not None
     thread.join(timeout=30)
@@ -193,6 +198,15 @@ def test_same_size_corruption_is_found_by_the_integrity_check(tmp_path, fake_reg
     catalog.pull(spec.name, home)
     assert catalog.check_integrity(folder) == []
     assert catalog.resolve_model(spec.name, home, pull_missing=False) == folder / catalog.HF_DIR
+    # a load itself starts the check: sizes agree, so this load goes ahead, and the next is refused
+    _damage(folder / catalog.GGUF_NAME)
+    assert catalog.resolve_model(spec.name, home, pull_missing=False) == folder / catalog.HF_DIR
+    for _ in range(300):
+        if catalog.known_problems(folder):
+            break
+        time.sleep(0.1)
+    with pytest.raises(catalog.ModelError, match="model.gguf does not match its sha256"):
+        catalog.resolve_model(spec.name, home, pull_missing=False)
 
 
 def test_unwritable_home_is_a_one_line_error(tmp_path, fake_registry, monkeypatch, capsys):
