@@ -51,6 +51,8 @@ class DecodeCudaGraphs:
         self.query_start_loc = torch.arange(max_bs + 1, dtype=torch.int32, device=device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.outputs: dict[int, torch.Tensor] = {}
+        self.num_replays = 0
+        """Decode steps run by graph replay so far (benchmarks and tests read it)."""
 
     @property
     def max_batch(self) -> int:
@@ -94,6 +96,7 @@ class DecodeCudaGraphs:
         self.seq_lens[n:bs].zero_()
         self.block_tables[:n, :width].copy_(meta.block_tables)
         self.graphs[bs].replay()
+        self.num_replays += 1
         return self.outputs[bs][:n]
 
     def can_run(self, meta: AttentionMetadata) -> bool:

@@ -16,7 +16,7 @@ from inference.kv_cache.quant import SCALE_DTYPE
 from inference.lora import LoraAdapter
 from inference.lora_layers import FusedLora, LoraLayers, fuse, step_groups
 from inference.models.hybrid_linear import RowSplit, make_hybrid, weight_memory
-from inference.models.loader import ModelLoadError, load_model
+from inference.models.loader import LoadedModel, ModelLoadError, load_model
 from inference.sampler import sample
 
 
@@ -44,7 +44,9 @@ class ModelRunner:
 
     supports_adapters = True
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, loaded: LoadedModel | None = None) -> None:
+        """Load ``config.model``; or run ``loaded``, a model already built on ``config.device`` in
+        ``config.dtype`` with ``config.attention_backend`` (the GPU benchmark's random weights in real shapes)."""
         self.config = config
         self.device = torch.device(config.device)
         self.dtype: torch.dtype = getattr(torch, config.dtype)
@@ -52,14 +54,15 @@ class ModelRunner:
             torch.set_num_threads(config.num_threads)
         self.backend = get_backend(config.attention_backend)
         hybrid = config.weight_quant.startswith("hybrid_") or config.weight_quant == "auto"
-        loaded = load_model(
-            resolve_model_path(config.model),
-            backend=self.backend,
-            dtype=self.dtype,
-            device=config.device,
-            max_positions=config.max_model_len,
-            weight_quant="none" if hybrid else config.weight_quant,
-        )
+        if loaded is None:
+            loaded = load_model(
+                resolve_model_path(config.model),
+                backend=self.backend,
+                dtype=self.dtype,
+                device=config.device,
+                max_positions=config.max_model_len,
+                weight_quant="none" if hybrid else config.weight_quant,
+            )
         self.model, self.model_config, self.tokenizer = loaded.model, loaded.config, loaded.tokenizer
         self.kernels = plan_kernels(self.model, config) if hybrid else KernelPlan(source="config")
         """Which weights serve prompt rows and generated rows (``inference/autotune.py``)."""

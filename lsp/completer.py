@@ -26,6 +26,7 @@ from lsp.checks.note import CheckNote
 from lsp.checks.selection import Selection
 from lsp.client import EngineClient, Generation
 from lsp.config import Settings
+from lsp.percentile import percentile
 from lsp.snippets import Snippet, SnippetIndex, pick
 
 MAX_RANKED_DOCS = 64
@@ -104,9 +105,8 @@ class CompleterStats:
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: v for k, v in vars(self).items() if not k.endswith("_ms")}
         for name in ("latency_ms", "context_ms", "engine_ms"):
-            values = sorted(getattr(self, name)[-1000:])
-            out[f"p50_{name}"] = values[len(values) // 2] if values else None
-            out[f"p95_{name}"] = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))] if values else None
+            values = getattr(self, name)[-1000:]
+            out[f"p50_{name}"], out[f"p95_{name}"] = percentile(values, 0.5), percentile(values, 0.95)
         out["engine_latency_ms"] = self.latency_ms[-1000:]  # requests the engine answered, oldest first
         return out
 

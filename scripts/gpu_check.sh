@@ -25,7 +25,7 @@ rc_gpu=$?
 timeout 55 "$PY" -m pytest -q -m "not slow" tests/inference/test_triton_kernels.py tests/inference/test_triton_backend.py \
   -p no:cacheprovider --junitxml "$OUT/pytest_triton_cuda.xml" > "$OUT/pytest_triton_cuda.txt" 2>&1
 rc_kernels=$?
-timeout 200 "$PY" -m inference.bench_gpu "$OUT" --budget-s 190 > "$OUT/bench_gpu.stdout" 2>&1
+timeout 200 "$PY" -m bench.gpu "$OUT" --budget-s 190 > "$OUT/bench_gpu.stdout" 2>&1
 rc_bench=$?
 
 cat > "$OUT/summary.json" <<JSON

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_INDEX_PATH = Path(__file__).parent / "data" / "copyleft.idx"
+LABELLED_DIR = Path(__file__).parent / "data" / "labelled"
+"""Hand-labelled snippets per detector (risky, secret, pii): the detector benchmark's ground truth."""
 DEFAULT_K = 20
 """Tokens per k-gram of a licence fingerprint (security/fingerprint.py)."""
 DEFAULT_W = 8

@@ -6,7 +6,6 @@ Only the flags, their checks and the printing live here; each benchmark is a mod
 from __future__ import annotations
 
 import argparse
-import json
 import textwrap
 from pathlib import Path
 
@@ -37,7 +36,7 @@ def _engine(bsub: argparse._SubParsersAction) -> None:
 
 
 def run_engine(args: argparse.Namespace) -> int:
-    from inference.bench import SCENARIOS, run_bench
+    from bench.engine import SCENARIOS, run_bench
 
     unknown = {s.strip() for s in args.scenarios.split(",") if s.strip()} - set(SCENARIOS)
     if unknown:
@@ -59,7 +58,7 @@ def _lora(bsub: argparse._SubParsersAction) -> None:
 
 
 def run_lora(args: argparse.Namespace) -> int:
-    from inference.bench_lora import run_bench
+    from bench.lora import run_bench
 
     return run_bench(args)
 
@@ -78,7 +77,8 @@ def _serve(bsub: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from inference.server import bench
+    from bench import serve as serve_bench
+    from bench.output import emit
 
     try:
         levels = sorted({int(x) for x in args.clients.split(",") if x.strip()})
@@ -86,10 +86,13 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UserError(f"--clients must be comma-separated integers, got {args.clients!r}") from None
     if not levels or min(levels) < 1:
         raise UserError("--clients needs positive integers")
-    spec = bench.BenchSpec(model=args.model, levels=tuple(levels), requests_per_client=args.requests_per_client,
-                           prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, dtype=args.dtype)
-    result = bench.run(spec, progress=not args.json)
-    print(json.dumps(result, indent=2) if args.json else bench.summary(result))
+    spec = serve_bench.BenchSpec(model=args.model, levels=tuple(levels), requests_per_client=args.requests_per_client,
+                                 prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, dtype=args.dtype)
+    result = serve_bench.run(spec, progress=not args.json)
+    if args.json:
+        emit(result)
+    else:
+        print(serve_bench.summary(result))
     return 0
 
 
@@ -104,15 +107,16 @@ def _sandbox(bsub: argparse._SubParsersAction) -> None:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
+    from bench.output import emit
+    from bench.sandbox_throughput import bench_sandbox
     from codeloop.commands.sandbox import BACKEND_CHOICES
-    from sandbox.bench import bench_sandbox
 
     if args.jobs < 1 or args.cold_jobs < 1 or args.concurrency < 1:
         raise UserError("--jobs, --cold-jobs and --concurrency must be >= 1")
     unknown = [b for b in args.backends.split(",") if b.strip() and b.strip() not in BACKEND_CHOICES[1:]]
     if unknown:
         raise UserError(f"unknown backend(s): {', '.join(unknown)}")
-    print(json.dumps(bench_sandbox(args), indent=2))
+    emit(bench_sandbox(args))
     return 0
 
 
@@ -128,7 +132,8 @@ def _scan(bsub: argparse._SubParsersAction) -> None:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from security.bench import PYLINT, detector_bench, fetch_sdist, latency_bench, licence_bench
+    from bench.output import emit
+    from bench.scan import PYLINT, detector_bench, fetch_sdist, latency_bench, licence_bench
 
     project = args.project or fetch_sdist(PYLINT, args.cache)
     result = {
@@ -137,7 +142,7 @@ def run_scan(args: argparse.Namespace) -> int:
         "detectors": detector_bench(),
         "latency": latency_bench(),
     }
-    print(json.dumps(result, indent=2))
+    emit(result)
     return 0
 
 
@@ -159,7 +164,8 @@ def run_lsp(args: argparse.Namespace) -> int:
     import asyncio
     from dataclasses import asdict
 
-    from lsp.bench import replay
+    from bench.editor_session import replay
+    from bench.output import emit
 
     path = args.file or Path(textwrap.__file__)
     if not path.is_file():
@@ -169,7 +175,7 @@ def run_lsp(args: argparse.Namespace) -> int:
     pause = (args.pause_every, args.pause_ms / 1000)
     report = asyncio.run(replay(path, args.model, args.engine_url, args.keystrokes, args.seed, extra, pause))
     if args.json:
-        print(json.dumps(asdict(report), indent=2))
+        emit(asdict(report))
     else:
         for key, value in asdict(report).items():
             print(f"{key:26s} {value}")
@@ -188,8 +194,8 @@ def _rollout(bsub: argparse._SubParsersAction) -> None:
 
 
 def run_rollout(args: argparse.Namespace) -> int:
-    from inference.bench_data import emit
-    from rl.bench import rollout_bench
+    from bench.output import emit
+    from bench.rollout import rollout_bench
     from rl.config import ConfigError, load_config
 
     overrides = {"rollout.prompts_per_step": args.prompts, "train.num_threads": args.threads}

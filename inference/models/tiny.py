@@ -63,6 +63,16 @@ def make_tokenizer(vocab_size: int = 384):
     )
 
 
+def make_word_tokenizer(vocab_size: int):
+    """A word-level fast tokenizer with exactly one token per id (``t0`` ... ``t<vocab_size - 1>``), for
+    models built in memory with random weights: the engine detokenizes whatever id they sample."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {f"t{i}": i for i in range(vocab_size)}
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="t0")))
+
+
 def make_tiny_model(
     out_dir: Path,
     arch: str = "qwen2",

@@ -54,7 +54,7 @@ def test_check_command_bwrap(capsys):
 
 
 def test_bench_config_from_args():
-    from sandbox.bench import config_from_args
+    from bench.sandbox_throughput import config_from_args
 
     args = build_parser().parse_args(["bench", "sandbox", "--jobs", "5", "--backends", "bwrap, unsafe_subprocess"])
     config = config_from_args(args)
@@ -63,7 +63,7 @@ def test_bench_config_from_args():
 
 @needs_bwrap
 def test_bench_runs_small(capsys):
-    from sandbox.bench import bench_sandbox
+    from bench.sandbox_throughput import bench_sandbox
 
     out = bench_sandbox(build_parser().parse_args(["bench", "sandbox", "--jobs", "2", "--backends", "bwrap,unsafe_subprocess"]))
     assert out["backends"]["bwrap"]["passed"] == 2 and "bwrap_overhead_vs_unisolated" in out

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inference import bench_data
+from bench import data as bench_data
+from bench.output import emit, machine_info
 from inference.config import CacheConfig, EngineConfig
 from inference.sampling import SamplingParams
 
@@ -115,7 +116,7 @@ def run_bench(args: argparse.Namespace) -> int:
               "prompt_tokens": args.prompt_tokens, "decode_tokens": args.decode_tokens,
               "modes": {"base": "no adapter", "adapter": "every request on adapter a",
                         "mixed": "requests on a, b and the base model in the same steps (prefill: a only)"},
-              "machine": bench_data.machine_info(), "date": time.strftime("%Y-%m-%d"),
+              "machine": machine_info(), "date": time.strftime("%Y-%m-%d"),
               **measure(engine, args.prompt_tokens, args.decode_tokens, args.repeats)}
-    bench_data.emit(result, args.out)
+    emit(result, args.out)
     return 0

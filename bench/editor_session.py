@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lsp.percentile import percentile
+
 FUNCTION = '''def count_words(text, min_len=1):
     """Count the words of at least min_len characters."""
     counts = {}
@@ -58,13 +60,6 @@ class Report:
     """Latency of the requests the engine answered (no cache hit), warm-up request left out."""
     wall_s: float = 0.0
     model: str | None = None
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def _summary(samples: list[Sample]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inference.bench_lora import MODES, measure, write_random_adapter
+from bench.lora import MODES, measure, write_random_adapter
 from inference.config import CacheConfig, EngineConfig
 from inference.engine import Engine
 from inference.lora import read_adapter

@@ -7,9 +7,10 @@ import statistics
 import time
 from typing import Any
 
-from inference import bench_data
+from bench import data as bench_data
 from inference.fim import fim_prompt
 from inference.sampling import SamplingParams
+from lsp.percentile import percentile
 
 TRACE_PREFIX_TOKENS = 1500
 SUFFIX = "\n\n\nif __name__ == '__main__':\n    main()\n"
@@ -36,14 +37,9 @@ def _replay(engine, prompts: list[str], max_new: int) -> dict[str, Any]:
         totals.append(total)
         texts.append(final.outputs[0].text)
     stats = engine.stats()
-    return {"ttft_median_s": statistics.median(firsts), "ttft_p95_s": _p95(firsts),
+    return {"ttft_median_s": statistics.median(firsts), "ttft_p95_s": percentile(firsts, 0.95),
             "latency_median_s": statistics.median(totals), "prefix_hit_rate": stats.prefix_hit_rate,
             "texts": texts}
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
 def keystroke_trace(ctx, steps: int, max_new: int = 24) -> dict[str, Any]:

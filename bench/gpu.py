@@ -1,9 +1,10 @@
 """GPU engine benchmark with dummy weights in Qwen2.5-Coder-1.5B / -7B shapes, against HF transformers.
 
-``python -m inference.bench_gpu OUTDIR [--quick] [--parts a,b] [--budget-s 280]`` runs each part in its
-own child process under its own timeout (a hung kernel cannot stall the rest), and writes
-``OUTDIR/bench_gpu.json``: per part either its numbers or ``{"error": ...}``; a failed part is recorded,
-never fatal. :func:`run_gpu_bench` is the same for callers such as ``codeloop bench engine --device cuda``.
+``python -m bench.gpu OUTDIR [--quick] [--parts a,b] [--budget-s 280]`` runs each part of
+:mod:`bench.gpu_parts` in its own child process under its own timeout (a hung kernel cannot stall the rest),
+and writes ``OUTDIR/bench_gpu.json``: per part either its numbers, ``{"error": ...}`` (a failed part is
+recorded, never fatal) or ``{"skipped": ...}`` (no CUDA device here: ``scripts/gpu_check.sh`` still runs on a
+CPU machine). :func:`run_gpu_bench` is the same for other callers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Part:
-    """One measurement: ``bench_gpu_parts.<func>(*args, quick=...)`` with at most ``timeout_s`` seconds."""
+    """One measurement: ``bench.gpu_parts.<func>(*args, quick=...)`` with at most ``timeout_s`` seconds."""
 
     name: str
     func: str
@@ -39,21 +40,29 @@ PARTS = (  # cheapest first, so a slow card still yields the attention numbers
 
 
 def run_gpu_bench(out_dir: Path, parts: list[str] | None = None, quick: bool = False,
-                  budget_s: float = 190.0) -> dict[str, Any]:
-    """Run the chosen parts (all by default) within ``budget_s`` seconds; returns and writes the results."""
+                  budget_s: float = 190.0, cuda: bool | None = None) -> dict[str, Any]:
+    """Run the chosen parts (all by default) within ``budget_s`` seconds; returns and writes the results.
+
+    ``cuda``: whether a CUDA device is here (None: ask torch); without one every part is skipped."""
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = [p for p in PARTS if parts is None or p.name in parts]
     unknown = set(parts or ()) - {p.name for p in PARTS}
     if unknown:
         raise ValueError(f"unknown benchmark parts {sorted(unknown)}; known: {[p.name for p in PARTS]}")
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
     deadline = time.monotonic() + budget_s
     results: dict[str, Any] = {"quick": quick, "parts": {}}
     for part in chosen:
         left = deadline - time.monotonic()
-        if left < 10:
+        if not cuda:
+            results["parts"][part.name] = {"skipped": "no CUDA device"}
+        elif left < 10:
             results["parts"][part.name] = {"error": "skipped: benchmark time budget spent"}
-            continue
-        results["parts"][part.name] = _run_part(part, out_dir, quick, min(part.timeout_s, left))
+        else:
+            results["parts"][part.name] = _run_part(part, out_dir, quick, min(part.timeout_s, left))
         (out_dir / "bench_gpu.json").write_text(json.dumps(results, indent=1))
     return results
 
@@ -61,7 +70,7 @@ def run_gpu_bench(out_dir: Path, parts: list[str] | None = None, quick: bool = F
 def _run_part(part: Part, out_dir: Path, quick: bool, timeout_s: float) -> dict[str, Any]:
     out_file = out_dir / f"part_{part.name}.json"
     out_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "inference.bench_gpu", "--run-part", part.func, "--part-out", str(out_file),
+    cmd = [sys.executable, "-m", "bench.gpu", "--run-part", part.func, "--part-out", str(out_file),
            *(["--quick"] if quick else []), *(f"--part-arg={a}" for a in part.args)]
     start = time.monotonic()
     try:
@@ -76,9 +85,9 @@ def _run_part(part: Part, out_dir: Path, quick: bool, timeout_s: float) -> dict[
 
 
 def _child(func: str, args: list[str], quick: bool, out: Path) -> int:
-    from inference import bench_gpu_parts
+    from bench import gpu_parts
 
-    result = getattr(bench_gpu_parts, func)(*args, quick=quick)
+    result = getattr(gpu_parts, func)(*args, quick=quick)
     out.write_text(json.dumps(result, indent=1))
     return 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import platform
 import statistics
 import time
 from functools import cache
@@ -34,33 +33,6 @@ def humaneval_prompts(limit: int) -> list[str]:
             with gzip.open(path, "rt") as fh:
                 return [json.loads(line)["prompt"] for line in fh if line.strip()][:limit]
     raise FileNotFoundError("HumanEval data not found (evals/data/humaneval or ../shared/benchmarks)")
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
-def emit(result: dict[str, Any], out: Path | None) -> None:
-    """Print a benchmark's JSON result; also write it to ``out`` when given (parent folders created)."""
-    text = json.dumps(result, indent=2)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-    print(text)
 
 
 def timed_request(engine, prompt: list[int] | str, params) -> tuple[float, float, Any]:

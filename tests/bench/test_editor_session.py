@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from lsp.bench import replay
+from bench.editor_session import replay
 
 
 @pytest.mark.slow

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inference import bench_data
+from bench import data as bench_data
+from bench.output import emit, machine_info
 from inference.config import CacheConfig, EngineConfig
 from inference.sampling import SamplingParams
 
@@ -31,12 +32,12 @@ def run_bench(args: argparse.Namespace) -> int:
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]  # names of SCENARIOS
     ctx = BenchContext(model_dir, args.dtype, args.weight_quant, args.quick, not args.no_peers)
     result: dict[str, Any] = {"model": args.model, "dtype": args.dtype, "weight_quant": args.weight_quant,
-                              "quick": args.quick, "machine": bench_data.machine_info(),
+                              "quick": args.quick, "machine": machine_info(),
                               "date": time.strftime("%Y-%m-%d")}
     for name in scenarios:
         result[name] = SCENARIOS[name](ctx)
         gc.collect()
-    bench_data.emit(result, args.out)
+    emit(result, args.out)
     return 0
 
 
@@ -60,7 +61,7 @@ class BenchContext:
     @property
     def hf(self):
         if self._hf is None:
-            from inference.bench_hf import HFPeer
+            from bench.hf_peer import HFPeer
 
             self._hf = HFPeer(self.model_dir, self.dtype)
         return self._hf
@@ -148,13 +149,13 @@ def scenario_concurrent(ctx: BenchContext) -> dict[str, Any]:
 
 
 def scenario_keystroke(ctx: BenchContext) -> dict[str, Any]:
-    from inference.bench_trace import keystroke_trace
+    from bench.engine_trace import keystroke_trace
 
     return keystroke_trace(ctx, steps=10 if ctx.quick else 30)
 
 
 def scenario_int8kv(ctx: BenchContext) -> dict[str, Any]:
-    from inference.bench_trace import int8_kv_comparison
+    from bench.engine_trace import int8_kv_comparison
 
     return int8_kv_comparison(ctx, num_prompts=10 if ctx.quick else 50)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from typing import IO
 import httpx
 
 from inference.server.launcher import SERVE_ARGV, free_port, is_healthy, stop_process
+from lsp.percentile import percentile
 
 SHAPES_0_5B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                    num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768)
@@ -97,8 +97,7 @@ async def _run_level(url: str, prompts: list[list[list[int]]], spec: BenchSpec, 
     tokens = sum(r["tokens"] for r in flat)
     return {"clients": len(prompts), "concurrency": concurrency, "requests": len(flat), "tokens": tokens,
             "wall_s": round(wall, 3), "tokens_per_s": round(tokens / wall, 2),
-            "ttft_p50_s": round(statistics.median(ttfts), 4),
-            "ttft_p95_s": round(ttfts[min(len(ttfts) - 1, int(0.95 * len(ttfts)))], 4)}
+            "ttft_p50_s": round(percentile(ttfts, 0.5), 4), "ttft_p95_s": round(percentile(ttfts, 0.95), 4)}
 
 
 def _prompts(num_clients: int, spec: BenchSpec, vocab: int, seed: int) -> list[list[list[int]]]:

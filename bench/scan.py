@@ -1,4 +1,4 @@
-"""`codeloop bench scan`: licence-match recall / false positives, detector precision / recall,
+"""`codeloop bench scan` (the security scanner): licence-match recall / false positives, detector precision / recall,
 and per-suggestion latency. Numbers come out as JSON; nothing here asserts a threshold.
 """
 
@@ -14,15 +14,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .config import ScanConfig
-from .corpus import Function, edited, functions_in, renamed, sample, stdlib_root
-from .finding import Kind, Severity
-from .index import FingerprintIndex, iter_sources
-from .scanner import scan
+from lsp.percentile import percentile
+from security.config import LABELLED_DIR, ScanConfig
+from security.corpus import Function, edited, functions_in, renamed, sample, stdlib_root
+from security.finding import Kind, Severity
+from security.index import FingerprintIndex, iter_sources
+from security.scanner import scan
 
 PYLINT = "pylint==3.3.1"
 PYLINT_LICENCE = "GPL-2.0-or-later"
-LABELLED_DIR = Path(__file__).parent / "data" / "labelled"
 _STDLIB_EXCLUDES = ("test", "tests", "site-packages", "idlelib", "lib2to3", "turtledemo")
 
 
@@ -125,7 +125,7 @@ def latency_bench(runs: int = 50) -> dict:
     return {"lines": len(code.splitlines()), "first_call_ms": round(first_ms, 2),
             "median_ms": round(statistics.median(times), 2),
             "median_cpu_ms": round(statistics.median(cpu_times), 2),  # wall time suffers on a shared box
-            "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
+            "p95_ms": round(percentile(times, 0.95), 2),
             "without_index_ms": round((time.perf_counter() - started) * 1000, 2), "runs": runs}
 
 

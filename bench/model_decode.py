@@ -3,7 +3,7 @@
 Uses a random-weight model with Qwen2.5-Coder-0.5B's shapes written once to a cache folder (weights do not
 change speed). Prints one JSON object. Short by design; run on an otherwise idle machine, compare ratios.
 
-    .venv/bin/python scripts/bench_model_decode.py --threads 1 --new-tokens 32
+    .venv/bin/python -m bench.model_decode --threads 1 --new-tokens 32
 """
 
 from __future__ import annotations

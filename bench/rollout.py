@@ -21,7 +21,7 @@ from typing import Any
 
 def rollout_bench(config, prompts: int, peers: bool) -> dict[str, Any]:
     """The benchmark's JSON: settings, machine, date and :func:`measure`'s numbers."""
-    from inference.bench_data import machine_info
+    from bench.output import machine_info
 
     return {"model": config.model, "group_size": config.rollout.group_size, "prompts": prompts,
             "temperature": config.rollout.temperature, "max_tokens": config.rollout.max_tokens,

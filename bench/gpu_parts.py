@@ -1,0 +1,257 @@
+"""GPU benchmark parts; run by :mod:`bench.gpu`, each in its own process. Each returns a JSON-able dict.
+
+The decode and batching parts drive the real engine over random weights in real shapes
+(:mod:`bench.dummy_models`); the peer is HF transformers on the same device in the same process. The two
+attention parts time one layer's kernels alone. With ``device="cpu"`` and the ``tiny`` shape the engine
+parts run on a CPU (SDPA backend): the tests and a CPU rehearsal exercise them that way.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from bench.dummy_models import (
+    BLOCK_SIZE,
+    dummy_engine,
+    dummy_model,
+    hf_dummy_model,
+    model_config,
+    sync,
+    timed_generate,
+)
+from inference.attention import get_backend
+from inference.attention.metadata import AttentionMetadata, LayerKVCache
+from inference.models.config import ModelConfig
+
+
+def kv_cache(cfg: ModelConfig, num_blocks: int, int8: bool = False) -> LayerKVCache:
+    """One layer's paged KV cache on the GPU (the attention parts time one layer)."""
+    shape = (num_blocks, BLOCK_SIZE, cfg.num_kv_heads, cfg.head_dim)
+    dtype = torch.int8 if int8 else torch.bfloat16
+    scales = [torch.zeros(shape[:3], device="cuda") for _ in range(2)] if int8 else [None, None]
+    return LayerKVCache(torch.zeros(shape, dtype=dtype, device="cuda"), torch.zeros(shape, dtype=dtype, device="cuda"),
+                        *scales)
+
+
+def memory_bandwidth(device: str) -> dict[str, Any]:
+    """Nominal HBM bandwidth of the card and a measured device-to-device copy bandwidth (on a CPU: the
+    measured RAM copy bandwidth, nominal unknown)."""
+    if not device.startswith("cuda"):
+        from bench.data import memory_bandwidth_bytes_per_s
+
+        return {"device": "cpu", "nominal_bytes_per_s": float("nan"),
+                "measured_copy_bytes_per_s": memory_bandwidth_bytes_per_s(64 << 20, 3)}
+    name = torch.cuda.get_device_name()
+    nominal = 4.8e12 if "H200" in name else 3.35e12 if "H100" in name else float("nan")
+    x = torch.empty(2**30, dtype=torch.uint8, device="cuda")
+    y = torch.empty_like(x)
+    y.copy_(x)
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(10):
+        y.copy_(x)
+    torch.cuda.synchronize()
+    measured = 2 * x.numel() * 10 / (time.perf_counter() - t)
+    return {"device": name, "nominal_bytes_per_s": nominal, "measured_copy_bytes_per_s": measured}
+
+
+def cuda_time_ms(fn, repeats: int = 20) -> float:
+    """Median time of ``fn()`` in milliseconds by CUDA events (after two warm-up calls)."""
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    return sorted(times)[len(times) // 2]
+
+
+def _free() -> None:
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _weight_bytes_per_token(model: torch.nn.Module, cfg: ModelConfig) -> int:
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    if not cfg.tie_word_embeddings:  # an untied embedding table is read one row per token
+        total -= cfg.vocab_size * cfg.hidden_size * 2
+    return total
+
+
+def _engine_decode_rate(engine, prompt: list[int], new: int) -> float:
+    """Batch-1 greedy decode tok/s: (new - 1) tokens in the time ``new`` tokens take over one token."""
+    one = timed_generate(engine, [prompt], [1])["wall_s"]
+    many = timed_generate(engine, [prompt], [new])["wall_s"]
+    return (new - 1) / (many - one)
+
+
+def _ours_decode_rates(cfg: ModelConfig, prompt: list[int], new: int, device: str) -> tuple[float, float, int]:
+    """(CUDA-graph tok/s, eager tok/s, weight bytes per token) of the engine's batch-1 greedy decode
+    (on a CPU both are eager)."""
+    model = dummy_model(cfg, device)
+    rates = []
+    for graphs in (True, False):
+        engine = dummy_engine(model, cfg, device, max_num_seqs=1, max_model_len=cfg.max_position_embeddings,
+                              cuda_graphs=graphs)
+        _engine_decode_rate(engine, prompt, min(new, 8))  # compiles every kernel variant
+        rates.append(_engine_decode_rate(engine, prompt, new))
+        del engine
+        _free()
+    return rates[0], rates[1], _weight_bytes_per_token(model, cfg)
+
+
+def _hf_decode_rate(cfg: ModelConfig, prompt: list[int], new: int, device: str) -> float:
+    hf = hf_dummy_model(cfg, device)
+    ids = torch.tensor([prompt], device=device)
+
+    def seconds(n: int) -> float:
+        sync(device)
+        t = time.perf_counter()
+        hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n, do_sample=False)
+        sync(device)
+        return time.perf_counter() - t
+
+    seconds(4)
+    return (new - 1) / (seconds(new) - seconds(1))
+
+
+def part_decode_bs1(shape: str, quick: bool = False, device: str = "cuda") -> dict[str, Any]:
+    """Batch-1 greedy decode tok/s (the engine with CUDA graphs, the engine eager, HF generate) vs the
+    memory-bandwidth bound."""
+    cfg = model_config(shape, 4096)
+    prompt_len, new = (512, 64 if quick else 128) if shape != "tiny" else (32, 8)
+    prompt = torch.randint(0, cfg.vocab_size, (prompt_len,)).tolist()
+    ours_graph, ours_eager, weight_bytes = _ours_decode_rates(cfg, prompt, new, device)
+    hf_rate = _hf_decode_rate(cfg, prompt, new, device)
+    _free()
+    kv_bytes = 2 * cfg.num_layers * (prompt_len + new // 2) * cfg.num_kv_heads * cfg.head_dim * 2
+    bw = memory_bandwidth(device)
+    bound = bw["nominal_bytes_per_s"] / (weight_bytes + kv_bytes)
+    return {"shape": shape, "device": device, "prompt_len": prompt_len, "new_tokens": new,
+            "ours_cuda_graph_tok_s": ours_graph, "ours_eager_tok_s": ours_eager, "hf_generate_tok_s": hf_rate,
+            "speedup_vs_hf": ours_graph / hf_rate, "bytes_per_token": weight_bytes + kv_bytes,
+            "hbm_bound_tok_s": bound, "fraction_of_hbm_bound": ours_graph / bound, **bw}
+
+
+def _hf_static_wall(cfg: ModelConfig, prompts: list[list[int]], max_new: int, device: str) -> float:
+    """Seconds for HF ``generate`` to run every prompt (left-padded, one batch) ``max_new`` tokens."""
+    hf = hf_dummy_model(cfg, device)
+    width = max(len(p) for p in prompts)
+    ids = torch.zeros(len(prompts), width, dtype=torch.long)
+    mask = torch.zeros(len(prompts), width, dtype=torch.long)
+    for i, p in enumerate(prompts):  # left padding
+        ids[i, width - len(p):] = torch.tensor(p)
+        mask[i, width - len(p):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    hf.generate(ids[:8, -64:], attention_mask=mask[:8, -64:], max_new_tokens=4, do_sample=False)
+    sync(device)
+    t = time.perf_counter()
+    hf.generate(ids, attention_mask=mask, max_new_tokens=max_new, min_new_tokens=max_new, do_sample=False)
+    sync(device)
+    wall = time.perf_counter() - t
+    del hf
+    _free()
+    return wall
+
+
+def part_batch64(shape: str, quick: bool = False, device: str = "cuda") -> dict[str, Any]:
+    """64 concurrent mixed-length greedy requests: the engine's continuous batching vs HF static batching."""
+    g = torch.Generator().manual_seed(0)
+    n, tiny = 64, shape == "tiny"
+    max_prompt, max_out = (64, 16) if tiny else (512, 128) if quick else (1024, 256)
+    prompt_lens = torch.randint(8 if tiny else 32, max_prompt, (n,), generator=g).tolist()
+    out_lens = torch.randint(4 if tiny else 16, max_out, (n,), generator=g).tolist()
+    cfg = model_config(shape, 2048)
+    prompts = [torch.randint(0, cfg.vocab_size, (p,), generator=g).tolist() for p in prompt_lens]
+    model = dummy_model(cfg, device)
+    engine = dummy_engine(model, cfg, device, max_num_seqs=n, max_model_len=2048)
+    timed_generate(engine, [p[:64] for p in prompts[:8]], [4] * 8)  # warm-up
+    ours = timed_generate(engine, prompts, out_lens)
+    del engine, model
+    _free()
+    hf_wall = _hf_static_wall(cfg, prompts, max(out_lens), device)
+    useful = sum(out_lens)
+    return {"shape": shape, "device": device, "num_requests": n, "prompt_tokens": sum(prompt_lens),
+            "useful_new_tokens": useful, "ours": ours, "hf_static_wall_s": hf_wall,
+            "hf_static_useful_tok_s": useful / hf_wall, "speedup_vs_hf": ours["tok_per_s"] / (useful / hf_wall)}
+
+
+def _decode_meta(batch: int, ctx: int) -> AttentionMetadata:
+    blocks = -(-ctx // BLOCK_SIZE)
+    tables = torch.arange(batch * blocks, dtype=torch.int32, device="cuda").view(batch, blocks)
+    slots = tables[:, (ctx - 1) // BLOCK_SIZE].long() * BLOCK_SIZE + (ctx - 1) % BLOCK_SIZE
+    return AttentionMetadata(
+        slot_mapping=slots, query_start_loc=torch.arange(batch + 1, dtype=torch.int32, device="cuda"),
+        seq_lens=torch.full((batch,), ctx, dtype=torch.int32, device="cuda"), block_tables=tables,
+        query_start_loc_list=list(range(batch + 1)), query_lens_list=[1] * batch, seq_lens_list=[ctx] * batch,
+        num_computed_list=[ctx - 1] * batch,
+    )
+
+
+def part_int8_attention(shape: str = "qwen2.5-coder-7b", ctx: int = 8192, quick: bool = False) -> dict[str, Any]:
+    """One layer's decode attention time at ``ctx`` context: bf16 vs INT8 KV (triton), and SDPA bf16."""
+    cfg = model_config(shape)
+    out: dict[str, Any] = {"shape": shape, "context": ctx}
+    for batch in (1, 16) if quick else (1, 16, 64):
+        blocks = batch * -(-ctx // BLOCK_SIZE)
+        q = torch.randn(batch, cfg.num_heads, cfg.head_dim, device="cuda", dtype=torch.bfloat16)
+        row: dict[str, float] = {}
+        for name, int8, backend in (("triton_bf16", False, "triton"), ("triton_int8", True, "triton"),
+                                    ("sdpa_bf16", False, "sdpa")):
+            cache = kv_cache(cfg, blocks, int8)
+            if int8:
+                cache.k.random_(-127, 128), cache.v.random_(-127, 128)
+                cache.k_scale.fill_(0.01), cache.v_scale.fill_(0.01)
+            else:
+                cache.k.normal_(), cache.v.normal_()
+            meta, impl = _decode_meta(batch, ctx), get_backend(backend)
+            row[f"{name}_ms"] = cuda_time_ms(lambda: impl.forward(q, q, q, cache, meta, 0.088))  # noqa: B023
+            _free()
+        row["int8_speedup_vs_bf16"] = row["triton_bf16_ms"] / row["triton_int8_ms"]
+        out[f"batch_{batch}"] = row
+    return out
+
+
+def part_prefill_attention(shape: str = "qwen2.5-coder-7b", quick: bool = False) -> dict[str, Any]:
+    """Causal prefill attention TFLOP/s: our paged kernel vs SDPA's math backend (and its flash backend)."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    cfg = model_config(shape)
+    out: dict[str, Any] = {"shape": shape}
+    for n in (1024, 2048) if quick else (1024, 4096):
+        h, kvh, d = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+        q = torch.randn(n, h, d, device="cuda", dtype=torch.bfloat16)
+        k, v = torch.randn(n, kvh, d, device="cuda", dtype=torch.bfloat16), torch.randn_like(q[:, :kvh])
+        cache = kv_cache(cfg, -(-n // BLOCK_SIZE) + 1)
+        meta = AttentionMetadata(
+            slot_mapping=torch.arange(n, device="cuda"), query_start_loc=torch.tensor([0, n], device="cuda").int(),
+            seq_lens=torch.tensor([n], device="cuda").int(),
+            block_tables=torch.arange(-(-n // BLOCK_SIZE), device="cuda").int().view(1, -1),
+            query_start_loc_list=[0, n], query_lens_list=[n], seq_lens_list=[n], num_computed_list=[0],
+        )
+        ours = get_backend("triton")
+        flops = 4 * n * n * d * h / 2  # causal: half of QK^T and PV
+        qt, kt, vt = (x.transpose(0, 1).unsqueeze(0) for x in (q, k.repeat_interleave(h // kvh, 1),
+                                                               v.repeat_interleave(h // kvh, 1)))
+        row = {"ours_ms": cuda_time_ms(lambda: ours.forward(q, k, v, cache, meta, d**-0.5), 10)}  # noqa: B023
+        for name, backend in (("sdpa_math", SDPBackend.MATH), ("sdpa_flash", SDPBackend.FLASH_ATTENTION)):
+            with sdpa_kernel(backend):
+                row[f"{name}_ms"] = cuda_time_ms(
+                    lambda: F.scaled_dot_product_attention(qt, kt, vt, is_causal=True), 5)  # noqa: B023
+        for key in [k_ for k_ in row if k_.endswith("_ms")]:
+            row[key.replace("_ms", "_tflops")] = flops / (row[key] * 1e-3) / 1e12
+        row["speedup_vs_math"] = row["sdpa_math_ms"] / row["ours_ms"]
+        out[f"seq_{n}"] = row
+        _free()
+    return out
