@@ -18,7 +18,8 @@ class RunDirError(Exception):
 
 def default_run_dir(spec: EvalSpec, root: Path = Path("runs")) -> Path:
     model = re.sub(r"[^\w.-]+", "_", Path(spec.model).name or spec.model)
-    return root / f"{spec.benchmark}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = spec.benchmark if spec.data_path is None else f"{spec.benchmark}-{Path(spec.data_path).stem}"
+    return root / f"{name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 class RunDir:

@@ -17,7 +17,7 @@ from typing import Any
 from evals import datasets
 from evals.execute import Candidate, ExecConfig, judge
 from evals.generate import EngineGenerator, Generation, Generator, GenRequest, HFGenerator
-from evals.interop import write_samples
+from evals.interop import FULL_BENCHMARKS, complete_samples, write_samples
 from evals.progress import Bars
 from evals.prompts import PromptMode, assemble_program, build_prompt, extract_code
 from evals.results import result_record
@@ -37,7 +37,8 @@ def _warn(message: str) -> None:
 
 def load_tasks(spec: EvalSpec) -> tuple[list[Task], str]:
     """The tasks of the run and a sentence saying which part of the benchmark they are."""
-    tasks = datasets.load(spec.benchmark, spec.split, subset=spec.subset, swebench_dir=spec.swebench_dir)
+    tasks = datasets.load(spec.benchmark, spec.split, subset=spec.subset, path=spec.data_path,
+                          swebench_dir=spec.swebench_dir)
     total = len(tasks)
     coverage = datasets.coverage(spec.benchmark, spec.subset, total)
     if spec.limit and spec.limit < total:
@@ -138,9 +139,17 @@ def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: Exec
     from security.tamper import tamper_summary  # the security package loads bandit: only when needed
 
     summary.tampering = tamper_summary(codes)
-    write_samples(spec.run_dir, tasks, records, spec.model)
+    samples = write_samples(spec.run_dir, tasks, records, spec.model)
+    if _partial(spec):
+        summary.notes.append(complete_samples(samples, spec.benchmark).note())
     rd.write_summary(summary.as_dict())
     return summary
+
+
+def _partial(spec: EvalSpec) -> bool:
+    """A run of part of a benchmark whose official tool needs every task (--limit, a BigCodeBench subset)."""
+    subset = spec.benchmark == "bigcodebench" and (spec.subset or "full") != "full"
+    return spec.benchmark in FULL_BENCHMARKS and bool(spec.limit or subset)
 
 
 def run_label(spec: EvalSpec) -> str:

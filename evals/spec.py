@@ -53,6 +53,8 @@ class EvalSpec:
     """Seconds per sandbox run; None: ``BENCHMARK_TIMEOUT_S`` for the benchmark, else ``DEFAULT_TIMEOUT_S``."""
     memory_mb: int = 1024
     swebench_dir: Path | None = None
+    data_path: Path | None = None
+    """The JSONL file of a ``custom`` benchmark (the user's own tasks)."""
     engine_options: dict[str, Any] = field(default_factory=dict)
     """Extra ``EngineConfig`` fields (e.g. ``{"cache": CacheConfig(kv_dtype="int8")}``)."""
     progress: bool = True
@@ -68,6 +70,8 @@ class EvalSpec:
             raise ValueError("samples > 1 needs temperature > 0 (greedy samples are all the same)")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1, got {self.limit}")
+        if self.benchmark == "custom" and self.data_path is None:
+            raise ValueError("a custom benchmark needs its JSONL file (data_path)")
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
         for name, value, allowed in (("backend", self.backend, BACKENDS), ("sandbox", self.sandbox, SANDBOX_BACKENDS),
@@ -84,7 +88,10 @@ class EvalSpec:
         """Fields that must match for a resumed run to continue the same experiment."""
         keys = ("benchmark", "model", "adapter", "split", "subset", "samples", "temperature", "top_p",
                 "max_tokens", "backend", "prompt_mode", "seed")
-        return {k: getattr(self, k) for k in keys}
+        identity = {k: getattr(self, k) for k in keys}
+        if self.data_path is not None:
+            identity["data_path"] = str(Path(self.data_path).resolve())
+        return identity
 
 
 @dataclass

@@ -11,7 +11,7 @@ class Task:
     """One problem of a benchmark.
 
     Invariants: ``canonical_solution`` is a complete program (not a function body) that passes every
-    program in ``tests``; each test program runs after the candidate program in the same interpreter and
+    program in ``tests`` (empty for a record of a user's own benchmark that has none); each test program runs after the candidate program in the same interpreter and
     fails by raising. ``test_names[i]`` names ``tests[i]`` (e.g. ``base`` and ``plus`` for EvalPlus).
     SWE-bench tasks have no test programs: their instance lives in ``metadata["instance"]``.
     """

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
-from evals.datasets import BENCHMARKS
+from evals.datasets import BENCHMARKS, CUSTOM
+from evals.interop import FULL_BENCHMARKS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,24 +36,16 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser("eval", help="evaluate the model on a benchmark, report, check canonical solutions")
-    sub = ev.add_subparsers(dest="eval_command", metavar="BENCHMARK|report|canonical", required=True)
+    sub = ev.add_subparsers(dest="eval_command", metavar="BENCHMARK|custom|fim|report|canonical|complete-samples",
+                            required=True)
     for name in BENCHMARKS:
         p = sub.add_parser(name, help=f"evaluate on {name}")
-        _common(p)
-        p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="catalog name or HF folder")
-        p.add_argument("--adapter", help="LoRA adapter (passed to the engine as adapter_id)")
-        p.add_argument("--samples", type=positive_int, default=1, help="samples per task (pass@k)")
-        p.add_argument("--temperature", type=float, default=0.0)
-        p.add_argument("--top-p", type=float, default=0.95)
-        p.add_argument("--max-tokens", type=positive_int, help="new tokens per sample (default: the official harness's, "
-                       "1280 for bigcodebench, else 512)")
-        p.add_argument("--prompt-mode", default="auto", choices=["auto", "chat", "completion"])
-        p.add_argument("--run-dir", help="where results go (default runs/<benchmark>-<model>-<time>)")
-        p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-        p.add_argument("--backend", default="engine", choices=["engine", "hf"], help="our engine or HF generate")
-        p.add_argument("--kv-dtype", help="engine KV cache dtype (e.g. int8)")
-        p.add_argument("--seed", type=int, default=0)
-        p.set_defaults(func=run_eval, benchmark=name)
+        _run_options(p)
+        p.set_defaults(func=run_eval, benchmark=name, data_path=None)
+    p = sub.add_parser("custom", help="evaluate on your own JSONL file of HumanEval, MBPP or BigCodeBench records")
+    p.add_argument("data_path", metavar="FILE.jsonl", help="one task per line; the format is told by the fields")
+    _run_options(p)
+    p.set_defaults(func=run_eval, benchmark=CUSTOM)
     r = sub.add_parser("report", help="markdown table + plots comparing finished runs")
     r.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     r.add_argument("--out", default="eval-report", help="output folder")
@@ -62,9 +55,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("benchmark", choices=BENCHMARKS)
     _common(c)
     c.set_defaults(func=run_canonical)
+    f = sub.add_parser("complete-samples", help="fill a samples file's missing tasks with empty solutions, so "
+                       "evalplus / bigcodebench accept it")
+    f.add_argument("samples", metavar="SAMPLES.jsonl", help="samples.jsonl of a run (or any file in that format)")
+    f.add_argument("--benchmark", required=True, choices=sorted(FULL_BENCHMARKS))
+    f.add_argument("--out", help="default: samples-full.jsonl beside SAMPLES")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=run_complete_samples)
     from codeloop.commands import fim  # NOTE: here, not at the top: fim imports this module's swebench_dir
 
     fim.register(sub)
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """Options of an evaluation run (a built-in benchmark or a custom file)."""
+    _common(p)
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="catalog name or HF folder")
+    p.add_argument("--adapter", help="LoRA adapter (passed to the engine as adapter_id)")
+    p.add_argument("--samples", type=positive_int, default=1, help="samples per task (pass@k)")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--max-tokens", type=positive_int, help="new tokens per sample (default: the official harness's, "
+                   "1280 for bigcodebench, else 512)")
+    p.add_argument("--prompt-mode", default="auto", choices=["auto", "chat", "completion"])
+    p.add_argument("--run-dir", help="where results go (default runs/<benchmark>-<model>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--backend", default="engine", choices=["engine", "hf"], help="our engine or HF generate")
+    p.add_argument("--kv-dtype", help="engine KV cache dtype (e.g. int8)")
+    p.add_argument("--seed", type=int, default=0)
 
 
 def _engine_options(args: argparse.Namespace) -> dict:
@@ -88,6 +106,7 @@ def run_eval(args: argparse.Namespace) -> int:
             limit=args.limit, run_dir=Path(args.run_dir) if args.run_dir else None, resume=args.resume,
             backend=args.backend, sandbox=args.sandbox, prompt_mode=args.prompt_mode, seed=args.seed,
             concurrency=args.concurrency, timeout_s=args.timeout, swebench_dir=swebench_dir(args.swebench_dir),
+            data_path=Path(args.data_path) if args.data_path else None,
             engine_options=_engine_options(args), progress=not args.json and sys.stderr.isatty(),
         )
         summary = evaluate(spec)
@@ -100,6 +119,22 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"{summary.benchmark} ({summary.coverage}): {scores or 'no results'}; run folder {summary.run_dir}")
         for note in summary.notes:
             print(f"note: {note}")
+    return 0
+
+
+def run_complete_samples(args: argparse.Namespace) -> int:
+    from evals.datasets import DatasetError
+    from evals.interop import complete_samples
+
+    try:
+        done = complete_samples(Path(args.samples), args.benchmark, Path(args.out) if args.out else None)
+    except (OSError, ValueError, KeyError, DatasetError) as exc:
+        raise UserError(f"{args.samples}: {exc}") from exc
+    if args.json:
+        print(json.dumps({"path": str(done.path), "num_run": done.num_run, "num_filled": done.num_filled,
+                          "num_tasks": done.num_tasks, "command": done.command}))
+    else:
+        print(done.note())
     return 0
 
 

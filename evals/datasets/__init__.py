@@ -8,6 +8,7 @@
 | mbppplus      | test                                     | 378   |
 | bigcodebench  | complete / instruct (subset full, stdlib, numpy-pandas) | 1140 / 293 / 467 |
 | swebench      | test (needs the external folder)         | 29    |
+| custom        | test (a user's JSONL file, ``path``)     | any   |
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from evals.datasets.bigcodebench import SUBSETS, load_bigcodebench
 from evals.datasets.bigcodebench import coverage as bigcodebench_coverage
+from evals.datasets.custom import BENCHMARK as CUSTOM
+from evals.datasets.custom import load_custom
 from evals.datasets.files import DatasetError
 from evals.datasets.humaneval import load_humaneval, load_humanevalplus
 from evals.datasets.mbpp import MBPP_SPLITS, load_mbpp, load_mbppplus
@@ -25,7 +28,7 @@ from evals.task import Task
 BENCHMARKS = ("humaneval", "humanevalplus", "mbpp", "mbppplus", "bigcodebench", "swebench")
 DEFAULT_SPLITS = {"mbpp": "test", "bigcodebench": "complete"}
 
-__all__ = ["BENCHMARKS", "DatasetError", "SUBSETS", "MBPP_SPLITS", "Task", "coverage", "load", "default_split"]
+__all__ = ["BENCHMARKS", "CUSTOM", "DatasetError", "SUBSETS", "MBPP_SPLITS", "Task", "coverage", "load", "default_split"]
 
 
 def default_split(name: str) -> str:
@@ -36,7 +39,7 @@ def coverage(name: str, subset: str | None, num_tasks: int) -> str:
     """The sentence every report carries about which part of the benchmark ``num_tasks`` loaded tasks are."""
     if name == "bigcodebench":
         return bigcodebench_coverage(subset or "full")
-    return f"{num_tasks} tasks"
+    return f"{num_tasks} tasks" + (" (your file)" if name == CUSTOM else "")
 
 
 def load(
@@ -61,6 +64,10 @@ def load(
         return load_mbppplus(path)
     if name == "bigcodebench":
         return load_bigcodebench(split, subset or "full", path)
+    if name == CUSTOM:
+        if path is None:
+            raise DatasetError("a custom benchmark needs its JSONL file (path)")
+        return load_custom(path)
     if name == "swebench":
         if swebench_dir is None:
             raise DatasetError("swebench needs the offline SWE-bench folder (swebench_dir)")

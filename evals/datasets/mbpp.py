@@ -21,7 +21,8 @@ def mbpp_prompt(text: str, first_assert: str) -> str:
     return f'"""\n{text.strip()}\n{first_assert.strip()}\n"""\n'
 
 
-def _entry_point(code: str, test: str) -> str:
+def entry_point_of(code: str, test: str) -> str:
+    """The function of ``code`` that ``test`` calls (else the last one defined; "" when none is)."""
     names = re.findall(r"^def\s+(\w+)\s*\(", code, flags=re.M)
     for name in names:
         if re.search(rf"\b{name}\s*\(", test):
@@ -45,7 +46,7 @@ def load_mbpp(split: str = "test", path: Path | None = None) -> list[Task]:
                 task_id=f"Mbpp/{r['task_id']}",
                 benchmark="mbpp",
                 prompt=mbpp_prompt(r["text"], r["test_list"][0]),
-                entry_point=_entry_point(code, asserts),
+                entry_point=entry_point_of(code, asserts),
                 tests=(f"{r['test_setup_code']}\n{asserts}\n",),
                 canonical_solution=code,
                 metadata={"split": split, "text": r["text"], "test_list": r["test_list"]},
