@@ -35,6 +35,8 @@ class BenchSpec:
     prompt_tokens: int = 256
     max_tokens: int = 32
     dtype: str = "bfloat16"
+    serve_args: tuple[str, ...] = ()
+    """Extra ``codeloop serve`` flags (``--kv-dtype int8``, ``--sessions 4``...)."""
 
 
 def resolve_bench_model(model: str | None) -> tuple[str, str]:
@@ -112,7 +114,7 @@ def run(spec: BenchSpec, progress: bool = True) -> dict:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, *SERVE_ARGV, "--model", model, "--served-model-name", "bench",
-           "--port", str(port), "--dtype", spec.dtype, "--max-num-seqs", str(max(64, max(spec.levels)))]
+           "--port", str(port), "--dtype", spec.dtype, "--max-num-seqs", str(max(64, max(spec.levels))), *spec.serve_args]
     log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on a full pipe
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     try:

@@ -20,9 +20,15 @@ class CacheConfig:
     kv_cache_dtype: str = "auto"
     """"auto" stores K/V in the model dtype; "int8" stores int8 with per-token-per-head scales."""
     kv_cache_bytes: int | None = None
-    """KV memory budget in bytes; None means derive from kv_cache_fraction."""
+    """KV budget in bytes; None: from ``kv_cache_tokens``, else ``expected_sessions`` full contexts."""
+    kv_cache_tokens: int | None = None
+    """KV budget in tokens (all sequences together); used when ``kv_cache_bytes`` is None."""
+    expected_sessions: int = 4
+    """Without a budget, the pool holds this many sequences at the model's full context length."""
     kv_cache_fraction: float = 0.25
-    """Fraction of free memory (RAM on CPU, HBM on GPU) given to KV when kv_cache_bytes is None."""
+    """Cap: the pool never takes more than this fraction of free memory (RAM on CPU, HBM on GPU), unless
+    ``kv_cache_bytes`` says so explicitly. On CPU the pool's pages are committed only as blocks are first
+    written, so resident memory grows with use up to the pool's size."""
     enable_prefix_caching: bool = True
     """Reuse full KV blocks across requests by chained block hash."""
 
@@ -33,6 +39,10 @@ class CacheConfig:
             raise ValueError(f"kv_cache_dtype must be one of {KV_CACHE_DTYPES}, got {self.kv_cache_dtype!r}")
         if self.kv_cache_bytes is not None and self.kv_cache_bytes <= 0:
             raise ValueError(f"kv_cache_bytes must be > 0, got {self.kv_cache_bytes}")
+        if self.kv_cache_tokens is not None and self.kv_cache_tokens <= 0:
+            raise ValueError(f"kv_cache_tokens must be > 0, got {self.kv_cache_tokens}")
+        if self.expected_sessions < 1:
+            raise ValueError(f"expected_sessions must be >= 1, got {self.expected_sessions}")
         if not 0 < self.kv_cache_fraction <= 0.95:
             raise ValueError(f"kv_cache_fraction must be in (0, 0.95], got {self.kv_cache_fraction}")
 

@@ -74,7 +74,8 @@ class Engine:
         self.block_size = config.cache.block_size
         blocks_per_seq = -(-self.max_model_len // self.block_size)
         self.num_blocks = num_kv_blocks(config.cache, runner.bytes_per_block(), config.device,
-                                        max_useful_blocks=config.max_num_seqs * blocks_per_seq)
+                                        max_useful_blocks=config.max_num_seqs * blocks_per_seq,
+                                        max_model_len=self.max_model_len)
         runner.allocate_kv(self.num_blocks)
         self.kv = KVCacheManager(self.num_blocks, self.block_size, config.cache.enable_prefix_caching)
         self.scheduler = Scheduler(self.kv, config.max_num_seqs, config.max_num_batched_tokens)

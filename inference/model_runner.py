@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from inference.autotune import KernelPlan, plan_kernels
 from inference.batch import SampledToken, SeqChunk, StepBatch
 from inference.config import EngineConfig
 from inference.kv_cache.quant import SCALE_DTYPE
+from inference.kv_memory import lazy_zeros
 from inference.lora import LoraAdapter
 from inference.lora_layers import FusedLora, LoraLayers, fuse, step_groups
 from inference.models.hybrid_linear import RowSplit, make_hybrid, weight_memory
@@ -112,22 +114,17 @@ class ModelRunner:
         return per_layer * cfg.num_layers
 
     def allocate_kv(self, num_blocks: int) -> None:
-        """(Re)allocate ``num_blocks`` zeroed KV blocks per layer."""
+        """(Re)allocate ``num_blocks`` zeroed KV blocks per layer (on CPU committed as first written)."""
         if num_blocks < 1:
             raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
         cfg = self.model_config
         shape = (num_blocks, self.block_size, cfg.num_kv_heads, cfg.head_dim)
         data_dtype = torch.int8 if self.kv_quantized else self.dtype
+        zeros = functools.partial(lazy_zeros, device=self.device)
         self.kv_caches = []
         for _ in range(cfg.num_layers):
-            scales = [torch.zeros(shape[:3], dtype=SCALE_DTYPE, device=self.device) for _ in range(2)] if self.kv_quantized else [None, None]
-            self.kv_caches.append(
-                LayerKVCache(
-                    torch.zeros(shape, dtype=data_dtype, device=self.device),
-                    torch.zeros(shape, dtype=data_dtype, device=self.device),
-                    *scales,
-                )
-            )
+            scales = [zeros(shape[:3], SCALE_DTYPE) for _ in range(2)] if self.kv_quantized else [None, None]
+            self.kv_caches.append(LayerKVCache(zeros(shape, data_dtype), zeros(shape, data_dtype), *scales))
         self.graphs = self._capture_graphs()
 
     def _capture_graphs(self):

@@ -16,6 +16,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 WEIGHT_QUANTS = ("none", "int8", "int4")
+KV_DTYPES = ("auto", "int8")
 CHECK_BACKENDS = ("auto", "bwrap", "docker")
 MAX_CHECK_CANDIDATES = 16
 
@@ -58,6 +59,10 @@ class Settings:
     """Weight-only quantization of the in-process engine: none (bf16), int8 or int4. int4 decodes 2.6x
     faster but prefills slower on CPU; keystroke requests are prefill-bound, so bf16 answers sooner
     (docs/BENCHMARKS.md, "Language server")."""
+    kv_dtype: str = "auto"
+    """KV cache storage of the in-process engine: auto (the model dtype) or int8 (half the memory)."""
+    kv_cache_tokens: int = 16384
+    """KV pool of the in-process engine, in tokens (one editor: the current prompt plus cached prefixes)."""
     max_tokens: int = 32
     """Most new tokens for a single-line suggestion."""
     max_tokens_multiline: int = 128
@@ -106,6 +111,8 @@ _FIELD_TYPES: dict[str, type] = {
     "model": str,
     "engine_url": str,
     "weight_quant": str,
+    "kv_dtype": str,
+    "kv_cache_tokens": int,
     "max_tokens": int,
     "max_tokens_multiline": int,
     "max_lines": int,
@@ -117,7 +124,7 @@ _FIELD_TYPES: dict[str, type] = {
 }
 
 
-_CHOICES: dict[str, tuple[str, ...]] = {"weight_quant": WEIGHT_QUANTS}
+_CHOICES: dict[str, tuple[str, ...]] = {"weight_quant": WEIGHT_QUANTS, "kv_dtype": KV_DTYPES}
 """String settings that take one of a fixed set of values."""
 
 

@@ -46,8 +46,15 @@ def make_client(settings: Settings) -> EngineClient:
     """HTTP when an engine URL is set, else an in-process engine for ``settings.model``."""
     if settings.engine_url:
         return HttpClient(settings.engine_url, model=settings.model)
-    return InProcessClient(settings.model or "qwen2.5-coder-0.5b-instruct",
-                           engine_options={"weight_quant": settings.weight_quant})
+    return InProcessClient(settings.model or "qwen2.5-coder-0.5b-instruct", engine_options=engine_options(settings))
+
+
+def engine_options(settings: Settings) -> dict:
+    """``EngineConfig`` fields of the in-process engine that come from settings."""
+    from inference.config import CacheConfig
+
+    return {"weight_quant": settings.weight_quant,
+            "cache": CacheConfig(kv_cache_dtype=settings.kv_dtype, kv_cache_tokens=settings.kv_cache_tokens)}
 
 
 class CodeloopServer(LanguageServer):
@@ -113,7 +120,7 @@ class CodeloopServer(LanguageServer):
     def apply_settings(self, options: Any) -> None:
         old = self.settings
         self.settings = old.merged(plain(options))
-        engine = ("model", "engine_url", "weight_quant")
+        engine = ("model", "engine_url", "weight_quant", "kv_dtype", "kv_cache_tokens")
         if any(getattr(old, k) != getattr(self.settings, k) for k in engine) and self._client:
             asyncio.ensure_future(self._client.aclose())
             self._client, self._completer = None, None

@@ -72,6 +72,8 @@ def _serve(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt-tokens", type=int, default=256)
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
+    p.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                   help="extra `codeloop serve` argument, repeatable (--serve-arg=--kv-dtype --serve-arg=int8)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_serve)
 
@@ -87,7 +89,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if not levels or min(levels) < 1:
         raise UserError("--clients needs positive integers")
     spec = serve_bench.BenchSpec(model=args.model, levels=tuple(levels), requests_per_client=args.requests_per_client,
-                                 prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, dtype=args.dtype)
+                                 prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, dtype=args.dtype,
+                                 serve_args=tuple(args.serve_arg))
     result = serve_bench.run(spec, progress=not args.json)
     if args.json:
         emit(result)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
-from lsp.config import WEIGHT_QUANTS, Settings
+from lsp.config import KV_DTYPES, WEIGHT_QUANTS, Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,11 +57,13 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine-url", default=None, help="URL of a running `codeloop serve` to use instead")
     p.add_argument("--weight-quant", default=None, choices=WEIGHT_QUANTS,
                    help="weight-only quantization of the in-process engine (default none: bf16)")
+    p.add_argument("--kv-dtype", default=None, choices=KV_DTYPES,
+                   help="KV cache of the in-process engine: auto (model dtype) or int8 (half the memory)")
 
 
 def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     return Settings().merged({"model": args.model, "engine_url": args.engine_url,
-                              "weight_quant": args.weight_quant, **extra})
+                              "weight_quant": args.weight_quant, "kv_dtype": args.kv_dtype, **extra})
 
 
 def run_lsp(args: argparse.Namespace) -> int:

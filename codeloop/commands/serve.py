@@ -35,9 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--kv-cache-dtype", default="auto", choices=("auto", "int8"))
+    p.add_argument("--kv-dtype", "--kv-cache-dtype", dest="kv_cache_dtype", default="auto", choices=("auto", "int8"),
+                   help="KV cache storage: auto (the model dtype) or int8 (half the memory, per-token scales)")
+    p.add_argument("--sessions", type=positive_int, default=4,
+                   help="sequences of full context the KV pool is sized for (default 4)")
+    p.add_argument("--kv-cache-tokens", type=positive_int, default=None,
+                   help="KV pool size in tokens (all sequences together) instead of --sessions x context")
+    p.add_argument("--kv-cache-gib", type=float, default=None, help="KV pool size in GiB (overrides the above)")
     p.add_argument("--max-num-seqs", type=positive_int, default=64)
-    p.add_argument("--max-model-len", type=int, default=None)
+    p.add_argument("--max-model-len", type=positive_int, default=None)
     p.add_argument("--num-threads", type=int, default=None)
 
 
@@ -48,7 +54,10 @@ def engine_config(args: argparse.Namespace):
 
     try:
         return EngineConfig(model=args.model or DEFAULT_MODEL, dtype=args.dtype, device=args.device,
-                            cache=CacheConfig(kv_cache_dtype=args.kv_cache_dtype), max_num_seqs=args.max_num_seqs,
+                            cache=CacheConfig(kv_cache_dtype=args.kv_cache_dtype, expected_sessions=args.sessions,
+                                              kv_cache_tokens=args.kv_cache_tokens,
+                                              kv_cache_bytes=int(args.kv_cache_gib * 2**30) if args.kv_cache_gib else None),
+                            max_num_seqs=args.max_num_seqs,
                             max_model_len=args.max_model_len, num_threads=args.num_threads)
     except ValueError as exc:
         raise UserError(str(exc)) from None

@@ -190,8 +190,8 @@ def test_cache_sizing():
     from inference.kv_cache.sizing import available_memory_bytes, num_kv_blocks
 
     assert available_memory_bytes("cpu") > 0
-    assert num_kv_blocks(CacheConfig(kv_cache_bytes=10_500), 1000, "cpu", 100) == 10
-    assert num_kv_blocks(CacheConfig(kv_cache_bytes=10_500), 1000, "cpu", 4) == 4
-    assert num_kv_blocks(CacheConfig(kv_cache_fraction=0.5), 1000, "cpu", 7) == 7
+    assert num_kv_blocks(CacheConfig(kv_cache_bytes=10_500), 1000, "cpu", 100, 4096) == 10
+    assert num_kv_blocks(CacheConfig(kv_cache_bytes=10_500), 1000, "cpu", 4, 4096) == 4
+    assert num_kv_blocks(CacheConfig(kv_cache_fraction=0.5), 1000, "cpu", 7, 4096) == 7
     with pytest.raises(ValueError, match="kv_cache_bytes"):
-        num_kv_blocks(CacheConfig(kv_cache_bytes=999), 1000, "cpu", 100)
+        num_kv_blocks(CacheConfig(kv_cache_bytes=999), 1000, "cpu", 100, 4096)

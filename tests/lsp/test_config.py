@@ -43,3 +43,23 @@ def test_check_settings_nested_or_dotted_with_bad_values_ignored():
                                        "enabled": "yes"}})
     assert bad.check == Settings().check
     assert Settings().merged({"check": 3}).check == Settings().check
+
+
+def test_kv_dtype_and_pool_settings_reach_the_in_process_engine():
+    """Defect 12: `codeloop lsp` could not turn on the engine's INT8 KV cache, nor size its pool."""
+    from lsp.server import engine_options
+
+    settings = Settings().merged({"kvDtype": "int8", "kvCacheTokens": 4096})
+    assert (settings.kv_dtype, settings.kv_cache_tokens) == ("int8", 4096)
+    assert Settings().merged({"kvDtype": "fp4"}).kv_dtype == "auto"  # unknown values ignored
+    cache = engine_options(settings)["cache"]
+    assert (cache.kv_cache_dtype, cache.kv_cache_tokens) == ("int8", 4096)
+    from codeloop.cli import build_parser
+
+    args = build_parser().parse_args(["lsp", "--kv-dtype", "int8"])
+    assert args.kv_dtype == "int8"
+    serve = build_parser().parse_args(["serve", "--kv-dtype", "int8", "--sessions", "2", "--max-model-len", "8192"])
+    from codeloop.commands.serve import engine_config
+
+    config = engine_config(serve)
+    assert (config.cache.kv_cache_dtype, config.cache.expected_sessions, config.max_model_len) == ("int8", 2, 8192)
