@@ -1,4 +1,4 @@
-"""Training-data hygiene: near-duplicate removal, decontamination against every eval set, scanner filter.
+"""Training-data hygiene: near-duplicate removal and the scanner filter (decontamination: rl/decontamination.py).
 
 Each filter returns the kept items and a report of what was dropped and why, so a run can say exactly how
 its data was cleaned.
@@ -64,47 +64,6 @@ def dedup(items: Iterable[T], text: Callable[[T], str], ident: Callable[[T], str
         lsh.insert(key, mh)
         kept.append(item)
     return kept
-
-
-class Decontaminator:
-    """Flags text sharing a long n-gram with any evaluation item (the usual 13-gram-style test)."""
-
-    def __init__(self, eval_texts: Iterable[str], n: int = 10) -> None:
-        self.n = n
-        self._grams: set[tuple[str, ...]] = set()
-        self.num_sources = 0
-        for text in eval_texts:
-            self._grams |= ngrams(words(text), n)
-            self.num_sources += 1
-
-    def contaminated(self, text: str) -> bool:
-        return not self._grams.isdisjoint(ngrams(words(text), self.n))
-
-    def filter(self, items: Iterable[T], text: Callable[[T], str], ident: Callable[[T], str],
-               report: FilterReport | None = None) -> list[T]:
-        kept = []
-        for item in items:
-            if self.contaminated(text(item)):
-                if report is not None:
-                    report.drop("eval_overlap", ident(item))
-            else:
-                kept.append(item)
-        return kept
-
-
-def eval_texts(swebench_dir=None) -> list[str]:
-    """Problem texts and solutions of every eval set: HumanEval(+), MBPP test, MBPP+, BigCodeBench, and
-    SWE-bench problem statements (when the offline folder is given)."""
-    from evals.datasets import load
-
-    texts = []
-    for name, split in (("humaneval", None), ("humanevalplus", None), ("mbpp", "test"), ("mbppplus", None),
-                        ("bigcodebench", "complete")):
-        for task in load(name, split):
-            texts.append(task.instruction + "\n" + task.canonical_solution)
-    if swebench_dir is not None:
-        texts.extend(t.instruction for t in load("swebench", swebench_dir=swebench_dir))
-    return texts
 
 
 def scanner_filter(items: Iterable[T], text: Callable[[T], str], ident: Callable[[T], str],

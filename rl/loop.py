@@ -3,6 +3,7 @@
 Run directory (``RLConfig.run_dir``)::
 
     config.json                       the config of the run
+    decontamination.json              per task source: what decontamination removed and why
     tasks.jsonl, metrics.jsonl,
     rollouts/, checkpoints/           the training phase (rl/phase.py); steps continue across iterations
     evals/iter-0000/<benchmark>/      the base model (iteration 0), evals run folders (resumable)
@@ -37,24 +38,17 @@ from rl.tasks import RLTask, from_mbpp, validate
 
 log = logging.getLogger(__name__)
 PROMOTED = "promoted"
+DECONTAMINATION = "decontamination.json"
 
 
 def build_tasks(config: RLConfig, engine: Any = None, report: FilterReport | None = None) -> list[RLTask]:
-    """The configured task sources, validated in the sandbox and cleaned by rl/filters."""
+    """The configured task sources, each decontaminated against every eval set (the removals are recorded in
+    ``<run_dir>/decontamination.json``), then validated in the sandbox."""
     from sandbox.types import Limits
 
     tasks: list[RLTask] = []
     for source in config.tasks.sources:
-        if source == "mbpp-train":
-            tasks += from_mbpp("train")
-        elif source == "synth" and engine is not None and config.tasks.synth_count:
-            from rl.synth import synthesize
-
-            tasks += synthesize(engine, config.tasks.synth_count, seed=config.seed, report=report)
-        elif source == "acceptance" and config.tasks.acceptance_log:
-            from rl.acceptance import tasks_from_log
-
-            tasks += tasks_from_log(Path(config.tasks.acceptance_log))
+        tasks += clean_source(config, source, source_tasks(config, source, engine, report))
     if config.tasks.limit:
         import random
 
@@ -64,6 +58,36 @@ def build_tasks(config: RLConfig, engine: Any = None, report: FilterReport | Non
         limits = Limits(timeout_s=config.rollout.timeout_s, memory_mb=config.rollout.memory_mb)
         tasks = validate(tasks, limits, config.rollout.concurrency, config.rollout.sandbox, report=report)
     return tasks[: config.tasks.limit] if config.tasks.limit else tasks
+
+
+def source_tasks(config: RLConfig, source: str, engine: Any = None, report: FilterReport | None = None) -> list[RLTask]:
+    """The raw tasks of one configured source (before decontamination and validation)."""
+    if source == "mbpp-train":
+        return from_mbpp("train")
+    if source == "synth" and engine is not None and config.tasks.synth_count:
+        from rl.synth import synthesize
+
+        return synthesize(engine, config.tasks.synth_count, seed=config.seed, report=report)
+    if source == "acceptance" and config.tasks.acceptance_log:
+        from rl.acceptance import tasks_from_log
+
+        return tasks_from_log(Path(config.tasks.acceptance_log))
+    return []
+
+
+def clean_source(config: RLConfig, source: str, tasks: list[RLTask]) -> list[RLTask]:
+    """``tasks`` of ``source`` without those matching an eval item (rl/decontamination.py); the report of the
+    removed ones is added to ``<run_dir>/decontamination.json`` (one entry per source, latest wins)."""
+    from rl.decontamination import decontaminate, default_index
+
+    kept, report = decontaminate(tasks, source, default_index(config.eval.swebench_dir))
+    path = Path(config.run_dir) / DECONTAMINATION
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries = [e for e in (json.loads(path.read_text()) if path.is_file() else []) if e["source"] != source]
+    path.write_text(json.dumps([*entries, report.as_dict()], indent=1))
+    log.info("%s: %d of %d tasks kept after decontamination (%s)", source, report.num_kept, report.num_in,
+             report.counts())
+    return kept
 
 
 def open_phase(config: RLConfig, engine: Any = None):
@@ -140,7 +164,8 @@ def refresh_tasks(config: RLConfig, phase: Any, iteration: int) -> int:
     if any(t.task_id.startswith(f"synth/oss/{seed}/") for t in phase.tasks):
         return 0  # done before a kill
     report = FilterReport()
-    added = phase.add_tasks(synthesize(phase.engine, config.tasks.synth_count, seed=seed, report=report))
+    new = synthesize(phase.engine, config.tasks.synth_count, seed=seed, report=report)
+    added = phase.add_tasks(clean_source(config, f"synth/{iteration}", new))
     log.info("iteration %d: %d synthetic tasks added; filter report %s", iteration, added, report.as_dict())
     return added
 

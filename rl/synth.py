@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl.filters import Decontaminator, FilterReport, dedup, eval_texts, scanner_filter
+from rl.decontamination import EvalIndex, decontaminate
+from rl.filters import FilterReport, dedup, scanner_filter
 from rl.tasks import RLTask, guess_entry_point, instruction_with_example, split_asserts, validate
 
 log = logging.getLogger(__name__)
@@ -147,13 +148,14 @@ def _text(t: RLTask) -> str:
     return t.instruction + "\n" + t.reference
 
 
-def clean(tasks: Sequence[RLTask], report: FilterReport | None = None, decontaminator: Decontaminator | None = None,
+def clean(tasks: Sequence[RLTask], report: FilterReport | None = None, index: EvalIndex | None = None,
           run_many=None, backend: str = "auto") -> list[RLTask]:
-    """Validate in the sandbox, then dedup, decontaminate and scan (each drop recorded in ``report``)."""
+    """Dedup, decontaminate (rl/decontamination.py), scan, validate in the sandbox (each drop in ``report``)."""
     report = report if report is not None else FilterReport()
     kept = dedup(tasks, _text, _ident, report=report)
-    decontaminator = decontaminator or Decontaminator(eval_texts())
-    kept = decontaminator.filter(kept, _text, _ident, report=report)
+    kept, removed = decontaminate(kept, "synth", index)
+    for rec in removed.removed:
+        report.drop(f"eval_{rec['reason']}", rec["task_id"])
     kept = scanner_filter(kept, lambda t: t.reference, _ident, report=report)
     sub = FilterReport()
     kept = validate(kept, report=sub, run_many=run_many, backend=backend)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from types import SimpleNamespace
 
-from rl.filters import Decontaminator, FilterReport
+from rl.decontamination import EvalIndex, EvalItem
+from rl.filters import FilterReport
 from rl.synth import clean, evol_instruct, oss_instruct, parse_synth, stdlib_seeds
 
 ANSWER = """Sure!
@@ -96,10 +97,10 @@ def test_oss_and_evol_instruct_and_clean():
     wrong, contaminated = parse_synth(WRONG, "s/wrong", "oss"), parse_synth(LEAKED, "s/contaminated", "oss")
     dup, secret = parse_synth(ANSWER, "s/dup", "oss"), parse_synth(SECRET, "s/secret", "oss")
     report = FilterReport()
-    deco = Decontaminator([contaminated.instruction + contaminated.reference])
-    kept = clean([*tasks, *harder, wrong, contaminated, dup, secret], report, decontaminator=deco)
+    index = EvalIndex([EvalItem("humaneval", "HumanEval/999", contaminated.instruction, contaminated.reference)])
+    kept = clean([*tasks, *harder, wrong, contaminated, dup, secret], report, index=index)
     assert [t.task_id for t in kept] == [tasks[0].task_id, harder[0].task_id]
     assert report.dropped["near_duplicate"] == ["s/dup"]
-    assert report.dropped["eval_overlap"] == ["s/contaminated"]
+    assert report.dropped["eval_ngram"] == ["s/contaminated"]
     assert report.dropped["reference_failed"] == ["s/wrong"]
     assert any(reason.startswith("scan:") for reason in report.dropped)
