@@ -91,7 +91,7 @@ def measure(engine: Any, prompt_tokens: int, decode_tokens: int, repeats: int) -
                 rates[name][mode].append(num_tokens / seconds)
     out: dict[str, Any] = {}
     for name, by_mode in rates.items():
-        med = {m: round(statistics.median(v[1:]), 1) for m, v in by_mode.items()}
+        med = {m: round(statistics.median(v[1:]), 2) for m, v in by_mode.items()}
         out[name] = {**med, **{f"ratio_{m}": round(med[m] / med["base"], 3) for m in MODES if m != "base"}}
     return out
 

@@ -8,6 +8,7 @@ A request the backend refuses (e.g. a prompt longer than the context) yields an 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,14 +49,34 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     return text[:cut]
 
 
+def engine_settings(config: Any, adapter_dir: str | Path | None = None) -> dict[str, Any]:
+    """What decides an engine's answers besides the prompt: every ``EngineConfig`` field, the torch threads it
+    runs with, and the sha256 of the adapter's weights (None: the base model)."""
+    import dataclasses
+
+    import torch
+
+    from inference.lora import adapter_digest
+
+    settings = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    settings["torch_threads"] = config.num_threads or torch.get_num_threads()
+    settings["adapter_sha256"] = adapter_digest(Path(adapter_dir)) if adapter_dir else None
+    return settings
+
+
 class EngineGenerator:
     """Submits every request to one ``Engine`` and steps until all have finished."""
 
-    def __init__(self, engine: Any, adapter_id: str | None = None) -> None:
+    def __init__(self, engine: Any, adapter_id: str | None = None, adapter_dir: str | Path | None = None) -> None:
         self.engine = engine
         self.adapter_id = adapter_id
+        self.adapter_dir = adapter_dir
+        """The adapter folder ``adapter_id`` was loaded from (its digest goes into the run's identity)."""
         self.tokenizer = engine.tokenizer
         self._ids = itertools.count()
+
+    def settings(self) -> dict[str, Any]:
+        return engine_settings(self.engine.config, self.adapter_dir)
 
     @classmethod
     def load(cls, model: str, adapter: str | None = None, **config: Any) -> EngineGenerator:
@@ -67,7 +88,7 @@ class EngineGenerator:
 
         engine = Engine.from_config(EngineConfig(model=model, **config))
         key = engine.set_adapter(Path(adapter)) if adapter else None
-        return cls(engine, key)
+        return cls(engine, key, adapter)
 
     def generate(self, requests: list[GenRequest]) -> Iterator[Generation]:
         from inference.request import Priority
@@ -103,6 +124,9 @@ class HFGenerator:
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model = model
         self.tokenizer = tokenizer
+
+    def settings(self) -> dict[str, Any]:
+        return {"backend": "hf", "dtype": str(self.model.dtype).removeprefix("torch.")}
 
     @classmethod
     def load(cls, model_path: Path, adapter_path: str | None = None, dtype: str = "bfloat16") -> HFGenerator:

@@ -55,6 +55,19 @@ def make_generator(spec: EvalSpec) -> Generator:
     return EngineGenerator.load(spec.model, spec.adapter, **spec.engine_options)
 
 
+def generator_settings(spec: EvalSpec, generator: Generator | None) -> dict[str, Any]:
+    """The settings that will write this run's answers: ``generator``'s, or those ``make_generator`` would use."""
+    if generator is not None:
+        settings = getattr(generator, "settings", None)
+        return settings() if settings is not None else {"generator": type(generator).__name__}
+    if spec.backend == "hf":
+        return {"backend": "hf", "dtype": "bfloat16"}
+    from evals.generate import engine_settings
+    from inference.config import EngineConfig
+
+    return engine_settings(EngineConfig(model=spec.model, **spec.engine_options), spec.adapter)
+
+
 def resolve_mode(spec: EvalSpec, tokenizer: Any) -> PromptMode:
     if spec.prompt_mode != "auto":
         return PromptMode(spec.prompt_mode)
@@ -76,7 +89,7 @@ def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: Exec
 
         return evaluate_swebench(spec, generator)
     start = time.perf_counter()
-    spec = replace(spec, run_dir=Path(spec.run_dir or default_run_dir(spec)))
+    spec = replace(spec, run_dir=Path(spec.run_dir or default_run_dir(spec)), engine=generator_settings(spec, generator))
     tasks, coverage = load_tasks(spec)
     rd = RunDir(spec.run_dir, spec)
     rd.open()

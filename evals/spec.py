@@ -57,6 +57,10 @@ class EvalSpec:
     """The JSONL file of a ``custom`` benchmark (the user's own tasks)."""
     engine_options: dict[str, Any] = field(default_factory=dict)
     """Extra ``EngineConfig`` fields (e.g. ``{"cache": CacheConfig(kv_dtype="int8")}``)."""
+    engine: dict[str, Any] = field(default_factory=dict)
+    """Settings of the generator that wrote the answers (every ``EngineConfig`` field, torch threads, the
+    adapter's weights digest), filled in by ``evaluate``. Part of the identity: greedy bf16 answers depend on
+    the batch they are decoded in, so a run is only continued, or compared, under the same settings."""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -85,12 +89,17 @@ class EvalSpec:
         return self.timeout_s or BENCHMARK_TIMEOUT_S.get(self.benchmark, DEFAULT_TIMEOUT_S)
 
     def identity(self) -> dict[str, Any]:
-        """Fields that must match for a resumed run to continue the same experiment."""
+        """Fields that must match for a resumed run to continue the same experiment. Greedy runs do not
+        depend on the seed (``seed`` and the engine's seed are left out), so two runs that differ only there
+        are the same experiment."""
         keys = ("benchmark", "model", "adapter", "split", "subset", "samples", "temperature", "top_p",
-                "max_tokens", "backend", "prompt_mode", "seed")
+                "max_tokens", "backend", "prompt_mode", "seed", "engine")
         identity = {k: getattr(self, k) for k in keys}
         if self.data_path is not None:
             identity["data_path"] = str(Path(self.data_path).resolve())
+        if self.temperature == 0:
+            identity.pop("seed")
+            identity["engine"] = {k: v for k, v in self.engine.items() if k != "seed"}
         return identity
 
 

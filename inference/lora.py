@@ -76,6 +76,20 @@ def read_adapter(folder: Path) -> LoraAdapter:
     return LoraAdapter(_pairs(_tensors(folder), config, folder))
 
 
+def adapter_digest(folder: Path) -> str:
+    """sha256 of the adapter's config and weights: the same digest means the same adapter."""
+    import hashlib
+
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for name in (ADAPTER_CONFIG, *ADAPTER_WEIGHTS):
+        if (folder / name).is_file():
+            with (folder / name).open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
 def check_config(config: dict[str, Any], where: Path | str) -> None:
     """Raise AdapterError naming the first config feature that a plain unmerged LoRA would apply wrongly."""
     for key, allowed in ALLOWED_VALUES.items():

@@ -95,6 +95,8 @@ class TrainSettings:
     updates_per_step: int = 1
     """Optimizer updates per pass: the step's samples are split into this many interleaved mini-batches."""
     max_grad_norm: float = 1.0
+    rft_max_per_task: int = 4
+    """RFT: train on at most this many distinct passing solutions per task (duplicates never count twice)."""
     dtype: str = "bfloat16"
     num_threads: int = 2
     checkpoint_every: int = 1
@@ -107,6 +109,7 @@ class TrainSettings:
                "train.steps, micro_batch, epochs_per_batch and updates_per_step must be >= 1")
         _check(self.lr > 0 and self.max_grad_norm > 0, "train.lr and max_grad_norm must be > 0")
         _check(self.num_threads >= 1, "train.num_threads must be >= 1")
+        _check(self.rft_max_per_task >= 1, "train.rft_max_per_task must be >= 1")
         _check(self.checkpoint_every >= 1 and self.keep_checkpoints >= 1,
                "train.checkpoint_every and keep_checkpoints must be >= 1")
 

@@ -166,7 +166,8 @@ def _minhash(text: str) -> MinHash:
 
 
 def eval_items(swebench_dir: Path | None = None) -> list[EvalItem]:
-    """Every evaluation set's items (``EVAL_SETS``, plus SWE-bench Lite statements from ``swebench_dir``)."""
+    """Every evaluation set's items (``EVAL_SETS``, plus SWE-bench Lite statements and gold patches from
+    ``swebench_dir``: a repository task whose code is what a gold patch changes is contaminated too)."""
     from evals.datasets import load
 
     items = []
@@ -174,7 +175,8 @@ def eval_items(swebench_dir: Path | None = None) -> list[EvalItem]:
         label = f"{name}-{split}" if name == "mbpp" else name
         items += [EvalItem(label, t.task_id, _problem(t), t.canonical_solution) for t in load(name, split)]
     if swebench_dir is not None:
-        items += [EvalItem("swebench", t.task_id, t.prompt) for t in load("swebench", swebench_dir=swebench_dir)]
+        items += [EvalItem("swebench", t.task_id, t.prompt, t.metadata.get("instance", {}).get("patch", ""))
+                  for t in load("swebench", swebench_dir=swebench_dir)]
         items += _swebench_lite(Path(swebench_dir))
     return items
 
@@ -192,7 +194,8 @@ def _swebench_lite(folder: Path) -> list[EvalItem]:
         for line in path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                items.append(EvalItem("swebench-lite", row["instance_id"], row.get("problem_statement", "")))
+                items.append(EvalItem("swebench-lite", row["instance_id"], row.get("problem_statement", ""),
+                                      row.get("patch", "")))
     return items
 
 
@@ -202,13 +205,20 @@ def default_index(swebench_dir: str | None = None) -> EvalIndex:
     return EvalIndex(eval_items(Path(swebench_dir) if swebench_dir else None))
 
 
+FIM_FIELDS: dict[str, Callable[[Any], str]] = {
+    "problem": lambda t: f"{t.prefix[-4000:]}\n{t.suffix[:4000]}", "solution": lambda t: t.middle}
+"""How a fill-in-the-middle task (``evals.repo.task.FimTask``) reads: the text around the hole (up to 4,000
+characters each side: what the model sees first) and the hole."""
+
+
 def decontaminate(tasks: Iterable[T], source: str, index: EvalIndex | None = None, *,
                   ident: Callable[[T], str] = lambda t: t.task_id,
                   problem: Callable[[T], str] = lambda t: t.instruction,
                   solution: Callable[[T], str] = lambda t: t.reference) -> tuple[list[T], DecontaminationReport]:
     """The tasks of ``source`` that match no evaluation item, and the report of the others.
 
-    Defaults read an ``RLTask``; other task types pass ``ident`` / ``problem`` / ``solution``.
+    Defaults read an ``RLTask``; other task types pass ``ident`` / ``problem`` / ``solution`` (``FIM_FIELDS``
+    for repository fill-in-the-middle tasks: ``decontaminate(tasks, "repo:NAME", **FIM_FIELDS)``).
     """
     index = index or default_index()
     report = DecontaminationReport(source)

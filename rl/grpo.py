@@ -7,7 +7,10 @@ short completions weigh each token equally.
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -71,8 +74,33 @@ def grpo_loss(
     return loss, metrics
 
 
+def select_rft(groups: Sequence[Sequence[Any]], max_per_task: int) -> list[bool]:
+    """Which rollouts RFT trains on, flat in group order: passing ones with a solution distinct from the
+    group's earlier kept ones (same AST: same solution), at most ``max_per_task`` per task (RFT / ReST-EM keep
+    distinct reasoning paths, capped per problem, so easy tasks with 8/8 passes do not dominate)."""
+    keep = []
+    for group in groups:
+        seen: set[str] = set()
+        for r in group:
+            key = _solution_key(r.code or r.completion)
+            take = r.status == "passed" and key not in seen and len(seen) < max_per_task
+            if take:
+                seen.add(key)
+            keep.append(take)
+    return keep
+
+
+def _solution_key(code: str) -> str:
+    """Layout, comments and redundant parentheses do not make a solution distinct."""
+    try:
+        return ast.dump(ast.parse(code))
+    except (SyntaxError, ValueError):
+        return " ".join(code.split())
+
+
 def rft_loss(logprobs: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Rejection-sampling fine-tuning baseline: NLL of the kept (fully passing) samples, token-normalised."""
+    """Rejection-sampling fine-tuning: NLL of the kept samples (``select_rft``), token-normalised. ``logprobs``
+    are the model's own (temperature 1): the sampling temperature is for exploration, not part of the loss."""
     weights = mask.to(logprobs.dtype) * keep.to(logprobs.dtype).unsqueeze(1)
     num_tokens = weights.sum().clamp(min=1)
     loss = -(logprobs * weights).sum() / num_tokens

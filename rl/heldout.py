@@ -24,8 +24,11 @@ BENCHMARKS = {  # our name -> (evals benchmark, split)
 }
 
 
-def evaluate_all(config: RLConfig, engine: Any, out_dir: Path, label: str) -> dict[str, dict[str, Any]]:
-    """{benchmark: {"pass@1", "num_tasks", "coverage", "run_dir"}} for the engine's active adapter."""
+def evaluate_all(config: RLConfig, engine: Any, out_dir: Path, label: str,
+                 adapter_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """{benchmark: {"pass@1", "num_tasks", "coverage", "run_dir"}} for the engine's active adapter (loaded from
+    ``adapter_dir``; None: the base model). Each run's identity holds the engine's settings and the adapter's
+    digest, so a folder written under other settings (or weights) is refused, never silently reused."""
     from evals.generate import EngineGenerator
     from evals.runner import evaluate
     from evals.spec import EvalSpec
@@ -43,7 +46,7 @@ def evaluate_all(config: RLConfig, engine: Any, out_dir: Path, label: str) -> di
             sandbox=config.rollout.sandbox, seed=config.seed, progress=False,
             swebench_dir=Path(config.eval.swebench_dir) if config.eval.swebench_dir else None,
         )
-        summary = evaluate(spec, generator=EngineGenerator(engine, engine.adapter_key))
+        summary = evaluate(spec, generator=EngineGenerator(engine, engine.adapter_key, adapter_dir))
         scores[name] = {"pass@1": summary.pass_at_k.get("pass@1", 0.0), "num_tasks": summary.num_tasks,
                         "coverage": summary.coverage, "run_dir": str(out_dir / name),
                         "num_generated_tokens": summary.num_generated_tokens, "wall_s": summary.wall_seconds}

@@ -137,7 +137,8 @@ def run_loop(config: RLConfig, iterations: int, on_event=None) -> list[dict[str,
         phase.run(iteration * config.train.steps, lambda rec: notify("step", rec))
         adapter = snapshot_adapter(phase, run_dir / "adapters" / f"iter-{iteration:04d}")
         phase.engine.set_adapter(adapter, name=adapter.name)
-        scores = evaluate_all(config, phase.engine, run_dir / "evals" / f"iter-{iteration:04d}", label=adapter.name)
+        scores = evaluate_all(config, phase.engine, run_dir / "evals" / f"iter-{iteration:04d}", label=adapter.name,
+                              adapter_dir=adapter)
         candidate_dir = Path(scores["mbpp-validation"]["run_dir"])
         promoted, mine, best, num = beats(candidate_dir, best_dir)
         comparison = {"candidate": mine, "best": best, "num_tasks": num, "best_run": str(best_dir)}

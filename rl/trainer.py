@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from rl.config import RLConfig
-from rl.grpo import group_advantages, grpo_loss, rft_loss
+from rl.grpo import group_advantages, grpo_loss, rft_loss, select_rft
 from rl.rollout import Rollout
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Sample:
     completion_ids: list[int]
     advantage: float
     keep: bool
-    """RFT: the sample passed every assert."""
+    """RFT: a distinct passing solution within its task's cap (``select_rft``)."""
 
 
 class Trainer:
@@ -108,11 +108,17 @@ class Trainer:
         k = min(train.updates_per_step, len(samples))
         chunks = [[c[i:i + train.micro_batch] for i in range(0, len(c), train.micro_batch)]
                   for c in (samples[j::k] for j in range(k))]
-        temperature = self.config.rollout.temperature
+        # GRPO's ratios compare the policy that sampled (tempered) with the trained one; RFT is SFT: T=1
+        temperature = self.config.rollout.temperature if train.algo == "grpo" else 1.0
         off_policy = train.epochs_per_batch > 1 or k > 1
+        self.model.eval()  # old / reference log-probs without dropout
         before = [self._reference(micro, temperature, off_policy) for micro in chunks]  # all before any update
-        updates = [self._update(micro, refs, olds, temperature)
-                   for _ in range(train.epochs_per_batch) for micro, (refs, olds) in zip(chunks, before, strict=True)]
+        self.model.train()  # the forwards that get gradients: LoRA dropout as configured
+        try:
+            updates = [self._update(micro, refs, olds, temperature) for _ in range(train.epochs_per_batch)
+                       for micro, (refs, olds) in zip(chunks, before, strict=True)]
+        finally:
+            self.model.eval()
         for key in updates[0]:
             metrics[key] = sum(u[key] for u in updates) / (1 if key == "num_tokens" else len(updates))
         metrics["num_updates"] = float(len(updates))
@@ -145,8 +151,9 @@ class Trainer:
             return []
         rewards = torch.tensor([r.reward for g in groups for r in g])
         adv = group_advantages(rewards, size, self.config.grpo.eps).tolist()
-        for r, a in zip((r for g in groups for r in g), adv, strict=True):
-            samples.append(Sample(r.prompt_token_ids, r.completion_token_ids, round(a, 6), r.status == "passed"))
+        keep = select_rft(groups, self.config.train.rft_max_per_task)
+        for r, a, k in zip((r for g in groups for r in g), adv, keep, strict=True):
+            samples.append(Sample(r.prompt_token_ids, r.completion_token_ids, round(a, 6), k))
         return samples
 
     @torch.no_grad()

@@ -41,13 +41,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="override model")
     p.add_argument("--task-limit", type=positive_int, help="override tasks.limit")
     p.add_argument("--threads", type=positive_int, help="override train.num_threads (engine and trainer)")
+    p.add_argument("--seed", type=int, help="override seed (task order, sampling)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _config(args: argparse.Namespace, **extra: Any) -> RLConfig:
     from rl.config import ConfigError, load_config
 
-    overrides = {"run_dir": args.run_dir, "model": args.model, "tasks.limit": args.task_limit,
+    overrides = {"run_dir": args.run_dir, "model": args.model, "seed": args.seed, "tasks.limit": args.task_limit,
                  "train.steps": args.steps, "train.num_threads": args.threads, **extra}
     try:
         return load_config(args.config, overrides)

@@ -48,3 +48,29 @@ def test_tiny_model_completion_mode_mbpp(tmp_path, tiny_qwen2_dir):
     summary = evaluate(spec(tmp_path, tiny_qwen2_dir, benchmark="mbppplus", prompt_mode="completion", limit=2))
     assert summary.num_results == 2 and summary.prompt_mode == "completion"
     assert set(summary.per_test) == {"base", "plus"}
+
+
+def test_resume_under_other_engine_settings_is_refused(tmp_path, tiny_qwen2_dir):
+    """Issue 23 defect 4: greedy bf16 answers depend on the batch, so a run (e.g. a base-model evaluation
+    copied from another RL run) may only be continued by an engine with the same settings."""
+    from evals.rundir import RunDirError
+
+    first = spec(tmp_path, tiny_qwen2_dir, limit=1, max_tokens=4, engine_options={"num_threads": 1, "max_num_seqs": 64})
+    evaluate(first)
+    assert json.loads((first.run_dir / "run.json").read_text())["identity"]["engine"]["max_num_seqs"] == 64
+    other = EvalSpec(**{**first.__dict__, "resume": True, "engine_options": {"num_threads": 1, "max_num_seqs": 96}})
+    with pytest.raises(RunDirError, match="max_num_seqs"):
+        evaluate(other)
+    evaluate(EvalSpec(**{**first.__dict__, "resume": True}))  # the same settings resume
+
+
+def test_a_passed_generator_records_its_engine_and_adapter(tmp_path, tiny_qwen2_dir):
+    """The RL loop passes its own engine: the run's identity is that engine's settings and adapter weights."""
+    from evals.generate import EngineGenerator
+    from tests.inference.lora_helpers import make_peft_adapter
+
+    make_peft_adapter(tiny_qwen2_dir, tmp_path / "a")
+    gen = EngineGenerator.load(str(tiny_qwen2_dir), str(tmp_path / "a"), dtype="float32", max_num_seqs=8)
+    evaluate(spec(tmp_path, tiny_qwen2_dir, limit=1, max_tokens=4, adapter="a"), generator=gen)
+    engine = json.loads((tmp_path / "run" / "run.json").read_text())["identity"]["engine"]
+    assert engine["max_num_seqs"] == 8 and engine["dtype"] == "float32" and len(engine["adapter_sha256"]) == 64

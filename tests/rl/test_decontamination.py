@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from rl.config import config_from_dict
-from rl.decontamination import EvalIndex, EvalItem, decontaminate, default_index
+from rl.decontamination import FIM_FIELDS, EvalIndex, EvalItem, decontaminate, default_index
 from rl.loop import build_tasks
 from rl.tasks import RLTask
 
@@ -76,3 +76,17 @@ def test_acceptance_tasks_go_through_the_same_filter(tmp_path):
     assert [t.task_id for t in tasks] == ["accepted/1"]
     report = json.loads((tmp_path / "run" / "decontamination.json").read_text())
     assert report[0]["source"] == "acceptance" and report[0]["removed"][0]["eval_task_id"] == "HumanEval/0"
+
+
+def test_repository_fim_tasks_use_the_same_api():
+    """The repository task source plugs in with ``FIM_FIELDS``: a hole whose code is an eval solution goes."""
+    from types import SimpleNamespace
+
+    index = EvalIndex(EVAL)
+    leaked = SimpleNamespace(task_id="repo:a.py:body:3:4", prefix="import os\n\ndef remove_odd(l):\n",
+                             middle="    kept = [x for x in l if x % 2 == 0]  # remove odd numbers from a given list, "
+                                    "keeping the order of the rest\n    return kept\n", suffix="\n")
+    fine = SimpleNamespace(task_id="repo:a.py:body:9:4", prefix="def area(w, h):\n", middle="    return w * h\n",
+                           suffix="")
+    kept, report = decontaminate([leaked, fine], "repo:a", index, **FIM_FIELDS)
+    assert kept == [fine] and report.removed[0]["eval_task_id"] == "Mbpp/412"
