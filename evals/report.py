@@ -33,13 +33,15 @@ def _metric_columns(summaries: list[EvalSummary]) -> list[str]:
         for k in s.pass_at_k:
             if k not in cols:
                 cols.append(k)
+        for name, scores in s.subsets.items():
+            cols += [f"{name} {k}" for k in scores if k.startswith("pass@") and f"{name} {k}" not in cols]
     return cols
 
 
 def _value(s: EvalSummary, col: str) -> float | None:
     if " " in col:
         name, k = col.split(" ", 1)
-        return s.per_test.get(name, {}).get(k)
+        return s.per_test.get(name, s.subsets.get(name, {})).get(k)
     return s.pass_at_k.get(col)
 
 

@@ -31,6 +31,12 @@ def summarize(spec: EvalSpec, tasks: list[Task], records: dict[tuple[str, int], 
         named = [(len(by_task[t.task_id]), sum(bool(r.get("tests", {}).get(name)) for r in by_task[t.task_id]))
                  for t in scored]
         per_test[name] = _scores(named, spec.samples)
+    subsets = {}
+    if spec.benchmark == "mbppplus":
+        from evals.datasets.mbpp import outside_train_validation
+
+        part = [c for t, c in zip(scored, counts, strict=True) if outside_train_validation(t.task_id)]
+        subsets["outside-train-validation"] = {**_scores(part, spec.samples), "num_tasks": len(part)}
     notes = []
     if len(scored) < len(tasks):
         notes.append(f"{len(tasks) - len(scored)} of {len(tasks)} tasks have no result yet")
@@ -38,7 +44,7 @@ def summarize(spec: EvalSpec, tasks: list[Task], records: dict[tuple[str, int], 
     return EvalSummary(
         benchmark=spec.benchmark, model=spec.model, adapter=spec.adapter, backend=spec.backend,
         num_tasks=len(scored), num_samples=spec.samples, temperature=spec.temperature,
-        pass_at_k=_scores(counts, spec.samples), per_test=per_test, num_results=len(used),
+        pass_at_k=_scores(counts, spec.samples), per_test=per_test, subsets=subsets, num_results=len(used),
         status_counts=dict(Counter(r["status"] for r in used)), coverage=coverage,
         num_generated_tokens=sum(int(r.get("num_generated_tokens", 0)) for r in used),
         run_dir=str(spec.run_dir or ""), notes=notes,

@@ -116,6 +116,9 @@ class EvalSummary:
     temperature: float
     pass_at_k: dict[str, float]
     per_test: dict[str, dict[str, float]] = field(default_factory=dict)
+    subsets: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Scores on a named part of the tasks, with its ``num_tasks`` (MBPP+: ``outside-train-validation``, the 231
+    tasks whose MBPP ids were never RL training or promotion tasks)."""
     num_results: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
     coverage: str = ""

@@ -40,6 +40,11 @@ def _plot(path: Path, title: str, series: dict[str, tuple[list, list]], ylabel: 
     plt.close(fig)
 
 
+SUBSETS = {"mbppplus": ("mbppplus (outside MBPP train/validation)", "outside_train_validation")}
+"""Extra rows of a benchmark restricted to a subset: MBPP+'s tasks whose MBPP ids were never trainable or
+used for promotion (``evals.datasets.mbpp.outside_train_validation``)."""
+
+
 def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str], dict]:
     """Markdown rows (benchmark, iteration, pass@1 [CI], Δ vs base [paired CI]) and plot data."""
     rows = ["| benchmark | iteration | tasks | pass@1 | 95% CI | Δ vs base | paired 95% CI | promoted |",
@@ -52,19 +57,43 @@ def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str],
         runs = [(rec, per_task_passes(d)) for rec, d in it_dirs if d.is_dir()]
         base = per_task_passes(bench_dir)
         common = set(base).intersection(*(set(scores) for _, scores in runs))  # one task set per benchmark
-        base = {t: base[t] for t in common}
-        m, lo, hi = bootstrap_ci(list(base.values()))
-        rows.append(f"| {name} | 0 (base) | {len(base)} | {m:.3f} | [{lo:.3f}, {hi:.3f}] | | | |")
-        data = plots.setdefault(name, {"x": [0], "y": [m], "lo": [lo], "hi": [hi]})
-        for rec, scores in runs:
-            scores = {t: scores[t] for t in common}
-            m, lo, hi = bootstrap_ci(list(scores.values()))
-            d, dlo, dhi, _ = paired_bootstrap(base, scores)
-            rows.append(f"| {name} | {rec['iteration']} | {len(scores)} | {m:.3f} | [{lo:.3f}, {hi:.3f}] | "
-                        f"{d:+.3f} | [{dlo:+.3f}, {dhi:+.3f}] | {rec['promoted']} |")
-            for key, value in zip(("x", "y", "lo", "hi"), (rec["iteration"], m, lo, hi), strict=True):
-                data[key].append(value)
+        rows += _benchmark_rows(name, base, runs, common, plots)
+        if name in SUBSETS:
+            label, predicate = SUBSETS[name]
+            from evals.datasets import mbpp
+
+            keep = getattr(mbpp, predicate)
+            rows += _benchmark_rows(label, base, runs, {t for t in common if keep(t)}, plots)
     return rows, plots
+
+
+def _benchmark_rows(name: str, base: dict[str, float], runs: list, common: set[str], plots: dict) -> list[str]:
+    base = {t: base[t] for t in common}
+    m, lo, hi = bootstrap_ci(list(base.values()))
+    rows = [f"| {name} | 0 (base) | {len(base)} | {m:.3f} | [{lo:.3f}, {hi:.3f}] | | | |"]
+    data = plots.setdefault(name, {"x": [0], "y": [m], "lo": [lo], "hi": [hi]})
+    for rec, scores in runs:
+        scores = {t: scores[t] for t in common}
+        m, lo, hi = bootstrap_ci(list(scores.values()))
+        d, dlo, dhi, _ = paired_bootstrap(base, scores)
+        rows.append(f"| {name} | {rec['iteration']} | {len(scores)} | {m:.3f} | [{lo:.3f}, {hi:.3f}] | "
+                    f"{d:+.3f} | [{dlo:+.3f}, {dhi:+.3f}] | {rec['promoted']} |")
+        for key, value in zip(("x", "y", "lo", "hi"), (rec["iteration"], m, lo, hi), strict=True):
+            data[key].append(value)
+    return rows
+
+
+def decontamination_lines(run_dir: Path) -> list[str]:
+    """What decontamination removed from each task source (``decontamination.json``)."""
+    path = run_dir / "decontamination.json"
+    if not path.is_file():
+        return ["No decontamination record (a run from before decontamination)."]
+    lines = ["| source | tasks in | kept | removed: by id | by 13-gram | by MinHash |", "|---|---|---|---|---|---|"]
+    for rec in json.loads(path.read_text()):
+        by = rec.get("removed_by_reason", {})
+        lines.append(f"| {rec['source']} | {rec['num_in']} | {rec['num_kept']} | {by.get('id', 0)} | "
+                     f"{by.get('ngram', 0)} | {by.get('minhash', 0)} |")
+    return lines
 
 
 def write_report(run_dir: Path) -> Path:
@@ -110,6 +139,7 @@ def write_report(run_dir: Path) -> Path:
           f"{r['wall_s']:.0f} |" for r in steps],
         "", f"Total rollout tokens {int(tokens[-1]) if tokens else 0}, training wall time {wall[-1] / 60 if wall else 0:.1f} min.",
         "", "![reward](reward.png) ![pass rate](train_pass_rate.png) ![cost](cost.png)", "",
+        "## Decontamination", "", *decontamination_lines(run_dir), "",
         "## Held-out pass@1", "", *rows, "", "![held-out](heldout.png)" if plots else "", "",
     ]
     path = out / "report.md"

@@ -16,6 +16,13 @@ MBPP_SPLITS = {"prompt": range(1, 11), "test": range(11, 511), "validation": ran
 """Task-id ranges of the paper's split: test 11-510, validation 511-600, train 601-974, prompt 1-10."""
 
 
+def outside_train_validation(task_id: str) -> bool:
+    """True for an MBPP / MBPP+ task whose MBPP id is in the test or prompt range (1-510): never an RL training
+    task (train 601-974) nor a promotion task (validation 511-600). 231 of MBPP+'s 378 tasks."""
+    number = task_id.rsplit("/", 1)[-1]
+    return number.isdigit() and int(number) < MBPP_SPLITS["validation"].start
+
+
 def mbpp_prompt(text: str, first_assert: str) -> str:
     """The EvalPlus MBPP prompt: the description and one example assertion in a docstring."""
     return f'"""\n{text.strip()}\n{first_assert.strip()}\n"""\n'

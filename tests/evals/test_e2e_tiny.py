@@ -48,6 +48,7 @@ def test_tiny_model_completion_mode_mbpp(tmp_path, tiny_qwen2_dir):
     summary = evaluate(spec(tmp_path, tiny_qwen2_dir, benchmark="mbppplus", prompt_mode="completion", limit=2))
     assert summary.num_results == 2 and summary.prompt_mode == "completion"
     assert set(summary.per_test) == {"base", "plus"}
+    assert summary.subsets["outside-train-validation"]["num_tasks"] == 2  # Mbpp/2 and Mbpp/3
 
 
 def test_resume_under_other_engine_settings_is_refused(tmp_path, tiny_qwen2_dir):
