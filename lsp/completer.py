@@ -80,7 +80,11 @@ class Completion:
     context: ctxmod.CompletionContext
     raw: str
     text: str
-    """The suggestion ("" = none shown)."""
+    """The suggestion ("" = none shown); checked: the final choice."""
+    check: CheckNote | None = None
+    """Checked completions only: what was checked (the final note)."""
+    shown: str = ""
+    """Checked completions only: the text shown at the deadline (before a late result replaced it)."""
 
 
 @dataclass
@@ -212,21 +216,12 @@ class Completer:
                        line: int, character: int) -> tuple[str, CheckNote | None]:
         """The best of k checked candidates, and what was checked; a result still running at the deadline
         is sent later through ``on_late_check``."""
-        assert self.checker is not None
-        s, k = self.settings, self.checker.settings.candidates
-        gen = Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=CHECK_TEMPERATURE,
-                         prefix=None if ctx.snippets else ctx.prefix, suffix=None if ctx.snippets else ctx.suffix)
         old = self._late.pop(doc.uri, None)
         if old is not None:
             old.cancel()  # a new engine request: the older pending result is about another cursor
-        selection = await self.checker.select(self.client.samples(gen, k), ctx, checks, doc.path, doc.text,
-                                              cursor.offset, s.max_lines)
-        if selection is None:
+        selection, note = await self._select(doc, ctx, checks, cursor)
+        if selection is None or note is None:
             return "", None
-        self.stats.num_checked += 1
-        self.stats.num_checked_passing += bool(selection.verdict and selection.verdict.passed)
-        note = CheckNote(checks.function, checks.def_line, selection.verdict, len(selection.candidates),
-                         final=selection.late is None)
         if selection.late is not None:
             self.stats.num_checked_late += 1
             self._late[doc.uri] = asyncio.ensure_future(
@@ -236,13 +231,29 @@ class Completer:
                                           ctx.mode, check=note))
         return selection.candidate.text, note
 
+    async def _select(self, doc: Document, ctx: ctxmod.CompletionContext, checks: Any,
+                      cursor: ctxmod.Cursor) -> tuple[Selection | None, CheckNote | None]:
+        """k candidates from one engine request, checked; the selection and its note (None: all empty)."""
+        assert self.checker is not None
+        s, k = self.settings, self.checker.settings.candidates
+        gen = Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=CHECK_TEMPERATURE,
+                         prefix=None if ctx.snippets else ctx.prefix, suffix=None if ctx.snippets else ctx.suffix)
+        selection = await self.checker.select(self.client.samples(gen, k), ctx, checks, doc.path, doc.text,
+                                              cursor.offset, s.max_lines)
+        if selection is None:
+            return None, None
+        self.stats.num_checked += 1
+        self.stats.num_checked_passing += bool(selection.verdict and selection.verdict.passed)
+        return selection, CheckNote(checks.function, checks.def_line, selection.verdict, len(selection.candidates),
+                                    final=selection.late is None)
+
     def pending_check(self, uri: str) -> asyncio.Task[Any] | None:
         """The task that will report the final check result of ``uri``'s latest checked suggestion, if any."""
         task = self._late.get(uri)
         return task if task is not None and not task.done() else None
 
     async def _late_result(self, doc: Document, shown: Selection, note: CheckNote, cursor: ctxmod.Cursor,
-                           line: int, character: int) -> None:
+                           line: int, character: int) -> Suggestion:
         assert shown.late is not None
         final = await shown.late
         changed = final.candidate.text != shown.candidate.text
@@ -255,16 +266,34 @@ class Completer:
             del self._late[doc.uri]
         if self.on_check is not None:
             self.on_check(doc, suggestion)
+        return suggestion
 
     async def complete(self, doc: Document, line: int, character: int,
-                       index: SnippetIndex | None = None) -> Completion:
-        """The unchecked engine path for one cursor (context -> engine -> post-processing), without the
-        cache, debounce, superseding or checked candidates of ``suggest``: the text ``suggest`` shows when no
-        checks apply. ``codeloop eval fim`` calls it, so the eval measures the editor's own completion."""
+                       index: SnippetIndex | None = None, checked: bool = False) -> Completion:
+        """The engine path for one cursor (context -> engine -> post-processing), without the cache,
+        debounce or superseding of ``suggest``: the text ``suggest`` shows. ``codeloop eval fim`` calls it, so
+        the eval measures the editor's own completion. ``checked`` (with a checker): a block in a function
+        with checks takes the checked path and waits for its final choice, as an editor that shows late
+        results does."""
         await self.client.ready()
-        ctx = await asyncio.to_thread(self.context, doc, line, character, index)
-        raw, text = await self._generate(ctx)
-        return Completion(ctx, raw, text)
+        if not (checked and self.checker is not None):
+            ctx = await asyncio.to_thread(self.context, doc, line, character, index)
+            raw, text = await self._generate(ctx)
+            return Completion(ctx, raw, text)
+        cursor = ctxmod.resolve(doc.text, line, character, doc.encoding)
+        ctx, checks = await asyncio.to_thread(self._context_and_checks, doc, line, character, index, cursor)
+        if checks is None:
+            raw, text = await self._generate(ctx)
+            return Completion(ctx, raw, text)
+        selection, note = await self._select(doc, ctx, checks, cursor)
+        if selection is None or note is None:
+            return Completion(ctx, "", "")
+        shown = selection.candidate.text
+        if selection.late is None:
+            return Completion(ctx, "", shown, note, shown)
+        final = await selection.late
+        note = dataclasses.replace(note, verdict=final.verdict, final=True, changed=final.candidate.text != shown)
+        return Completion(ctx, "", final.candidate.text, note, shown)
 
     def context(self, doc: Document, line: int, character: int,
                 index: SnippetIndex | None = None) -> ctxmod.CompletionContext:

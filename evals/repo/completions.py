@@ -22,6 +22,7 @@ from typing import Any
 from evals.repo.infill import InfillClient, infill_request
 from evals.repo.infill import finish as infill_finish
 from evals.repo.task import FimTask
+from lsp.checks.checker import Checker
 from lsp.client import EngineClient, HttpClient, InProcessClient
 from lsp.completer import Completer, Document
 from lsp.config import Settings
@@ -71,7 +72,10 @@ async def generate(tasks: list[FimTask], roots: dict[str, Path], engine: EngineC
     workspaces = {src: Workspace(root) for src, root in roots.items()}
     client = _client(engine) if not engine.infill_url else None
     peer = InfillClient(engine.infill_url) if engine.infill_url else None
-    completers = {src: Completer(client or _NoEngine(), settings, str(w.root)) for src, w in workspaces.items()}
+    checked = settings.check.enabled is True  # checked suggestions: the same prompts, k checked candidates
+    completers = {src: Completer(client or _NoEngine(), settings, str(w.root),
+                                 Checker(str(w.root), settings.check) if checked else None)
+                  for src, w in workspaces.items()}
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(task: FimTask) -> None:
@@ -79,7 +83,7 @@ async def generate(tasks: list[FimTask], roots: dict[str, Path], engine: EngineC
             ws, completer = workspaces[task.source], completers[task.source]
             start = time.perf_counter()
             try:
-                record = await (_peer(peer, completer, ws, task) if peer else _ours(completer, ws, task))
+                record = await (_peer(peer, completer, ws, task) if peer else _ours(completer, ws, task, checked))
             except Exception as exc:  # noqa: BLE001 - one failed request must not end the run
                 record = {"completion": "", "raw": "", "error": f"{type(exc).__name__}: {exc}"[:300]}
             record.update(task_id=task.task_id, sample_index=0, seconds=round(time.perf_counter() - start, 3))
@@ -88,17 +92,28 @@ async def generate(tasks: list[FimTask], roots: dict[str, Path], engine: EngineC
     try:
         await asyncio.gather(*(one(t) for t in tasks))
     finally:
+        for completer in completers.values():
+            if completer.checker is not None:
+                completer.checker.close()
         if client is not None:
             await client.aclose()
         if peer is not None:
             await peer.aclose()
 
 
-async def _ours(completer: Completer, ws: Workspace, task: FimTask) -> Record:
-    done = await completer.complete(ws.document(task), task.line, task.character, ws.index)
+async def _ours(completer: Completer, ws: Workspace, task: FimTask, checked: bool = False) -> Record:
+    start = time.perf_counter()
+    done = await completer.complete(ws.document(task), task.line, task.character, ws.index, checked=checked)
     ctx = done.context
-    return {"completion": done.text, "raw": done.raw, "mode": ctx.mode.value, "prompt_chars": len(ctx.prompt),
-            "snippets": [s.path for s in ctx.snippets]}
+    record: Record = {"completion": done.text, "raw": done.raw, "mode": ctx.mode.value,
+                      "prompt_chars": len(ctx.prompt), "snippets": [s.path for s in ctx.snippets]}
+    if checked:
+        note = done.check
+        record["checked"] = None if note is None else {
+            "summary": note.summary(), "status": note.status, "candidates": note.num_candidates,
+            "passed": note.verdict.num_passed if note.verdict else 0, "total": note.verdict.num_checks if note.verdict else 0,
+            "shown": done.shown, "changed": done.shown != done.text, "final_seconds": round(time.perf_counter() - start, 3)}
+    return record
 
 
 async def _peer(peer: InfillClient, completer: Completer, ws: Workspace, task: FimTask) -> Record:

@@ -1,0 +1,69 @@
+"""``Completer.complete(checked=True)`` (what ``codeloop eval fim`` calls): the final checked choice, the
+text shown at the deadline, and the unchecked path untouched when there is nothing to check."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lsp.checks.checker import Checker
+from lsp.client import ClientStats, Sample, Samples
+from lsp.completer import Completer, Document
+from lsp.config import CheckSettings, Settings
+from sandbox.bwrap import available
+
+pytestmark = [pytest.mark.bwrap, pytest.mark.skipif(available() is not None, reason=f"no bwrap: {available()}")]
+DOC = 'def double(n):\n    """\n    >>> double(4)\n    8\n    """\n    @\n'.replace("@", "")
+
+
+class ScriptedClient:
+    """An engine client whose n>1 requests answer ``choices`` (and single requests ``choices[0]``)."""
+
+    def __init__(self, choices: list[str]) -> None:
+        self.choices = choices
+        self.stats = ClientStats()
+        self.requests: list[tuple[float, int]] = []
+
+    async def ready(self) -> None:
+        return None
+
+    def max_prompt_tokens(self, max_tokens: int) -> None:
+        return None
+
+    def count_tokens(self, text: str) -> None:
+        return None
+
+    async def samples(self, gen, n: int):
+        self.requests.append((gen.temperature, n))
+        yield Samples([Sample(i, self.choices[i % len(self.choices)], -float(i), True) for i in range(n)], True)
+
+    async def stream(self, gen):
+        from lsp.client import Chunk
+
+        self.requests.append((gen.temperature, 1))
+        yield Chunk(self.choices[0], self.choices[0], True)
+
+
+def complete(workspace, choices, deadline_ms: int, checked: bool = True):
+    client = ScriptedClient(choices)
+    settings = Settings().merged({"debounceMs": 0})
+    checker = Checker(str(workspace), CheckSettings(enabled=True, candidates=2, deadline_ms=deadline_ms))
+    completer = Completer(client, settings, str(workspace), checker)
+    doc = Document((workspace / "m.py").as_uri(), str(workspace / "m.py"), DOC)
+    try:
+        return asyncio.run(completer.complete(doc, 5, 4, checked=checked)), client.requests
+    finally:
+        checker.close()
+
+
+def test_checked_complete_waits_for_the_final_choice(workspace):
+    done, requests = complete(workspace, ["return n + 3\n\n\n", "return 2 * n\n\n\n"], deadline_ms=0)
+    assert requests == [(0.7, 2)]
+    assert done.shown == "return n + 3" and done.text == "return 2 * n"
+    assert done.check.final and done.check.changed and done.check.summary() == "passes 1/1 doctests"
+
+
+def test_unchecked_complete_is_the_greedy_request(workspace):
+    done, requests = complete(workspace, ["return n + 3\n\n\n"], deadline_ms=0, checked=False)
+    assert requests == [(0.0, 1)] and done.text == "return n + 3" and done.check is None
