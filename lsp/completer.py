@@ -85,6 +85,8 @@ class Completion:
     """Checked completions only: what was checked (the final note)."""
     shown: str = ""
     """Checked completions only: the text shown at the deadline (before a late result replaced it)."""
+    shown_ms: float = 0.0
+    """Checked completions only: from the call to the moment ``shown`` was chosen (what the editor waits)."""
 
 
 @dataclass
@@ -276,6 +278,7 @@ class Completer:
         with checks takes the checked path and waits for its final choice, as an editor that shows late
         results does."""
         await self.client.ready()
+        start = time.perf_counter()
         if not (checked and self.checker is not None):
             ctx = await asyncio.to_thread(self.context, doc, line, character, index)
             raw, text = await self._generate(ctx)
@@ -288,12 +291,12 @@ class Completer:
         selection, note = await self._select(doc, ctx, checks, cursor)
         if selection is None or note is None:
             return Completion(ctx, "", "")
-        shown = selection.candidate.text
+        shown, shown_ms = selection.candidate.text, (time.perf_counter() - start) * 1000
         if selection.late is None:
-            return Completion(ctx, "", shown, note, shown)
+            return Completion(ctx, "", shown, note, shown, shown_ms)
         final = await selection.late
         note = dataclasses.replace(note, verdict=final.verdict, final=True, changed=final.candidate.text != shown)
-        return Completion(ctx, "", final.candidate.text, note, shown)
+        return Completion(ctx, "", final.candidate.text, note, shown, shown_ms)
 
     def context(self, doc: Document, line: int, character: int,
                 index: SnippetIndex | None = None) -> ctxmod.CompletionContext:

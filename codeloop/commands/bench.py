@@ -1,4 +1,4 @@
-"""`codeloop bench engine|lora|serve|sandbox|scan|lsp|rollout`: every package's benchmark, JSON out.
+"""`codeloop bench engine|lora|serve|sandbox|scan|lsp|checked|rollout`: every package's benchmark, JSON out.
 
 Only the flags, their checks and the printing live here; each benchmark is a module of its package.
 """
@@ -16,7 +16,7 @@ from codeloop.errors import UserError
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks (JSON output)")
     bsub = bench.add_subparsers(dest="bench_command", metavar="TARGET", required=True)
-    for add in (_engine, _lora, _serve, _sandbox, _scan, _lsp, _rollout):
+    for add in (_engine, _lora, _serve, _sandbox, _scan, _lsp, _checked, _rollout):
         add(bsub)
 
 
@@ -183,6 +183,33 @@ def run_lsp(args: argparse.Namespace) -> int:
         for key, value in asdict(report).items():
             print(f"{key:26s} {value}")
     return 0 if report.unanswered == 0 else 1
+
+
+def _checked(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("checked", help="block suggestions with and without execution checks (latency, tests pass)")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    p.add_argument("--limit", type=positive_int, default=None, help="at most this many functions")
+    p.add_argument("--candidates", type=positive_int, default=4)
+    p.add_argument("--deadline-ms", type=int, default=1500)
+    p.add_argument("--max-checks", type=positive_int, default=5, help="functions with at most this many doctests")
+    p.add_argument("--backend", default="bwrap", choices=("auto", "bwrap", "docker"))
+    p.add_argument("--out", type=Path, help="also write the JSON here")
+    p.set_defaults(func=run_checked)
+
+
+def run_checked(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from evals.checked_bench import CheckedBenchSpec, load, run_bench
+    from inference.bench_data import emit
+    from lsp.checks.executor import choose_backend
+
+    name, why = choose_backend(args.backend)
+    if name is None:
+        raise UserError(f"bench checked needs a sandbox: {why}")
+    spec = CheckedBenchSpec(args.model, args.limit, args.candidates, args.deadline_ms, args.max_checks, args.backend)
+    emit(asyncio.run(run_bench(spec, load(spec))), args.out)
+    return 0
 
 
 def _rollout(bsub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,127 @@
+"""``codeloop bench checked``: block suggestions with and without execution checks, side by side.
+
+The scenario: HumanEval functions whose docstrings carry 1-5 doctest examples, cursor on the empty line
+after the docstring, as an editor sends it. For each function, in one process with one engine and the
+same prompt: the unchecked suggestion (today's path: greedy) and the checked one (k candidates from one
+n>1 request, each run against the docstring's doctests in the sandbox). Reported: the latency the checks
+add (what the editor waits for the shown suggestion, and for the final choice), and the tests-pass rate
+of what is shown on the benchmark's own hidden tests (which the checks never see).
+Requests alternate unchecked / checked so that machine noise falls on both; the first two functions
+warm up and are left out of the latency figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from evals.task import Task
+from lsp.bench import percentile
+from lsp.checks.checker import Checker
+from lsp.checks.finder import find_checks
+from lsp.client import InProcessClient
+from lsp.completer import Completer, Document
+from lsp.config import CheckSettings, Settings
+
+WARMUP = 2
+
+
+@dataclass(frozen=True)
+class CheckedBenchSpec:
+    model: str = "qwen2.5-coder-0.5b-instruct"
+    limit: int | None = None
+    candidates: int = 4
+    deadline_ms: int = 1500
+    max_checks: int = 5
+    backend: str = "bwrap"
+
+
+def document(task: Task) -> tuple[str, int]:
+    """The editor's text (the prompt, then an indented empty line) and the cursor's line."""
+    text = task.prompt.rstrip("\n") + "\n    \n"
+    return text, text.count("\n") - 1
+
+
+def doctest_tasks(tasks: list[Task], max_checks: int) -> list[Task]:
+    """The tasks whose function has 1..max_checks doctest examples (the only checks it gets here)."""
+    out = []
+    for task in tasks:
+        text, line = document(task)
+        found = find_checks(f"/bench/{task.entry_point}.py", text, line, 4)
+        if found is not None and 1 <= len(found.checks) <= max_checks:
+            out.append(task)
+    return out
+
+
+def passes(task: Task, completion: str) -> bool:
+    """The benchmark's hidden tests on the prompt with ``completion`` typed at the cursor."""
+    from sandbox.runner import run
+
+    result = run(task.prompt.rstrip("\n") + "\n    " + completion + "\n", list(task.tests), backend="bwrap")
+    return result.passed
+
+
+async def _pair(task: Task, plain: Completer, checked: Completer) -> dict[str, Any]:
+    text, line = document(task)
+    doc = Document(f"file:///bench/{task.entry_point}.py", f"/bench/{task.entry_point}.py", text)
+    t0 = time.perf_counter()
+    unchecked = await plain.complete(doc, line, 4)
+    unchecked_ms = (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    done = await checked.complete(doc, line, 4, checked=True)
+    final_ms = (time.perf_counter() - t0) * 1000
+    note = done.check
+    return {
+        "task_id": task.task_id, "unchecked_ms": round(unchecked_ms, 1), "checked_shown_ms": round(done.shown_ms, 1),
+        "checked_final_ms": round(final_ms, 1), "num_checks": note.verdict.num_checks if note and note.verdict else None,
+        "check": note.summary() if note else None, "marked_at_deadline": bool(note and not note.changed and done.shown_ms),
+        "unchecked_pass": await asyncio.to_thread(passes, task, unchecked.text),
+        "shown_pass": await asyncio.to_thread(passes, task, done.shown),
+        "checked_pass": await asyncio.to_thread(passes, task, done.text),
+        "shown_passed_checks": bool(note and note.verdict and note.verdict.passed),
+    }
+
+
+async def run_bench(spec: CheckedBenchSpec, tasks: list[Task]) -> dict[str, Any]:
+    client = InProcessClient(spec.model)
+    client.start()
+    settings = Settings().merged({"debounceMs": 0})
+    checks = CheckSettings(enabled=True, candidates=spec.candidates, deadline_ms=spec.deadline_ms, backend=spec.backend)
+    checker = Checker(None, checks)
+    plain, checked = Completer(client, settings), Completer(client, settings, None, checker)
+    rows = []
+    try:
+        for task in tasks:
+            rows.append(await _pair(task, plain, checked))
+    finally:
+        checker.close()
+        await client.aclose()
+    return {"spec": asdict(spec), "num_tasks": len(rows), "summary": summarize(rows), "tasks": rows}
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    timed = rows[WARMUP:] if len(rows) > WARMUP else rows
+    added_shown = [r["checked_shown_ms"] - r["unchecked_ms"] for r in timed]
+    added_final = [r["checked_final_ms"] - r["unchecked_ms"] for r in timed]
+    n = max(1, len(rows))
+    return {
+        "unchecked_pass_rate": sum(r["unchecked_pass"] for r in rows) / n,
+        "checked_pass_rate": sum(r["checked_pass"] for r in rows) / n,
+        "shown_at_deadline_pass_rate": sum(r["shown_pass"] for r in rows) / n,
+        "p50_unchecked_ms": percentile([r["unchecked_ms"] for r in timed], 0.5),
+        "p50_checked_shown_ms": percentile([r["checked_shown_ms"] for r in timed], 0.5),
+        "p50_added_shown_ms": percentile(added_shown, 0.5), "p95_added_shown_ms": percentile(added_shown, 0.95),
+        "p50_added_final_ms": percentile(added_final, 0.5),
+        "shown_as_passing": sum(r["shown_passed_checks"] for r in rows),
+        "shown_as_passing_but_failing_hidden_tests": sum(r["shown_passed_checks"] and not r["checked_pass"] for r in rows),
+    }
+
+
+def load(spec: CheckedBenchSpec, path: Path | None = None) -> list[Task]:
+    from evals.datasets.humaneval import load_humaneval
+
+    tasks = doctest_tasks(load_humaneval(path), spec.max_checks)
+    return tasks[: spec.limit] if spec.limit else tasks
