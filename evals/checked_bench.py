@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.task import Task
 from lsp.bench import percentile
+
+from evals.task import Task
 from lsp.checks.checker import Checker
 from lsp.checks.finder import find_checks
 from lsp.client import InProcessClient
