@@ -200,9 +200,9 @@ def _checked(bsub: argparse._SubParsersAction) -> None:
 def run_checked(args: argparse.Namespace) -> int:
     import asyncio
 
+    from evals.checked_bench import CheckedBenchSpec, load, run_bench
     from inference.bench_data import emit
 
-    from evals.checked_bench import CheckedBenchSpec, load, run_bench
     from lsp.checks.executor import choose_backend
 
     name, why = choose_backend(args.backend)

@@ -18,14 +18,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lsp.bench import percentile
-
+from bench.output import machine_info
 from evals.task import Task
 from lsp.checks.checker import Checker
 from lsp.checks.finder import find_checks
 from lsp.client import InProcessClient
 from lsp.completer import Completer, Document
 from lsp.config import CheckSettings, Settings
+from lsp.percentile import percentile
 
 WARMUP = 2
 
@@ -100,7 +100,8 @@ async def run_bench(spec: CheckedBenchSpec, tasks: list[Task]) -> dict[str, Any]
     finally:
         checker.close()
         await client.aclose()
-    return {"spec": asdict(spec), "num_tasks": len(rows), "summary": summarize(rows), "tasks": rows}
+    return {"spec": asdict(spec), "machine": machine_info(), "num_tasks": len(rows), "summary": summarize(rows),
+            "tasks": rows}
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
