@@ -67,12 +67,16 @@ class CompletionContext:
     mode: Mode
     cursor: Cursor
     prefix: str
-    """Document text before the cursor, cut to the budget at a line boundary."""
+    """Document text before the cursor, cut to the budget at a line boundary, without ``healed``."""
     suffix: str
     """Document text after the cursor, cut to the budget at a line boundary."""
     prompt: str
     """The FIM prompt (repository layout when there are snippets)."""
     snippets: tuple[ContextFile, ...] = field(default=())
+    healed: str = ""
+    """The cursor line's indentation, left out of the prompt when nothing else precedes the cursor: the
+    model then writes the line's indentation itself, as every line it saw in training starts (a prompt that
+    ends in spaces makes it add another level); post-processing takes the indentation off again."""
 
     @property
     def indent(self) -> str:
@@ -201,5 +205,10 @@ def build(
             return select(q, [o for o in others if o.path != path], budget)
     chosen = retrieve(query, snippet_budget_chars) if snippet_budget_chars > 0 else ()
     snippets = tuple(ContextFile(s.path, s.text) for s in chosen)
+    healed = cursor.line_prefix if cursor.line_prefix and not cursor.line_prefix.strip() else ""
+    if healed and prefix.endswith(healed):
+        prefix = prefix[: len(prefix) - len(healed)]
+    else:
+        healed = ""
     prompt = fim_prompt(prefix, suffix, path=path, context=snippets, repo_name=repo_name if snippets else None)
-    return CompletionContext(path, choose_mode(cursor), cursor, prefix, suffix, prompt, snippets)
+    return CompletionContext(path, choose_mode(cursor), cursor, prefix, suffix, prompt, snippets, healed)

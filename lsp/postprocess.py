@@ -23,7 +23,7 @@ _SPECIAL = re.compile(r"<\|[a-z_]+\|>|<fim_[a-z]+>|<file_sep>|</s>")
 
 def finish(raw: str, ctx: CompletionContext, max_lines: int = 12) -> str:
     """The cleaned suggestion for ``raw`` model output, relative to the cursor of ``ctx``."""
-    text = strip_special(raw)
+    text = unheal(strip_special(raw), ctx)
     if ctx.mode is Mode.SINGLE_LINE:
         text = trim_stutter(text.split("\n", 1)[0])
     else:
@@ -36,9 +36,9 @@ def finish(raw: str, ctx: CompletionContext, max_lines: int = 12) -> str:
 
 def should_stop(raw: str, ctx: CompletionContext, max_lines: int = 12) -> bool:
     """True when no later token could change ``finish(raw, ...)``: the engine request may be aborted."""
-    text = raw
-    if _SPECIAL.search(text):
+    if _SPECIAL.search(raw):
         return True
+    text = unheal(raw, ctx)
     if ctx.mode is Mode.SINGLE_LINE:
         return "\n" in text
     complete = text[: text.rfind("\n") + 1] if "\n" in text else ""
@@ -56,6 +56,31 @@ def trim_stutter(line: str) -> str:
     if match is None or not match.group(1).strip():
         return line
     return line[: match.start() + len(match.group(1))].rstrip()
+
+
+def unheal(text: str, ctx: CompletionContext) -> str:
+    """The model's text relative to the cursor, when the prompt left the cursor line's indentation out
+    (``ctx.healed``): the first line's indentation comes off, and when the model indented that line, but
+    differently from the cursor, the following lines move by the difference so the block stays consistent
+    where the editor inserts it."""
+    first = text.split("\n", 1)[0]
+    if not ctx.healed or not first.strip():
+        return text
+    written = len(first) - len(first.lstrip(" \t"))
+    shift = _indent(ctx.healed) - _indent(first[:written])
+    lines = text.split("\n")
+    lines[0] = first[written:]
+    if written and shift and "\t" not in text:  # NOTE: an unindented first line reads as typed at the cursor
+        lines[1:] = [_shifted(line, shift) for line in lines[1:]]
+    return "\n".join(lines)
+
+
+def _shifted(line: str, shift: int) -> str:
+    if not line.strip():
+        return line
+    if shift > 0:
+        return " " * shift + line
+    return line[min(-shift, len(line) - len(line.lstrip(" "))):]
 
 
 def strip_special(text: str) -> str:

@@ -87,7 +87,7 @@ HEADER = ["line EM", "line tests", "block ES", "block tests", "body ES", "body t
 def write_run_report(run_dir: Path, summary: FimSummary) -> Path:
     nums = "/".join(str(int(summary.by_kind.get(k, {}).get("num", 0))) for k in KINDS)
     lines = [f"# codeloop eval fim: {summary.label}", "", f"Tasks: {summary.tasks_file} (split {summary.split}; "
-             f"{summary.num_results}/{summary.num_tasks} scored; line/block/body = {nums})", "",
+             f"{summary.num_results}/{summary.num_tasks} scored; body/block/line = {nums})", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER),
              "| " + " | ".join(_cells(summary.by_kind)) + " |", "",
              f"Generation {summary.generation_seconds:.0f} s (sum over tasks), checks {summary.check_seconds:.0f} s.",

@@ -118,3 +118,12 @@ def test_retrieval_query_is_stable_while_typing_a_line():
     text = head * 2  # 80 lines: the window moves once the cursor passes the next aligned line
     cur = resolve(text, 40 + QUERY_ALIGN_LINES, 0)
     assert retrieval_query(text, cur) != query
+
+
+def test_indentation_before_the_cursor_is_left_to_the_model():
+    c = ctx("def f(x):\n    |\n    return y\n")
+    assert c.mode is Mode.MULTI_LINE and c.healed == "    "
+    assert c.prefix == "def f(x):\n"
+    assert f"{FIM_PREFIX}def f(x):\n{FIM_SUFFIX}" in c.prompt
+    typed = ctx("def f(x):\n    y = |\n")
+    assert typed.healed == "" and typed.prefix.endswith("    y = ")

@@ -143,3 +143,14 @@ def test_stuttering_line_is_cut():
     assert trim_stutter('sep = "========"') == 'sep = "========"'
     assert trim_stutter("s = '    '") == "s = '    '"  # whitespace runs are left alone
     assert finish(" % % % % % %\n", ctx("x =|\n")) == " %"
+
+
+def test_the_indentation_the_prompt_left_out_comes_off_the_first_line():
+    c = ctx("class A:\n    def f(self):\n        |\n")
+    raw = "        if self.x:\n            return 1\n        return 2\n\n\n"
+    assert finish(raw, c) == "if self.x:\n            return 1\n        return 2"
+    assert finish("return 1", c) == "return 1"
+    assert should_stop("        return 1\n    def g(self):\n", c)
+    assert not should_stop("        return 1\n", c)
+    # the model indented its first line one level short: the block moves with it
+    assert finish("    if self.x:\n        return 1\n    return 2\n", c) == "if self.x:\n            return 1\n        return 2"
