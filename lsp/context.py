@@ -43,7 +43,12 @@ class Mode(str, enum.Enum):
 
 
 class PositionError(ValueError):
-    """The position is not inside the document."""
+    """The position is not inside the document; ``line`` is the 0-based line asked for, ``num_lines`` how
+    many the document has (None when the position is negative)."""
+
+    def __init__(self, message: str, line: int, num_lines: int | None = None) -> None:
+        super().__init__(message)
+        self.line, self.num_lines = line, num_lines
 
 
 @dataclass(frozen=True)
@@ -115,12 +120,12 @@ def index_to_utf16(line: str, index: int, encoding: str = "utf-16") -> int:
 def resolve(text: str, line: int, character: int, encoding: str = "utf-16") -> Cursor:
     """Resolve an LSP position in ``text``; raises PositionError for a line outside the document."""
     if line < 0 or character < 0:
-        raise PositionError(f"negative position ({line}, {character})")
+        raise PositionError(f"negative position ({line}, {character})", line)
     start = 0
-    for _ in range(line):
+    for row in range(line):
         nl = text.find("\n", start)
         if nl < 0:
-            raise PositionError(f"line {line} is past the end of the document")
+            raise PositionError(f"line {line} is past the end of the document", line, row + 1)
         start = nl + 1
     end = text.find("\n", start)
     end = len(text) if end < 0 else end

@@ -2,7 +2,11 @@
 
 pygls drops a request whose params do not deserialize (it only logs and shows a message), so the client
 waits forever. Here such a request gets an InvalidParams error response with its id; an unparseable
-message gets a ParseError response (id null), as JSON-RPC 2.0 says.
+message gets a ParseError response (id null), as JSON-RPC 2.0 says. The lifecycle is the LSP's: a request
+before ``initialize`` gets ServerNotInitialized (-32002), one after ``shutdown`` InvalidRequest (pygls
+answered neither, and the client hung); ``params`` may be left out (JSON-RPC makes them optional); a range
+whose end comes before its start is refused (InvalidParams for a request, dropped with a log line for a
+notification, which has no reply).
 """
 
 from __future__ import annotations
@@ -12,12 +16,17 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
-from lsprotocol.types import ResponseError
+from lsprotocol.types import EXIT, INITIALIZE, ResponseError
 from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 
 logger = logging.getLogger(__name__)
 PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
+SERVER_NOT_INITIALIZED = -32002
+_LIFECYCLE_FREE = {INITIALIZE, EXIT}
+"""Methods accepted before ``initialize``."""
 _ALREADY_ANSWERED = SimpleNamespace(jsonrpc="answered")
 """Returned for a request already answered with an error: pygls ignores a message of another version."""
 
@@ -34,7 +43,40 @@ class CodeloopProtocol(LanguageServerProtocol):
         for key in done:
             del self._request_futures[key]
 
+    @property
+    def exit_code(self) -> int:
+        """The process's status once the connection ends: 0 after ``shutdown``, else 1 (as the LSP says
+        for ``exit`` without ``shutdown``; pygls computes it but its ``sys.exit`` is swallowed by the loop)."""
+        return 0 if self._shutdown else 1
+
+    def handle_message(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        request_id = getattr(message, "id", None) if method is not None else None
+        if self._shutdown and method != EXIT:
+            if request_id is not None:
+                self._send_response(request_id, error=ResponseError(INVALID_REQUEST, "the server is shutting down"))
+            return
+        if not getattr(self, "_initialize_seen", False) and method is not None and method not in _LIFECYCLE_FREE:
+            if request_id is not None:
+                self._send_response(request_id, error=ResponseError(SERVER_NOT_INITIALIZED,
+                                                                    f"{method} before initialize"))
+            return  # a notification before initialize is dropped, as the LSP says
+        if method == INITIALIZE:
+            self._initialize_seen = True
+        super().handle_message(message)
+
     def structure_message(self, data: dict[str, Any]) -> Any:
+        if isinstance(data, dict) and "method" in data:
+            if "params" not in data:
+                data = {**data, "params": None}  # JSON-RPC: params may be omitted
+            reversed_range = _reversed_range(data["params"])
+            if reversed_range is not None:
+                detail = f"invalid params for {data['method']}: range {reversed_range} ends before it starts"
+                if data.get("id") is not None:
+                    self._send_response(data["id"], error=ResponseError(code=INVALID_PARAMS, message=detail))
+                else:
+                    logger.error("dropped notification: %s", detail)
+                return _ALREADY_ANSWERED
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
@@ -43,6 +85,31 @@ class CodeloopProtocol(LanguageServerProtocol):
                 self._send_response(data["id"], error=ResponseError(code=exc.code, message=detail))
                 return _ALREADY_ANSWERED
             raise
+
+
+def _reversed_range(value: Any, depth: int = 0) -> str | None:
+    """The first ``{"start": pos, "end": pos}`` in ``value`` whose end precedes its start, as text."""
+    if depth > 8:
+        return None
+    if isinstance(value, dict):
+        start, end = value.get("start"), value.get("end")
+        if _is_position(start) and _is_position(end) and (end["line"], end["character"]) < (start["line"], start["character"]):
+            return f"{start['line']}:{start['character']}-{end['line']}:{end['character']}"
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return None
+    for child in children:
+        found = _reversed_range(child, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_position(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(k), int) and not isinstance(value.get(k), bool)
+                                           for k in ("line", "character"))
 
 
 def answer_parse_error(protocol: LanguageServerProtocol, error: Exception) -> bool:

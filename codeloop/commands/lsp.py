@@ -83,7 +83,7 @@ def run_lsp(args: argparse.Namespace) -> int:
         server.start_tcp(match.group(1), int(match.group(2)))
     else:
         server.start_io()
-    return 0
+    return server.protocol.exit_code
 
 
 def _shared_url(model: str, state_dir: Path | None) -> str:
@@ -144,7 +144,10 @@ def run_complete(args: argparse.Namespace) -> int:
 
     try:
         suggestion = asyncio.run(once())
-    except (PositionError, EngineError) as exc:
+    except PositionError as exc:  # its line is 0-based, as in the LSP; the user gave a 1-based one
+        lines = f" (it has {exc.num_lines} lines)" if exc.num_lines is not None else ""
+        raise UserError(f"line {exc.line + 1} is past the end of {path}{lines}") from exc
+    except EngineError as exc:
         raise UserError(str(exc)) from exc
     out = suggestion.text if suggestion else ""
     note = suggestion.check if suggestion else None
