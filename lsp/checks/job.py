@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsp.checks.check import Check, CheckKind, FunctionChecks
-from lsp.checks.site import top_level_chunks
+from lsp.checks.site import parse_or_none, top_level_chunks
 from lsp.checks.test_index import calls_name
 from sandbox.types import Mount
 
@@ -122,30 +122,21 @@ def compilable(text: str, def_line: int) -> str:
     """``text`` with the top-level statements that do not parse blanked out (line numbers kept), except
     the one holding the checked function: the user is often half-way through another function, which
     must not fail every candidate alike. A candidate that breaks its own function still fails."""
-    if _parses(text):
+    if parse_or_none(text) is not None:
         return text
     lines = text.split("\n")
     for start, chunk in top_level_chunks(text):
         end = start + chunk.count("\n") + 1
-        if not start <= def_line < end and not _parses(chunk):
+        if not start <= def_line < end and parse_or_none(chunk) is None:
             lines[start:end] = [""] * (end - start)
     return "\n".join(lines)
-
-
-def _parses(source: str) -> bool:
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError):
-        return False
-    return True
 
 
 def without_asserts(text: str, name: str) -> str:
     """``text`` with its top-level asserts that call ``name`` replaced by ``pass`` (same line numbers):
     they are checks of their own, and importing the candidate must not fail on them."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    tree = parse_or_none(text)
+    if tree is None:
         return text  # the import reports the syntax error
     lines = text.split("\n")
     for node in tree.body:

@@ -42,12 +42,12 @@ def read_module(text: str, line: int, character: int) -> ModuleView:
     ``pass`` at the cursor so that an empty body still parses.
     """
     holed = with_hole(text, line, character)
-    tree = _parse(holed)
+    tree = parse_or_none(holed)
     if tree is not None:
         return ModuleView(list(tree.body), _site(tree.body, line))
     view = ModuleView()
     for start, chunk in top_level_chunks(holed):
-        parsed = _parse("\n" * start + chunk)
+        parsed = parse_or_none("\n" * start + chunk)
         if parsed is None:
             continue
         view.statements.extend(parsed.body)
@@ -101,7 +101,8 @@ def _string_state(row: str, in_string: str | None) -> str | None:
     return in_string
 
 
-def _parse(source: str) -> ast.Module | None:
+def parse_or_none(source: str) -> ast.Module | None:
+    """The module, or None when ``source`` does not parse."""
     try:
         return ast.parse(source)
     except (SyntaxError, ValueError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsp.checks.check import Check, CheckKind
+from lsp.checks.site import parse_or_none
 from lsp.checks.verdict import Verdict, VerdictStatus, check_failed, short
 from sandbox.types import Limits
 
@@ -86,8 +87,10 @@ class CoverageSource:
 def function_lines(path: str, qualname: str) -> range | None:
     """The body lines (1-based) of ``qualname`` in the file on disk (None: not found or not parseable)."""
     try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8", errors="replace"))
-    except (OSError, SyntaxError, ValueError):
+        tree = parse_or_none(Path(path).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    if tree is None:
         return None
     scope: list[ast.stmt] = tree.body
     parts = qualname.split(".")

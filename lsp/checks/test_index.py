@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsp.checks.site import parse_or_none
 from lsp.sources import SKIP_DIRS
 
 logger = logging.getLogger(__name__)
@@ -68,9 +69,8 @@ def called_names(node: ast.AST) -> set[str]:
 
 def scan_source(rel_path: str, text: str) -> list[TestRef]:
     """The test functions of one test file (empty when it does not parse)."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    tree = parse_or_none(text)
+    if tree is None:
         return []
     imports = frozenset(_imported(tree))
     out = []
