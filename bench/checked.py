@@ -8,6 +8,9 @@ add (what the editor waits for the shown suggestion, and for the final choice), 
 of what is shown on the benchmark's own hidden tests (which the checks never see).
 Requests alternate unchecked / checked so that machine noise falls on both; the first two functions
 warm up and are left out of the latency figures.
+
+``index_lag`` (``--index-files N``): how late the language server's event loop runs while the workspace
+test index of N test files builds (the keystroke path runs on that loop), against the same loop idle.
 """
 
 from __future__ import annotations
@@ -127,3 +130,46 @@ def load(spec: CheckedBenchSpec, path: Path | None = None) -> list[Task]:
 
     tasks = doctest_tasks(load_humaneval(path), spec.max_checks)
     return tasks[: spec.limit] if spec.limit else tasks
+
+
+async def _lags(until, tick_s: float = 0.005) -> list[float]:
+    """Lateness (ms) of each ``tick_s`` sleep of this event loop until ``until()`` is true."""
+    lags = []
+    while not until():
+        start = time.perf_counter()
+        await asyncio.sleep(tick_s)
+        lags.append((time.perf_counter() - start - tick_s) * 1000)
+    return lags
+
+
+async def index_lag(num_files: int) -> dict[str, Any]:
+    """Event-loop lag while a workspace of ``num_files`` test files is indexed, and while idle."""
+    import shutil
+    import tempfile
+
+    from lsp.checks.test_index import TestIndex
+
+    root = Path(tempfile.mkdtemp(prefix="codeloop-index-bench-"))
+    try:
+        for i in range(num_files):
+            folder = root / "tests" / f"pkg{i // 100}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"test_m{i}.py").write_text(
+                f"from pkg.m{i} import f{i}\n\n\ndef test_{i}():\n    assert f{i}({i}) == {i}\n\n\n"
+                f"class TestMore{i}:\n    def test_a(self):\n        assert f{i}(0) == 0\n")
+        idle_until = time.perf_counter() + 2.0
+        idle = await _lags(lambda: time.perf_counter() > idle_until)
+        index = TestIndex(str(root))
+        t0 = time.perf_counter()
+        index.start()
+        start_ms = (time.perf_counter() - t0) * 1000
+        during = await _lags(lambda: index.ready or time.perf_counter() - t0 > 600)
+        build_s = time.perf_counter() - t0
+        index.close()
+        return {"machine": machine_info(), "num_files": num_files, "indexed": index.num_files,
+                "start_call_ms": round(start_ms, 2), "build_s": round(build_s, 2),
+                "idle_p50_lag_ms": percentile(idle, 0.5), "idle_p99_lag_ms": percentile(idle, 0.99),
+                "idle_max_lag_ms": max(idle), "building_p50_lag_ms": percentile(during, 0.5),
+                "building_p99_lag_ms": percentile(during, 0.99), "building_max_lag_ms": max(during)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

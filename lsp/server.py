@@ -187,6 +187,8 @@ class CodeloopServer(LanguageServer):
         }
         if self._completer is not None:
             out["completer"] = self._completer.stats.as_dict()
+        if self.checker is not None:
+            out["checks"] = self.checker.stats()
         if self._client is not None:
             out["client"] = self._client.stats.as_dict()
             out["engine"] = self._client.engine_stats()

@@ -193,6 +193,8 @@ def _checked(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--deadline-ms", type=int, default=1500)
     p.add_argument("--max-checks", type=positive_int, default=5, help="functions with at most this many doctests")
     p.add_argument("--backend", default="bwrap", choices=("auto", "bwrap", "docker"))
+    p.add_argument("--index-files", type=positive_int, default=None,
+                   help="instead: event-loop lag while a workspace of this many test files is indexed")
     p.add_argument("--out", type=Path, help="also write the JSON here")
     p.set_defaults(func=run_checked)
 
@@ -200,11 +202,13 @@ def _checked(bsub: argparse._SubParsersAction) -> None:
 def run_checked(args: argparse.Namespace) -> int:
     import asyncio
 
-    from evals.checked_bench import CheckedBenchSpec, load, run_bench
-    from inference.bench_data import emit
-
+    from bench.checked import CheckedBenchSpec, index_lag, load, run_bench
+    from bench.output import emit
     from lsp.checks.executor import choose_backend
 
+    if args.index_files:
+        emit(asyncio.run(index_lag(args.index_files)), args.out)
+        return 0
     name, why = choose_backend(args.backend)
     if name is None:
         raise UserError(f"bench checked needs a sandbox: {why}")

@@ -23,6 +23,7 @@ from lsp.checks.verdict import Verdict, merge
 from lsp.client import Samples
 from lsp.config import CheckSettings
 from lsp.context import CompletionContext
+from lsp.percentile import percentile
 
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)")
 
@@ -105,6 +106,15 @@ class Checker:
             return merge(list(await asyncio.gather(*parts)))
 
         return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines)
+
+    def stats(self) -> dict[str, object]:
+        """For ``codeloop/stats``: the sandbox in use, the test index's progress, the sandbox runs so far."""
+        name, why = self.executor.backend()
+        runs = self.executor.run_ms
+        return {"enabled": self.settings.enabled, "backend": name, "why": why,
+                "index_files": self.index.num_files if self.index else 0,
+                "index_ready": bool(self.index and self.index.ready), "num_runs": self.executor.num_runs,
+                "p50_run_ms": percentile(runs, 0.5), "p95_run_ms": percentile(runs, 0.95)}
 
     def saved(self, path: str) -> None:
         """A document was saved: refresh its tests (blocking; call from a thread)."""

@@ -39,3 +39,13 @@ def test_a_short_run_on_the_tiny_model(tiny_qwen2_dir):
     for row in result["tasks"]:
         assert row["unchecked_ms"] > 0 and row["checked_final_ms"] >= row["checked_shown_ms"] >= 0
         assert row["num_checks"] in (None, 1, 2, 3, 4, 5)
+
+
+def test_index_lag_scenario_from_the_command_line(capsys):
+    import json
+
+    from codeloop.cli import main
+
+    assert main(["bench", "checked", "--index-files", "30"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["num_files"] == 30 and result["indexed"] == 30 and result["building_max_lag_ms"] >= 0

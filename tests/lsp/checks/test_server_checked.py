@@ -152,3 +152,21 @@ async def test_no_checks_or_checks_off_is_the_unchecked_request(client, workspac
     assert "n" not in body and body["temperature"] == 0.0
     main = await client.text_document_inline_completion_async(inline_params(uri, 11, 4))
     assert main.items and "n" not in fake.bodies[-1] and client.check_results == []
+
+
+async def test_thousands_of_test_files_are_indexed_in_the_background(client, workspace, engine):
+    fake, server = engine
+    fake.choices = [RIGHT, RIGHT]
+    for i in range(2000):
+        folder = workspace / "tests" / f"t{i // 200}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"test_{i}.py").write_text(f"from calc import double\n\n\ndef test_{i}():\n    assert double({i}) == {2 * i}\n")
+    uri = await open_in(client, workspace, server, capabilities(renders=True), candidates=2)
+    first = await client.text_document_inline_completion_async(inline_params(uri, 8, 4))
+    assert [i.insert_text for i in first.items] == ["    return 2 * n"]  # answered while the index builds
+    for _ in range(600):
+        checks = (await stats(client))["checks"]
+        if checks["index_ready"]:
+            break
+        await asyncio.sleep(0.1)
+    assert checks["index_ready"] and checks["index_files"] == 2000 and checks["backend"] == "bwrap"
