@@ -26,6 +26,7 @@ from lsp.checks.checker import Checker
 from lsp.client import EngineClient, HttpClient, InProcessClient
 from lsp.completer import Completer, Document
 from lsp.config import Settings
+from lsp.context import CompletionContext
 from lsp.snippets import SnippetIndex
 from lsp.sources import Sources
 
@@ -122,6 +123,16 @@ async def _peer(peer: InfillClient, completer: Completer, ws: Workspace, task: F
     content, timings = await peer.complete(req)
     return {"completion": infill_finish(content, req), "raw": content, "mode": ctx.mode.value,
             "snippets": [s.path for s in ctx.snippets], "timings": timings}
+
+
+def editor_context(task: FimTask, workspace: Workspace, settings: Settings,
+                   client: EngineClient | None = None) -> CompletionContext:
+    """The context (prompt, snippets, mode) the editor builds for ``task``'s cursor, without an engine call:
+    the repository RL task source samples from ``.prompt`` and cuts each sample with
+    ``lsp.postprocess.finish(raw, context, settings.max_lines)``, exactly as the editor does. ``client``
+    (anything with ``count_tokens`` / ``max_prompt_tokens``) lets the prompt shrink to fit a model."""
+    completer = Completer(client or _NoEngine(), settings, str(workspace.root))  # type: ignore[arg-type]
+    return completer.context(workspace.document(task), task.line, task.character, workspace.index)
 
 
 def _client(engine: EngineChoice) -> EngineClient:

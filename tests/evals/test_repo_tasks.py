@@ -128,3 +128,20 @@ def test_infill_request_follows_llama_vscode():
     assert finish("    y = x + 1\n\n\n", req) == "y = x + 1"
     assert finish("return y", req) == ""  # it only repeats the next line
     assert finish("   \n", req) == ""
+
+
+def test_editor_context_is_the_prompt_the_editor_builds(tmp_path):
+    from evals.repo.completions import Workspace, editor_context
+    from lsp.config import Settings
+    from lsp.postprocess import finish as editor_finish
+
+    root = make_minirepo(tmp_path / "r")
+    text = (root / "minipkg/textx.py").read_text()
+    start = text.index("loud = text.upper()")
+    task = _task(path="minipkg/textx.py", kind="block", prefix=text[:start], middle="loud = text.upper()",
+                 suffix=text[start + len("loud = text.upper()"):], line=text[:start].count("\n"), character=4)
+    ctx = editor_context(task, Workspace(root), Settings())
+    assert ctx.mode is Mode.MULTI_LINE and ctx.healed == "    "
+    assert "minipkg/textx.py" in ctx.prompt and "<|fim_middle|>" in ctx.prompt
+    assert all(s.path != "minipkg/textx.py" for s in ctx.snippets)  # the task's own file never leaks
+    assert editor_finish("    loud = text.upper()\n    return loud\n", ctx, 12).startswith("loud = text.upper()")
