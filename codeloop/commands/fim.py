@@ -47,6 +47,7 @@ def run_fim(args: argparse.Namespace) -> int:
     from evals.repo.fim import FimEvalSpec, default_run_dir, evaluate_fim
     from evals.repo.spans import KINDS
     from evals.rundir import RunDirError
+    from lsp.client import EngineError
 
     if (args.tasks is None) == (args.repo is None):
         raise UserError("give a tasks file or --repo (not both)")
@@ -73,7 +74,7 @@ def run_fim(args: argparse.Namespace) -> int:
                            check_concurrency=args.check_concurrency, resume=args.resume,
                            swebench_dir=swebench_dir(args.swebench_dir), progress=not args.json and sys.stderr.isatty())
         summary = evaluate_fim(spec)
-    except (ValueError, RunDirError) as exc:
+    except (ValueError, RunDirError, EngineError) as exc:
         raise UserError(str(exc).splitlines()[0]) from exc
     if args.json:
         print(json.dumps(summary.as_dict(), indent=1))

@@ -91,6 +91,8 @@ async def generate(tasks: list[FimTask], roots: dict[str, Path], engine: EngineC
             on_done(record)
 
     try:
+        if client is not None:
+            await client.ready()  # NOTE: an engine that cannot load ends the run; it is not 0% on every task
         await asyncio.gather(*(one(t) for t in tasks))
     finally:
         for completer in completers.values():

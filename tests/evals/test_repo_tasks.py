@@ -145,3 +145,18 @@ def test_editor_context_is_the_prompt_the_editor_builds(tmp_path):
     assert "minipkg/textx.py" in ctx.prompt and "<|fim_middle|>" in ctx.prompt
     assert all(s.path != "minipkg/textx.py" for s in ctx.snippets)  # the task's own file never leaks
     assert editor_finish("    loud = text.upper()\n    return loud\n", ctx, 12).startswith("loud = text.upper()")
+
+
+def test_an_engine_that_cannot_load_ends_the_eval(tmp_path):
+    import pytest
+
+    from evals.repo.completions import EngineChoice
+    from evals.repo.fim import FimEvalSpec, evaluate_fim
+    from lsp.client import EngineError
+
+    root = make_minirepo(tmp_path / "r")
+    write_tasks(tmp_path / "t.jsonl", [_task(source=str(root))])
+    spec = FimEvalSpec(tmp_path / "t.jsonl", EngineChoice(model=str(tmp_path / "no-model")), tmp_path / "run", split=None)
+    with pytest.raises(EngineError, match="cannot load model"):
+        evaluate_fim(spec)
+    assert not (tmp_path / "run/generations.jsonl").exists() or not (tmp_path / "run/generations.jsonl").read_text()
