@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from inference.fim import ContextFile, fim_prompt
+from lsp.lines import line_end, line_start, split_lines
 from lsp.snippets import Snippet, SourceFile, select
 
 Retriever = Callable[[str, int], Sequence[Snippet]]
@@ -121,15 +122,10 @@ def resolve(text: str, line: int, character: int, encoding: str = "utf-16") -> C
     """Resolve an LSP position in ``text``; raises PositionError for a line outside the document."""
     if line < 0 or character < 0:
         raise PositionError(f"negative position ({line}, {character})", line)
-    start = 0
-    for row in range(line):
-        nl = text.find("\n", start)
-        if nl < 0:
-            raise PositionError(f"line {line} is past the end of the document", line, row + 1)
-        start = nl + 1
-    end = text.find("\n", start)
-    end = len(text) if end < 0 else end
-    row = text[start:end].rstrip("\r")
+    start = line_start(text, line)  # NOTE: the LSP's lines (\n, \r\n, \r), as the documents' (lsp/lines.py)
+    if start is None:
+        raise PositionError(f"line {line} is past the end of the document", line, len(split_lines(text)))
+    row = text[start:line_end(text, start)]
     col = utf16_to_index(row, character, encoding)
     return Cursor(line=line, offset=start + col, line_prefix=row[:col], line_suffix=row[col:])
 

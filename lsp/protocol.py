@@ -19,6 +19,9 @@ from typing import Any
 from lsprotocol.types import EXIT, INITIALIZE, ResponseError
 from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
+from pygls.workspace import Workspace
+
+from lsp.lines import LspWorkspace
 
 logger = logging.getLogger(__name__)
 PARSE_ERROR = -32700
@@ -42,6 +45,18 @@ class CodeloopProtocol(LanguageServerProtocol):
         done = [k for k, f in self._request_futures.items() if f.done()]
         for key in done:
             del self._request_futures[key]
+
+    # NOTE: pygls builds a plain ``Workspace`` at ``initialize``; every document must split lines as the
+    # LSP does (lsp/lines.py), so the workspace it assigns becomes an ``LspWorkspace`` (no state of its own).
+    @property
+    def _workspace(self) -> Any:
+        return self.__dict__.get("_lsp_workspace")
+
+    @_workspace.setter
+    def _workspace(self, value: Any) -> None:
+        if type(value) is Workspace:
+            value.__class__ = LspWorkspace
+        self.__dict__["_lsp_workspace"] = value
 
     @property
     def exit_code(self) -> int:
