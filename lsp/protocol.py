@@ -6,13 +6,14 @@ message gets a ParseError response (id null), as JSON-RPC 2.0 says. The lifecycl
 before ``initialize`` gets ServerNotInitialized (-32002), one after ``shutdown`` InvalidRequest (pygls
 answered neither, and the client hung); ``params`` may be left out (JSON-RPC makes them optional); a range
 whose end comes before its start is refused (InvalidParams for a request, dropped with a log line for a
-notification, which has no reply).
+notification, which has no reply); a lone surrogate in any string becomes U+FFFD.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,6 +30,7 @@ INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
 SERVER_NOT_INITIALIZED = -32002
 _LIFECYCLE_FREE = {INITIALIZE, EXIT}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 """Methods accepted before ``initialize``."""
 _ALREADY_ANSWERED = SimpleNamespace(jsonrpc="answered")
 """Returned for a request already answered with an error: pygls ignores a message of another version."""
@@ -82,8 +84,7 @@ class CodeloopProtocol(LanguageServerProtocol):
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         if isinstance(data, dict) and "method" in data:
-            if "params" not in data:
-                data = {**data, "params": None}  # JSON-RPC: params may be omitted
+            data = {**data, "params": _encodable(data.get("params"))}  # JSON-RPC: params may be omitted
             reversed_range = _reversed_range(data["params"])
             if reversed_range is not None:
                 detail = f"invalid params for {data['method']}: range {reversed_range} ends before it starts"
@@ -100,6 +101,20 @@ class CodeloopProtocol(LanguageServerProtocol):
                 self._send_response(data["id"], error=ResponseError(code=exc.code, message=detail))
                 return _ALREADY_ANSWERED
             raise
+
+
+def _encodable(value: Any, depth: int = 0) -> Any:
+    """``value`` with each lone surrogate in its strings replaced by U+FFFD (legal in JSON, not text: the
+    tokenizer raised on every request about such a document). One UTF-16 unit for one: positions hold."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if depth > 32:
+        return value
+    if isinstance(value, dict):
+        return {k: _encodable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encodable(v, depth + 1) for v in value]
+    return value
 
 
 def _reversed_range(value: Any, depth: int = 0) -> str | None:

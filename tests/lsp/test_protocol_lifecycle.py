@@ -89,3 +89,18 @@ def test_complete_names_the_line_it_was_given(tmp_path, capsys):
     assert main(["complete", f"{source}:99:1", "--engine-url", "http://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert "line 99" in err and "98" not in err and err.count("\n") == 1
+
+
+def test_lone_surrogates_from_the_client_become_replacement_characters():
+    """Defect 6 (LSP): a lone surrogate in a document or chat message (legal JSON, not text) made every
+    request on that document fail with -32603. Each becomes U+FFFD, which keeps UTF-16 positions."""
+    from lsp.server import build_server
+
+    protocol = build_server().protocol
+    raw = json.loads('{"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": '
+                     '{"uri": "file:///s.py", "languageId": "python", "version": 1, "text": "a\\ud800b\\udfff"}}}')
+    message = protocol.structure_message(raw)
+    assert message.params.text_document.text == "a\ufffdb\ufffd"
+    fine = protocol.structure_message({**raw, "params": {"textDocument": {**raw["params"]["textDocument"],
+                                                                          "text": "ok \U0001F600"}}})
+    assert fine.params.text_document.text == "ok \U0001F600"
