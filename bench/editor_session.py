@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lsp.percentile import percentile
+from lsp.protocol import plain
 
 FUNCTION = '''def count_words(text, min_len=1):
     """Count the words of at least min_len characters."""
@@ -153,7 +154,7 @@ async def replay(path: Path, model: str | None, engine_url: str | None, max_keys
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    return _report(path, doc, samples, _plain(stats), wall, model if not engine_url else engine_url)
+    return _report(path, doc, samples, plain(stats), wall, model if not engine_url else engine_url)
 
 
 def _report(path: Path, doc: str, samples: list[Sample], stats: dict[str, Any], wall: float,
@@ -177,11 +178,3 @@ def _report(path: Path, doc: str, samples: list[Sample], stats: dict[str, Any], 
 
 def _percentiles(values: list[float]) -> dict[str, Any]:
     return {"answered": len(values), "p50_ms": percentile(values, 0.5), "p95_ms": percentile(values, 0.95)}
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

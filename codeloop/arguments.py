@@ -1,8 +1,12 @@
-"""Argument types shared by the subcommands' parsers (argparse ``type=`` callables)."""
+"""What the subcommands' parsers share: argument types (argparse ``type=`` callables) and defaults."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def positive_int(text: str) -> int:
@@ -15,3 +19,8 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
+
+
+def swebench_dir(arg: str | None) -> Path:
+    """``--swebench-dir``, else ``$CODELOOP_SWEBENCH_DIR``, else ``../shared/benchmarks/swebench`` from the repo."""
+    return Path(arg or os.environ.get("CODELOOP_SWEBENCH_DIR") or REPO_ROOT.parent / "shared/benchmarks/swebench")

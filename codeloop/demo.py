@@ -122,7 +122,7 @@ async def _editor_session(console: Console, model_path: Path) -> EditorSession:
 
     @client.feature("codeloop/checkResult")
     def _checked(params: Any) -> None:
-        from lsp.features.chat import plain  # pygls hands a client namedtuples
+        from lsp.protocol import plain  # pygls hands a client namedtuples
 
         session.check_results.append(plain(params))
 

@@ -12,7 +12,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from evals.spec import EvalSpec
 
 Key = tuple[str, int]
 
@@ -160,3 +163,11 @@ class HFGenerator:
             reason = "length" if len(new) >= req.max_tokens else "stop"
             yield Generation(req.key, text, int(len(new)), reason)
 
+
+def make_generator(spec: EvalSpec) -> Generator:
+    """The generator ``spec`` asks for: our engine (default) or HF ``generate``, with its adapter."""
+    if spec.backend == "hf":
+        from inference.catalog import resolve_model
+
+        return HFGenerator.load(resolve_model(spec.model), spec.adapter)
+    return EngineGenerator.load(spec.model, spec.adapter, **spec.engine_options)

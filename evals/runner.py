@@ -16,7 +16,7 @@ from typing import Any
 
 from evals import datasets
 from evals.execute import Candidate, ExecConfig, judge
-from evals.generate import EngineGenerator, Generation, Generator, GenRequest, HFGenerator
+from evals.generate import Generation, Generator, GenRequest, make_generator
 from evals.interop import FULL_BENCHMARKS, complete_samples, write_samples
 from evals.progress import Bars
 from evals.prompts import PromptMode, assemble_program, build_prompt, extract_code
@@ -45,14 +45,6 @@ def load_tasks(spec: EvalSpec) -> tuple[list[Task], str]:
         tasks = tasks[: spec.limit]
         coverage += f"; limited to the first {spec.limit}"
     return tasks, coverage
-
-
-def make_generator(spec: EvalSpec) -> Generator:
-    if spec.backend == "hf":
-        from inference.catalog import resolve_model
-
-        return HFGenerator.load(resolve_model(spec.model), spec.adapter)
-    return EngineGenerator.load(spec.model, spec.adapter, **spec.engine_options)
 
 
 def generator_settings(spec: EvalSpec, generator: Generator | None) -> dict[str, Any]:
@@ -145,7 +137,7 @@ def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: Exec
     summary.execution_seconds = round(timing["exec"], 2)
     summary.wall_seconds = round(time.perf_counter() - start, 2)
     summary.prompt_mode = next((r.get("mode", "") for r in rd.load(rd.generations, _warn).values()), "")
-    summary.label = run_label(spec)
+    summary.label = spec.label()
     codes = [extract_code(g.get("text", ""), by_id[k[0]].entry_point)
              for k, g in rd.load(rd.generations, _warn).items() if k[0] in by_id]
     summary.security = security_report(codes)
@@ -163,17 +155,6 @@ def _partial(spec: EvalSpec) -> bool:
     """A run of part of a benchmark whose official tool needs every task (--limit, a BigCodeBench subset)."""
     subset = spec.benchmark == "bigcodebench" and (spec.subset or "full") != "full"
     return spec.benchmark in FULL_BENCHMARKS and bool(spec.limit or subset)
-
-
-def run_label(spec: EvalSpec) -> str:
-    """Model, adapter, backend and KV dtype: what tells runs of one benchmark apart in a report."""
-    label = Path(spec.model).name or spec.model
-    if spec.adapter:
-        label += f"+{Path(spec.adapter).name}"
-    cache = spec.engine_options.get("cache")
-    if cache is not None and getattr(cache, "kv_cache_dtype", "auto") != "auto":
-        label += f" kv={cache.kv_cache_dtype}"
-    return label if spec.backend == "engine" else f"{label} ({spec.backend})"
 
 
 def _requests(spec: EvalSpec, keys: list[tuple[str, int]], by_id: dict[str, Task], mode: PromptMode,

@@ -102,6 +102,16 @@ class EvalSpec:
             identity["engine"] = {k: v for k, v in self.engine.items() if k != "seed"}
         return identity
 
+    def label(self) -> str:
+        """Model, adapter, backend and KV dtype: what tells runs of one benchmark apart in a report."""
+        label = Path(self.model).name or self.model
+        if self.adapter:
+            label += f"+{Path(self.adapter).name}"
+        cache = self.engine_options.get("cache")
+        if cache is not None and getattr(cache, "kv_cache_dtype", "auto") != "auto":
+            label += f" kv={cache.kv_cache_dtype}"
+        return label if self.backend == "engine" else f"{label} ({self.backend})"
+
 
 @dataclass
 class EvalSummary:

@@ -148,3 +148,14 @@ def answer_parse_error(protocol: LanguageServerProtocol, error: Exception) -> bo
         return False
     protocol._send_response(None, error=ResponseError(code=PARSE_ERROR, message=f"parse error: {error}"))
     return True
+
+
+def plain(value: Any) -> Any:
+    """pygls hands custom-request params over as namedtuples: turn them back into dicts and lists."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value

@@ -23,8 +23,7 @@ from lsp.client import EngineClient, EngineError, HttpClient, InProcessClient
 from lsp.completer import Completer, Document, Suggestion
 from lsp.config import Settings
 from lsp.context import PositionError
-from lsp.features.chat import plain
-from lsp.protocol import CodeloopProtocol, answer_parse_error
+from lsp.protocol import CodeloopProtocol, answer_parse_error, plain
 from lsp.sources import Sources
 
 logger = logging.getLogger(__name__)

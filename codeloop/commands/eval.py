@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from codeloop.arguments import positive_int
+from codeloop.arguments import positive_int, swebench_dir
+from codeloop.commands import fim
 from codeloop.errors import UserError
 from evals.datasets import BENCHMARKS, CUSTOM
 from evals.interop import FULL_BENCHMARKS
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def swebench_dir(arg: str | None) -> Path:
-    """``--swebench-dir``, else ``$CODELOOP_SWEBENCH_DIR``, else ``../shared/benchmarks/swebench`` from the repo."""
-    return Path(arg or os.environ.get("CODELOOP_SWEBENCH_DIR") or REPO_ROOT.parent / "shared/benchmarks/swebench")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -62,8 +55,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--out", help="default: samples-full.jsonl beside SAMPLES")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=run_complete_samples)
-    from codeloop.commands import fim  # NOTE: here, not at the top: fim imports this module's swebench_dir
-
     fim.register(sub)
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from codeloop.commands.eval import swebench_dir
+from codeloop.arguments import swebench_dir
 from codeloop.commands.tasks import mine_flags, mine_repo
 from codeloop.errors import UserError
 

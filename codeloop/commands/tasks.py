@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from codeloop.commands.eval import swebench_dir
+from codeloop.arguments import swebench_dir
 from codeloop.errors import UserError
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from evals import datasets
-from evals.generate import Generator, GenRequest
+from evals.generate import Generator, GenRequest, make_generator
 from evals.interop import write_samples
 from evals.progress import Bars
 from evals.results import SampleResult, result_record
@@ -62,8 +62,6 @@ def edits_to_patch(src: Path, text: str, shown: list[str]) -> tuple[str, str]:
 
 def evaluate_swebench(spec: EvalSpec, generator: Generator | None = None,
                       work_dir: Path = DEFAULT_WORK_DIR) -> EvalSummary:
-    from evals.runner import make_generator, run_label
-
     start = time.perf_counter()
     spec = replace(spec, run_dir=Path(spec.run_dir or default_run_dir(spec)))
     tasks = datasets.load("swebench", swebench_dir=spec.swebench_dir)[: spec.limit]
@@ -105,7 +103,7 @@ def evaluate_swebench(spec: EvalSpec, generator: Generator | None = None,
     summary = summarize(spec, tasks, records, f"{len(tasks)} validated SWE-bench Lite instances (offline, unofficial)")
     summary.notes.append("SWE-bench results are unofficial: venv per instance, PyPI resolves newer dependencies")
     summary.generation_seconds, summary.wall_seconds = round(gen_s, 2), round(time.perf_counter() - start, 2)
-    summary.label = run_label(spec)
+    summary.label = spec.label()
     write_samples(spec.run_dir, [replace(t, benchmark="swebench") for t in tasks], records, spec.model)
     rd.write_summary(summary.as_dict())
     return summary

@@ -10,13 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from inference.attention.errors import BackendUnavailable
 from inference.attention.metadata import AttentionMetadata, LayerKVCache
 
 __all__ = ["AttentionMetadata", "LayerKVCache", "get_backend", "register_backend", "BackendUnavailable"]
-
-
-class BackendUnavailable(RuntimeError):
-    """The configured attention backend is unknown or cannot run here."""
 
 
 def _sdpa() -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from inference.attention import BackendUnavailable
+from inference.attention.errors import BackendUnavailable
 from inference.attention.metadata import AttentionMetadata, LayerKVCache
 from inference.attention.sdpa import write_kv
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inference.attention import BackendUnavailable
+from inference.attention.errors import BackendUnavailable
 from inference.attention.metadata import AttentionMetadata, LayerKVCache
 
 try:

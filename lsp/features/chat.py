@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from lsp.protocol import plain
+
 if TYPE_CHECKING:
     from lsp.server import CodeloopServer
 
@@ -62,17 +64,6 @@ def parse_request(payload: Any) -> ChatRequest:
     token = payload.get("workDoneToken")
     return ChatRequest([{"role": m["role"], "content": m["content"]} for m in msgs], uri, selection,
                        token if isinstance(token, (str, int)) else None)
-
-
-def plain(value: Any) -> Any:
-    """pygls hands custom-request params over as namedtuples: turn them back into dicts and lists."""
-    if hasattr(value, "_asdict"):
-        return {k: plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def chat_messages(req: ChatRequest, path: str | None, doc_text: str | None) -> list[dict[str, str]]:

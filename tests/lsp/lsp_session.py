@@ -11,6 +11,8 @@ from pathlib import Path
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
 
+from lsp.protocol import plain
+
 SERVER_COMMAND = [sys.executable, "-m", "codeloop", "lsp"]
 
 
@@ -76,12 +78,6 @@ def completion_params(uri: str, line: int, character: int) -> types.CompletionPa
 
 async def stats(client: LanguageClient) -> dict:
     result = await client.protocol.send_request_async("codeloop/stats", {})
-    return _plain(result)
+    return plain(result)
 
 
-def _plain(value):
-    if hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
