@@ -19,7 +19,7 @@ from lsp.checks.ranker import Candidate
 from lsp.checks.selection import Selection, select
 from lsp.checks.suite_checks import CoverageSource
 from lsp.checks.test_index import TestIndex
-from lsp.checks.verdict import Verdict, merge
+from lsp.checks.verdict import Verdict, distrust_tampering, merge
 from lsp.client import Samples
 from lsp.config import CheckSettings
 from lsp.context import CompletionContext
@@ -96,6 +96,8 @@ class Checker:
     async def select(self, stream: AsyncIterator[Samples], ctx: CompletionContext, checks: FunctionChecks,
                      path: str, text: str, offset: int, max_lines: int) -> Selection | None:
         """Check each candidate of ``stream`` spliced into ``text`` at ``offset``; the one to show."""
+        line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
+
         async def check(candidate: Candidate) -> Verdict:
             document = text[:offset] + candidate.text + text[offset:]
             parts = []
@@ -103,7 +105,7 @@ class Checker:
                 parts.append(self.executor.run(build_job(checks, document, path, self.root), checks.plain()))
             if checks.suite is not None:
                 parts.append(self.executor.run_suite(checks.suite, document, checks.of_suite()))
-            return merge(list(await asyncio.gather(*parts)))
+            return distrust_tampering(merge(list(await asyncio.gather(*parts))), line_prefix + candidate.text)
 
         return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines)
 

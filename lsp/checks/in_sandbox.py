@@ -59,6 +59,7 @@ def codeloop_runtime(spec):
         sys.meta_path.insert(0, CandidateFinder())
         names = vars(module())
         namespace.update({k: v for k, v in names.items() if not k.startswith(("__", "codeloop_"))})
+        state["namespace"] = namespace
 
     class ExampleRunner(doctest.DocTestRunner):
         def report_failure(self, out, test, example, got):
@@ -70,7 +71,7 @@ def codeloop_runtime(spec):
     def doctest_example(index):
         """Run example ``index`` of the function's docstring (examples share globals, as in doctest)."""
         examples = doctest.DocTestParser().get_examples(spec["docstring"])
-        globs = state.setdefault("doctest_globs", dict(vars(module())))
+        globs = state["namespace"]  # shared with the judged examples, which run there as snippets
         example = examples[index]
         test = doctest.DocTest([example], globs, spec["function"], spec["origin"], 0, spec["docstring"])
         state.pop("doctest_failure", None)

@@ -108,9 +108,13 @@ def build_job(checks: FunctionChecks, candidate_text: str, path: str, root: str 
 
 def snippet(check: Check) -> str:
     """The test snippet the sandbox runs for ``check`` (one test outcome each). Asserts run as written,
-    so the sandbox harness judges them itself; the candidate's names are in the snippets' namespace."""
+    so the sandbox harness judges them itself (outside the candidate's reach); so does a doctest example
+    that is one expression with one line of expected output (``assert repr(EXPR) == 'WANT'``, the same
+    comparison doctest makes); other examples go through doctest in the sandbox. The candidate's names,
+    and the examples' shared state, are in the snippets' namespace."""
     if check.kind is CheckKind.DOCTEST:
-        return f"codeloop_doctest({check.example})"
+        judged = doctest_assert(check.source, check.want)
+        return judged if judged is not None else f"codeloop_doctest({check.example})"
     if check.kind is CheckKind.ASSERT:
         return check.source
     if check.path:
@@ -130,6 +134,22 @@ def compilable(text: str, def_line: int) -> str:
         if not start <= def_line < end and parse_or_none(chunk) is None:
             lines[start:end] = [""] * (end - start)
     return "\n".join(lines)
+
+
+def doctest_assert(source: str, want: str) -> str | None:
+    """``assert repr(EXPR) == 'WANT'`` for an example doctest compares that way: one expression that
+    is not a ``print`` call, one line of expected output, no directives (``# doctest: +...``) and no
+    expected exception. None for every other example."""
+    tree = parse_or_none(source)
+    want = want.rstrip("\n")
+    if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr) or "doctest:" in source:
+        return None
+    if not want or "\n" in want or want.startswith("Traceback (most recent call last)"):
+        return None
+    value = tree.body[0].value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "print":
+        return None
+    return f"assert repr({source.strip()}) == {want!r}"
 
 
 def without_asserts(text: str, name: str) -> str:

@@ -8,6 +8,8 @@ a forged line of output, an early exit) is a failure of the candidate or of the 
 from __future__ import annotations
 
 import enum
+import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ from sandbox.types import RunResult, RunStatus, TestStatus
 MAX_DETAIL_CHARS = 120
 SKIPPED = "RuntimeError: skipped:"
 CODE_RAISED = "the code raised "
+_JUDGED_DOCTEST = re.compile(r"^repr\(.*\) == (.*) \(got (.*)\)$")
 COMPILE_ERRORS = ("SyntaxError", "IndentationError", "TabError")
 """Import-time errors that are the candidate's fault: its function body does not run at import, so any
 other import error comes from the environment (a missing package) and says nothing about the candidate."""
@@ -86,6 +89,9 @@ def _first_failure(result: RunResult, checks: Sequence[Check]) -> str:
     message = first.message.strip().split("\n")[-1] if first.message.strip() else first.status.value
     if message.startswith("AssertionError: "):
         message = message.removeprefix("AssertionError: ")  # the assertion's own message says enough
+    judged = _JUDGED_DOCTEST.match(message) if checks[first.index].kind is CheckKind.DOCTEST else None
+    if judged:  # a doctest example the harness judged: say it as doctest does
+        message = f"expected {judged.group(1)}, got {judged.group(2)}"
     return short(f"{checks[first.index].name}: {message}")
 
 
@@ -123,3 +129,18 @@ def merge(verdicts: Sequence[Verdict]) -> Verdict:
         if first is not None:
             return Verdict(status, passed, total, first.detail, noun)
     return Verdict(VerdictStatus.PASSED, passed, total, "", noun)
+
+
+def distrust_tampering(verdict: Verdict, candidate: str) -> Verdict:
+    """A pass is not believed from a candidate that reaches for its checker (patches modules or builtins,
+    walks frames or gc, exits the process, overrides equality, ...: ``security.tamper``): checks that run
+    in the candidate's process (doctests, pytest) could be fooled by it. A failure stays a failure."""
+    if not verdict.passed:
+        return verdict
+    from security.tamper import tamper_signs
+
+    rules = sorted({s.rule for s in tamper_signs(textwrap.dedent(candidate))})
+    if not rules:
+        return verdict
+    return Verdict(VerdictStatus.CHECK_FAILED, verdict.num_passed, verdict.num_checks,
+                   f"not trusted: the candidate reaches for its checker ({', '.join(rules)})", verdict.noun)

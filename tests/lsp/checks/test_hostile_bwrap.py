@@ -90,3 +90,19 @@ def test_network_is_unreachable_from_a_candidate(workspace):
 
 def test_the_right_candidate_passes(workspace):
     assert run_candidate(workspace, "return 2 * n").summary() == "passes 2/2 doctests"
+
+
+def test_a_candidate_that_patches_doctest_is_judged_outside_its_reach(workspace):
+    body = "import doctest\n    doctest.OutputChecker.check_output = lambda *a: True\n    return 0"
+    v = run_candidate(workspace, body)
+    assert v.status is VerdictStatus.FAILED and v.summary().startswith("fails doctest double(2): expected '4', got '0'")
+
+
+def test_a_pass_from_a_tampering_candidate_is_not_believed():
+    from lsp.checks.verdict import Verdict, distrust_tampering
+
+    passed = Verdict(VerdictStatus.PASSED, 2, 2)
+    assert distrust_tampering(passed, "    return 2 * n") is passed
+    v = distrust_tampering(passed, "    import builtins\n    builtins.repr = str\n    return 2 * n")
+    assert v.status is VerdictStatus.CHECK_FAILED and v.summary().startswith("check failed: not trusted")
+    assert distrust_tampering(Verdict(VerdictStatus.FAILED, 0, 2, "x"), "    os._exit(0)").status is VerdictStatus.FAILED

@@ -81,3 +81,14 @@ def test_rank_without_verdicts_or_log_probs_is_the_model_order():
 def test_distinct_drops_empty_and_repeated_texts_keeping_the_best():
     cands = [Candidate(0, "x", -3.0), Candidate(1, "x", -1.0), Candidate(2, "", 0.0), Candidate(3, "y", -2.0)]
     assert [(c.index, c.text) for c in distinct(cands)] == [(1, "x"), (3, "y")]
+
+
+def test_doctest_examples_the_harness_can_judge_become_asserts():
+    from lsp.checks.job import doctest_assert
+
+    assert doctest_assert("f(2)\n", "4\n") == "assert repr(f(2)) == '4'"
+    assert doctest_assert("f('a')\n", "'b'\n") == "assert repr(f('a')) == \"'b'\""
+    for source, want in [("print(f(2))\n", "4\n"), ("x = f(2)\n", ""), ("f(2)\n", "4\n5\n"),
+                         ("f(2)  # doctest: +ELLIPSIS\n", "4...\n"), ("f(-1)\n", "Traceback (most recent call last):\n"),
+                         ("f(\n", "1\n"), ("f(2)\n", "")]:
+        assert doctest_assert(source, want) is None, source
