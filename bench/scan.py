@@ -6,76 +6,15 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from lsp.percentile import percentile
 from security.config import LABELLED_DIR, ScanConfig
-from security.corpus import Function, edited, functions_in, renamed, sample, stdlib_root
+from security.corpus import stdlib_root
 from security.finding import Kind, Severity
-from security.index import FingerprintIndex, iter_sources
 from security.scanner import scan
-
-PYLINT = "pylint==3.3.1"
-PYLINT_LICENCE = "GPL-2.0-or-later"
-_STDLIB_EXCLUDES = ("test", "tests", "site-packages", "idlelib", "lib2to3", "turtledemo")
-
-
-def fetch_sdist(requirement: str, cache: Path) -> Path:
-    """Unpacked sdist of ``requirement`` under ``cache`` (``pip download`` from PyPI when missing)."""
-    name, version = requirement.split("==")
-    root = cache / f"{name}-{version}"
-    if root.is_dir():
-        return root
-    cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                    requirement, "-d", str(cache)], check=True, capture_output=True, timeout=600)
-    with tarfile.open(cache / f"{name}-{version}.tar.gz") as archive:
-        archive.extractall(cache, filter="data")
-    return root
-
-
-def licence_bench(project: Path, n: int, seed: int, licence: str = PYLINT_LICENCE) -> dict:
-    """Index ``project``'s package, then match copied / renamed / edited functions from it and as
-    many standard-library functions (not indexed)."""
-    package = project / project.name.rsplit("-", 1)[0]
-    started = time.perf_counter()
-    index = FingerprintIndex.build(iter_sources(package, licence, f"{project.name}/{package.name}"))
-    build_s = time.perf_counter() - started
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.idx"
-        index.save(path)
-        config = ScanConfig(risky=False, secrets=False, pii=False, licence_text=False, index_path=path)
-        copied = sample(list(functions_in(package)), n, seed)
-        others = sample(list(functions_in(stdlib_root(), exclude_parts=_STDLIB_EXCLUDES)), n, seed)
-        result = {
-            "num_files": len(index.files), "num_fingerprints": int(len(index.hashes)),
-            "index_bytes": path.stat().st_size, "build_s": round(build_s, 2), "k": index.k, "w": index.w,
-            "recall_verbatim": _hit_rate([f.source for f in copied], config),
-            "recall_renamed": _hit_rate([renamed(f.source) for f in copied], config),
-            "recall_edited": _hit_rate([edited(f.source, i) for i, f in enumerate(copied)], config),
-            "false_positive_rate": _hit_rate([f.source for f in others], config),
-            "false_positives": _hits(others, config),
-            "num_functions": len(copied), "num_negatives": len(others),
-        }
-    return result
-
-
-def _matched(source: str, config: ScanConfig) -> bool:
-    return any(f.kind is Kind.LICENCE and f.related is not None for f in scan(source, config=config))
-
-
-def _hit_rate(sources: list[str], config: ScanConfig) -> float:
-    return round(sum(_matched(s, config) for s in sources) / max(len(sources), 1), 4)
-
-
-def _hits(functions: list[Function], config: ScanConfig) -> list[str]:
-    return [f.origin for f in functions if _matched(f.source, config)]
 
 
 def detector_bench(labelled_dir: Path = LABELLED_DIR) -> dict:

@@ -1,17 +1,12 @@
 #!/usr/bin/env bash
-# Rebuild security/data/copyleft.idx, the licence fingerprint index shipped with codeloop.
-# Source: the pylint 3.3.1 sdist from PyPI (GPL-2.0-or-later), its `pylint/` package only.
-# Usage: scripts/build_scan_index.sh [CACHE_DIR]   (needs network access to PyPI once)
+# Rebuild security/data/copyleft.idx (+ copyleft.json, the manifest: every candidate, included or not, why,
+# and the evidence for its licence), the licence fingerprint index shipped with codeloop.
+# Source: the sdists (from PyPI, with pip) of the candidates in security/data/copyleft_candidates.tsv that
+# their own metadata and licence files declare GPL, LGPL or AGPL. k-grams of Python's standard library and
+# of a third of the installed permissive packages are kept out (security/permissive_corpus.py).
+# Usage: scripts/build_scan_index.sh [CACHE_DIR]   (needs PyPI once; ~400 MB of sdists)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 CACHE="${1:-${HOME}/.cache/codeloop/scan}"
-VERSION=3.3.1
-mkdir -p "$CACHE"
-if [ ! -d "$CACHE/pylint-$VERSION" ]; then
-    "$PY" -m pip download --no-deps --no-binary :all: "pylint==$VERSION" -d "$CACHE"
-    tar -xzf "$CACHE/pylint-$VERSION.tar.gz" -C "$CACHE"
-fi
-"$PY" -m codeloop scan index "$CACHE/pylint-$VERSION/pylint" \
-    --licence GPL-2.0-or-later --name "pylint-$VERSION/pylint" \
-    --out security/data/copyleft.idx
+"$PY" -m codeloop scan index --projects --cache "$CACHE" --out security/data/copyleft.idx

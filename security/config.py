@@ -12,6 +12,12 @@ DEFAULT_K = 20
 """Tokens per k-gram of a licence fingerprint (security/fingerprint.py)."""
 DEFAULT_W = 8
 """Winnowing window of a licence fingerprint: one kept per ``DEFAULT_W`` consecutive k-grams."""
+DEFAULT_MAX_PROJECTS_PER_HASH = 4
+"""A fingerprint found in more indexed projects than this is common code, not evidence of copying."""
+CANDIDATES_PATH = Path(__file__).parent / "data" / "copyleft_candidates.tsv"
+"""Projects checked for the shipped index (security/index_sources.py)."""
+DEFAULT_SDIST_CACHE = Path.home() / ".cache" / "codeloop" / "scan"
+"""Where ``codeloop scan index --projects`` keeps downloaded sdists."""
 DEFAULT_DISABLED_RULES = frozenset({"B101", "B404", "B603", "B607"})
 
 
@@ -39,7 +45,7 @@ class ScanConfig:
     entropy_limit_hex: float = 3.0
     entropy_needs_keyword: bool = True
     """Report high-entropy strings only on lines that also name a secret (key, token, password, ...)."""
-    min_index_matches: int = 3
+    min_index_matches: int = 2
     """A licence match needs at least this many shared fingerprints with one source file ..."""
     min_index_fraction: float = 0.3
     """... and at least this fraction of the snippet's fingerprints."""

@@ -11,14 +11,17 @@ import builtins
 import io
 import keyword
 import random
+import re
 import sysconfig
 import textwrap
 import tokenize
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 _BUILTINS = set(dir(builtins))
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 @dataclass(frozen=True)
@@ -37,15 +40,35 @@ def functions_in(root: Path, min_lines: int = 8, max_lines: int = 80,
             continue
         try:
             text = path.read_text(encoding="utf-8")
-            tree = ast.parse(text)
-        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        except (OSError, UnicodeDecodeError):
             continue
-        lines = text.splitlines(keepends=True)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno:
-                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                if min_lines <= node.end_lineno - first + 1 <= max_lines:
-                    yield Function(f"{path}:{first}", "".join(lines[first - 1: node.end_lineno]))
+        yield from functions_in_text(str(path), text, min_lines, max_lines)
+
+
+def functions_in_text(origin: str, text: str, min_lines: int = 8, max_lines: int = 80) -> Iterator[Function]:
+    """Functions of one file's ``text`` with ``min_lines`` to ``max_lines`` lines (decorators included)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return
+    lines = _LINE.findall(text)  # the parser's lines: \n, \r\n or \r end one
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            if min_lines <= node.end_lineno - first + 1 <= max_lines:
+                yield Function(f"{origin}:{first}", "".join(lines[first - 1: node.end_lineno]))
+
+
+def split_of(name: str) -> str:
+    """``"tune"`` for about a third of copyleft project names, else ``"measure"``: a fixed split by
+    project so that parameters are never chosen on what they are judged on."""
+    return "tune" if zlib.crc32(name.lower().encode()) % 3 == 0 else "measure"
+
+
+def permissive_split(name: str) -> str:
+    """For permissive code (a stdlib module, a package): ``"tune"``, ``"background"`` (the permissive
+    code whose k-grams are kept out of the index) or ``"measure"``, a third each, fixed by name."""
+    return ("tune", "background", "measure")[zlib.crc32(name.lower().encode()) % 3]
 
 
 def sample(functions: list[Function], n: int, seed: int) -> list[Function]:

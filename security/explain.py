@@ -35,7 +35,10 @@ def explain(finding: Finding) -> str:
     ]
     if finding.related is not None:
         line = "" if finding.related.line is None else f", line {finding.related.line + 1}"
-        parts.append(f"Similar code: `{finding.related.source}`{line}, licensed **{finding.related.licence}**.")
+        where = f"`{finding.related.source}`"
+        if finding.related.project:
+            where = f"{finding.related.project} {finding.related.version}, `{finding.related.path}`"
+        parts.append(f"Similar code: {where}{line}, licensed **{finding.related.licence}**.")
     advice = _ADVICE.get(finding.rule_id) or _KIND_ADVICE.get(finding.kind)
     if advice:
         parts.append(advice)

@@ -38,6 +38,12 @@ class Related:
     """SPDX identifier of the source's licence."""
     line: int | None = None
     """0-based first line of the matching region in ``source``, when known."""
+    project: str | None = None
+    """PyPI name of the project the matching code belongs to (index matches)."""
+    version: str | None = None
+    """That project's indexed version."""
+    path: str | None = None
+    """The file inside the project's sdist (``source`` without the ``name-version/`` prefix)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Normalisation makes renaming and literal edits invisible: every identifier becomes ``V``, every
 literal ``L``; keywords, operators and statement ends are kept; comments, blank lines and
 indentation are dropped. A k-gram is ``k`` consecutive normalised tokens; its hash is a 64-bit
-polynomial hash of stable per-token codes. Winnowing keeps the minimum hash of every window of
+polynomial hash of stable per-token codes, mixed (splitmix64's finaliser) and cut to its top 32
+bits, which is enough to tell millions of indexed k-grams apart and halves the index. Winnowing keeps the minimum hash of every window of
 ``w`` consecutive k-grams, which guarantees that any shared run of ``w + k - 1`` tokens shares
 at least one fingerprint, while keeping about ``2 / (w + 1)`` of the k-grams.
 """
@@ -16,6 +17,7 @@ import textwrap
 import tokenize
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,7 +38,7 @@ class Fingerprints:
     Invariant: the three arrays have one entry per fingerprint, in source order.
     """
 
-    hashes: np.ndarray  # [n] uint64
+    hashes: np.ndarray  # [n] uint32
     start_lines: np.ndarray  # [n] int64
     end_lines: np.ndarray  # [n] int64
 
@@ -91,23 +93,47 @@ def _normalise(tok: tokenize.TokenInfo) -> str | None:
 
 def fingerprints(source: str, k: int = DEFAULT_K, w: int = DEFAULT_W) -> Fingerprints:
     """Winnowed fingerprints of ``source`` (empty when it has fewer than ``k`` tokens)."""
+    return fingerprints_of_codes(*token_codes(source), k, w)
+
+
+def token_codes(source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stable codes of ``source``'s normalised tokens ([n] uint64) and their 0-based lines ([n] int64):
+    what fingerprints are computed from, whatever ``k`` and ``w``."""
     tokens, token_lines = normalised_tokens(source)
-    return fingerprints_of_tokens(tokens, np.asarray(token_lines, dtype=np.int64), k, w)
+    codes = np.fromiter((_code(t) for t in tokens), dtype=np.uint64, count=len(tokens))
+    return codes, np.asarray(token_lines, dtype=np.int64)
 
 
-def fingerprints_of_tokens(tokens: list[str], lines: np.ndarray, k: int, w: int) -> Fingerprints:
-    """Winnowed fingerprints of already normalised ``tokens`` with their ``lines``."""
-    n = len(tokens) - k + 1
+def fingerprints_of_codes(codes: np.ndarray, lines: np.ndarray, k: int, w: int) -> Fingerprints:
+    """Winnowed fingerprints of token ``codes`` (from ``token_codes``) with their ``lines``."""
+    n = len(codes) - k + 1
     if n <= 0:
         empty = np.zeros(0, dtype=np.int64)
-        return Fingerprints(np.zeros(0, dtype=np.uint64), empty, empty)
-    codes = np.fromiter((zlib.crc32(t.encode()) for t in tokens), dtype=np.uint64, count=len(tokens))
+        return Fingerprints(np.zeros(0, dtype=np.uint32), empty, empty)
     hashes = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(k):
             hashes = hashes * _BASE + codes[j: j + n]
+    hashes = _mix(hashes)
     picked = _winnow(hashes, w)
     return Fingerprints(hashes[picked], lines[picked], lines[picked + k - 1])
+
+
+@lru_cache(maxsize=4096)
+def _code(token: str) -> int:
+    """Stable code of a normalised token (few distinct ones: keywords, operators, V, L)."""
+    return zlib.crc32(token.encode())
+
+
+def _mix(hashes: np.ndarray) -> np.ndarray:
+    """Top 32 bits of splitmix64's finaliser of each uint64 hash, as uint32."""
+    with np.errstate(over="ignore"):
+        h = hashes ^ (hashes >> np.uint64(30))
+        h = h * np.uint64(0xBF58476D1CE4E5B9)
+        h = h ^ (h >> np.uint64(27))
+        h = h * np.uint64(0x94D049BB133111EB)
+        h = h ^ (h >> np.uint64(31))
+    return (h >> np.uint64(32)).astype(np.uint32)
 
 
 def _winnow(hashes: np.ndarray, w: int) -> np.ndarray:

@@ -1,13 +1,17 @@
-"""`FingerprintIndex`: winnowed fingerprints of known (copyleft) code, and matching against it.
+"""`FingerprintIndex`: winnowed fingerprints of known copyleft code, and matching against it.
 
-Stored as one compressed numpy archive: ``hashes`` sorted (uint64), and for each the source file
-number (``file_ids``, uint32) and 0-based line (``lines``, uint32), plus a JSON header with the
-fingerprint parameters and the ``(path, SPDX licence)`` of each file.
+Each indexed file belongs to a project (name, version, licence) so that a match can say what
+Copilot's code referencing says: project, version, licence and file.
+
+On disk (one compressed numpy archive, format 2) fingerprints are stored in file order, which
+is what makes the index small: per file its number of fingerprints (``counts``), the 32-bit
+hashes in source order (``hashes``) and the gaps between their lines (``line_gaps``, the first
+one absolute; small numbers that compress to a few bits). A JSON ``header`` holds the
+parameters, projects and files. Loading sorts the hashes once for binary search.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,10 +20,29 @@ from pathlib import Path
 
 import numpy as np
 
-from .fingerprint import DEFAULT_K, DEFAULT_W, fingerprints
+from .config import DEFAULT_K, DEFAULT_MAX_PROJECTS_PER_HASH, DEFAULT_W
+from .fingerprint import Fingerprints, fingerprints
 
-FORMAT_VERSION = 1
-MAX_FILE_BYTES = 2_000_000
+FORMAT_VERSION = 2
+MAX_LINE = np.iinfo(np.uint16).max
+
+
+@dataclass(frozen=True)
+class Project:
+    """An indexed project: PyPI name, version and SPDX licence."""
+
+    name: str
+    version: str
+    licence: str
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file to index: its project, path inside the sdist, and text."""
+
+    project: Project
+    path: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -27,11 +50,11 @@ class IndexMatch:
     """The indexed file sharing most fingerprints with a snippet.
 
     ``start_line``/``end_line`` are 0-based lines of the snippet covered by shared k-grams;
-    ``source_line`` is the 0-based line in ``source`` of the first shared k-gram.
+    ``source_line`` is the 0-based line in ``path`` of the first shared k-gram.
     """
 
-    source: str
-    licence: str
+    project: Project
+    path: str
     source_line: int
     num_shared: int
     num_fingerprints: int
@@ -42,44 +65,79 @@ class IndexMatch:
     def fraction(self) -> float:
         return self.num_shared / max(self.num_fingerprints, 1)
 
+    @property
+    def source(self) -> str:
+        """``name-version/path``: where the matching code is, in one string."""
+        return f"{self.project.name}-{self.project.version}/{self.path}"
+
 
 @dataclass(frozen=True)
 class FingerprintIndex:
-    """Sorted fingerprints of indexed files. Invariant: ``hashes`` is sorted ascending and
-    ``file_ids``/``lines`` are aligned with it; every file id indexes ``files``."""
+    """Fingerprints of indexed files, sorted for lookup.
+
+    Invariants: ``hashes`` is sorted ascending; ``file_ids`` and ``lines`` are aligned with it;
+    every file id indexes ``files`` and every ``files[i][0]`` indexes ``projects``.
+    """
 
     k: int
     w: int
-    files: tuple[tuple[str, str], ...]
-    hashes: np.ndarray
-    file_ids: np.ndarray
-    lines: np.ndarray
+    projects: tuple[Project, ...]
+    files: tuple[tuple[int, str], ...]
+    hashes: np.ndarray  # [n] uint32
+    file_ids: np.ndarray  # [n] uint32
+    lines: np.ndarray  # [n] uint32
 
     @classmethod
-    def build(cls, sources: Iterable[tuple[str, str, str]], k: int = DEFAULT_K, w: int = DEFAULT_W,
-              max_files_per_hash: int = 4) -> FingerprintIndex:
-        """Index ``(path, licence, text)`` triples. Hashes found in more than ``max_files_per_hash``
-        files are dropped as boilerplate (MOSS does the same with common code)."""
-        files, parts = [], []
-        for path, licence, text in sources:
-            prints = fingerprints(text, k, w)
-            parts.append((np.full(len(prints), len(files), dtype=np.uint32), prints))
-            files.append((path, licence))
-        if not parts:
-            return cls(k, w, (), np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.uint32))
-        hashes = np.concatenate([p.hashes for _, p in parts])
-        file_ids = np.concatenate([ids for ids, _ in parts])
-        lines = np.concatenate([p.start_lines for _, p in parts]).astype(np.uint32)
-        keep = _not_boilerplate(hashes, file_ids, max_files_per_hash)
-        order = np.argsort(hashes[keep], kind="stable")
-        return cls(k, w, tuple(files), hashes[keep][order], file_ids[keep][order], lines[keep][order])
+    def build(cls, sources: Iterable[SourceFile], k: int = DEFAULT_K, w: int = DEFAULT_W,
+              max_projects_per_hash: int = DEFAULT_MAX_PROJECTS_PER_HASH, background: Iterable[str] = ()) -> FingerprintIndex:
+        """Index ``sources``. A hash found in more than ``max_projects_per_hash`` projects is
+        common code, not evidence of copying (MOSS drops such hashes too); so is any k-gram of a
+        ``background`` text (permissive code that copyleft projects may contain)."""
+        entries = ((s.project, s.path, fingerprints(s.text, k, w)) for s in sources)
+        return cls.from_fingerprints(entries, k, w, max_projects_per_hash, _background_hashes(background, k))
+
+    @classmethod
+    def from_fingerprints(cls, entries: Iterable[tuple[Project, str, Fingerprints]], k: int, w: int,
+                          max_projects_per_hash: int = DEFAULT_MAX_PROJECTS_PER_HASH, dropped: np.ndarray | None = None) -> FingerprintIndex:
+        """Index already computed ``(project, path, fingerprints)``; hashes in ``dropped`` are left out."""
+        projects: dict[Project, int] = {}
+        files, hashes, lines = [], [], []
+        for project, path, prints in entries:
+            _, first = np.unique(prints.hashes, return_index=True)  # one entry per hash and file
+            keep = np.sort(first)
+            files.append((projects.setdefault(project, len(projects)), path))
+            hashes.append(prints.hashes[keep])
+            lines.append(np.minimum(prints.start_lines[keep], MAX_LINE).astype(np.uint32))
+        counts = np.array([len(h) for h in hashes], dtype=np.int64)
+        flat = np.concatenate(hashes) if hashes else np.zeros(0, np.uint32)
+        file_ids = np.repeat(np.arange(len(files), dtype=np.uint32), counts)
+        project_of_file = np.array([p for p, _ in files], dtype=np.uint32)
+        drop = _common(flat, project_of_file[file_ids] if len(files) else file_ids, max_projects_per_hash)
+        if dropped is not None and len(dropped):
+            drop |= np.isin(flat, dropped)
+        kept = ~drop
+        all_lines = np.concatenate(lines) if lines else np.zeros(0, np.uint32)
+        return cls._sorted(k, w, tuple(projects), tuple(files), flat[kept], file_ids[kept], all_lines[kept])
+
+    @classmethod
+    def _sorted(cls, k, w, projects, files, hashes, file_ids, lines) -> FingerprintIndex:
+        order = np.argsort(hashes, kind="stable")
+        return cls(k, w, projects, files, hashes[order], file_ids[order].astype(np.uint32),
+                   lines[order].astype(np.uint32))
 
     def save(self, path: Path) -> None:
-        """Write the index to ``path`` (a compressed numpy archive, whatever the suffix)."""
-        header = json.dumps({"version": FORMAT_VERSION, "k": self.k, "w": self.w, "files": self.files})
+        """Write the index to ``path`` (format 2, see the module docstring)."""
+        order = np.lexsort((self.lines, self.file_ids))  # file order, then line order
+        file_ids, lines = self.file_ids[order], self.lines[order].astype(np.int64)
+        counts = np.bincount(file_ids, minlength=len(self.files)).astype(np.uint32)
+        gaps = np.diff(lines, prepend=0)
+        starts = np.cumsum(counts)[:-1][counts[1:] > 0] if len(counts) else np.zeros(0, np.int64)
+        gaps[starts.astype(np.int64)] = lines[starts.astype(np.int64)]  # each file's first line is absolute
+        header = {"version": FORMAT_VERSION, "k": self.k, "w": self.w,
+                  "projects": [[p.name, p.version, p.licence] for p in self.projects], "files": self.files}
         with open(path, "wb") as out:
-            np.savez_compressed(out, header=np.frombuffer(header.encode(), dtype=np.uint8),
-                                hashes=self.hashes, file_ids=self.file_ids, lines=self.lines)
+            np.savez_compressed(out, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+                                counts=counts, hashes=self.hashes[order], line_gaps=gaps.astype(np.uint16))
 
     @classmethod
     def load(cls, path: Path) -> FingerprintIndex:
@@ -87,13 +145,23 @@ class FingerprintIndex:
         try:
             with np.load(path, allow_pickle=False) as data:
                 header = json.loads(bytes(data["header"]).decode())
-                arrays = data["hashes"], data["file_ids"], data["lines"]
+                if header.get("version") != FORMAT_VERSION:
+                    raise ValueError(f"{path}: index format {header.get('version')}, expected {FORMAT_VERSION}")
+                counts, hashes, gaps = data["counts"], data["hashes"], data["line_gaps"].astype(np.int64)
         except (OSError, KeyError, json.JSONDecodeError, EOFError) as exc:
             raise ValueError(f"{path}: not a fingerprint index ({exc})") from exc
-        if header.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: index format {header.get('version')}, expected {FORMAT_VERSION}")
-        files = tuple((str(p), str(lic)) for p, lic in header["files"])
-        return cls(int(header["k"]), int(header["w"]), files, *arrays)
+        projects = tuple(Project(*map(str, p)) for p in header["projects"])
+        files = tuple((int(p), str(f)) for p, f in header["files"])
+        file_ids = np.repeat(np.arange(len(files), dtype=np.uint32), counts.astype(np.int64))
+        running = np.cumsum(gaps)
+        ends = np.cumsum(counts.astype(np.int64))
+        previous_end = ends[:-1] - 1
+        before = np.where(previous_end >= 0, running[np.maximum(previous_end, 0)] if len(running) else 0, 0)
+        lines = running - np.repeat(np.concatenate([[0], before]).astype(np.int64), counts.astype(np.int64))
+        return cls._sorted(int(header["k"]), int(header["w"]), projects, files, hashes, file_ids, lines)
+
+    def project_of(self, file_id: int) -> Project:
+        return self.projects[self.files[file_id][0]]
 
     def best_match(self, source: str) -> IndexMatch | None:
         """The file sharing most fingerprints with ``source``, or ``None`` when none shares one."""
@@ -111,28 +179,23 @@ class FingerprintIndex:
         file_id, shared = max(per_file.items(), key=lambda item: (len(item[1]), -item[0]))
         first = min(shared)
         source_lines = [int(self.lines[i]) for q, i in hits if q == first and self.file_ids[i] == file_id]
-        path, licence = self.files[file_id]
-        return IndexMatch(path, licence, min(source_lines), len(shared), len(prints),
-                          int(prints.start_lines[first]), int(prints.end_lines[max(shared)]))
+        return IndexMatch(self.project_of(file_id), self.files[file_id][1], min(source_lines), len(shared),
+                          len(prints), int(prints.start_lines[first]), int(prints.end_lines[max(shared)]))
 
 
-def _not_boilerplate(hashes: np.ndarray, file_ids: np.ndarray, max_files: int) -> np.ndarray:
-    pairs = np.unique(np.stack([hashes, file_ids.astype(np.uint64)], axis=1), axis=0)
-    values, counts = np.unique(pairs[:, 0], return_counts=True)
-    common = values[counts > max_files]
-    return ~np.isin(hashes, common)
+def _common(hashes: np.ndarray, owners: np.ndarray, max_owners: int) -> np.ndarray:
+    """Mask of hashes found under more than ``max_owners`` distinct owners."""
+    if not len(hashes):
+        return np.zeros(0, dtype=bool)
+    pairs = np.unique((hashes.astype(np.uint64) << np.uint64(32)) | owners.astype(np.uint64))
+    values, counts = np.unique((pairs >> np.uint64(32)).astype(np.uint32), return_counts=True)
+    return np.isin(hashes, values[counts > max_owners])
 
 
-def iter_sources(root: Path, licence: str, prefix: str, excludes: Iterable[str] = ()) -> Iterable[tuple[str, str, str]]:
-    """``(prefix/relative path, licence, text)`` for each ``*.py`` file under ``root`` not excluded."""
-    patterns = list(excludes)
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        if any(fnmatch.fnmatch(rel, p) for p in patterns) or not path.is_file():
-            continue
-        if path.stat().st_size > MAX_FILE_BYTES:
-            continue
-        yield f"{prefix}/{rel}", licence, path.read_text(encoding="utf-8", errors="replace")
+def _background_hashes(texts: Iterable[str], k: int) -> np.ndarray:
+    """Every k-gram hash of ``texts`` (not only the winnowed ones: the index's picks differ)."""
+    found = [fingerprints(text, k, 1).hashes for text in texts]
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, np.uint32)
 
 
 @lru_cache(maxsize=4)

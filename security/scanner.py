@@ -100,12 +100,13 @@ def _index_findings(text: str, lines: list[str], config: ScanConfig) -> list[Fin
         return []
     confidence = Severity.HIGH if match.fraction >= 0.7 else Severity.MEDIUM if match.fraction >= 0.45 else Severity.LOW
     end_col = len(lines[match.end_line]) if match.end_line < len(lines) else 0
+    project = match.project
     return [Finding(
-        Kind.LICENCE, f"licence.{match.licence}", licence_severity(match.licence), confidence,
-        f"Code resembles {match.source} (line {match.source_line + 1}, {match.licence}): "
-        f"{match.num_shared} of {match.num_fingerprints} fingerprints shared",
+        Kind.LICENCE, f"licence.{project.licence}", licence_severity(project.licence), confidence,
+        f"Code resembles {project.name} {project.version} ({project.licence}), file {match.path} line "
+        f"{match.source_line + 1}: {match.num_shared} of {match.num_fingerprints} fingerprints shared",
         match.start_line, 0, match.end_line, end_col,
-        related=Related(match.source, match.licence, match.source_line))]
+        related=Related(match.source, project.licence, match.source_line, project.name, project.version, match.path))]
 
 
 def _finalise(found: list[Finding], lines: list[str], config: ScanConfig) -> list[Finding]:

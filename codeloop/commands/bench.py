@@ -124,24 +124,24 @@ def run_sandbox(args: argparse.Namespace) -> int:
 
 
 def _scan(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser("scan", help="licence-match, detector and latency benchmarks")
+    p = bsub.add_parser("scan", help="licence-match (held-out projects), detector and latency benchmarks")
     p.add_argument("--json", action="store_true", help="print the result as JSON (default: also JSON)")
-    p.add_argument("--functions", type=positive_int, default=200, help="functions per licence-bench set")
+    p.add_argument("--per-project", type=positive_int, default=30, help="functions per held-out copyleft project")
+    p.add_argument("--per-package", type=positive_int, default=15, help="functions per permissive package / module")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "codeloop" / "scan",
-                   help="where the pylint sdist is downloaded and unpacked")
-    p.add_argument("--project", type=Path, help="an unpacked copyleft sdist to use instead of pylint")
+                   help="where the indexed projects' sdists are (downloaded when missing)")
+    p.add_argument("--index", type=Path, default=None, help="index to measure (default: the shipped one)")
     p.set_defaults(func=run_scan)
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    from bench import licence
     from bench.output import emit
-    from bench.scan import PYLINT, detector_bench, fetch_sdist, latency_bench, licence_bench
+    from bench.scan import detector_bench, latency_bench
 
-    project = args.project or fetch_sdist(PYLINT, args.cache)
     result = {
-        "project": project.name,
-        "licence": licence_bench(project, args.functions, args.seed),
+        "licence": licence.run(args.cache, args.per_project, args.per_package, args.seed, args.index),
         "detectors": detector_bench(),
         "latency": latency_bench(),
     }

@@ -41,7 +41,7 @@ COUNT_FLAGS = [
     ["eval", "humaneval", "--limit"], ["eval", "canonical", "mbpp", "--limit"], ["eval", "humaneval", "--samples"],
     ["eval", "humaneval", "--max-tokens"], ["train", "--task-limit"],
     ["loop", "--eval-limit"], ["loop", "--task-limit"], ["train", "--steps"], ["loop", "--steps"], ["bench", "lsp", "--keystrokes"],
-    ["bench", "serve", "--requests-per-client"], ["bench", "scan", "--functions"], ["serve", "--max-num-seqs"],
+    ["bench", "serve", "--requests-per-client"], ["bench", "scan", "--per-project"], ["serve", "--max-num-seqs"],
 ]
 
 

@@ -52,3 +52,49 @@ def test_index_build_then_match(tmp_path: Path, capsys: pytest.CaptureFixture):
     assert finding["related"]["source"] == "proj-0.1/mod.py" and finding["related"]["licence"] == "AGPL-3.0-only"
     with pytest.raises(UserError, match="--licence"):
         run(["scan", "index", str(project)])
+
+
+READ_TARGET = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30));"
+               "from codeloop.commands.scan import _read_target; text, _ = _read_target(sys.argv[1], None);"
+               "print(len(text))")
+
+
+def test_scan_reads_at_most_the_cap_from_an_endless_file():
+    """Defect 4: `codeloop scan /dev/zero` read the whole (endless) input before cutting it."""
+    import subprocess
+    import sys
+
+    from security.config import ScanConfig
+
+    done = subprocess.run([sys.executable, "-c", READ_TARGET, "/dev/zero"], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr[-500:]
+    assert int(done.stdout) == ScanConfig().max_chars + 1
+
+
+def test_scan_reads_at_most_the_cap_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """Defect 4, stdin: only the cap (plus one character, to know it was cut) is read."""
+    import io
+
+    from security.config import ScanConfig
+
+    class Zeros(io.RawIOBase):
+        def __init__(self, size: int):
+            self.left, self.read_bytes = size, 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            n = min(len(buffer), self.left)
+            buffer[:n] = b"a" * n
+            self.left -= n
+            self.read_bytes += n
+            return n
+
+    raw = Zeros(50_000_000)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8"))
+    assert run(["scan", "-", "--json", "--fail-on", "never"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert any(f["rule_id"] == "scan.truncated" for f in out["findings"])
+    assert raw.read_bytes < 4 * ScanConfig().max_chars + 65536

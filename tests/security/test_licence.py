@@ -9,7 +9,7 @@ from security import Kind, ScanConfig, Severity, scan
 from security.config import DEFAULT_INDEX_PATH
 from security.corpus import edited, renamed
 from security.fingerprint import fingerprints
-from security.index import FingerprintIndex
+from security.index import FingerprintIndex, Project, SourceFile
 
 COPYLEFT = textwrap.dedent('''
     def merge_intervals(intervals, tolerance=0):
@@ -46,8 +46,8 @@ UNRELATED = textwrap.dedent('''
 
 @pytest.fixture
 def index_path(tmp_path: Path) -> Path:
-    sources = [("gplproj-1.0/gplproj/intervals.py", "GPL-3.0-only", COPYLEFT),
-               ("gplproj-1.0/gplproj/other.py", "GPL-3.0-only", "x = 1\n")]
+    project = Project("gplproj", "1.0", "GPL-3.0-only")
+    sources = [SourceFile(project, "gplproj/intervals.py", COPYLEFT), SourceFile(project, "gplproj/other.py", "x = 1\n")]
     path = tmp_path / "test.idx"
     FingerprintIndex.build(sources, k=12, w=4).save(path)
     return path
@@ -76,6 +76,9 @@ def test_verbatim_and_renamed_copies_match_with_source(index_path: Path):
         assert finding.kind is Kind.LICENCE and finding.rule_id == "licence.GPL-3.0-only"
         assert finding.related.source == "gplproj-1.0/gplproj/intervals.py"
         assert finding.related.licence == "GPL-3.0-only"
+        assert (finding.related.project, finding.related.version) == ("gplproj", "1.0")
+        assert finding.related.path == "gplproj/intervals.py"
+        assert "gplproj 1.0 (GPL-3.0-only), file gplproj/intervals.py" in finding.message
         assert finding.start_line <= 3 <= finding.end_line
 
 
@@ -105,7 +108,46 @@ def test_renaming_does_not_change_fingerprints():
 
 
 @pytest.mark.skipif(not DEFAULT_INDEX_PATH.is_file(), reason="shipped index not built")
-def test_shipped_index_is_small_and_loads():
-    assert DEFAULT_INDEX_PATH.stat().st_size < 4_000_000
+def test_shipped_index_is_small_and_knows_many_projects():
+    """The shipped index (scripts/build_scan_index.sh): at least 50 copyleft projects, each with the
+    licence its sdist declares, under 30 MB, and its manifest agrees."""
+    import json
+
+    assert DEFAULT_INDEX_PATH.stat().st_size < 30_000_000
     index = FingerprintIndex.load(DEFAULT_INDEX_PATH)
-    assert index.files and all(path.startswith("pylint-") for path, _ in index.files)
+    assert len(index.projects) >= 50
+    assert all(p.licence.split("-")[0] in ("GPL", "LGPL", "AGPL") for p in index.projects)
+    manifest = json.loads(DEFAULT_INDEX_PATH.with_suffix(".json").read_text())
+    included = {(v["name"], v["version"], v["licence"]) for v in manifest if v["included"]}
+    assert {(p.name, p.version, p.licence) for p in index.projects} == included
+
+
+def test_project_licence_from_metadata_and_files(tmp_path: Path):
+    """Licences are read, not guessed: metadata decides, licence files confirm; a dual licence with a
+    permissive option or a disagreement leaves the project out."""
+    from security.project_licence import project_licence
+
+    def sdist(name: str, pkg_info: str, **files: str) -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        (root / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1\n{pkg_info}")
+        for file, text in files.items():
+            (root / file).write_text(text)
+        return root
+
+    gpl = "GNU GENERAL PUBLIC LICENSE\n   Version 3, 29 June 2007\n"
+    found = project_licence(sdist("a", "License-Expression: GPL-3.0-or-later\n", COPYING=gpl))
+    assert (found.spdx, found.copyleft) == ("GPL-3.0-or-later", True)
+    found = project_licence(sdist("b", "Classifier: License :: OSI Approved :: GNU General Public License (GPL)\n",
+                                  LICENSE=gpl))
+    assert (found.spdx, found.copyleft) == ("GPL-3.0", True)  # version from the licence file
+    lesser = "GNU LESSER GENERAL PUBLIC LICENSE\n Version 2.1, February 1999\n"
+    assert project_licence(sdist("c", "License: LGPL-2.1\n", LICENSE=lesser)).spdx == "LGPL-2.1"
+    assert project_licence(sdist("c2", "License: LGPLv2+\n", LICENSE=lesser)).spdx == "LGPL-2.0-or-later"
+    assert not project_licence(sdist("d", "License-Expression: GPL-2.0-or-later OR MIT\n")).copyleft
+    mixed = "Classifier: License :: OSI Approved :: MIT License\nClassifier: License :: OSI Approved :: " \
+            "GNU General Public License v2 (GPLv2)\n"
+    assert not project_licence(sdist("e", mixed)).copyleft
+    disagree = project_licence(sdist("f", "License-Expression: MIT\n", LICENSE=gpl))
+    assert not disagree.copyleft
+    assert not project_licence(sdist("g", "")).copyleft
