@@ -2,7 +2,10 @@
 (when the deadline came first) the final choice later.
 
 Each sample is cut by post-processing as soon as more tokens could not change it; its checks start at
-once, while the other samples are still generating. The deadline runs from the first finished candidate.
+once, while the other samples are still generating. A passing candidate that nothing can beat any more
+(every candidate the model ranks higher failed, and the samples still generating already rank lower) is
+shown at once and the engine request stopped; otherwise the deadline runs from the first finished
+candidate.
 
 Invariants: a candidate is shown as checked only with a verdict from its own finished run; a cancelled
 selection cancels its pending runs (those not started never start); the late result never blocks the
@@ -41,53 +44,106 @@ class Selection:
 CheckRun = Callable[[Candidate], Awaitable[Verdict]]
 
 
-async def collect(stream: AsyncIterator[Samples], ctx: CompletionContext, max_lines: int,
-                  on_candidate: Callable[[Candidate], None]) -> list[Candidate]:
-    """Read the stream until every sample is cut or finished (then stop it); ``on_candidate`` is called
-    once per sample, in the order they finish."""
-    frozen: dict[int, Candidate] = {}
-    async with contextlib.aclosing(stream):  # type: ignore[type-var]
-        async for batch in stream:
-            samples = batch.samples
-            for s in samples:
-                if s.index not in frozen and (s.finished or postprocess.should_stop(s.text, ctx, max_lines)):
-                    frozen[s.index] = Candidate(s.index, postprocess.finish(s.text, ctx, max_lines), s.logprob)
-                    on_candidate(frozen[s.index])
-            if samples and all(s.index in frozen for s in samples):
-                break
-    return [frozen[i] for i in sorted(frozen)]
+class _Round:
+    """One selection in progress: the samples cut so far, what the others may still become, the runs.
+
+    Invariant: ``bounds`` holds, for every sample not cut yet, its cumulative log-probability so far (an
+    upper bound of its final value: log-probabilities only add negative terms), or None when unknown."""
+
+    def __init__(self, check: CheckRun) -> None:
+        self.check = check
+        self.frozen: dict[int, Candidate] = {}
+        self.bounds: dict[int, float | None] = {}
+        self.runs: dict[int, asyncio.Task[Verdict]] = {}
+        self.first_at: float | None = None
+        self.changed = asyncio.Event()
+        self._seen: set[str] = set()
+
+    async def read(self, stream: AsyncIterator[Samples], ctx: CompletionContext, max_lines: int) -> None:
+        """Cut each sample as soon as more tokens could not change it and start its run; stop the stream
+        once every sample is cut."""
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for batch in stream:
+                for s in batch.samples:
+                    if s.index in self.frozen:
+                        continue
+                    if s.finished or postprocess.should_stop(s.text, ctx, max_lines):
+                        self._freeze(Candidate(s.index, postprocess.finish(s.text, ctx, max_lines), s.logprob))
+                    else:
+                        self.bounds[s.index] = s.logprob
+                if batch.samples and all(s.index in self.frozen for s in batch.samples):
+                    break
+        self.bounds.clear()
+        self.changed.set()
+
+    def _freeze(self, c: Candidate) -> None:
+        self.first_at = self.first_at or time.perf_counter()
+        self.frozen[c.index] = c
+        self.bounds.pop(c.index, None)
+        if c.text and c.text not in self._seen:  # identical texts are checked once
+            self._seen.add(c.text)
+            self.runs[c.index] = asyncio.ensure_future(self.check(c))
+            self.runs[c.index].add_done_callback(lambda _: self.changed.set())
+        self.changed.set()
+
+    def checked(self) -> list[Candidate]:
+        """The candidates being checked (non-empty, distinct), in sample order."""
+        return [self.frozen[i] for i in sorted(self.runs)]
+
+    def settled(self) -> bool:
+        """True when a passing candidate is known that nothing still running or generating can beat:
+        every candidate the model ranks higher has failed, and no sample still generating can end up
+        ranked higher (its log-probability so far already ranks it lower)."""
+        verdicts = _done_verdicts(self.runs)
+        passing = [c for c in model_order(self.checked()) if c.index in verdicts and verdicts[c.index].passed]
+        if not passing:
+            return False
+        best = _model_key(passing[0].logprob, passing[0].index)
+        pending = [c for c in self.checked() if c.index not in verdicts]
+        if any(_model_key(c.logprob, c.index) < best for c in pending):
+            return False
+        return not any(_model_key(bound, i) < best for i, bound in self.bounds.items())
+
+
+def _model_key(logprob: float | None, index: int) -> tuple[float, int]:
+    return (-(logprob if logprob is not None else 0.0), index)
 
 
 async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: CheckRun,
                  deadline_s: float, max_lines: int = 12) -> Selection | None:
-    """The candidate to show (None: every candidate was empty)."""
+    """The candidate to show (None: every candidate was empty). Returns as soon as the best possible
+    candidate is known to pass (the engine request is then stopped), else when generation has ended and
+    every check has finished or ``deadline_s`` has passed since the first candidate."""
     start = time.perf_counter()
-    runs: dict[int, asyncio.Task[Verdict]] = {}
-    seen: set[str] = set()
-    first_at: list[float] = []
-
-    def on_candidate(c: Candidate) -> None:
-        if not first_at:
-            first_at.append(time.perf_counter())
-        if c.text and c.text not in seen:  # identical texts are checked once
-            seen.add(c.text)
-            runs[c.index] = asyncio.ensure_future(check(c))
-
+    rnd = _Round(check)
+    reader = asyncio.ensure_future(rnd.read(stream, ctx, max_lines))
     try:
-        candidates = await collect(stream, ctx, max_lines, on_candidate)
-        shown = [c for c in candidates if c.index in runs]
-        if not shown:
-            return None
-        deadline = first_at[0] + deadline_s
-        await asyncio.wait(list(runs.values()), timeout=max(0.0, deadline - time.perf_counter()))
+        while not rnd.settled():
+            if reader.done():
+                reader.result()  # an engine error ends the selection
+                deadline = (rnd.first_at or start) + deadline_s
+                if all(t.done() for t in rnd.runs.values()) or time.perf_counter() >= deadline:
+                    break
+            rnd.changed.clear()
+            timeout = max(0.0, (rnd.first_at or start) + deadline_s - time.perf_counter()) if reader.done() else None
+            waiter = asyncio.ensure_future(rnd.changed.wait())
+            await asyncio.wait({waiter}, timeout=timeout)
+            waiter.cancel()
     except BaseException:
-        for task in runs.values():
+        reader.cancel()
+        for task in rnd.runs.values():
             task.cancel()
         raise
-    selection = _choose(shown, runs)
-    selection.first_candidate_ms = (first_at[0] - start) * 1000
-    if any(not t.done() for t in runs.values()):
-        selection.late = asyncio.ensure_future(_final(shown, runs))
+    if not reader.done():  # settled early: stop generating (closing the stream aborts the request)
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    shown = rnd.checked()
+    if not shown:
+        return None
+    selection = _choose(shown, rnd.runs)
+    selection.first_candidate_ms = ((rnd.first_at or start) - start) * 1000
+    if any(not t.done() for t in rnd.runs.values()):
+        selection.late = asyncio.ensure_future(_final(shown, rnd.runs))
     return selection
 
 

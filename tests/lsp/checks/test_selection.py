@@ -105,3 +105,21 @@ async def test_cancelling_the_selection_cancels_its_checks():
 
 async def test_all_empty_candidates_select_nothing():
     assert await select(stream([final_snapshot("", "")], []), CTX, checker({}, []), 5) is None
+
+
+async def test_a_pass_nothing_can_beat_any_more_stops_the_generation():
+    closed: list[bool] = []
+    results = {"return 1": (0.0, verdict(2))}
+    snaps = [[Sample(0, "return 1", -1.0, True), Sample(1, "ret", -3.0)],  # sample 1 already ranks lower
+             [Sample(0, "return 1", -1.0, True), Sample(1, "return 5", -3.5, True)]]
+    sel = await select(stream(snaps, closed, delay_s=0.2), CTX, checker(results, []), deadline_s=5)
+    assert sel.candidate.text == "return 1" and sel.verdict.passed and closed == [True]
+    assert [c.text for c in sel.candidates] == ["return 1"]  # the second sample was never finished
+
+
+async def test_a_sample_that_may_still_outrank_the_pass_is_waited_for():
+    results = {"return 1": (0.0, verdict(2)), "return 5": (0.0, verdict(2))}
+    snaps = [[Sample(0, "return 1", -1.0, True), Sample(1, "ret", -0.2)],  # sample 1 may still rank higher
+             [Sample(0, "return 1", -1.0, True), Sample(1, "return 5", -0.5, True)]]
+    sel = await select(stream(snaps, [], delay_s=0.05), CTX, checker(results, []), deadline_s=5)
+    assert sel.candidate.text == "return 5" and len(sel.candidates) == 2
