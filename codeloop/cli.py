@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from codeloop.commands import bench, demo, lsp, model, sandbox, scan, serve, tasks, train
+from codeloop import __version__
+from codeloop.commands import bench, demo, doctor, lsp, model, sandbox, scan, serve, tasks, train
 from codeloop.commands import eval as evaluate
 from codeloop.errors import UserError
 
-COMMAND_MODULES = (model, bench, demo, serve, lsp, sandbox, scan, evaluate, tasks, train)
+COMMAND_MODULES = (model, bench, demo, serve, lsp, sandbox, scan, evaluate, tasks, train, doctor)
 """In the order ``codeloop --help`` lists them."""
 
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="codeloop",
         description="Self-hosted code assistant: engine, language server, sandbox, evals, RL loop.",
     )
+    parser.add_argument("--version", action="version", version=f"codeloop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)

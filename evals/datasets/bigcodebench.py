@@ -10,7 +10,10 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 
 from evals.datasets.files import DatasetError, data_file, read_jsonl
 from evals.datasets.programs import unittest_call

@@ -7,7 +7,8 @@ import sys
 
 from codeloop.cli import build_parser, main
 
-COMMANDS = ["model", "bench", "demo", "serve", "lsp", "complete", "chat", "sandbox", "scan", "eval", "tasks", "train", "loop"]
+COMMANDS = ["model", "bench", "demo", "serve", "lsp", "complete", "chat", "sandbox", "scan", "eval", "tasks", "train", "loop",
+            "doctor"]
 
 
 def test_python_dash_m_codeloop_prints_the_same_help():
@@ -21,7 +22,8 @@ def test_every_subcommand_has_a_function():
     parser = build_parser()
     for argv in (["model", "list"], ["bench", "scan"], ["demo"], ["serve"], ["lsp"], ["complete", "f:1:1"],
                  ["chat", "q"], ["sandbox", "run", "f"], ["scan", "-"], ["eval", "mbpp"], ["tasks", "mine", "r"], ["train"],
-                 ["loop"]):
+                 ["loop"], ["doctor"], ["eval", "custom", "f.jsonl"], ["eval", "complete-samples", "s.jsonl",
+                                                                         "--benchmark", "humaneval"]):
         assert callable(parser.parse_args(argv).func), argv
 
 
