@@ -2,7 +2,9 @@
 
 Two implementations, chosen at the entry point from settings (never by sniffing):
 - ``InProcessClient``: an ``AsyncEngine`` over ``Engine.from_config`` inside this process (default).
-- ``HttpClient``: a shared ``codeloop serve`` over the OpenAI wire format (``--engine-url``).
+- ``HttpClient``: a shared ``codeloop serve`` over the OpenAI wire format (``--engine-url``), or any other
+  OpenAI-compatible server: codeloop's extensions (``priority``, FIM through ``suffix``) go only to a server
+  whose ``/v1/models`` says ``owned_by: codeloop``; others get a FIM prompt laid out here.
 
 Invariant for both: a stream that is closed before it finishes (the consumer breaks out, or its task is
 cancelled) aborts the engine request, and is counted in ``ClientStats.num_aborted``.
@@ -21,6 +23,8 @@ import httpx
 
 from inference.config import EngineConfig
 from inference.request import Priority
+from inference.server.launcher import API_KEY_ENV
+from inference.server.schemas import OWNER
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class Generation:
     """With ``suffix``: plain FIM parts, sent instead of ``prompt`` to an HTTP server (it lays them out)."""
     suffix: str | None = None
     request_id: str = field(default_factory=lambda: f"lsp-{uuid.uuid4().hex[:12]}")
+    recommended: bool = False
+    """Chat: sample with the model family's recommended settings (catalog / generation_config) instead
+    of ``temperature``; over HTTP the sampling fields are left out and the server applies them."""
 
 
 @dataclass
@@ -106,7 +113,9 @@ class EngineClient(Protocol):
         """A Generation for chat ``messages`` (None: the client sends messages itself, see ``chat``)."""
         ...
 
-    def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[Chunk]:
+    def chat(self, messages: list[dict[str, str]], max_tokens: int,
+             temperature: float | None = None) -> AsyncIterator[Chunk]:
+        """Stream the answer; ``temperature`` None samples with the model family's recommended settings."""
         ...
 
     def engine_stats(self) -> dict[str, Any]:
@@ -189,10 +198,12 @@ class InProcessClient:
         return _tracked(self.stats, self._stream(gen))
 
     async def _stream(self, gen: Generation) -> AsyncIterator[Chunk]:
+        from inference.catalog import chat_defaults
         from inference.sampling import SamplingParams
 
         aeng = await self.engine()
-        params = SamplingParams(temperature=gen.temperature, max_tokens=gen.max_tokens, stop=list(gen.stop))
+        sampling = chat_defaults(self.model).as_dict() if gen.recommended else {"temperature": gen.temperature}
+        params = SamplingParams(max_tokens=gen.max_tokens, stop=list(gen.stop), **sampling)
         agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id)
         try:
             async for out in agen:
@@ -222,13 +233,16 @@ class InProcessClient:
     def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
         return None
 
-    def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[Chunk]:
+    def chat(self, messages: list[dict[str, str]], max_tokens: int,
+             temperature: float | None = None) -> AsyncIterator[Chunk]:
         return _tracked(self.stats, self._chat(messages, max_tokens, temperature))
 
-    async def _chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[Chunk]:
+    async def _chat(self, messages: list[dict[str, str]], max_tokens: int,
+                    temperature: float | None) -> AsyncIterator[Chunk]:
         aeng = await self.engine()
         prompt = aeng.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        gen = Generation(prompt=prompt, max_tokens=max_tokens, temperature=temperature, priority=Priority.CHAT)
+        gen = Generation(prompt=prompt, max_tokens=max_tokens, temperature=temperature or 0.0, priority=Priority.CHAT,
+                         recommended=temperature is None)
         async for chunk in self._stream(gen):
             yield chunk
 
@@ -265,18 +279,39 @@ class HttpClient:
         self.model = model
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0))
+        self._codeloop: bool | None = None
+        """Whether the server is a ``codeloop serve`` (asked once, on the first request)."""
+
+    async def is_codeloop(self) -> bool:
+        """True when ``/v1/models`` names ``owned_by: codeloop``: only then are codeloop's own request fields
+        sent (other OpenAI-compatible servers reject ``priority``, and few take ``suffix``)."""
+        if self._codeloop is None:
+            try:
+                resp = await self._http.get("/models")
+            except httpx.HTTPError as exc:
+                raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
+            if resp.status_code == 401:
+                raise EngineError(f"engine at {self._http.base_url} refused the API key (HTTP 401): set the "
+                                  f"apiKey setting or ${API_KEY_ENV}")
+            try:
+                cards = resp.json().get("data") if resp.status_code == 200 else []
+            except ValueError:
+                cards = []
+            self._codeloop = any(isinstance(c, dict) and c.get("owned_by") == OWNER for c in cards or [])
+        return self._codeloop
 
     def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
-        return _tracked(self.stats, self._sse_raw("/completions", _completion_body(gen), lambda c: c.get("text") or ""))
+        return _tracked(self.stats, self._sse_raw("/completions", lambda own: _completion_body(gen, own),
+                                                  lambda c: c.get("text") or ""))
 
     def samples(self, gen: Generation, n: int) -> AsyncIterator[Samples]:
         """n choices of one /v1/completions request; the server gives no log-probabilities (None)."""
-        return _tracked(self.stats, self._sse_samples({**_completion_body(gen), "n": n}, n))
+        return _tracked(self.stats, self._sse_samples(lambda own: {**_completion_body(gen, own), "n": n}, n))
 
-    async def _sse_samples(self, body: dict[str, Any], n: int) -> AsyncIterator[Samples]:
+    async def _sse_samples(self, body_of: Any, n: int) -> AsyncIterator[Samples]:
         texts, done = [""] * n, [False] * n
         prompt_tokens = cached = 0
-        async for event in self._events("/completions", body):
+        async for event in self._events("/completions", body_of):
             for choice in event.get("choices") or []:
                 i = choice.get("index", 0)
                 if isinstance(i, int) and 0 <= i < n:
@@ -289,16 +324,21 @@ class HttpClient:
     def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
         return None
 
-    def chat(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> AsyncIterator[Chunk]:
-        body = {"messages": messages, "max_tokens": max_tokens, "temperature": float(temperature),
-                "stream": True, "stream_options": {"include_usage": True}, "priority": "chat"}
-        return _tracked(self.stats, self._sse_raw("/chat/completions", body,
-                                              lambda c: (c.get("delta") or {}).get("content") or ""))
+    def chat(self, messages: list[dict[str, str]], max_tokens: int,
+             temperature: float | None = None) -> AsyncIterator[Chunk]:
+        """``temperature`` None: the server's recommended sampling for the model (no sampling fields sent)."""
+        body: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "stream": True,
+                                "stream_options": {"include_usage": True}}
+        if temperature is not None:
+            body["temperature"] = float(temperature)
+        return _tracked(self.stats, self._sse_raw(
+            "/chat/completions", lambda own: {**body, "priority": "chat"} if own else body,
+            lambda c: (c.get("delta") or {}).get("content") or ""))
 
-    async def _sse_raw(self, path: str, body: dict[str, Any], delta_of: Any) -> AsyncIterator[Chunk]:
+    async def _sse_raw(self, path: str, body_of: Any, delta_of: Any) -> AsyncIterator[Chunk]:
         text = ""
         prompt_tokens = cached = 0
-        async for event in self._events(path, body):
+        async for event in self._events(path, body_of):
             prompt_tokens, cached = _usage(event, prompt_tokens, cached)
             for choice in event.get("choices") or []:
                 delta = delta_of(choice)
@@ -306,8 +346,10 @@ class HttpClient:
                 yield Chunk(text, delta, False, prompt_tokens, cached)
         yield Chunk(text, "", True, prompt_tokens, cached)
 
-    async def _events(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """The JSON events of one streamed request (HTTP errors become EngineError)."""
+    async def _events(self, path: str, body_of: Any) -> AsyncIterator[dict[str, Any]]:
+        """The JSON events of one streamed request, whose body ``body_of(is_codeloop)`` builds. HTTP errors
+        and a mid-stream ``{"error": ...}`` event become EngineError (the text so far is no answer)."""
+        body = body_of(await self.is_codeloop())
         if self.model:
             body["model"] = self.model
         try:
@@ -321,7 +363,10 @@ class HttpClient:
                     data = line[5:].strip()
                     if data == "[DONE]":
                         break
-                    yield json.loads(data)
+                    event = json.loads(data)
+                    if isinstance(event, dict) and event.get("error"):
+                        raise EngineStreamError(f"engine failed mid-stream: {_error_message(event['error'])}")
+                    yield event
         except httpx.HTTPError as exc:
             raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
 
@@ -341,12 +386,16 @@ class HttpClient:
         await self._http.aclose()
 
 
-def _completion_body(gen: Generation) -> dict[str, Any]:
+def _completion_body(gen: Generation, codeloop: bool) -> dict[str, Any]:
+    """The /v1/completions body; a codeloop server also gets ``priority`` and lays out FIM from ``suffix``,
+    any other gets the prompt laid out here with the model's FIM tokens."""
     body: dict[str, Any] = {
         "max_tokens": gen.max_tokens, "temperature": float(gen.temperature), "stream": True,
-        "stream_options": {"include_usage": True}, "priority": gen.priority.name.lower(),
+        "stream_options": {"include_usage": True},
     }
-    if gen.prefix is not None and gen.suffix is not None:
+    if codeloop:
+        body["priority"] = gen.priority.name.lower()
+    if codeloop and gen.prefix is not None and gen.suffix is not None:
         body.update(prompt=gen.prefix, suffix=gen.suffix)
     else:
         body["prompt"] = gen.prompt
@@ -362,5 +411,13 @@ def _usage(event: dict[str, Any], prompt_tokens: int, cached: int) -> tuple[int,
     return usage.get("prompt_tokens", prompt_tokens), details.get("cached_tokens", cached)
 
 
+def _error_message(error: Any) -> str:
+    return str(error.get("message") or error) if isinstance(error, dict) else str(error)
+
+
 class EngineError(RuntimeError):
     """The engine could not answer (HTTP error, engine crash)."""
+
+
+class EngineStreamError(EngineError):
+    """The engine reported an error after the stream had started: the text so far is not an answer."""

@@ -55,6 +55,9 @@ class Settings:
     """Engine model (catalog name, HF folder or GGUF file) for the in-process engine."""
     engine_url: str | None = None
     """Base URL of a running ``codeloop serve``; when set, the HTTP client is used."""
+    api_key: str | None = None
+    """Bearer token for ``engine_url``'s server (``codeloop serve --api-key``); the entry point fills it from
+    ``$CODELOOP_API_KEY`` when the editor sends none."""
     weight_quant: str = "none"
     """Weight-only quantization of the in-process engine: none (bf16), int8 or int4. int4 decodes 2.6x
     faster but prefills slower on CPU; keystroke requests are prefill-bound, so bf16 answers sooner
@@ -77,6 +80,7 @@ class Settings:
     """Wait this long before calling the engine; a newer request in that time replaces this one."""
     chat_max_tokens: int = 512
     temperature: float = 0.0
+    """Sampling temperature of suggestions (chat samples with the model's recommended settings)."""
     security: SecuritySettings = field(default_factory=SecuritySettings)
     check: CheckSettings = field(default_factory=CheckSettings)
 
@@ -110,6 +114,7 @@ _FIELD_TYPES: dict[str, type] = {
     "enable": bool,
     "model": str,
     "engine_url": str,
+    "api_key": str,
     "weight_quant": str,
     "kv_dtype": str,
     "kv_cache_tokens": int,

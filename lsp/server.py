@@ -19,7 +19,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from lsp.checks.checker import Checker
-from lsp.client import EngineClient, EngineError, HttpClient, InProcessClient
+from lsp.client import EngineClient, EngineError, EngineStreamError, HttpClient, InProcessClient
 from lsp.completer import Completer, Document, Suggestion
 from lsp.config import Settings
 from lsp.context import PositionError
@@ -44,7 +44,7 @@ SuggestionFilter = Callable[[Document, Suggestion], "Suggestion | None"]
 def make_client(settings: Settings) -> EngineClient:
     """HTTP when an engine URL is set, else an in-process engine for ``settings.model``."""
     if settings.engine_url:
-        return HttpClient(settings.engine_url, model=settings.model)
+        return HttpClient(settings.engine_url, model=settings.model, api_key=settings.api_key)
     return InProcessClient(settings.model or "qwen2.5-coder-0.5b-instruct", engine_options=engine_options(settings))
 
 
@@ -158,6 +158,10 @@ class CodeloopServer(LanguageServer):
             suggestion = await self.completer.suggest(doc, position.line, position.character, self.sources.index)
         except PositionError as exc:
             raise JsonRpcInvalidParams(str(exc)) from exc
+        except EngineStreamError as exc:  # a partial answer: no suggestion, one log line, the user told once
+            logger.warning("no suggestion: %s", exc)
+            self._tell_once(str(exc))
+            return None
         except EngineError as exc:
             self._tell_once(str(exc))
             raise

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -62,7 +63,9 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, **extra: object) -> Settings:
-    return Settings().merged({"model": args.model, "engine_url": args.engine_url,
+    from inference.server.launcher import API_KEY_ENV
+
+    return Settings().merged({"model": args.model, "engine_url": args.engine_url, "api_key": os.environ.get(API_KEY_ENV),
                               "weight_quant": args.weight_quant, "kv_dtype": args.kv_dtype, **extra})
 
 
@@ -206,7 +209,7 @@ def run_chat(args: argparse.Namespace) -> int:
     async def run() -> str:
         text = ""
         try:
-            async for chunk in client.chat(messages, args.max_tokens, 0.0):
+            async for chunk in client.chat(messages, args.max_tokens, None):  # the model's recommended sampling
                 text = chunk.text
                 if not args.json:
                     print(chunk.delta, end="", flush=True)

@@ -96,7 +96,8 @@ async def answer(ls: CodeloopServer, payload: Any) -> dict[str, Any]:
         ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title="codeloop chat", cancellable=True))
     text, pending, last = "", "", time.monotonic()
     try:
-        stream = ls.client.chat(messages, ls.settings.chat_max_tokens, ls.settings.temperature)
+        # the model family's recommended sampling (catalog / the server's defaults): greedy chat repeats itself
+        stream = ls.client.chat(messages, ls.settings.chat_max_tokens, None)
         async with contextlib.aclosing(stream) as chunks:  # type: ignore[type-var]
             async for chunk in chunks:
                 text, pending = chunk.text, pending + chunk.delta

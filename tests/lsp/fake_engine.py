@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 
 @dataclass
@@ -31,6 +31,15 @@ class FakeEngine:
     bodies: list[dict] = field(default_factory=list)
     num_aborted: int = 0
     num_finished: int = 0
+    owned_by: str | None = "codeloop"
+    """``owned_by`` of GET /v1/models (None: no such route, as some servers); "codeloop" plays codeloop serve."""
+    rejects: frozenset[str] = frozenset()
+    """Request fields answered with a 400 (another OpenAI-compatible server: e.g. ``priority``, ``suffix``)."""
+    api_key: str | None = None
+    """When set, every route wants ``Authorization: Bearer <api_key>`` (401 otherwise)."""
+    error_after: int | None = None
+    """Send this many chunks, then a ``{"error": ...}`` event and end the stream (an engine failing mid-way)."""
+    headers: list[dict] = field(default_factory=list)
 
     def text_for(self, body: dict) -> str:
         if "messages" in body:
@@ -52,6 +61,9 @@ class FakeEngine:
             done = False
             try:
                 for i in range(0, max(len(t) for t in texts), self.chunk_chars):
+                    if self.error_after is not None and i // self.chunk_chars >= self.error_after:
+                        yield f"data: {json.dumps({'error': {'message': 'engine error: RuntimeError', 'type': 'server_error'}})}\n\n"
+                        return
                     await asyncio.sleep(self.delay_s)
                     for index, text in enumerate(texts):
                         piece = text[i : i + self.chunk_chars]
@@ -72,17 +84,33 @@ class FakeEngine:
                 else:
                     self.num_aborted += 1
 
+        def refused(request: Request, body: dict | None = None) -> JSONResponse | None:
+            self.headers.append(dict(request.headers))
+            if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
+                return JSONResponse({"error": {"message": "invalid api key"}}, status_code=401)
+            bad = sorted(self.rejects & set(body or {}))
+            if bad:
+                return JSONResponse({"error": {"message": f"unknown field {bad[0]!r}"}}, status_code=400)
+            return None
+
+        @app.get("/v1/models")
+        async def models(request: Request):
+            if self.owned_by is None:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            return refused(request) or {"object": "list", "data": [{"id": "m", "object": "model",
+                                                                     "owned_by": self.owned_by}]}
+
         @app.post("/v1/completions")
         async def completions(request: Request):
             body = await request.json()
             self.bodies.append(body)
-            return StreamingResponse(stream(body, False), media_type="text/event-stream")
+            return refused(request, body) or StreamingResponse(stream(body, False), media_type="text/event-stream")
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request):
             body = await request.json()
             self.bodies.append(body)
-            return StreamingResponse(stream(body, True), media_type="text/event-stream")
+            return refused(request, body) or StreamingResponse(stream(body, True), media_type="text/event-stream")
 
         return app
 
