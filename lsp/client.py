@@ -280,7 +280,19 @@ class HttpClient:
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0))
         self._codeloop: bool | None = None
-        """Whether the server is a ``codeloop serve`` (asked once, on the first request)."""
+        """Whether the server is a ``codeloop serve`` (asked once: at start, else on the first request)."""
+        self._asking: asyncio.Future[Any] | None = None
+
+    def start(self) -> None:
+        """Ask the server what it is in the background, so the first keystroke does not wait for it."""
+        if self._asking is None:
+            self._asking = asyncio.ensure_future(self._ask_quietly())
+
+    async def _ask_quietly(self) -> None:
+        try:
+            await self.is_codeloop()
+        except EngineError:
+            pass  # asked again by the first request, which reports the error
 
     async def is_codeloop(self) -> bool:
         """True when ``/v1/models`` names ``owned_by: codeloop``: only then are codeloop's own request fields
@@ -380,7 +392,8 @@ class HttpClient:
         return None
 
     async def ready(self) -> None:
-        return None
+        """Wait for the question the start asked (an error surfaces in the request itself)."""
+        await self._ask_quietly()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -119,7 +119,7 @@ class CodeloopServer(LanguageServer):
     def apply_settings(self, options: Any) -> None:
         old = self.settings
         self.settings = old.merged(plain(options))
-        engine = ("model", "engine_url", "weight_quant", "kv_dtype", "kv_cache_tokens")
+        engine = ("model", "engine_url", "api_key", "weight_quant", "kv_dtype", "kv_cache_tokens")
         if any(getattr(old, k) != getattr(self.settings, k) for k in engine) and self._client:
             asyncio.ensure_future(self._client.aclose())
             self._client, self._completer = None, None
@@ -209,6 +209,8 @@ def build_server(settings: Settings | None = None,
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: CodeloopServer, params: types.InitializedParams) -> None:
+        if ls.settings.engine_url:
+            ls.client  # noqa: B018 - creating the HTTP client asks the server what it is, off the keystroke path
         if ls.checker is not None:
             await asyncio.to_thread(ls.checker.start)  # the test index builds in a background process
         await asyncio.to_thread(ls.sources.scan_workspace, ls._root)

@@ -102,6 +102,15 @@ async def test_typed_through_cache_answers_without_engine(client: LanguageClient
     assert s["completer"]["num_typed_through_hits"] == 1
 
 
+async def _engine_received(fake, num_bodies: int, timeout_s: float = 20.0) -> None:
+    """Wait until the engine has received ``num_bodies`` requests (a busy machine may take seconds)."""
+    for _ in range(int(timeout_s / 0.02)):
+        if len(fake.engine.bodies) >= num_bodies:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the engine received {len(fake.engine.bodies)} requests, not {num_bodies}")
+
+
 async def test_newer_request_supersedes_and_client_cancel_aborts(client: LanguageClient, fake):
     fake.engine.delay_s = 0.2
     try:
@@ -109,16 +118,17 @@ async def test_newer_request_supersedes_and_client_cancel_aborts(client: Languag
         open_doc(client, URI, TEXT)
         aborted = fake.engine.num_aborted
         first = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params(URI, 8, 4)))
-        await asyncio.sleep(0.3)
+        await _engine_received(fake, len(fake.engine.bodies) + 1)  # its stream has started: superseding aborts it
         second = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params(URI, 4, 11)))
         with pytest.raises(Exception, match="cancel"):
             await first
         assert (await second).items[0].insert_text == "math.pi * r ** 2"
         # an explicit $/cancelRequest aborts the engine stream too
         change_doc(client, URI, 2, 0, 0, "# x\n")
+        received = len(fake.engine.bodies)
         third = asyncio.ensure_future(client.protocol.send_request_async(
             types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(URI, 9, 4), msg_id="cancel-me"))
-        await asyncio.sleep(0.3)
+        await _engine_received(fake, received + 1)
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
         with pytest.raises(Exception, match="cancel"):
             await third
