@@ -30,6 +30,8 @@ def register(eval_subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--settings", default="{}", help="language-server settings as JSON (e.g. '{\"maxLines\": 8}')")
     f.add_argument("--no-checks", action="store_true", help="skip running the tests (exact match and similarity only)")
     f.add_argument("--num-threads", type=int, help="in-process engine threads")
+    f.add_argument("--kv-dtype", choices=("auto", "int8"), default=None,
+                     help="KV cache of the in-process engine (int8: half the memory)")
     f.add_argument("--concurrency", type=int, default=2, help="completion requests in flight")
     f.add_argument("--run-dir", type=Path, help="default runs/fim-<tasks>-<model>-<time>")
     f.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
@@ -63,7 +65,7 @@ def run_fim(args: argparse.Namespace) -> int:
         engine = EngineChoice(model=None if args.engine_url or args.infill_url else
                               (args.model or "qwen2.5-coder-0.5b-instruct"),
                               engine_url=args.engine_url, infill_url=args.infill_url,
-                              engine_options={"num_threads": args.num_threads} if args.num_threads else {})
+                              engine_options=_engine_options(args))
         kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
         if not set(kinds) <= set(KINDS):
             raise ValueError(f"--kinds takes {', '.join(KINDS)}, got {args.kinds!r}")
@@ -94,3 +96,13 @@ def run_fim_report(args: argparse.Namespace) -> int:
     print(md.read_text(), end="")
     print(f"wrote {md}")
     return 0
+
+
+def _engine_options(args: argparse.Namespace) -> dict:
+    """In-process engine settings from the flags (threads, KV cache dtype)."""
+    options: dict = {"num_threads": args.num_threads} if args.num_threads else {}
+    if args.kv_dtype:
+        from inference.config import CacheConfig
+
+        options["cache"] = CacheConfig(kv_cache_dtype=args.kv_dtype)
+    return options
