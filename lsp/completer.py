@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +124,10 @@ class CompleterStats:
         del values[:-2000]
 
 
+FIT_ROUNDS = 4
+"""Proportional shrinking rounds before the binary search that guarantees a prompt that fits."""
+
+
 class Completer:
     """Suggestions for cursors in documents, through one engine client."""
 
@@ -177,6 +182,9 @@ class Completer:
         except asyncio.CancelledError:
             self.stats.num_cancelled += 1
             raise
+        except ctxmod.ContextTooSmall:
+            self.stats.num_empty += 1  # no prompt fits this engine: nothing to suggest, not an error
+            return None
         except Exception:
             self.stats.num_errors += 1
             raise
@@ -313,17 +321,42 @@ class Completer:
                     self._ranked.pop(next(iter(self._ranked)))
             return [dataclasses.replace(s, path=self._rel(s.path)) for s in pick(memo[1], budget_chars)]
 
+        def build(chars: int, snippet_chars: int) -> ctxmod.CompletionContext:
+            return ctxmod.build(self._rel(doc.path), doc.text, line, character, retrieve=retrieve,
+                                budget_chars=chars, snippet_budget_chars=snippet_chars,
+                                repo_name=_repo_name(self.root), encoding=doc.encoding)
+
         limit = self.client.max_prompt_tokens(max_new)
-        for _ in range(4):
-            ctx = ctxmod.build(self._rel(doc.path), doc.text, line, character, retrieve=retrieve,
-                               budget_chars=budget, snippet_budget_chars=snippet_budget,
-                               repo_name=_repo_name(self.root), encoding=doc.encoding)
-            tokens = self.client.count_tokens(ctx.prompt) if limit is not None else None
-            if tokens is None or limit is None or tokens <= limit:
+        ctx = build(budget, snippet_budget)
+        if limit is None:
+            return ctx
+        for _ in range(FIT_ROUNDS):
+            tokens = self.client.count_tokens(ctx.prompt)
+            if tokens is None or tokens <= limit:
                 return ctx
+            # NOTE: shrink what the prompt holds, not the budgets (a short document uses far less than
+            # its budget, and scaling an unused budget changed nothing for several rounds)
             scale = 0.9 * limit / tokens
-            budget, snippet_budget = int(budget * scale), int(snippet_budget * scale)
-        return ctx
+            used = len(ctx.prefix) + len(ctx.suffix)
+            ctx = build(int(min(budget, used) * scale), int(sum(len(s.text) for s in ctx.snippets) * scale))
+        return self._largest_fitting(build, len(ctx.prefix) + len(ctx.suffix), limit)
+
+    def _largest_fitting(self, build: Callable[[int, int], ctxmod.CompletionContext], chars: int,
+                         limit: int) -> ctxmod.CompletionContext:
+        """The context without snippets with the most characters (binary search) whose prompt fits:
+        the guarantee behind the rounds above. Raises ContextTooSmall when not even an empty one fits."""
+        best = build(0, 0)
+        if (self.client.count_tokens(best.prompt) or 0) > limit:
+            raise ctxmod.ContextTooSmall(f"the engine's context leaves {limit} prompt tokens: too few for any prompt")
+        lo, hi = 0, chars
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            candidate = build(mid, 0)
+            if (self.client.count_tokens(candidate.prompt) or 0) <= limit:
+                lo, best = mid, candidate
+            else:
+                hi = mid - 1
+        return best
 
     def _rel(self, path: str) -> str:
         if self.root and path.startswith(self.root.rstrip("/") + "/"):

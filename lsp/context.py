@@ -52,6 +52,10 @@ class PositionError(ValueError):
         self.line, self.num_lines = line, num_lines
 
 
+class ContextTooSmall(ValueError):
+    """The engine's context cannot hold even a prompt without code (no suggestion is possible)."""
+
+
 @dataclass(frozen=True)
 class Cursor:
     """A cursor resolved against a document's text."""

@@ -150,8 +150,8 @@ def run_complete(args: argparse.Namespace) -> int:
     except PositionError as exc:  # its line is 0-based, as in the LSP; the user gave a 1-based one
         lines = f" (it has {exc.num_lines} lines)" if exc.num_lines is not None else ""
         raise UserError(f"line {exc.line + 1} is past the end of {path}{lines}") from exc
-    except EngineError as exc:
-        raise UserError(str(exc)) from exc
+    except (EngineError, ValueError, RuntimeError) as exc:  # an engine's refusal is one line, never a traceback
+        raise UserError(f"{type(exc).__name__}: {exc}" if not isinstance(exc, EngineError) else str(exc)) from exc
     out = suggestion.text if suggestion else ""
     note = suggestion.check if suggestion else None
     if args.json:
@@ -219,7 +219,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
     try:
         text = asyncio.run(run())
-    except EngineError as exc:
-        raise UserError(str(exc)) from exc
+    except (EngineError, ValueError, RuntimeError) as exc:  # an engine's refusal is one line, never a traceback
+        raise UserError(f"{type(exc).__name__}: {exc}" if not isinstance(exc, EngineError) else str(exc)) from exc
     print(json.dumps({"text": text}) if args.json else "")
     return 0
