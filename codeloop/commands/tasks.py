@@ -26,7 +26,7 @@ def mine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--python", type=Path, help="interpreter of a folder repository (default: its .venv, else this one)")
     p.add_argument("--seed", type=int, default=0, help="split and span choice seed")
     p.add_argument("--heldout", type=float, default=0.3, help="fraction of files held out")
-    p.add_argument("--max-tests", type=int, default=8, help="covering tests kept per task (fastest first)")
+    p.add_argument("--max-tests", type=int, default=8, help="covering tests kept per task")
     p.add_argument("--check-concurrency", type=int, default=2, help="sandboxed test runs at once")
     p.add_argument("--refresh", action="store_true", help="rebuild the cached coverage map and gold checks")
     p.add_argument("--swebench-dir", help="offline SWE-bench folder (default $CODELOOP_SWEBENCH_DIR or ../shared/...)")

@@ -44,6 +44,8 @@ from sandbox.suite.coverage_map import DEFAULT_CACHE_DIR, CoverageMap, cache_pat
 NETWORK = re.compile(r"getaddrinfo|Name or service not known|Network is unreachable|Connection refused|"
                      r"Temporary failure in name resolution|No route to host|URLError|ConnectionError", re.I)
 MAX_REPORTED_TESTS = 50
+SLOW_TEST_S = 1.0
+"""A covering test slower than this in the suite run is kept only when no faster one covers the span."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class MineOptions:
     per_function: int = 1
     """Tasks of each kind per function (at most)."""
     max_tests: int = 8
-    """Covering tests kept per task, fastest first (the cost of every check)."""
+    """Covering tests kept per task (the cost of every check); see ``pick_tests``."""
     concurrency: int = 2
     cache_dir: Path = DEFAULT_CACHE_DIR
     refresh: bool = False
@@ -130,6 +132,7 @@ def _suite_summary(cmap: CoverageMap, report: MineReport) -> None:
 
 def _choose_tasks(target: RepoTarget, cmap: CoverageMap, options: MineOptions, report: MineReport) -> list[FimTask]:
     tasks: list[FimTask] = []
+    seen: set[str] = set()  # NOTE: a line inside a nested function is that function's, never its parent's too
     for rel in python_files(target.root):
         why = skip_reason(rel)
         source = read_source(target.root, rel) if why is None else why
@@ -138,7 +141,8 @@ def _choose_tasks(target: RepoTarget, cmap: CoverageMap, options: MineOptions, r
         if isinstance(source, str):
             report.files[rel] = source
             continue
-        found = _file_tasks(target, cmap, source, options, report)
+        found = [t for t in _file_tasks(target, cmap, source, options, report) if t.task_id not in seen]
+        seen.update(t.task_id for t in found)
         report.files[rel] = f"{len(found)} tasks" if found else "no covered span fits a task"
         tasks += found
     return tasks
@@ -172,9 +176,18 @@ def _task(target: RepoTarget, cmap: CoverageMap, source: SourceFile, lines: Line
         task_id=f"{target.name}:{source.path}:{span.kind}:{span.first_line}:{col}", repo=target.name,
         source=target.source, path=source.path, kind=span.kind, function=span.function,
         line=span.first_line - 1, character=index_to_utf16(row, col), prefix=text[: span.start],
-        middle=text[span.start: span.end], suffix=text[span.end:], tests=tuple(tests[: options.max_tests]),
+        middle=text[span.start: span.end], suffix=text[span.end:], tests=pick_tests(tests, cmap, options),
         num_covering_tests=len(tests), split=split, first_line=span.first_line, last_line=span.last_line,
         repo_key=cmap.key, commit=cmap.commit)
+
+
+def pick_tests(tests: list[str], cmap: CoverageMap, options: MineOptions) -> tuple[str, ...]:
+    """At most ``max_tests`` of a span's covering tests, the same on every run of the miner: the tests that
+    took at most SLOW_TEST_S in the suite run (all of them if none did), chosen by a hash of (seed, id),
+    in id order. NOTE: not "fastest first": durations vary between runs and would change the choice."""
+    fast = [t for t in tests if cmap.duration(t) <= SLOW_TEST_S] or tests
+    chosen = sorted(fast, key=lambda t: hashlib.sha256(f"{options.seed}:{t}".encode()).hexdigest())
+    return tuple(sorted(chosen[: options.max_tests]))
 
 
 def _gold_check(target: RepoTarget, cmap: CoverageMap, tasks: list[FimTask], options: MineOptions,

@@ -147,9 +147,10 @@ def line_spans(fn: Function, lines: Lines, logical: dict[int, list[int]]) -> lis
     """For each one-line logical line of the body: the rest of the line from one token boundary (chosen
     later), kept only where the editor would be in single-line mode."""
     out: list[Span] = []
+    nested = _nested_rows(fn.node)
     for row in range(fn.body_start, fn.end + 1):
         cols = logical.get(row)
-        if not cols:
+        if not cols or row in nested:
             continue
         text = lines.rows[row - 1]
         for col in cols:
@@ -161,6 +162,16 @@ def line_spans(fn: Function, lines: Lines, logical: dict[int, list[int]]) -> lis
                 continue  # NOTE: the editor sees the line without its rest
             out.append(Span("line", fn.qualname, start, start + len(rest), row, row))
     return out
+
+
+def _nested_rows(node: ast.AST) -> set[int]:
+    """Rows of the functions and classes defined inside ``node`` (their lines are their own tasks)."""
+    rows: set[int] = set()
+    for child in ast.walk(node):
+        if child is not node and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+            rows.update(range(first, (child.end_lineno or child.lineno) + 1))
+    return rows
 
 
 def logical_lines(text: str) -> dict[int, list[int]]:

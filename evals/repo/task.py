@@ -45,8 +45,9 @@ class FimTask:
     """The masked text (the gold completion)."""
     suffix: str
     tests: tuple[str, ...]
-    """pytest node ids that execute the span and pass on the original file, fastest first (at most the
-    miner's --max-tests); run together with the file spliced, they decide tests-pass."""
+    """pytest node ids that execute the span and pass on the original file (at most the miner's
+    --max-tests, chosen the same on every run: see ``miner.pick_tests``); run together with the file
+    spliced, they decide tests-pass."""
     num_covering_tests: int
     """Every passing test that executes the span (``tests`` may be a subset)."""
     split: str

@@ -8,6 +8,7 @@ and the editor's checked suggestions read it (``tests_for_lines``: the tests tha
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -69,7 +70,11 @@ class CoverageMap:
         return [self.tests[i] for i in sorted(found, key=lambda i: (self.durations[i], self.tests[i]))]
 
     def duration(self, test_id: str) -> float:
-        return self.durations[self.tests.index(test_id)]
+        return self.durations[self._positions[test_id]]
+
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.tests)}
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

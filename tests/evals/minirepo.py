@@ -53,6 +53,13 @@ def triple(x):
     return result
 
 
+def make_adder(n):
+    def add(x):
+        total = x + n
+        return total
+    return add
+
+
 class Counter:
     def __init__(self, start=0):
         self.value = start
@@ -101,6 +108,10 @@ def test_is_prime():
 
 def test_mean():
     assert mathx.mean([1, 2, 3, 6]) == 3
+
+
+def test_make_adder():
+    assert mathx.make_adder(2)(3) == 5
 
 
 def test_counter():

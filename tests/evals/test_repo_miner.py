@@ -33,6 +33,7 @@ def test_tasks_have_covering_tests_and_no_test_files(mined):
         assert t.tests and all(x.split("::")[0] in suite for x in t.tests), t
         assert t.path in ("minipkg/mathx.py", "minipkg/textx.py")
         assert t.splice(t.middle) == (target.root / t.path).read_text()
+    assert len({t.task_id for t in tasks}) == len(tasks)
     clamp = [t for t in tasks if t.function == "clamp"]
     assert clamp and all(t.tests == ("tests/test_mathx.py::test_clamp",) for t in clamp)
 

@@ -46,7 +46,8 @@ def test_read_source_reasons(tmp_path):
     assert read_source(root, "minipkg/broken.py").startswith("syntax error")
     assert read_source(root, "minipkg/schema_pb2.py").startswith("generated")
     names = [f.qualname for f in read_source(root, "minipkg/mathx.py").functions]
-    assert names == ["clamp", "is_prime", "mean", "triple", "Counter.__init__", "Counter.bump"]
+    assert names == ["clamp", "is_prime", "mean", "triple", "make_adder", "make_adder.<locals>.add",
+                     "Counter.__init__", "Counter.bump"]
 
 
 def test_body_span_keeps_the_docstring_visible():
@@ -160,3 +161,24 @@ def test_an_engine_that_cannot_load_ends_the_eval(tmp_path):
     with pytest.raises(EngineError, match="cannot load model"):
         evaluate_fim(spec)
     assert not (tmp_path / "run/generations.jsonl").exists() or not (tmp_path / "run/generations.jsonl").read_text()
+
+
+def test_a_nested_function_s_lines_are_its_own():
+    spans = line_spans(_fn("make_adder"), Lines(SOURCE), logical_lines(SOURCE))
+    assert [SOURCE[s.start:s.end] for s in spans] == ["add"]  # `return add` only: the rest is add's
+
+
+def test_covering_tests_are_chosen_the_same_whatever_the_timings():
+    from evals.repo.miner import MineOptions, pick_tests
+    from sandbox.suite.coverage_map import CoverageMap
+
+    ids = [f"tests/test_a.py::test_{i}" for i in range(20)]
+    def cmap(durations):
+        return CoverageMap("/r", "k", None, {}, ids, ["passed"] * 20, durations, {})
+
+    options = MineOptions(out=None, max_tests=5)  # type: ignore[arg-type]
+    first = pick_tests(ids, cmap([0.01 * i for i in range(20)]), options)
+    second = pick_tests(list(reversed(ids)), cmap([0.3 - 0.01 * i for i in range(20)]), options)
+    assert first == second and len(first) == 5
+    slow = cmap([5.0 if i < 19 else 0.01 for i in range(20)])
+    assert pick_tests(ids, slow, options) == ("tests/test_a.py::test_19",)  # slow tests only when needed
