@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -177,9 +178,11 @@ class CodeloopServer(LanguageServer):
         return suggestion
 
     def _tell_once(self, message: str) -> None:
-        """Show an engine problem in the editor once per distinct message (every request still errors)."""
-        if message not in self._told:
-            self._told.add(message)
+        """Show an engine problem in the editor once per kind of message (every request still errors).
+        NOTE: numbers do not make a new kind: a message naming the prompt's token count changed per keystroke."""
+        kind = re.sub(r"\d+", "#", message)
+        if kind not in self._told:
+            self._told.add(kind)
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error,
                                                              message=f"codeloop: {message}"))
 

@@ -104,3 +104,17 @@ def test_lone_surrogates_from_the_client_become_replacement_characters():
     fine = protocol.structure_message({**raw, "params": {"textDocument": {**raw["params"]["textDocument"],
                                                                           "text": "ok \U0001F600"}}})
     assert fine.params.text_document.text == "ok \U0001F600"
+
+
+def test_an_engine_problem_is_shown_once_whatever_its_numbers(monkeypatch):
+    """Defect 1 (part): `_tell_once` keyed on the whole message, which holds the token count, so an
+    over-long prompt popped an error up on every keystroke."""
+    from lsp.server import build_server
+
+    server = build_server()
+    shown = []
+    monkeypatch.setattr(server, "window_show_message", lambda params: shown.append(params.message))
+    for n in (540, 541, 902):
+        server._tell_once(f"HTTP 400: prompt has {n} tokens, the context holds 512")
+    server._tell_once("cannot reach http://127.0.0.1:9")
+    assert len(shown) == 2
