@@ -88,7 +88,8 @@ def score(pos: list[tuple[str, Function]], verbatim: list, renamed_matches: list
 
 def run(cache: Path, per_project: int, per_package: int, seed: int, index_path: Path | None = None) -> dict:
     """The benchmark on the ``measure`` split against the shipped index (or ``index_path``), with the
-    thresholds the scanner uses; sdists come from ``cache`` (downloaded when missing)."""
+    thresholds the scanner uses; the indexed projects' sdists are read from ``cache`` (where
+    scripts/build_scan_index.sh left them; nothing is downloaded here)."""
     from security.config import DEFAULT_INDEX_PATH, ScanConfig
     from security.index_sources import included_projects, read_candidates
 
@@ -96,7 +97,7 @@ def run(cache: Path, per_project: int, per_package: int, seed: int, index_path: 
     index = FingerprintIndex.load(path)
     config = ScanConfig()
     thresholds = Thresholds(config.min_index_matches, config.min_index_fraction)
-    projects, _ = included_projects(read_candidates(), cache)
+    projects, _ = included_projects(read_candidates(), cache, download=False)
     pos = positives(projects, "measure", per_project, seed)
     packages = evaluate(index, pos, negatives("measure", per_package, seed), thresholds)
     stdlib_neg = negatives("measure", per_package, seed, stdlib=True)
