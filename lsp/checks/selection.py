@@ -134,6 +134,7 @@ async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: 
         for task in rnd.runs.values():
             task.cancel()
         raise
+    settled = rnd.settled()
     if not reader.done():  # settled early: stop generating (closing the stream aborts the request)
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -142,7 +143,10 @@ async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: 
         return None
     selection = _choose(shown, rnd.runs)
     selection.first_candidate_ms = ((rnd.first_at or start) - start) * 1000
-    if any(not t.done() for t in rnd.runs.values()):
+    if settled:  # nothing still running can change the choice: no late result
+        for task in rnd.runs.values():
+            task.cancel()
+    elif any(not t.done() for t in rnd.runs.values()):
         selection.late = asyncio.ensure_future(_final(shown, rnd.runs))
     return selection
 
