@@ -25,7 +25,7 @@ from security.sdist import Sdist
 
 MIN_LINES, MAX_LINES = 10, 80
 MAX_FILES_PER_PACKAGE = 40
-"""Negatives of a package are drawn from this many of its files (torch alone has thousands)."""
+"""Functions of a project or package are drawn from this many of its files (torch alone has thousands)."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,14 @@ class Thresholds:
 
 
 def positives(projects: list[tuple[Project, Sdist]], split: str, per_project: int, seed: int) -> list[tuple[str, Function]]:
-    """Up to ``per_project`` functions from each project of ``split``, tagged with the project's name."""
+    """Up to ``per_project`` functions from each project of ``split`` (drawn from at most
+    ``MAX_FILES_PER_PACKAGE`` of its indexed files), tagged with the project's name."""
     chosen = []
     for project, sdist in projects:
         if split_of(project.name) != split:
             continue
-        found = [f for source in source_files(project, sdist)
+        sources = _sample(list(source_files(project, sdist)), MAX_FILES_PER_PACKAGE, seed)
+        found = [f for source in sources
                  for f in functions_in_text(f"{sdist.label}/{source.path}", source.text, MIN_LINES, MAX_LINES)]
         chosen += [(project.name, f) for f in _sample(found, per_project, seed)]
     return chosen
