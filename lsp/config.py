@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
-WEIGHT_QUANTS = ("none", "int8", "int4")
+WEIGHT_QUANTS = ("none", "int8", "int4", "hybrid_int8", "hybrid_int4", "auto")
 KV_DTYPES = ("auto", "int8")
+SPECULATIVE_METHODS = ("none", "ngram", "draft")
 CHECK_BACKENDS = ("auto", "bwrap", "docker")
 MAX_CHECK_CANDIDATES = 16
 
@@ -59,9 +60,14 @@ class Settings:
     """Bearer token for ``engine_url``'s server (``codeloop serve --api-key``); the entry point fills it from
     ``$CODELOOP_API_KEY`` when the editor sends none."""
     weight_quant: str = "none"
-    """Weight-only quantization of the in-process engine: none (bf16), int8 or int4. int4 decodes 2.6x
-    faster but prefills slower on CPU; keystroke requests are prefill-bound, so bf16 answers sooner
-    (docs/BENCHMARKS.md, "Language server")."""
+    """Weights of the in-process engine: none (bf16), int8 or int4 (prefill dequantizes: slower on CPU),
+    hybrid_int8 / hybrid_int4 (bf16 for prompts, a packed copy for decoding) or auto (measured per CPU,
+    cached; see docs/BENCHMARKS.md, "Interactive speed")."""
+    speculative: str = "none"
+    """Speculative decoding in the in-process engine: none, ngram (drafts copied from the prompt and the
+    output) or draft (drafts from ``draft_model``). Output is the same; only the time changes."""
+    draft_model: str | None = None
+    """Draft model for ``speculative: draft`` (same tokenizer as ``model``)."""
     kv_dtype: str = "auto"
     """KV cache storage of the in-process engine: auto (the model dtype) or int8 (half the memory)."""
     kv_cache_tokens: int = 16384
@@ -118,6 +124,8 @@ _FIELD_TYPES: dict[str, type] = {
     "weight_quant": str,
     "kv_dtype": str,
     "kv_cache_tokens": int,
+    "speculative": str,
+    "draft_model": str,
     "max_tokens": int,
     "max_tokens_multiline": int,
     "max_lines": int,
@@ -129,7 +137,8 @@ _FIELD_TYPES: dict[str, type] = {
 }
 
 
-_CHOICES: dict[str, tuple[str, ...]] = {"weight_quant": WEIGHT_QUANTS, "kv_dtype": KV_DTYPES}
+_CHOICES: dict[str, tuple[str, ...]] = {"weight_quant": WEIGHT_QUANTS, "kv_dtype": KV_DTYPES,
+                                        "speculative": SPECULATIVE_METHODS}
 """String settings that take one of a fixed set of values."""
 
 

@@ -49,12 +49,17 @@ def make_client(settings: Settings) -> EngineClient:
     return InProcessClient(settings.model or "qwen2.5-coder-0.5b-instruct", engine_options=engine_options(settings))
 
 
-def engine_options(settings: Settings) -> dict:
+def engine_options(settings: Settings) -> dict[str, Any]:
     """``EngineConfig`` fields of the in-process engine that come from settings."""
-    from inference.config import CacheConfig
+    from inference.config import CacheConfig, SpeculativeConfig
 
+    method = settings.speculative if settings.speculative != "draft" or settings.draft_model else "none"
+    if method != settings.speculative:
+        logger.warning("speculative: draft needs draftModel; running without speculation")
     return {"weight_quant": settings.weight_quant,
-            "cache": CacheConfig(kv_cache_dtype=settings.kv_dtype, kv_cache_tokens=settings.kv_cache_tokens)}
+            "cache": CacheConfig(kv_cache_dtype=settings.kv_dtype, kv_cache_tokens=settings.kv_cache_tokens),
+            "speculative": SpeculativeConfig(method=method, draft_model=settings.draft_model,
+                                             draft_weight_quant=settings.weight_quant)}
 
 
 class CodeloopServer(LanguageServer):
@@ -120,7 +125,8 @@ class CodeloopServer(LanguageServer):
     def apply_settings(self, options: Any) -> None:
         old = self.settings
         self.settings = old.merged(plain(options))
-        engine = ("model", "engine_url", "api_key", "weight_quant", "kv_dtype", "kv_cache_tokens")
+        engine = ("model", "engine_url", "api_key", "weight_quant", "kv_dtype", "kv_cache_tokens", "speculative",
+                  "draft_model")
         if any(getattr(old, k) != getattr(self.settings, k) for k in engine) and self._client:
             asyncio.ensure_future(self._client.aclose())
             self._client, self._completer = None, None

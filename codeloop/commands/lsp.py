@@ -14,7 +14,7 @@ from pathlib import Path
 
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
-from lsp.config import KV_DTYPES, WEIGHT_QUANTS, Settings
+from lsp.config import KV_DTYPES, SPECULATIVE_METHODS, WEIGHT_QUANTS, Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,16 +57,20 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="catalog name, HF folder or GGUF file (in-process engine)")
     p.add_argument("--engine-url", default=None, help="URL of a running `codeloop serve` to use instead")
     p.add_argument("--weight-quant", default=None, choices=WEIGHT_QUANTS,
-                   help="weight-only quantization of the in-process engine (default none: bf16)")
+                   help="weights of the in-process engine (default none: bf16; auto: measured per CPU)")
     p.add_argument("--kv-dtype", default=None, choices=KV_DTYPES,
                    help="KV cache of the in-process engine: auto (model dtype) or int8 (half the memory)")
+    p.add_argument("--speculative", default=None, choices=SPECULATIVE_METHODS,
+                   help="speculative decoding in the in-process engine (default none)")
+    p.add_argument("--draft-model", default=None, help="draft model for --speculative draft (same tokenizer)")
 
 
 def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     from inference.server.launcher import API_KEY_ENV
 
     return Settings().merged({"model": args.model, "engine_url": args.engine_url, "api_key": os.environ.get(API_KEY_ENV),
-                              "weight_quant": args.weight_quant, "kv_dtype": args.kv_dtype, **extra})
+                              "weight_quant": args.weight_quant, "kv_dtype": args.kv_dtype,
+                              "speculative": args.speculative, "draft_model": args.draft_model, **extra})
 
 
 def run_lsp(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
+from inference.config import SPECULATIVE_METHODS, WEIGHT_QUANTS
 from inference.server.launcher import API_KEY_ENV
 
 
@@ -45,20 +46,30 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-num-seqs", type=positive_int, default=64)
     p.add_argument("--max-model-len", type=positive_int, default=None)
     p.add_argument("--num-threads", type=int, default=None)
+    p.add_argument("--weight-quant", default="none", choices=WEIGHT_QUANTS,
+                   help="weights: none (model dtype), int8/int4, hybrid_int8/hybrid_int4 (dense for prompts, "
+                        "packed for decoding), auto (measured per CPU, cached)")
+    p.add_argument("--speculative", default="none", choices=SPECULATIVE_METHODS,
+                   help="speculative decoding: ngram (prompt lookup) or draft (--draft-model)")
+    p.add_argument("--draft-model", default=None, help="draft model for --speculative draft (same tokenizer)")
+    p.add_argument("--num-speculative-tokens", type=positive_int, default=4, help="most drafts per step")
 
 
 def engine_config(args: argparse.Namespace):
     """EngineConfig from CLI flags (raises UserError for bad values)."""
     from inference.catalog import DEFAULT_MODEL
-    from inference.config import CacheConfig, EngineConfig
+    from inference.config import CacheConfig, EngineConfig, SpeculativeConfig
 
     try:
+        spec = SpeculativeConfig(method=args.speculative, num_tokens=args.num_speculative_tokens,
+                                 draft_model=args.draft_model, draft_weight_quant=args.weight_quant)
         return EngineConfig(model=args.model or DEFAULT_MODEL, dtype=args.dtype, device=args.device,
                             cache=CacheConfig(kv_cache_dtype=args.kv_cache_dtype, expected_sessions=args.sessions,
                                               kv_cache_tokens=args.kv_cache_tokens,
                                               kv_cache_bytes=int(args.kv_cache_gib * 2**30) if args.kv_cache_gib else None),
                             max_num_seqs=args.max_num_seqs,
-                            max_model_len=args.max_model_len, num_threads=args.num_threads)
+                            max_model_len=args.max_model_len, num_threads=args.num_threads,
+                            weight_quant=args.weight_quant, speculative=spec)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
