@@ -63,3 +63,22 @@ def test_kv_dtype_and_pool_settings_reach_the_in_process_engine():
 
     config = engine_config(serve)
     assert (config.cache.kv_cache_dtype, config.cache.expected_sessions, config.max_model_len) == ("int8", 2, 8192)
+
+
+def test_speculative_and_hybrid_settings_reach_the_in_process_engine():
+    from lsp.server import engine_options
+
+    settings = Settings().merged({"speculative": "ngram", "weightQuant": "auto"})
+    options = engine_options(settings)
+    assert options["weight_quant"] == "auto" and options["speculative"].method == "ngram"
+    assert Settings().merged({"speculative": "medusa"}).speculative == "none"  # unknown values ignored
+    draft = engine_options(Settings().merged({"speculative": "draft", "draftModel": "qwen2.5-coder-0.5b-instruct"}))
+    assert draft["speculative"].draft_model == "qwen2.5-coder-0.5b-instruct"
+    assert engine_options(Settings().merged({"speculative": "draft"}))["speculative"].method == "none"
+    from codeloop.cli import build_parser
+    from codeloop.commands.serve import engine_config
+
+    args = build_parser().parse_args(["serve", "--weight-quant", "hybrid_int4", "--speculative", "ngram",
+                                      "--num-speculative-tokens", "6"])
+    config = engine_config(args)
+    assert config.weight_quant == "hybrid_int4" and config.speculative.num_tokens == 6
