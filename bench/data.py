@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import statistics
 import time
 from functools import cache
@@ -79,27 +78,3 @@ def memory_bandwidth_bytes_per_s(num_bytes: int = 256 << 20, repeats: int = 7) -
         dst.copy_(src)
         rates.append(2 * num_bytes / (time.perf_counter() - start))
     return statistics.median(rates)
-
-
-def llama_cpp_decode(model_dir: Path, prompt_ids: list[int], max_new: int) -> dict[str, Any] | None:
-    """llama.cpp on the same GGUF, when llama-cpp-python is installed and the GGUF is beside the folder."""
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        return None
-    gguf = model_dir.parent / "model.gguf"
-    if not gguf.is_file():
-        return None
-    llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=os.cpu_count() or 1, verbose=False)
-    tokens = llm.tokenize(llm.detokenize(prompt_ids), add_bos=False, special=True)
-    start = time.perf_counter()
-    first = None
-    count = 0
-    for _ in llm.generate(tokens, temp=0.0):
-        count += 1
-        if first is None:
-            first = time.perf_counter()
-        if count >= max_new:
-            break
-    end = time.perf_counter()
-    return {"ttft_s": first - start, "decode_tok_s": (count - 1) / (end - first), "n_threads": os.cpu_count()}

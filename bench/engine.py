@@ -1,21 +1,20 @@
-"""`codeloop bench engine`: our engine against HF transformers (and llama.cpp when installed), one run.
+"""`codeloop bench engine`: our engine against HF transformers and llama.cpp (llama-bench), one run.
 
-Scenarios: (a) single-stream latency, (b) 16 concurrent mixed-length requests, (c) an editor keystroke
-trace with and without the prefix cache, (d) INT8 vs bf16 KV. Every ratio compares numbers measured in
-the same process, side by side; timings are medians where a measurement repeats.
+Scenarios: (a) single-stream latency (warm-up, then the median, min and max of 5 repeats; the kernels that
+ran), (b) 16 concurrent mixed-length requests, (c) an editor keystroke trace with and without the prefix
+cache, (d) INT8 vs bf16 KV. Every ratio compares numbers measured in the same run, side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import data as bench_data
-from bench.output import emit, machine_info
+from bench.output import emit, machine_info, spread
 from inference.config import CacheConfig, EngineConfig
 from inference.sampling import SamplingParams
 
@@ -83,45 +82,63 @@ def _timed_generate(engine, prompts: list[list[int]], max_new: int) -> tuple[flo
     return seconds, sum(len(o.outputs[0].token_ids) for o in outs)
 
 
-def _ttft(engine, prompt: list[int] | str, max_new: int, repeats: int) -> tuple[float, float]:
-    """Median time to first token and median decode tokens/s after it (prefix cache off)."""
-    firsts, rates = [], []
+def _single_runs(engine, p300: list[int], p1000: list[int], max_new: int, repeats: int) -> dict[str, Any]:
+    """Warm-up, then ``repeats`` runs: TTFT of a 300-token prompt and decode tok/s after it, and the prefill
+    tok/s of a 1,000-token prompt (prefix cache off); median, min and max of each."""
+    params = SamplingParams(max_tokens=max_new, ignore_eos=True)
+    bench_data.timed_request(engine, p300, params)
+    ttft300, decode, prefill1000 = [], [], []
     for _ in range(repeats):
-        first, total, _ = bench_data.timed_request(engine, prompt, SamplingParams(max_tokens=max_new, ignore_eos=True))
-        firsts.append(first)
-        rates.append((max_new - 1) / (total - first) if total > first else 0.0)
-    return statistics.median(firsts), statistics.median(rates)
+        first, total, _ = bench_data.timed_request(engine, p300, params)
+        ttft300.append(first)
+        decode.append((max_new - 1) / (total - first))
+        first, _, _ = bench_data.timed_request(engine, p1000, SamplingParams(max_tokens=1, ignore_eos=True))
+        prefill1000.append(len(p1000) / first)
+    return {"ttft_300_s": spread(ttft300), "decode_tok_s": spread(decode), "prefill_1000_tok_s": spread(prefill1000)}
 
 
 def scenario_single(ctx: BenchContext) -> dict[str, Any]:
+    """Batch-1 latency of our engine, HF transformers and llama.cpp (llama-bench), in this one run."""
+    import torch
+
+    from bench import llama_cpp
+
     engine = ctx.engine(enable_prefix_caching=False)
-    repeats = 1 if ctx.quick else 3
+    repeats = 2 if ctx.quick else 5
     max_new = 64
     p300, p1000 = ctx.tokens(engine, 300), ctx.tokens(engine, 1000)
-    ttft300, decode = _ttft(engine, p300, max_new, repeats)
-    ttft1000, _ = _ttft(engine, p1000, 2, repeats)
+    ours = _single_runs(engine, p300, p1000, max_new, repeats)
+    kernels = engine.runner.kernel_report()
     weight_bytes = bench_data.weight_bytes_per_token(engine.runner.model)
     bandwidth = bench_data.memory_bandwidth_bytes_per_s()
+    decode = ours["decode_tok_s"]["median"]
     out: dict[str, Any] = {
-        "engine": {"ttft_300_s": ttft300, "ttft_1000_s": ttft1000, "decode_tok_s": decode},
-        "weight_bytes_per_token": weight_bytes, "memory_bandwidth_gb_s": bandwidth / 1e9,
-        "bandwidth_bound_tok_s": bandwidth / weight_bytes,
+        "repeats": repeats, "engine": ours, "kernels": kernels, "weight_bytes_per_token": weight_bytes,
+        "memory_bandwidth_gb_s": bandwidth / 1e9, "bandwidth_bound_tok_s": bandwidth / weight_bytes,
     }
     out["decode_fraction_of_bound"] = decode / out["bandwidth_bound_tok_s"]
     del engine
     gc.collect()
-    if ctx.peers:
-        hf300 = ctx.hf.one(p300, max_new)
-        hf1000 = ctx.hf.one(p1000, 1)
-        hf_decode = (max_new - 1) / max(hf300.seconds - hf300.first_token_s, 1e-9)
-        out["hf"] = {"ttft_300_s": hf300.first_token_s, "ttft_1000_s": hf1000.first_token_s,
-                     "decode_tok_s": hf_decode}
-        out["decode_ratio_vs_hf"] = decode / hf_decode
-        ctx.drop_hf()
-        llama = bench_data.llama_cpp_decode(ctx.model_dir, p300, max_new)
-        if llama is not None:
-            out["llama_cpp"] = llama
-            out["decode_ratio_vs_llama_cpp"] = decode / llama["decode_tok_s"]
+    if not ctx.peers:
+        return out
+    hf_runs = [ctx.hf.one(p300, max_new) for _ in range(repeats)]
+    hf_prefill = [ctx.hf.one(p1000, 1) for _ in range(repeats)]
+    out["hf"] = {"ttft_300_s": spread([r.first_token_s for r in hf_runs]),
+                 "decode_tok_s": spread([(max_new - 1) / max(r.seconds - r.first_token_s, 1e-9) for r in hf_runs]),
+                 "prefill_1000_tok_s": spread([len(p1000) / r.first_token_s for r in hf_prefill])}
+    out["decode_ratio_vs_hf"] = decode / out["hf"]["decode_tok_s"]["median"]
+    ctx.drop_hf()
+    reason = llama_cpp.missing(ctx.model_dir)
+    if reason:
+        out["llama_cpp"] = {"skipped": reason}
+        return out
+    llama = llama_cpp.llama_bench(llama_cpp.find_gguf(ctx.model_dir), torch.get_num_threads(),
+                                  (len(p300), len(p1000)), max_new, repeats)
+    out["llama_cpp"] = llama
+    if "decode_tok_s" in llama:
+        out["decode_ratio_vs_llama_cpp"] = decode / llama["decode_tok_s"]["median"]
+        out["prefill_1000_ratio_vs_llama_cpp"] = (ours["prefill_1000_tok_s"]["median"]
+                                                  / llama["prefill_1000_tok_s"]["median"])
     return out
 
 

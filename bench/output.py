@@ -18,6 +18,14 @@ def emit(result: dict[str, Any], out: Path | None = None) -> None:
     print(text)
 
 
+def spread(samples: list[float]) -> dict[str, float]:
+    """Median, min and max of repeated measurements (and how many there were)."""
+    import statistics
+
+    values = [float(v) for v in samples]
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
 def machine_info() -> dict[str, Any]:
     """The CPU model, core count, torch version and threads (and the GPU when there is one) of this run."""
     cpu = platform.processor()

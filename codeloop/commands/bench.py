@@ -11,12 +11,13 @@ from pathlib import Path
 
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
+from inference.config import SPECULATIVE_METHODS, WEIGHT_QUANTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks (JSON output)")
     bsub = bench.add_subparsers(dest="bench_command", metavar="TARGET", required=True)
-    for add in (_engine, _lora, _serve, _sandbox, _scan, _lsp, _checked, _rollout):
+    for add in (_engine, _fim, _lora, _serve, _sandbox, _scan, _lsp, _checked, _rollout):
         add(bsub)
 
 
@@ -24,7 +25,8 @@ def _engine(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("engine", help="engine vs HF transformers (and llama.cpp if installed)")
     p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
-    p.add_argument("--weight-quant", default="none", choices=("none", "int8", "int4"))
+    p.add_argument("--weight-quant", default="auto", choices=WEIGHT_QUANTS,
+                   help="weights (default auto: measured per CPU, cached; the JSON says which kernels ran)")
     p.add_argument("--scenarios", default="single,concurrent,keystroke,int8kv",
                    help="comma-separated subset of single,concurrent,keystroke,int8kv")
     p.add_argument("--quick", action="store_true", help="fewer requests and repeats (smoke run)")
@@ -41,6 +43,36 @@ def run_engine(args: argparse.Namespace) -> int:
     unknown = {s.strip() for s in args.scenarios.split(",") if s.strip()} - set(SCENARIOS)
     if unknown:
         raise UserError(f"unknown scenarios {sorted(unknown)}; choose from {sorted(SCENARIOS)}")
+    return run_bench(args)
+
+
+def _fim(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("fim", help="fresh FIM completions at the LSP's prompt sizes: speculation on/off vs "
+                                    "llama-server /infill (JSON)")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    p.add_argument("--weight-quant", default="auto", choices=WEIGHT_QUANTS)
+    p.add_argument("--speculative", default="none,ngram",
+                   help="comma-separated engine configurations to compare, the first is the baseline "
+                        "(none, ngram, draft)")
+    p.add_argument("--draft-model", default=None, help="draft model for the 'draft' configuration")
+    p.add_argument("--source", default="email", help="folder or importable package to take cursors from")
+    p.add_argument("--cursors", type=positive_int, default=16, help="cursors (half single-line, half blocks)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--no-peer", action="store_true", help="skip llama-server /infill")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.set_defaults(func=run_fim)
+
+
+def run_fim(args: argparse.Namespace) -> int:
+    from bench.fim import run_bench
+
+    methods = [m.strip() for m in args.speculative.split(",") if m.strip()]
+    bad = set(methods) - set(SPECULATIVE_METHODS)
+    if bad or not methods:
+        raise UserError(f"--speculative takes a comma-separated list of {SPECULATIVE_METHODS}, got {args.speculative!r}")
+    if "draft" in methods and not args.draft_model:
+        raise UserError("--speculative draft needs --draft-model")
+    args.speculative = ",".join(methods)
     return run_bench(args)
 
 
