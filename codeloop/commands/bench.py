@@ -191,6 +191,12 @@ def _lsp(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--context-chars", type=int, default=None, help="contextBudgetChars (default: the server's)")
     p.add_argument("--pause-every", type=int, default=0, help="pause after every N keystrokes (0: never)")
     p.add_argument("--pause-ms", type=int, default=1500, help="length of those pauses")
+    p.add_argument("--weight-quant", default=None, choices=WEIGHT_QUANTS, help="weightQuant (default: the server's)")
+    p.add_argument("--speculative", default=None,
+                   help="speculative setting; a comma-separated list replays once per value, side by side "
+                        "(e.g. none,ngram)")
+    p.add_argument("--draft-model", default=None, help="draftModel for --speculative draft")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_lsp)
 
@@ -208,13 +214,41 @@ def run_lsp(args: argparse.Namespace) -> int:
     extra = {"contextBudgetChars": args.context_chars, "snippetBudgetChars": args.context_chars // 4} \
         if args.context_chars else {}
     pause = (args.pause_every, args.pause_ms / 1000)
-    report = asyncio.run(replay(path, args.model, args.engine_url, args.keystrokes, args.seed, extra, pause))
-    if args.json:
-        emit(asdict(report))
+    if args.weight_quant:
+        extra["weightQuant"] = args.weight_quant
+    if args.draft_model:
+        extra["draftModel"] = args.draft_model
+    methods = [m.strip() for m in (args.speculative or "").split(",") if m.strip()]
+    if set(methods) - set(SPECULATIVE_METHODS):
+        raise UserError(f"--speculative takes values of {SPECULATIVE_METHODS}, got {args.speculative!r}")
+    reports = {}
+    for method in methods or [None]:
+        settings = {**extra, **({"speculative": method} if method else {})}
+        reports[method or "default"] = asdict(asyncio.run(replay(path, args.model, args.engine_url, args.keystrokes,
+                                                                 args.seed, settings, pause)))
+    if len(reports) == 1:
+        result = next(iter(reports.values()))
     else:
-        for key, value in asdict(report).items():
+        result = {"configs": reports, **_side_by_side(reports)}
+    if args.json or args.out:
+        emit(result, args.out)
+    else:
+        for key, value in result.items():
             print(f"{key:26s} {value}")
-    return 0 if report.unanswered == 0 else 1
+    return 0 if all(r["unanswered"] == 0 for r in reports.values()) else 1
+
+
+def _side_by_side(reports: dict[str, dict]) -> dict[str, dict]:
+    """p50 latency ratios of the first configuration to each other one (higher: the other is faster)."""
+    base_name, base = next(iter(reports.items()))
+    out = {}
+    for name, rep in list(reports.items())[1:]:
+        ratios = {}
+        for key in ("single_line", "multi_line", "engine_answers"):
+            a, b = base[key].get("p50_ms"), rep[key].get("p50_ms")
+            ratios[f"{key}_p50_ratio"] = a / b if a and b else None
+        out[f"{name}_vs_{base_name}"] = ratios
+    return out
 
 
 def _checked(bsub: argparse._SubParsersAction) -> None:

@@ -26,3 +26,18 @@ def _textwrap():
     from pathlib import Path
 
     return Path(textwrap.__file__)
+
+
+@pytest.mark.slow
+def test_replay_side_by_side_with_and_without_speculation(tiny_qwen2_dir, tmp_path):
+    import json
+
+    from codeloop.cli import main
+
+    out = tmp_path / "lsp.json"
+    code = main(["bench", "lsp", "--model", str(tiny_qwen2_dir), "--keystrokes", "12", "--pause-every", "6",
+                 "--pause-ms", "300", "--weight-quant", "hybrid_int4", "--speculative", "none,ngram", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert code == 0 and set(result["configs"]) == {"none", "ngram"}
+    assert all(r["num_keystrokes"] == 12 and r["unanswered"] == 0 for r in result["configs"].values())
+    assert set(result["ngram_vs_none"]) == {"single_line_p50_ratio", "multi_line_p50_ratio", "engine_answers_p50_ratio"}
