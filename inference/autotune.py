@@ -31,11 +31,17 @@ from inference.models.hybrid_linear import BODY_MODULES, PACKED_KINDS, PackedWei
 
 log = logging.getLogger(__name__)
 CACHE_FILE = "autotune.json"
-DECODE_ROWS = (1, 2, 4, 8, 16, 32)
+DECODE_ROWS = (1, 4, 8, 16)
 PREFILL_ROWS = 256
 VERIFY_ROWS = 4
 """Rows of a typical speculative verification (the decode choice weighs 1 row and this many equally)."""
-SAMPLE_LAYERS = 6
+SAMPLE_LAYERS = 4
+REPEATS = 3
+BUDGET_S = 15.0
+"""More thread counts are measured only while the autotune has run less than this long."""
+COLLAPSE = 2.0
+"""A thread count whose 1-row dense pass is this many times slower than one thread's is contended (its
+threads wait for cores other work holds): the rest of its measurements are skipped."""
 Call = tuple[Callable[[torch.Tensor], torch.Tensor], int]
 """One layer's matmul and its input width."""
 
@@ -59,6 +65,21 @@ class KernelPlan:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def row_cost(self, rows: int) -> float | None:
+        """Measured time of ``rows`` generated rows relative to one row (linear between measured row counts);
+        None without a measured table."""
+        kind, threads = self.decode, self.decode_threads
+        points = sorted((r, self.table[key]) for r in DECODE_ROWS
+                        if (key := f"{kind}@{threads}t/M{r}") in self.table)
+        if len(points) < 2 or rows < 1:
+            return None
+        base = points[0][1]
+        for (r0, t0), (r1, t1) in zip(points, points[1:], strict=False):
+            if rows <= r1:
+                return (t0 + (t1 - t0) * (rows - r0) / (r1 - r0)) / base
+        (r0, t0), (r1, t1) = points[-2], points[-1]
+        return (t1 + (t1 - t0) * (rows - r1) / (r1 - r0)) / base
 
 
 def cpu_model() -> str:
@@ -126,12 +147,21 @@ def measure(model: nn.Module, dtype: torch.dtype, thread_counts: list[int] | Non
         if packed is not None:
             calls[kind] = [(p.matmul, lin.in_features) for p, lin in zip(packed, linears, strict=True)]
     table: dict[str, float] = {}
+    started = time.perf_counter()
     try:
         for threads in counts:
+            if threads != counts[0] and time.perf_counter() - started > BUDGET_S:
+                break
             torch.set_num_threads(threads)
+            first = table[f"dense@{threads}t/M1"] = _time(calls["dense"], 1, dtype)
+            if threads != counts[0] and first > COLLAPSE * table[f"dense@{counts[0]}t/M1"]:
+                log.info("autotune: %d threads contended (other work holds the cores); not measured further",
+                         threads)
+                continue
             for kind, kind_calls in calls.items():
                 for rows in DECODE_ROWS:
-                    table[f"{kind}@{threads}t/M{rows}"] = _time(kind_calls, rows, dtype)
+                    key = f"{kind}@{threads}t/M{rows}"
+                    table[key] = table.get(key) or _time(kind_calls, rows, dtype)
             table[f"dense@{threads}t/M{PREFILL_ROWS}"] = _time(calls["dense"], PREFILL_ROWS, dtype)
     finally:
         torch.set_num_threads(threads_before)
@@ -141,7 +171,7 @@ def measure(model: nn.Module, dtype: torch.dtype, thread_counts: list[int] | Non
 def choose(table: dict[str, float], kinds: list[str], counts: list[int]) -> KernelPlan:
     """The plan a measured ``table`` implies (pure; see ``measure`` for the keys)."""
     def best(kind: str, rows: int) -> tuple[float, int]:
-        return min((table[f"{kind}@{t}t/M{rows}"], t) for t in counts)
+        return min((table[key], t) for t in counts if (key := f"{kind}@{t}t/M{rows}") in table)
 
     decode_kind = min(kinds, key=lambda k: best(k, 1)[0] + best(k, VERIFY_ROWS)[0])
     decode_threads = best(decode_kind, 1)[1]
@@ -199,7 +229,7 @@ def _pack_all(linears: list[nn.Linear], kind: str) -> list[PackedWeight] | None:
 
 
 @torch.inference_mode()
-def _time(calls: list[Call], rows: int, dtype: torch.dtype, repeats: int = 5) -> float:
+def _time(calls: list[Call], rows: int, dtype: torch.dtype, repeats: int = REPEATS) -> float:
     """Median milliseconds of one pass of ``rows`` rows through every sampled layer."""
     inputs = {n: torch.randn(rows, n, dtype=dtype) for _, n in calls}
 

@@ -58,6 +58,9 @@ class SpeculativeConfig:
     """Most drafts per sequence per step."""
     max_batch: int = 4
     """Speculate only while at most this many sequences decode (verification rows grow with the batch)."""
+    adaptive: bool = True
+    """Choose each step's draft length from the measured acceptance and row costs (False: always
+    ``num_tokens``)."""
     ngram_max: int = 4
     """Longest suffix looked up first (ngram)."""
     ngram_min: int = 2

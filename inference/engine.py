@@ -157,8 +157,7 @@ class Engine:
         self._max_batch = max(self._max_batch, len(plan.batch.chunks))
         if len(self._adapters.resident) > len(self._adapters.current):
             self._drop_unused_adapters()
-        self._num_drafts += sum(c.num_draft_tokens for c in plan.batch.chunks)
-        self._num_accepted += sum(len(t.accepted) for t in sampled)
+        self._record_drafts(plan.batch.chunks, sampled)
         progressed: dict[str, RequestState] = {}
         for seq, num_new in grown:
             state = self._requests[seq.request_id]
@@ -179,6 +178,15 @@ class Engine:
                 self._num_finished += 1
             outputs.append(out)
         return outputs
+
+    def _record_drafts(self, chunks: list, sampled: list) -> None:
+        accepted = {t.seq_id: len(t.accepted) for t in sampled}
+        for chunk in chunks:
+            if chunk.num_draft_tokens:
+                self._num_drafts += chunk.num_draft_tokens
+                self._num_accepted += accepted.get(chunk.seq_id, 0)
+                if self.speculator is not None:
+                    self.speculator.observe(chunk.num_draft_tokens, accepted.get(chunk.seq_id, 0))
 
     def generate(self, prompts: Seq[str | list[int]] | str,
                  params: SamplingParams | Seq[SamplingParams] | None = None,

@@ -102,3 +102,26 @@ def test_measure_a_real_tiny_model_and_skip_a_missing_kernel(tiny_qwen2_dir, mon
     assert not any(k.startswith("int4") for k in plan.table)
     assert {"dense@1t/M1", "int8@1t/M1", f"dense@1t/M{PREFILL_ROWS}"} <= set(plan.table)
     assert plan.decode in ("dense", "int8") and plan.source == "autotune"
+
+
+def test_row_cost_interpolates_the_measured_decode_rows():
+    plan = choose(table({"dense": 10.0, "int4": 3.0}), ["dense", "int4"], [1, 2])
+    assert plan.row_cost(1) == 1.0 and plan.row_cost(4) == pytest.approx(4.0)
+    assert plan.row_cost(2) == pytest.approx(2.0) and plan.row_cost(32) == pytest.approx(32.0)
+    assert KernelPlan(decode="int4").row_cost(2) is None  # nothing measured
+
+
+def test_contended_thread_counts_are_not_measured_further(tiny_qwen2_dir, monkeypatch):
+    from inference.attention import get_backend
+    from inference.models.loader import load_model
+
+    model = load_model(tiny_qwen2_dir, backend=get_backend("sdpa"), dtype=torch.float32).model
+    real_time = autotune._time
+
+    def slow_with_two_threads(calls, rows, dtype, repeats=autotune.REPEATS):
+        return real_time(calls, rows, dtype, 1) + (100.0 if torch.get_num_threads() == 2 else 0.0)
+
+    monkeypatch.setattr(autotune, "_time", slow_with_two_threads)
+    plan = autotune.measure(model, torch.float32, thread_counts=[1, 2])
+    assert [k for k in plan.table if k.startswith("dense@2t")] == ["dense@2t/M1"]
+    assert plan.decode_threads == 1 and plan.prefill_threads == 1

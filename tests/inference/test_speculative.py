@@ -47,7 +47,7 @@ def make_engine(proposer=None, num_blocks=64, block_size=4, caching=True, budget
     config = EngineConfig(cache=cache, max_num_batched_tokens=budget, max_num_seqs=max_num_seqs)
     engine = Engine(config, runner=runner)
     if proposer is not None:
-        spec = SpeculativeConfig(method="ngram", num_tokens=num_tokens, max_batch=max_batch)
+        spec = SpeculativeConfig(method="ngram", num_tokens=num_tokens, max_batch=max_batch, adaptive=False)
         engine.speculator = Speculator(spec, proposer, engine.max_model_len)
     return engine
 
@@ -178,3 +178,21 @@ def test_ngram_proposer_limits_and_end_to_end():
     for prompt, out in zip(prompts, outs, strict=True):
         assert out.outputs[0].token_ids == reference_tokens(list(prompt.encode()), params)
     assert engine.stats().num_draft_tokens > 0
+
+
+def test_adaptive_draft_length_follows_acceptance_and_row_costs():
+    flat = Speculator(SpeculativeConfig(method="ngram", num_tokens=6), NgramProposer(), 1000,
+                      row_cost=lambda rows: 1.0 + 0.05 * (rows - 1))  # extra rows nearly free
+    assert flat.draft_length(1) == 4  # the prior p = 0.6: a 5th and 6th draft cost more than they bring
+    steep = Speculator(SpeculativeConfig(method="ngram", num_tokens=6), NgramProposer(), 1000,
+                       row_cost=lambda rows: float(rows))  # every row costs a full step
+    assert steep.draft_length(1) == 0
+    for _ in range(50):
+        flat.observe(4, 0)  # drafts keep failing
+    assert flat.acceptance < 0.1 and flat.draft_length(1) <= 1
+    for _ in range(50):
+        flat.observe(4, 4)
+    assert flat.acceptance > 0.9 and flat.draft_length(1) == 6
+    fixed = Speculator(SpeculativeConfig(method="ngram", num_tokens=3, adaptive=False), NgramProposer(), 1000,
+                       row_cost=lambda rows: float(rows))
+    assert fixed.draft_length(4) == 3

@@ -29,7 +29,7 @@ def make_engine(model_dir, *, weight_quant="hybrid_int4", method="none", draft=N
                 budget=512, num_tokens=4, max_num_seqs=8):
     spec = SpeculativeConfig(method=method, num_tokens=num_tokens, ngram_min=1, ngram_max=3,
                              draft_model=str(draft) if draft else None, draft_weight_quant=weight_quant,
-                             max_batch=8)
+                             max_batch=8, adaptive=False)
     config = EngineConfig(model=str(model_dir), dtype="float32", weight_quant=weight_quant,
                           cache=CacheConfig(block_size=4, kv_cache_bytes=1), max_num_batched_tokens=budget,
                           max_num_seqs=max_num_seqs, speculative=spec)
