@@ -32,12 +32,12 @@ class Candidate:
     message: str = ""
 
 
-def run_programs(jobs: list[tuple[str, tuple[str, ...]]], config: ExecConfig) -> list[RunResult]:
-    """Run ``(code, tests)`` pairs; one RunResult each, in order."""
+def run_programs(jobs: list[tuple[str, tuple[str, ...], str]], config: ExecConfig) -> list[RunResult]:
+    """Run ``(code, tests, reference)`` triples (reference: see ``Task.reference``); one RunResult each, in order."""
     import sandbox
 
     return sandbox.run_many(
-        [sandbox.JobSpec(code, list(tests), config.limits) for code, tests in jobs],
+        [sandbox.JobSpec(code, list(tests), config.limits, reference) for code, tests, reference in jobs],
         concurrency=config.concurrency, progress=False, backend=config.backend,
     )
 
@@ -60,6 +60,6 @@ def verdict(c: Candidate, result: RunResult | None) -> SampleResult:
 def judge(candidates: list[Candidate], config: ExecConfig) -> list[SampleResult]:
     """Verdicts for ``candidates``; those without code never reach the sandbox."""
     runnable = [c for c in candidates if c.program.strip()]
-    results = run_programs([(c.program, c.task.tests) for c in runnable], config) if runnable else []
+    results = run_programs([(c.program, c.task.tests, c.task.reference) for c in runnable], config) if runnable else []
     by_id = {id(c): r for c, r in zip(runnable, results, strict=True)}
     return [verdict(c, by_id.get(id(c))) for c in candidates]

@@ -27,6 +27,14 @@ class Task:
     """Problem text for chat prompting (defaults to ``prompt``)."""
     test_names: tuple[str, ...] = ("base",)
     metadata: dict[str, Any] = field(default_factory=dict)
+    differential: bool = False
+    """The tests compare the candidate with ``canonical_solution`` (EvalPlus): the sandbox runs them against
+    the canonical solution first, in a process the candidate never touches, as the job's ``reference``."""
+
+    @property
+    def reference(self) -> str:
+        """The job's reference program (see ``differential``); empty for ordinary tests."""
+        return self.canonical_solution if self.differential else ""
 
     def __post_init__(self) -> None:
         if len(self.test_names) != len(self.tests):

@@ -19,23 +19,35 @@ as a statement, as ``check(candidate)`` is called in HumanEval; never under ``if
 import ast
 import warnings
 
+SAME = "__codeloop_same__"
+"""``assert __codeloop_same__(value[, atol])``: ``value`` must match the reference run's value at the same
+assert and occurrence (``comparison.same``: EvalPlus's equality with float tolerance)."""
+
 
 class Site:
     """One assert (or one ``and``-conjunct of it) that the judge decides."""
 
-    __slots__ = ("id", "test", "line", "template", "bare", "binding", "mandatory", "message", "text")
+    __slots__ = ("id", "test", "line", "template", "bare", "binding", "mandatory", "message", "node", "same", "sync")
     # mandatory: how many observations the test needs to pass (0: none, the assert may not run)
+    # same: how many ``__codeloop_same__`` values it compares with the reference run's (0: not differential)
 
     def __init__(self, **fields):
         for name in self.__slots__:
             setattr(self, name, fields[name])
 
+    @property
+    def text(self):
+        """The assert's source (for failure messages; unparsed only when needed)."""
+        return ast.unparse(self.node)[:200]
+
 
 def rewrite_test(source, filename, test_index, first_id):
     """(code object for the worker, [Site]) for one test snippet; raises SyntaxError like compile."""
+    if "assert" not in source:  # nothing to rewrite: compiling the text is all (and cheaper)
+        return compile(source, filename, "exec", dont_inherit=True), []
     tree = ast.parse(source, filename)
-    rewriter = _Rewriter(_Scope(tree), test_index, first_id, _mandatory_asserts(tree))
-    tree = ast.fix_missing_locations(rewriter.visit(tree))
+    rewriter = _Rewriter(_Scope(tree, ":=" in source), test_index, first_id, _mandatory_asserts(tree))
+    rewriter.rewrite(tree.body)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "'str' object is not callable": the site constant, replaced later
         code = compile(tree, filename, "exec", dont_inherit=True)
@@ -45,20 +57,29 @@ def rewrite_test(source, filename, test_index, first_id):
 class _Scope:
     """Which builtin names (and ``math``) in a test still mean the real ones: those the test never binds."""
 
-    def __init__(self, tree):
-        self.bound, imports = set(), set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                self.bound.add(node.id)
+    def __init__(self, tree, walrus):
+        self.bound = set()
+        # Statements bind names (an expression only with ``:=``, whose presence the caller tells us).
+        for node in (ast.walk(tree) if walrus else _statements(tree.body)):
+            targets = []
+            if isinstance(node, (ast.Assign, ast.Delete)):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.NamedExpr)):
+                targets = [node.target]
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                targets = [i.optional_vars for i in node.items if i.optional_vars is not None]
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.bound.add(node.name)
-            elif isinstance(node, ast.arg):
-                self.bound.add(node.arg)
+                args = getattr(node, "args", None)
+                self.bound.update(a.arg for a in ast.walk(args) if isinstance(a, ast.arg)) if args else None
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                self.bound.add(node.name)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 for alias in node.names:
-                    name = alias.asname or alias.name.split(".")[0]
-                    plain_math = isinstance(node, ast.Import) and alias.name == "math" and not alias.asname
-                    (imports if plain_math else self.bound).add(name)
+                    if not (isinstance(node, ast.Import) and alias.name == "math" and not alias.asname):
+                        self.bound.add(alias.asname or alias.name.split(".")[0])
+            for target in targets:
+                self.bound.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
 
     def function(self, node):
         """The judge's name for a call target (``abs``, ``math.isclose``), or None."""
@@ -70,47 +91,65 @@ class _Scope:
         return None
 
 
-class _Rewriter(ast.NodeTransformer):
+class _Rewriter:
+    """Replaces, in place, each assert statement of a body (and of the bodies nested in it) by its sites.
+    Only statement lists are walked: an assert is a statement, so no expression can hold one."""
+
+    SOFT = (ast.Try, ast.With, ast.AsyncWith) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+
     def __init__(self, scope, test_index, first_id, mandatory):
         self.scope, self.test_index, self.next_id, self.mandatory = scope, test_index, first_id, mandatory
         self.sites, self.soft = [], 0
 
-    def _soft_block(self, node):
-        self.soft += 1
-        self.generic_visit(node)
-        self.soft -= 1
-        return node
+    def rewrite(self, body):
+        out = []
+        for node in body:
+            if isinstance(node, ast.Assert):
+                out.extend(self.assert_statements(node))
+                continue
+            soft = isinstance(node, self.SOFT)
+            self.soft += soft
+            for field in ("body", "orelse", "finalbody"):
+                if isinstance(getattr(node, field, None), list):
+                    setattr(node, field, self.rewrite(getattr(node, field)))
+            for part in getattr(node, "handlers", []) + getattr(node, "cases", []):
+                part.body = self.rewrite(part.body)
+            self.soft -= soft
+            out.append(node)
+        body[:] = out
+        return body
 
-    visit_Try = visit_With = visit_AsyncWith = visit_TryStar = _soft_block
-
-    def visit_Assert(self, node):
+    def assert_statements(self, node):
         out = []
         for conjunct in _conjuncts(node.test):
-            probes = []
-            template = _Template(self.scope).build(conjunct, probes)
+            probes, builder = [], _Template(self.scope)
+            template = builder.build(conjunct, probes)
             if not probes:  # nothing of the code under test in it: an ordinary assert
                 out.append(ast.copy_location(ast.Assert(test=conjunct, msg=node.msg), node))
                 continue
-            out.append(self._site_statement(node, conjunct, template, probes))
+            out.append(self._site_statement(node, conjunct, template, probes, builder.slots))
         return out
 
-    def _site_statement(self, node, conjunct, template, probes):
+    def _site_statement(self, node, conjunct, template, probes, same):
         bare = _bare_ops(template)
         site = Site(id=self.next_id, test=self.test_index, line=node.lineno, template=template, bare=bare is not None,
                     binding=not self.soft, mandatory=0 if self.soft else self.mandatory.get(id(node), 0),
                     message=str(node.msg.value) if isinstance(node.msg, ast.Constant) else None,
-                    text=ast.unparse(conjunct)[:200])
+                    node=conjunct, same=same, sync=False)
+        site.sync = not site.binding or (node.msg is not None and site.message is None)
         self.sites.append(site)
         self.next_id += 1
-        call = ast.Call(func=ast.Constant(SITE_SENTINEL),  # noqa: F821 - defined by worker.py
-                        args=[ast.Constant(site.id), ast.Tuple(elts=probes, ctx=ast.Load()), ast.Constant(bare)],
-                        keywords=[])
-        error = ast.Name(id="AssertionError", ctx=ast.Load())
-        exc = ast.Call(func=error, args=[node.msg], keywords=[]) if node.msg is not None else error
-        stmt = ast.If(test=ast.UnaryOp(op=ast.Not(), operand=call), body=[ast.Raise(exc=exc, cause=None)], orelse=[])
-        for child in ast.walk(stmt):
-            if not hasattr(child, "lineno") or child is stmt:
-                ast.copy_location(child, node)
+        # The worker waits for the judge's answer only where the test needs it: an assert in try/with (the test
+        # may catch its failure) or one whose message is computed (Python evaluates it when the assert fails).
+        at = {"lineno": node.lineno, "col_offset": node.col_offset, "end_lineno": node.end_lineno,
+              "end_col_offset": node.end_col_offset}
+        load = ast.Load()
+        args = [ast.Constant(site.id, **at), ast.Tuple(probes, load, **at), ast.Constant(bare, **at),
+                ast.Constant(site.sync, **at)]
+        call = ast.Call(ast.Constant(SITE_SENTINEL, **at), args, [], **at)  # noqa: F821 - defined by worker.py
+        error = ast.Name("AssertionError", load, **at)
+        exc = ast.Call(error, [node.msg], [], **at) if node.msg is not None else error
+        stmt = ast.If(ast.UnaryOp(ast.Not(), call, **at), [ast.Raise(exc, None, **at)], [], **at)
         return stmt
 
 
@@ -118,7 +157,7 @@ class _Template:
     """Splits an expression into the judge's template and the worker's probes (see comparison.py)."""
 
     def __init__(self, scope):
-        self.scope = scope
+        self.scope, self.slots = scope, 0
 
     def build(self, node, probes):
         start = len(probes)
@@ -152,9 +191,21 @@ class _Template:
             return (type(node).__name__.lower(), [self.build(e, probes) for e in node.elts])
         if isinstance(node, ast.Dict) and None not in node.keys:
             return ("dict", [self.build(k, probes) for k in node.keys], [self.build(v, probes) for v in node.values])
+        if isinstance(node, ast.BoolOp):
+            start = len(probes)
+            operands = [self.build(v, probes) for v in node.values]
+            # NOTE: the worker computes every probe before the judge decides, so ``or``/``and`` may only
+            # join probes that are plain names (no call that Python would have skipped).
+            if all(isinstance(p, ast.Name) for p in probes[start:]):
+                return ("bool", type(node.op).__name__, operands)
         return None
 
     def _call(self, node, probes):
+        if isinstance(node.func, ast.Name) and node.func.id == SAME and SAME not in self.scope.bound \
+                and 1 <= len(node.args) <= 2 and not node.keywords:
+            slot, self.slots = self.slots, self.slots + 1
+            atol = self.build(node.args[1], probes) if len(node.args) == 2 else ("k", 0)
+            return ("same", slot, self.build(node.args[0], probes), atol)
         name = self.scope.function(node.func)
         if name is None or name in MATH_CONSTANTS or any(isinstance(a, ast.Starred) for a in node.args) \
                 or any(k.arg is None for k in node.keywords):  # noqa: F821
@@ -224,11 +275,28 @@ def _iterations(node):
 
 def _may_leave(body):
     """True if a return/break/continue/yield below ``body`` (outside nested defs) may skip statements."""
-    stack = list(body)
+    for node in _statements(body, nested_defs=False):
+        if isinstance(node, (ast.Return, ast.Break, ast.Continue)):
+            return True
+        value = getattr(node, "value", None)
+        if isinstance(value, (ast.Yield, ast.YieldFrom, ast.Await)):
+            return True
+    return False
+
+
+def _statements(body, nested_defs=True):
+    """Every statement of ``body`` and of the blocks nested in it (and except handlers), depth first."""
+    stack = list(reversed(body))
     while stack:
         node = stack.pop()
-        if isinstance(node, (ast.Return, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom)):
-            return True
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(node))
-    return False
+        yield node
+        if not nested_defs and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("finalbody", "orelse", "body"):
+            block = getattr(node, field, None)
+            if isinstance(block, list):
+                stack.extend(reversed(block))
+        for part in getattr(node, "handlers", []) + getattr(node, "cases", []):
+            stack.extend(reversed(part.body))
+            if isinstance(part, ast.ExceptHandler):
+                yield part

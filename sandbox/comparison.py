@@ -71,32 +71,107 @@ def validate(value, max_items=10**7):
     return value
 
 
-def evaluate(template, values):
-    """The value of ``template`` (a tree of tuples built by sandbox/asserts.py) over probe ``values``."""
+def evaluate(template, values, refs=None):
+    """The value of ``template`` (a tree of tuples built by sandbox/asserts.py) over probe ``values``;
+    ``refs`` holds the reference run's values of the ``same`` nodes, by slot (differential tests)."""
     kind = template[0]
     if kind == "k":
         return template[1]
     if kind == "p":
         return values[template[1]]
     if kind == "cmp":
-        return _compare(template[1], [evaluate(t, values) for t in template[2]])
+        return _compare(template[1], [evaluate(t, values, refs) for t in template[2]])
     if kind == "bin":
-        left, right = evaluate(template[2], values), evaluate(template[3], values)
+        left, right = evaluate(template[2], values, refs), evaluate(template[3], values, refs)
         return BINARY[template[1]](*_only_data(left, right))
     if kind == "un":
-        return UNARY[template[1]](*_only_data(evaluate(template[2], values)))
+        return UNARY[template[1]](*_only_data(evaluate(template[2], values, refs)))
     if kind == "call":
         fn = JUDGE_FUNCTIONS.get(template[1]) or CONSTRUCTORS[template[1]]
-        args = _only_data(*[evaluate(t, values) for t in template[2]])
-        kwargs = dict(zip(template[3], _only_data(*[evaluate(t, values) for t in template[4]]), strict=True))
+        args = _only_data(*[evaluate(t, values, refs) for t in template[2]])
+        kwargs = dict(zip(template[3], _only_data(*[evaluate(t, values, refs) for t in template[4]]), strict=True))
         return fn(*args, **kwargs)
     if kind in ("tuple", "list", "set"):
-        items = _only_data(*[evaluate(t, values) for t in template[1]])
+        items = _only_data(*[evaluate(t, values, refs) for t in template[1]])
         return {"tuple": tuple, "list": list, "set": set}[kind](items)
     if kind == "dict":
-        keys = _only_data(*[evaluate(t, values) for t in template[1]])
-        return dict(zip(keys, _only_data(*[evaluate(t, values) for t in template[2]]), strict=True))
+        keys = _only_data(*[evaluate(t, values, refs) for t in template[1]])
+        return dict(zip(keys, _only_data(*[evaluate(t, values, refs) for t in template[2]]), strict=True))
+    if kind == "bool":
+        return _boolean(template[1], template[2], values, refs)
+    if kind == "same":
+        if refs is None:
+            raise ValueError("a differential assert needs a reference run")
+        out, atol = _only_data(evaluate(template[2], values, refs), evaluate(template[3], values, refs))
+        return same(out, _only_data(refs[template[1]])[0], atol)
     raise ValueError(f"unknown template node {kind!r}")
+
+
+def _boolean(op, operands, values, refs):
+    """``a or b`` / ``a and b`` with Python's result; the probes were all computed (plain names only)."""
+    result = None
+    for t in operands:
+        result = _only_data(evaluate(t, values, refs))[0]
+        if bool(result) == (op == "Or"):
+            return result
+    return result
+
+
+def same(out, exp, atol):
+    """EvalPlus's verdict for a differential test: equal, or (for floats, or with an ``atol``) close as
+    ``numpy.testing.assert_allclose(out, exp, atol=atol)`` (rtol 1e-7; NaN matches NaN) over flattened
+    lists and tuples; a float expectation gets ``atol`` 1e-6 when the task gives 0."""
+    if out == exp:
+        return True
+    if atol == 0 and _is_floats(exp):
+        atol = 1e-6
+    return atol != 0 and _all_close(out, exp, atol)
+
+
+def _is_floats(x):
+    return type(x) is float or (type(x) in (list, tuple) and bool(x) and all(type(i) is float for i in x))
+
+
+def _flatten(x):
+    if type(x) in (list, tuple):
+        for item in x:
+            yield from _flatten(item)
+    else:
+        yield x
+
+
+def _all_close(out, exp, atol, rtol=1e-7):
+    outs, exps = list(_flatten(out)), list(_flatten(exp))
+    if len(outs) != len(exps):
+        return False
+    for o, e in zip(outs, exps, strict=True):
+        try:
+            if math.isnan(e) and math.isnan(o):
+                continue
+            if not abs(o - e) <= atol + rtol * abs(e):
+                return False
+        except TypeError:
+            return False
+    return True
+
+
+def same_values(template, values):
+    """{slot: value} of the ``same`` nodes of ``template`` (what a reference run records)."""
+    found = {}
+    stack = [template]
+    while stack:
+        node = stack.pop()
+        if type(node) is not tuple or not node or node[0] in ("k", "p"):
+            continue
+        if node[0] == "same":
+            try:
+                found[node[1]] = evaluate(node[2], values)
+            except NotBuiltin as exc:
+                found[node[1]] = Opaque(exc.args[0])
+            continue
+        for child in node[1:]:
+            stack.extend(child if type(child) is list else [child])
+    return found
 
 
 def _compare(ops, operands):
@@ -116,7 +191,7 @@ def _only_data(*values):
     return values
 
 
-def judge(template, bare, values, fallback):
+def judge(template, bare, values, fallback, refs=None):
     """(holds, status, detail) for one observation of an assert.
 
     ``status`` is "passed", "failed" (the assert does not hold) or "error" (evaluating it raised, as
@@ -129,7 +204,7 @@ def judge(template, bare, values, fallback):
             raise BadValue("a bare assert over non-builtin values needs the worker's verdict")
         return fallback, ("passed" if fallback else "failed"), "" if fallback else "compared in the code's interpreter"
     try:
-        holds = bool(evaluate(template, values))
+        holds = bool(evaluate(template, values, refs))
     except NotBuiltin as exc:
         return False, "failed", f"got a value of type {exc.args[0]}, not builtin data"
     except Exception as exc:  # noqa: BLE001 - the assert raised, as it would have in Python

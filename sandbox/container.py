@@ -128,7 +128,7 @@ class Container:
         demux = FrameDemux({1: ex.stdout_sink, 2: ex.stderr_sink})
         try:
             # NOTE: Docker closes an exec's stream some time after the process exits (slow under load).
-            pump = Pump(raw.fileno(), ex.payload, shutdown_write(raw), [Stream(raw.fileno(), demux.feed)],
+            pump = Pump(raw.fileno(), ex.stdin, shutdown_write(raw), [Stream(raw.fileno(), demux.feed)],
                         alive=lambda: not ex.harness_finished(), exit_grace_s=EXEC_EXIT_GRACE_S)
             reason = ex.pump(pump)
         finally:

@@ -6,6 +6,8 @@ to kill; ``Exchange`` feeds the nonce and job in, sorts output from records, and
 
 from __future__ import annotations
 
+import importlib.util
+import marshal
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,7 +20,7 @@ from sandbox.supervisor import Capture, Pump, StopReason, Stream
 from sandbox.types import RunResult
 
 FINAL_EVENTS = (b'"event": "done"', b'"event": "code_error"', b'"event": "tests_error"', b'"event": "dirty"')
-HARNESS_PARTS = ("comparison.py", "worker.py", "asserts.py", "harness.py")
+HARNESS_PARTS = ("comparison.py", "worker.py", "asserts.py", "link.py", "harness.py")
 """The in-sandbox harness program, in dependency order (stdlib-only files; see harness.py)."""
 HARNESS_SOURCE = "\n".join(Path(__file__).with_name(part).read_text(encoding="utf-8") for part in HARNESS_PARTS)
 ZYGOTE_PROGRAM = (
@@ -36,10 +38,43 @@ def harness_namespace() -> dict:
     return namespace
 
 
+BOOT_PROGRAM = """
+import marshal, os
+from _frozen_importlib_external import MAGIC_NUMBER
+def take(n):
+    data = b""
+    while len(data) < n:
+        chunk = os.read(0, n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+head = take(8)
+blob, source = take(int.from_bytes(head[:4], "big")), take(int.from_bytes(head[4:], "big"))
+program = marshal.loads(blob[4:]) if blob[:4] == MAGIC_NUMBER else compile(source, "<harness>", "exec")
+del head, blob, source, take
+exec(program, {"__name__": "__main__"})
+"""
+"""The command line's program: read the harness ahead of the request on stdin, compiled (when the sandbox's
+Python has our bytecode version: compiling the harness costs ~20 ms a run, loading it ~1 ms) or as source.
+NOTE: it reads exactly the prologue, unbuffered: a buffered read would pull the start of the request (the
+nonce, the tests) into memory that the worker, forked next, inherits."""
+
+
+def _boot_prologue() -> bytes:
+    blob = importlib.util.MAGIC_NUMBER + marshal.dumps(compile(HARNESS_SOURCE, "<harness>", "exec"))
+    source = HARNESS_SOURCE.encode("utf-8")
+    return len(blob).to_bytes(4, "big") + len(source).to_bytes(4, "big") + blob + source
+
+
+BOOT_PROLOGUE = _boot_prologue()
+
+
 def harness_argv(python: str, server: bool = False) -> list[str]:
-    """The child's command line: isolated mode (no env vars, no user site, no cwd on sys.path).
-    ``server`` gives the in-container job server (sandbox/zygote.py) instead of one harness."""
-    return [python, "-I", "-c", ZYGOTE_PROGRAM if server else HARNESS_SOURCE]
+    """The child's command line: isolated mode (no env vars, no user site, no cwd on sys.path). Its stdin
+    must start with BOOT_PROLOGUE (see ``Exchange.stdin``). ``server`` gives the in-container job server
+    (sandbox/zygote.py, the harness compiled once per container) instead of one harness."""
+    return [python, "-I", "-c", ZYGOTE_PROGRAM if server else BOOT_PROGRAM]
 
 
 class Exchange:
@@ -48,12 +83,17 @@ class Exchange:
     def __init__(self, job: Job, workdir: str, clean: tuple[str, ...] = ()) -> None:
         self.job = job
         nonce = new_nonce()
-        self.payload = stdin_payload(nonce, job.code, job.tests, workdir, clean)
+        self.payload = stdin_payload(nonce, job.code, job.tests, workdir, clean, job.reference)
         cap = job.limits.max_output_bytes
         self.out, self.err = Capture(cap), Capture(cap)
         self.scanner = RecordScanner(nonce, self.out.add)
         self.started = time.monotonic()
         self.deadline = self.started + job.limits.timeout_s
+
+    @property
+    def stdin(self) -> bytes:
+        """What a child started with ``harness_argv(python)`` reads: the harness, then the request."""
+        return BOOT_PROLOGUE + self.payload
 
     def stdout_sink(self, chunk: bytes) -> None:
         self.scanner.feed(chunk)
@@ -100,7 +140,7 @@ def run_process(argv: list[str], job: Job, workdir: str, backend: str,
     assert proc.stdin and proc.stdout and proc.stderr
     reason = StopReason.TIMEOUT
     try:
-        pump = Pump(proc.stdin.fileno(), ex.payload, proc.stdin.close,
+        pump = Pump(proc.stdin.fileno(), ex.stdin, proc.stdin.close,
                     [Stream(proc.stdout.fileno(), ex.stdout_sink), Stream(proc.stderr.fileno(), ex.stderr_sink)],
                     alive=lambda: proc.poll() is None and not ex.harness_finished())
         reason = ex.pump(pump)

@@ -1,8 +1,8 @@
 """The in-sandbox harness: a judge process that decides, a worker process that runs the code.
 
 This program is executed INSIDE the sandbox as ``python3 -I -c <program>``, where the program is
-sandbox/comparison.py + worker.py + asserts.py + this file (stdlib only, no codeloop imports; see
-exchange.py). The parent's side of the protocol lives in sandbox/protocol.py.
+sandbox/comparison.py + worker.py + asserts.py + link.py + this file (stdlib only, no codeloop
+imports; see exchange.py). The parent's side of the protocol lives in sandbox/protocol.py.
 
 Trust boundary (the harness rule: nothing the code under test can reach decides whether it passed):
 - The *judge* (this process) makes itself non-dumpable, then forks the *worker* BEFORE it reads
@@ -19,19 +19,26 @@ Trust boundary (the harness rule: nothing the code under test can reach decides 
   without producing the value the test expects.
 - A test passes only if the worker reports that it ended without an exception, AND every binding
   site it observed held, AND every mandatory site (one that always runs when the test runs to the
-  end) was observed as often as it must run (N times in a ``for`` over ``range(N)``). Killing, exiting, skipping code with a tracer or forging the worker's own
-  messages (it can: it owns its process, its pipe fds, gc, frames and ctypes) therefore cannot pass
-  a test whose asserts are mandatory sites: that is every top-level assert (MBPP, RL tasks) and the
-  straight-line asserts of HumanEval's ``check``.
+  end) was observed as often as it must run (N times in a ``for`` over ``range(N)``). Killing,
+  exiting, skipping code with a tracer or forging the worker's own messages (it can: it owns its
+  process, its pipe fds, gc, frames and ctypes) therefore cannot pass a test whose asserts are
+  mandatory sites: every top-level assert (MBPP, RL tasks), the straight-line asserts of
+  HumanEval's ``check`` and the per-input asserts of differential tests.
+- Differential tests (HumanEval+, MBPP+): the job carries a trusted *reference* program. Before the
+  code runs, the judge forks a second, fresh worker that runs the same tests against the reference;
+  its values at ``__codeloop_same__(value)`` asserts (and per-input time limits it shares) are kept
+  in the judge. The code's worker, forked before any of that, then has to produce the same values
+  (comparison.same: EvalPlus's rule) at the same asserts, in the same order.
 
 What remains in the worker's hands, by necessity: a test's verdict where its checks are not
-rewritable sites (a ``unittest`` suite, a differential test that computes the expected value in
-the same process, an assert under ``if``/``try``) rests on the worker's claim that the test ended
-without an exception. Code that deliberately forges that claim (gc, frames, ctypes, its pipe) is
-flagged by the static tamper scan (security/) rather than stopped here.
+rewritable sites (a ``unittest`` suite, an assert under ``if``/``try``, a value compared with
+another value the test computed itself) rests on the worker's claim that the test ended without an
+exception, or on values it computed. Code that deliberately forges that claim (gc, frames, ctypes,
+its pipe) is flagged by the static tamper scan (security/tamper.py) rather than stopped here.
 
 Protocol to the parent:
-  stdin  <- b"<nonce hex>\\n" + JSON {"code", "tests": str | [str], "workdir", "clean": [dirs]}; EOF.
+  stdin  <- b"<nonce hex>\\n" + JSON {"code", "tests": str | [str], "workdir", "clean": [dirs],
+            "reference": str}; EOF.
             Read to EOF, then fd 0 points at /dev/null.
   stdout -> the worker's output, interleaved with records ``RS "CLR" <nonce> ":" <json> "\\n"``,
             each one os.write of at most PIPE_BUF bytes (atomic on a pipe, so never torn by output
@@ -45,16 +52,12 @@ import ast
 import json
 import marshal
 import os
-import select
 import shutil
 import signal
 import sys
 
 MAX_RECORD_BYTES = 4000
 """Below PIPE_BUF (4096), so one os.write of a record is atomic on the parent's pipe."""
-MAX_FRAME_BYTES = 64 * 2**20
-PR_SET_DUMPABLE = 4
-EXIT_POLL_S = 0.05
 
 
 def split_tests(tests):
@@ -100,50 +103,25 @@ def clean_workdir(workdir):
     return not os.listdir(workdir)
 
 
-def set_dumpable(flag):
-    """prctl(PR_SET_DUMPABLE): 0 keeps processes of the same uid out of ours (ptrace, /proc/PID/mem)."""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, flag, 0, 0, 0)
-
-
 def parse_request(data):
     """b"<nonce>\\n<json>" -> (nonce, job)."""
     nonce, _, payload = data.partition(b"\n")
     return nonce, json.loads(payload.decode("utf-8"))
 
 
-def fork_worker():
-    """(pid, to_worker fd, from_worker fd). Call before reading anything secret: the child is a copy."""
-    to_worker_r, to_worker_w = os.pipe()
-    from_worker_r, from_worker_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)  # the parent's stdin, nonce still unread, is never readable here
-            os.close(null)
-            os.close(to_worker_w)
-            os.close(from_worker_r)
-            set_dumpable(1)  # an ordinary process again: its own children may inspect it, as usual
-            worker_main(from_worker_w, to_worker_r)  # noqa: F821 - defined by worker.py
-        finally:
-            os._exit(70)
-    os.close(to_worker_r)
-    os.close(from_worker_w)
-    return pid, to_worker_w, from_worker_r
-
-
 class Judge:
-    """Runs one job through the worker and writes the records. ``run`` never returns."""
+    """Runs one job through the worker (after the reference, if any) and writes the records; ``run`` never
+    returns. Per test it keeps the first binding site that failed and how often each site was observed."""
 
     def __init__(self, nonce, job, worker):
         self.mark = b"\x1eCLR" + nonce + b":"
         self.job = job
-        self.pid, self.to_worker, self.from_worker = worker
+        self.worker = worker
         self.sites = {}
-        self.status = None
-        """The worker's wait status once it has exited."""
+        self.recorded = {}
+        """site id -> [the reference run's same-values, one dict per observation]"""
+        self.shared = {}
+        self.reference_failures = {}
 
     def report(self, event, **fields):
         fields["event"] = event
@@ -155,74 +133,133 @@ class Judge:
 
     def run(self):
         job = self.job
-        if not all(clean_workdir(d) for d in job.get("clean", [job["workdir"]])):
-            self.report("dirty")
-            self.finish_early(3)
+        self.clean_or_quit()
         try:
             tests = [self.rewrite(i, t) for i, t in enumerate(split_tests(job["tests"]))]
         except BaseException as exc:  # noqa: BLE001 - any failure to read the tests is reported
             self.report("tests_error", kind=type(exc).__name__, message=message(exc))  # noqa: F821
             self.finish_early(2)
+        if job.get("reference"):
+            problem = self.run_reference(job["workdir"], job["reference"], tests)
+            if problem:
+                self.report("tests_error", kind="ReferenceError", message=problem[:2000])
+                self.finish_early(2)
+            self.clean_or_quit()
         self.report("start", n=len(tests))
-        self.send((job["workdir"], job["code"], tests))
+        self.worker.send((job["workdir"], job["code"], tests, "code", self.shared))
         del self.job, job
-        first = self.receive()
+        try:
+            self.run_code(len(tests))
+        except BrokenProtocol as exc:  # noqa: F821
+            self.violation(str(exc))
+            self.mirror_worker()
+        self.report("done")
+        self.worker.kill()  # all is decided; nothing the worker does now counts
+        os._exit(0)
+
+    def run_code(self, num_tests):
+        first = self.worker.receive()
         if first is None or first[0] != "code_ok":
             if first is not None and first[0] == "code_error" and len(first) == 3:
                 self.report("code_error", kind=str(first[1]), message=str(first[2]))
             elif first is not None:
-                self.violation(f"expected code_ok, got {first[0]!r}")
+                raise BrokenProtocol(f"expected code_ok, got {first[0][:40]!r}")  # noqa: F821
             self.mirror_worker()
         self.report("code_ok")
-        for index in range(len(tests)):
-            if not self.run_test(index):
+        for index in range(num_tests):
+            verdict = self.run_test(self.worker, index, reference=False)
+            if verdict is None:
                 self.mirror_worker()
-        self.report("done")
-        if not self.worker_exited():
-            os.kill(self.pid, signal.SIGKILL)  # all is decided; nothing the worker does now counts
-            os.waitpid(self.pid, 0)
-        os._exit(0)
+            self.report("test", index=index, **verdict)
+
+    def clean_or_quit(self):
+        job = self.job
+        if not all(clean_workdir(d) for d in job.get("clean", [job["workdir"]])):
+            self.report("dirty")
+            self.finish_early(3)
 
     def rewrite(self, index, source):
         code, sites = rewrite_test(source, f"<test {index}>", index, len(self.sites))  # noqa: F821
         self.sites.update((s.id, s) for s in sites)
         return code
 
-    def run_test(self, index):
-        """Answer the worker's sites until it ends test ``index``; report it. False if the worker is gone."""
+    def run_reference(self, workdir, reference, tests):
+        """Run ``tests`` against the trusted ``reference`` in a fresh worker, recording its values.
+        None when it ran; else why not. (Forked now, after the nonce was read: it runs trusted code only,
+        and it is gone before the code's worker, forked before the nonce, gets its job.)"""
+        link = WorkerLink.fork()  # noqa: F821 - defined by link.py
+        try:
+            link.send((workdir, reference, tests, "reference", {}))
+            first = link.receive()
+            if first is None or first[0] != "code_ok":
+                return f"the reference solution did not run: {first[2] if first and len(first) == 3 else first}"
+            for index in range(len(tests)):
+                verdict = self.run_test(link, index, reference=True)
+                if verdict is None:
+                    return f"the reference run ended during test {index} (wait status {link.wait()})"
+                if verdict["status"] != "passed":
+                    self.reference_failures[index] = verdict.get("message", "")
+        except BrokenProtocol as exc:  # noqa: F821
+            return f"the reference run broke the worker protocol: {exc}"
+        finally:
+            link.kill()
+        return None
+
+    def run_test(self, link, index, reference):
+        """Answer the worker's sites until it ends test ``index``; its verdict, or None if the worker is gone.
+        A reference run's sites record their same-values and shared values instead of being compared."""
         failure, observed = None, {}
         while True:
-            msg = self.receive()
+            msg = link.receive()
             if msg is None:
-                return False
+                return None
             kind, site = msg[0], self.sites.get(msg[1]) if len(msg) > 1 and type(msg[1]) is int else None
             if kind == "site" and len(msg) == 4 and site is not None and site.test == index:
-                try:
-                    values = self.decode(msg[2])
-                    holds, status, detail = judge(site.template, site.bare, values, msg[3])  # noqa: F821
-                except BadValue as exc:  # noqa: F821
-                    self.violation(str(exc))
-                    return False
-                observed[site.id] = observed.get(site.id, 0) + 1
+                seen = observed.get(site.id, 0)
+                observed[site.id] = seen + 1
+                holds, status, detail, values = self.judge_site(site, msg, seen, reference)
                 if not holds and site.binding and failure is None:
-                    failure = (site, status, detail, values)
-                os.write(self.to_worker, b"1" if holds else b"0")
+                    failure = (site, status, detail, values, seen)
+                    link.notify(b"F" + index.to_bytes(4, "big"))  # stop the test at its next site
+                if site.sync:
+                    link.notify(b"1" if holds else b"0")
+            elif kind == "share" and reference and len(msg) == 3:
+                self.shared[msg[1]] = self.decode((msg[2],))[0]
             elif kind == "end" and len(msg) == 5 and msg[1] == index and all(type(x) is str for x in msg[2:]):
-                self.report("test", index=index, **self.verdict(index, msg, failure, observed))
-                return True
+                return self.verdict(index, msg, failure, observed)
             else:
-                self.violation(f"unexpected message {kind[:40]!r} during test {index}")
-                return False
+                raise BrokenProtocol(f"unexpected message {kind[:40]!r} during test {index}")  # noqa: F821
+
+    def judge_site(self, site, msg, seen, reference):
+        values = self.decode(msg[2])
+        refs = None
+        if site.same:
+            if reference:
+                self.recorded.setdefault(site.id, []).append(same_values(site.template, values))  # noqa: F821
+            runs = self.recorded.get(site.id, [])
+            if seen >= len(runs):
+                return False, "failed", f"the reference ran this assert only {len(runs)} times", values
+            refs = runs[seen]
+        holds, status, detail = judge(site.template, site.bare, values, msg[3], refs)  # noqa: F821
+        if refs is not None and not holds and not reference:
+            detail = "; ".join(filter(None, [detail, "expected " + describe(list(refs.values()))]))  # noqa: F821
+        return holds, status, detail, values
 
     def verdict(self, index, end, failure, observed):
         _, _, status, kind, text = end
+        if index in self.reference_failures:
+            return {"status": "error", "kind": "ReferenceError",
+                    "message": f"the reference solution fails this test: {self.reference_failures[index]}"[:2000]}
         if failure is not None:
-            site, site_status, detail, values = failure
-            if status == "failed" and site.message is None and text != "AssertionError":
-                return {"status": "failed", "kind": "AssertionError", "message": str(text)}  # the assert's own message
-            what = site.message if site.message is not None else f"{site.text} (got {describe(values)})"  # noqa: F821
+            site, site_status, detail, values, seen = failure
+            if site.sync and site_status == "failed" and site.message is None and text not in ("", "AssertionError"):
+                what = str(text).removeprefix("AssertionError: ")  # the assert's own message, from the worker
+            else:
+                what = site.message if site.message is not None else site.text
+            if site.mandatory > 1:
+                what += f" [run {seen + 1} of {site.mandatory}]"
             kind = "AssertionError" if site_status == "failed" else detail.partition(":")[0]
-            line = f"{kind}: {what}" + (f"; {detail}" if detail else "")
+            line = f"{kind}: {what} (got {describe(values)})" + (f"; {detail}" if detail else "")  # noqa: F821
             return {"status": site_status, "kind": kind, "message": line[:2000]}
         if status != "passed":
             return {"status": "error" if status != "failed" else "failed", "kind": str(kind), "message": str(text)}
@@ -236,90 +273,37 @@ class Judge:
 
     @staticmethod
     def decode(values):
-        """Probe values as plain data (or Opaque); BadValue for anything an honest worker never sends."""
+        """Probe values as plain data (or Opaque); BrokenProtocol for anything an honest worker never sends."""
         if type(values) is not tuple:
-            raise BadValue("malformed probe values")  # noqa: F821
+            raise BrokenProtocol("malformed probe values")  # noqa: F821
         out = []
         for item in values:
             if type(item) is not tuple or len(item) != 2:
-                raise BadValue("malformed probe value")  # noqa: F821
+                raise BrokenProtocol("malformed probe value")  # noqa: F821
             is_data, payload = item
-            if is_data is True and type(payload) is bytes:
-                try:
+            try:
+                if is_data is True and type(payload) is bytes:
                     out.append(validate(marshal.loads(payload)))  # noqa: F821
-                except (TypeError, ValueError, EOFError) as exc:
-                    raise BadValue(f"unreadable probe value: {exc}") from None  # noqa: F821
-            elif is_data is False and type(payload) is str:
-                out.append(Opaque(payload[:100]))  # noqa: F821
-            else:
-                raise BadValue("malformed probe value")  # noqa: F821
+                elif is_data is False and type(payload) is str:
+                    out.append(Opaque(payload[:100]))  # noqa: F821
+                else:
+                    raise BrokenProtocol("malformed probe value")  # noqa: F821
+            except (TypeError, ValueError, EOFError, BadValue) as exc:  # noqa: F821
+                raise BrokenProtocol(f"unreadable probe value: {exc}") from None  # noqa: F821
         return out
-
-    def send(self, message):
-        data = marshal.dumps(message)
-        os.write(self.to_worker, len(data).to_bytes(4, "big"))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.to_worker, view):]
-
-    def receive(self):
-        """The worker's next message (a tuple), or None once it is gone; a bad frame is a violation."""
-        header = self.read_exact(4)
-        if header is None:
-            return None
-        size = int.from_bytes(header, "big")
-        if size > MAX_FRAME_BYTES:
-            self.violation(f"a message of {size} bytes")
-            self.mirror_worker()
-        body = self.read_exact(size)
-        if body is None:
-            return None  # the worker died mid-message
-        try:
-            msg = marshal.loads(body)
-        except (TypeError, ValueError, EOFError):
-            msg = None
-        if type(msg) is not tuple or not msg or type(msg[0]) is not str:
-            self.violation("a malformed message")
-            self.mirror_worker()
-        return msg
-
-    def read_exact(self, n):
-        """``n`` bytes from the worker, or None once it is gone. Its children may hold the pipe open after
-        it exited (orphans), so an exited worker with nothing left in the pipe counts as gone too."""
-        chunks = []
-        while n:
-            if not select.select([self.from_worker], [], [], EXIT_POLL_S)[0]:
-                if self.worker_exited() and not select.select([self.from_worker], [], [], 0)[0]:
-                    return None
-                continue
-            chunk = os.read(self.from_worker, min(n, 1 << 20))
-            if not chunk:
-                return None
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
-
-    def worker_exited(self):
-        if self.status is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            self.status = status if pid else None
-        return self.status is not None
 
     def violation(self, text):
         self.report("violation", message=f"the code broke the worker protocol: {text}")
-        if not self.worker_exited():
-            os.kill(self.pid, signal.SIGKILL)
+        self.worker.kill()
 
     def finish_early(self, code):
-        self.send(None)
-        if not self.worker_exited():
-            os.waitpid(self.pid, 0)
+        self.worker.send(None)
+        self.worker.wait()
         os._exit(code)
 
     def mirror_worker(self):
         """End this process as the worker ended: the parent reads exit codes and signals as before."""
-        os.close(self.to_worker)
-        status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
+        status = self.worker.wait()
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             signal.signal(sig, signal.SIG_DFL)
@@ -329,8 +313,8 @@ class Judge:
 
 
 def main():
-    set_dumpable(0)
-    worker = fork_worker()
+    set_dumpable(0)  # noqa: F821 - defined by link.py
+    worker = WorkerLink.fork()  # noqa: F821 - before reading anything secret: the worker is a copy of us
     data = sys.stdin.buffer.read()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

@@ -23,6 +23,10 @@ class Job:
     limits: Limits = field(default_factory=Limits)
     mounts: tuple[Mount, ...] = ()
     """Read-only host paths the run sees (validated by ``make_job``)."""
+    reference: str = ""
+    """A trusted program (a benchmark's reference solution) that the harness runs against the same tests
+    first, in its own process: its values at ``__codeloop_same__(value)`` asserts are the expected values
+    the code's values must match (differential tests; see sandbox/harness.py). Empty: no reference run."""
 
     @property
     def declared_tests(self) -> int | None:
@@ -31,7 +35,7 @@ class Job:
 
 
 def make_job(code: str | bytes, tests: Tests | bytes | None, limits: Limits | None,
-             mounts: Sequence[Mount] = ()) -> Job | RunResult:
+             mounts: Sequence[Mount] = (), reference: str | bytes = "") -> Job | RunResult:
     """A Job, or a RunResult (status ERROR) explaining why the input cannot run at all."""
     limits = limits or Limits()
     problem = mount_problem(mounts)
@@ -40,6 +44,9 @@ def make_job(code: str | bytes, tests: Tests | bytes | None, limits: Limits | No
     code_text = _text(code, "code")
     if isinstance(code_text, RunResult):
         return code_text
+    reference_text = _text(reference or "", "reference")
+    if isinstance(reference_text, RunResult):
+        return reference_text
     if tests is None:
         tests = ""
     if isinstance(tests, (str, bytes)):
@@ -52,12 +59,12 @@ def make_job(code: str | bytes, tests: Tests | bytes | None, limits: Limits | No
         norm = _refuse(f"tests must be a string or a list of strings, not {type(tests).__name__}")
     if isinstance(norm, RunResult):
         return norm
-    size = len(code_text.encode("utf-8", "surrogatepass")) + sum(
+    size = len((code_text + reference_text).encode("utf-8", "surrogatepass")) + sum(
         len(t.encode("utf-8", "surrogatepass")) for t in ([norm] if isinstance(norm, str) else norm)
     )
     if size > limits.max_input_bytes:
         return _refuse(f"input of {size} bytes exceeds max_input_bytes={limits.max_input_bytes}")
-    return Job(code=code_text, tests=norm, limits=limits, mounts=tuple(mounts))
+    return Job(code=code_text, tests=norm, limits=limits, mounts=tuple(mounts), reference=reference_text)
 
 
 def mount_problem(mounts: Sequence[Mount]) -> str | None:

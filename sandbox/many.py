@@ -21,13 +21,15 @@ class JobSpec:
     code: str | bytes
     tests: str | Sequence[str] = ""
     limits: Limits = field(default_factory=Limits)
+    reference: str = ""
+    """See ``sandbox.job.Job.reference``."""
 
 
 def _spec(job: object) -> JobSpec:
     if isinstance(job, JobSpec):
         return job
     if isinstance(job, dict):
-        return JobSpec(job.get("code", ""), job.get("tests", ""), job.get("limits") or Limits())
+        return JobSpec(job.get("code", ""), job.get("tests", ""), job.get("limits") or Limits(), job.get("reference", ""))
     if isinstance(job, (tuple, list)) and 1 <= len(job) <= 3:
         return JobSpec(*job)
     raise TypeError(f"a job is a JobSpec, a dict or a (code, tests[, limits]) tuple, not {type(job).__name__}")
@@ -36,7 +38,7 @@ def _spec(job: object) -> JobSpec:
 def _safe_run(job: object, backend: str) -> RunResult:
     try:
         spec = _spec(job)
-        return run(spec.code, spec.tests, spec.limits, backend=backend)
+        return run(spec.code, spec.tests, spec.limits, backend=backend, reference=spec.reference)
     except Exception as exc:  # noqa: BLE001 - one bad job must not sink the batch
         return RunResult(status=RunStatus.SANDBOX_ERROR, message=f"bad job: {type(exc).__name__}: {exc}")
 

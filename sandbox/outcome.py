@@ -56,6 +56,8 @@ def _status(obs: Observation) -> tuple[RunStatus, str]:
     if t.dirty:
         return RunStatus.SANDBOX_ERROR, "the work dir could not be cleaned"
     if t.tests_error:
+        if t.tests_error.get("kind") == "ReferenceError":  # a differential job's reference failed to run
+            return RunStatus.ERROR, str(t.tests_error.get("message", ""))
         return RunStatus.ERROR, f"tests do not compile: {t.tests_error.get('message', '')}"
     if t.code_error:
         kind = t.code_error.get("kind")

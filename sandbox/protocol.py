@@ -32,11 +32,11 @@ def new_nonce() -> bytes:
 
 
 def stdin_payload(nonce: bytes, code: str, tests: str | Sequence[str], workdir: str,
-                  clean: Sequence[str] = ()) -> bytes:
+                  clean: Sequence[str] = (), reference: str = "") -> bytes:
     """What the parent writes to the harness's stdin (then closes it). The harness empties the
     ``clean`` dirs (default: the work dir) before running anything."""
     body = {"code": code, "tests": tests if isinstance(tests, str) else list(tests), "workdir": workdir,
-            "clean": list(clean) or [workdir]}
+            "clean": list(clean) or [workdir], "reference": reference}
     return nonce + b"\n" + json.dumps(body).encode("utf-8")
 
 

@@ -82,11 +82,12 @@ def resolve_backend(name: str = "auto") -> tuple[str | None, str]:
 
 
 def run(code: str | bytes, tests: str | Sequence[str] | None = "", limits: Limits | None = None,
-        backend: str = "auto", mounts: Sequence[Mount] = ()) -> RunResult:
+        backend: str = "auto", mounts: Sequence[Mount] = (), reference: str | bytes = "") -> RunResult:
     """Run ``code`` then ``tests`` (assert code, split per top-level assert, or a list of snippets)
     in a sandbox, with ``mounts`` visible read-only. Never raises for bad input or a bad run: the
-    status and message say what happened; SANDBOX_ERROR means the sandbox itself could not run the job."""
-    job = make_job(code, tests, limits, mounts)
+    status and message say what happened; SANDBOX_ERROR means the sandbox itself could not run the job.
+    ``reference``: see ``Job.reference`` (differential tests)."""
+    job = make_job(code, tests, limits, mounts, reference)
     if isinstance(job, RunResult):
         return job
     try:

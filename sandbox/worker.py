@@ -8,8 +8,9 @@ judge decides what they are worth.
 
 Channel (two pipes only the judge and the worker hold): frames of a 4-byte big-endian length +
 marshal data.
-  judge -> worker: once (workdir, code, [test code objects]) or None (nothing to run); then one
-                   byte per site: b"1" the assert holds, b"0" it does not.
+  judge -> worker: once (workdir, code, [test code objects], mode, shared) or None (nothing to run);
+                   then b"1" / b"0" (holds / does not) for each *synchronous* site, and b"F" + 4-byte
+                   test index when a binding site of that test failed (a notice; see ``Channel``).
   worker -> judge: ("code_ok",) | ("code_error", kind, message)
                    ("site", site id, ((is_data, marshal blob | type name), ...), fallback)
                    ("end", test index, "passed" | "failed" | "error", kind, message)
@@ -19,7 +20,9 @@ import builtins
 import marshal
 import operator
 import os
+import select
 import sys
+import time
 import traceback
 import types
 
@@ -43,6 +46,7 @@ _write, _read, _exit, _dumps, _loads = os.write, os.read, os._exit, marshal.dump
 _exec, _compile, _type, _len, _bool = builtins.exec, builtins.compile, builtins.type, builtins.len, builtins.bool
 _BaseException, _AssertionError, _Exception = BaseException, AssertionError, Exception
 _format_exception = traceback.format_exception_only
+_select, _monotonic = select.select, time.monotonic
 
 
 def plain(value):
@@ -100,21 +104,73 @@ def main_namespace():
 
 
 class Channel:
-    """The worker's end of the pipes to the judge."""
+    """The worker's end of the pipes to the judge.
+
+    Sites are asynchronous unless the test needs the answer to go on: a binding assert (one whose failure
+    fails the test) does not wait for the judge; the judge answers a failure with a notice, which the worker
+    reads at its next site and turns into an AssertionError, so the test stops about where Python would
+    have stopped it (the verdict never depends on it: the judge already holds the failure). A site in a
+    ``try``/``with`` block, or with a computed message, waits for its answer (``sync``).
+
+    Asynchronous messages are batched (every wake-up of the judge costs a context switch, which is most of
+    a site's cost on a busy machine): they go out when ``FLUSH_S`` has passed since the last write, when the
+    batch is large, before waiting for an answer, at the end of each test (a later hang must not hide
+    earlier results) and before exiting.
+    """
+
+    FLUSH_S = 0.002
+    FLUSH_BYTES = 1 << 15
 
     def __init__(self, to_judge, from_judge):
         self.out, self.inp = to_judge, from_judge
+        self.test = -1
+        self.failed = False
+        """A notice said the current test failed."""
+        self.batch, self.flushed_at = [], 0.0
+        self.batch_bytes = 0
 
-    def send(self, message):
-        _flush_std()
+    def start_test(self, index):
+        self.test, self.failed = index, False
+
+    def send(self, message, flush=True):
+        """Queue ``message``; write the queue now if ``flush`` (or if it is due)."""
         data = _dumps(message)
-        data = _len(data).to_bytes(4, "big") + data
+        self.batch.append(_len(data).to_bytes(4, "big") + data)
+        self.batch_bytes += _len(data) + 4
+        if flush or self.batch_bytes > self.FLUSH_BYTES or _monotonic() - self.flushed_at > self.FLUSH_S:
+            self.flush()
+
+    def flush(self):
+        _flush_std()
+        data = b"".join(self.batch)
+        self.batch, self.batch_bytes, self.flushed_at = [], 0, _monotonic()
         while data:
             data = data[_write(self.out, data):]
 
     def receive(self):
         size = int.from_bytes(self.read_exact(4), "big")
         return _loads(self.read_exact(size))
+
+    def answer(self):
+        """Wait for the judge's answer to a synchronous site (reading any notice on the way)."""
+        self.flush()
+        while True:
+            byte = self.read_exact(1)
+            if byte in (b"1", b"0"):
+                return byte == b"1"
+            self.notice(byte)
+
+    def poll(self):
+        """Read the notices already waiting (never blocks); True if the current test has failed."""
+        while _select([self.inp], [], [], 0)[0]:
+            self.notice(self.read_exact(1))
+        return self.failed
+
+    def notice(self, byte):
+        if byte != b"F":
+            _exit(70)  # not the judge's language: give up rather than guess
+        if int.from_bytes(self.read_exact(4), "big") == self.test:
+            self.failed = True
 
     def read_exact(self, n):
         chunks = []
@@ -138,24 +194,38 @@ def _flush_std():
 def site_function(channel):
     """The function the rewritten asserts call: send the probe values, return the judge's answer."""
 
-    def site(site_id, probes, bare_ops):
-        values, opaque = [], 0
-        for probe in probes:
-            try:
-                blob = _dumps(plain(probe))
-                if _len(blob) > MAX_VALUE_BYTES:
-                    raise TypeError(f"value of {_len(blob)} bytes")
-                values.append((True, blob))
-            except _Exception as exc:  # noqa: BLE001 - not plain data: the judge sees its type only
-                values.append((False, str(exc.args[0]) if exc.args else _type(probe).__name__))
-                opaque += 1
+    def site(site_id, probes, bare_ops, sync):
+        values = tuple(_encode(probe) for probe in probes)
+        opaque = sum(not is_data for is_data, _ in values)
         fallback = None
         if bare_ops is not None and opaque == _len(probes):
             fallback = _python_verdict(probes, bare_ops)
-        channel.send(("site", site_id, tuple(values), fallback))
-        return channel.read_exact(1) == b"1"
+        channel.send(("site", site_id, values, fallback), flush=False)
+        if sync:
+            return channel.answer() and not channel.failed
+        return not channel.poll()
 
     return site
+
+
+def share_function(channel):
+    """In a reference run: hand the judge a value for the code's run (``__codeloop_shared__[key]``)."""
+
+    def share(key, value):
+        channel.send(("share", key, _encode(value)), flush=False)
+
+    return share
+
+
+def _encode(value):
+    """(True, marshal blob) for plain data, else (False, what it is)."""
+    try:
+        blob = _dumps(plain(value))
+        if _len(blob) > MAX_VALUE_BYTES:
+            raise TypeError(f"value of {_len(blob)} bytes")
+        return True, blob
+    except _Exception as exc:  # noqa: BLE001 - not plain data: the judge sees its type only
+        return False, str(exc.args[0]) if exc.args else _type(value).__name__
 
 
 def _python_verdict(probes, ops):
@@ -181,7 +251,7 @@ def worker_main(to_judge, from_judge):
     job = channel.receive()
     if job is None:
         _exit(0)
-    workdir, code, tests = job
+    workdir, code, tests, mode, shared = job
     os.chdir(workdir)
     env = main_namespace()
     try:
@@ -190,9 +260,13 @@ def worker_main(to_judge, from_judge):
         channel.send(("code_error", _type(exc).__name__, message(exc)))
         _exit(1)
     del job, code
-    channel.send(("code_ok",))
+    channel.send(("code_ok",), flush=False)
+    env["__codeloop_reference__"] = mode == "reference"
+    env["__codeloop_shared__"] = shared
+    env["__codeloop_share__"] = share_function(channel) if mode == "reference" else lambda key, value: None
     site = site_function(channel)
     for index, test in enumerate(tests):
+        channel.start_test(index)
         try:
             _exec(bind_sites(test, site), env)
         except _AssertionError as exc:

@@ -1,10 +1,18 @@
-"""Differential test used for HumanEval+ and MBPP+ (EvalPlus semantics), run INSIDE the sandbox.
+"""Differential tests for HumanEval+ and MBPP+ (EvalPlus semantics): helpers run INSIDE the sandbox.
 
-The source of this module is embedded in each test program: it runs the task's reference solution and
-the candidate on the same (deep-copied) inputs and compares outputs as EvalPlus does: exact equality, or
-``allclose`` with the task's ``atol`` when the expected value is float-like (atol 1e-6 when the task says
-0), plus EvalPlus's special oracles. Each candidate call gets a time limit of
-``max(min_limit_s, factor * reference time)``. Only the standard library is used.
+A test program (``evals.datasets.programs.diff_test``) runs twice in the sandbox harness: first against the
+task's reference solution, in a fresh process that never sees the candidate (the job's ``reference``), then
+against the candidate. Each input's output goes through ``assert __codeloop_same__(out, atol)``: the
+harness's judge keeps the reference's values and compares the candidate's with them by EvalPlus's rule
+(exact equality, or ``allclose`` with the task's ``atol``; atol 1e-6 for float outputs when the task says
+0; sandbox/comparison.py). The expected outputs are therefore never in the candidate's process.
+
+This module only prepares each call: MBPP+ inputs get their tuples, sets and complex numbers back, every
+call gets a deep copy of its input, and calls are timed: the reference run shares each input's time, and
+the candidate gets ``max(min_limit_s, factor * that time)`` per input. Special oracles: HumanEval's
+``find_zero`` is checked by the polynomial's value at the answer (``poly``), MBPP's ``are_equivalent``
+accepts any answer, ``sum_div`` also accepts 0, and three MBPP tasks compare only "not None"
+(``not_none``). Only the standard library is used.
 """
 
 import copy
@@ -15,6 +23,7 @@ import sys
 import time
 
 NOT_NONE_ENTRY_POINTS = ("check_str", "text_match_three", "text_starta_endb")
+DEFAULT_LIMIT_S = 10.0
 
 
 class InputTimeout(BaseException):
@@ -23,63 +32,6 @@ class InputTimeout(BaseException):
 
 def _on_alarm(signum, frame):
     raise InputTimeout()
-
-
-def is_floats(x) -> bool:
-    if isinstance(x, float):
-        return True
-    if isinstance(x, (list, tuple)) and x:
-        return all(isinstance(i, float) for i in x)
-    return type(x).__name__ == "ndarray" and str(getattr(x, "dtype", "")) in ("float64", "float32")
-
-
-def _flatten(x):
-    if isinstance(x, (list, tuple)):
-        for item in x:
-            yield from _flatten(item)
-    elif type(x).__name__ == "ndarray":
-        yield from _flatten(x.tolist())
-    else:
-        yield x
-
-
-def all_close(out, exp, atol: float, rtol: float = 1e-7) -> bool:
-    """``numpy.testing.assert_allclose`` semantics (|out - exp| <= atol + rtol * |exp|) without numpy."""
-    outs, exps = list(_flatten(out)), list(_flatten(exp))
-    if len(outs) != len(exps):
-        return False
-    for o, e in zip(outs, exps, strict=True):
-        try:
-            if math.isnan(e) and math.isnan(o):
-                continue
-            if not abs(o - e) <= atol + rtol * abs(e):
-                return False
-        except TypeError:
-            return False
-    return True
-
-
-def _poly(xs, x):
-    return sum(coeff * math.pow(x, i) for i, coeff in enumerate(xs))
-
-
-def outputs_match(dataset, entry_point, inp, out, exp, atol) -> bool:
-    """EvalPlus's verdict for one input (special oracles included)."""
-    if dataset == "humaneval" and entry_point == "find_zero":
-        return abs(_poly(inp[0], out)) <= max(atol, 1e-6)
-    exact = out == exp
-    if dataset == "mbpp":
-        if entry_point == "are_equivalent":
-            return True
-        if entry_point == "sum_div":
-            exact = exact or out == 0
-        elif entry_point in NOT_NONE_ENTRY_POINTS:
-            exact = (out == exp) if isinstance(out, bool) else (exp == (out is not None))
-    if exact is True:
-        return True
-    if atol == 0 and is_floats(exp):
-        atol = 1e-6
-    return atol != 0 and all_close(out, exp, atol)
 
 
 def _tuples(x):
@@ -121,7 +73,7 @@ def mbpp_restore_types(task_id, inputs):
     return inputs
 
 
-def _timed_call(fn, args, limit_s):
+def timed_call(fn, args, limit_s):
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, limit_s)
     try:
@@ -130,27 +82,41 @@ def _timed_call(fn, args, limit_s):
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def run_diffcheck(candidate, reference_src, spec_json, min_limit_s=1.0, factor=4.0):
-    """Raise AssertionError naming the first input on which ``candidate`` disagrees with the reference."""
-    if hasattr(sys, "set_int_max_str_digits"):
-        sys.set_int_max_str_digits(0)
-    spec = json.loads(spec_json)
-    dataset, entry_point, atol = spec["dataset"], spec["entry_point"], spec["atol"]
-    inputs = spec["inputs"]
-    if dataset == "mbpp":
-        inputs = mbpp_restore_types(spec["task_id"], inputs)
-    namespace = {"__name__": "__reference__"}
-    exec(reference_src, namespace)
-    reference = namespace[entry_point]
-    for i, inp in enumerate(inputs):
-        start = time.perf_counter()
-        exp = reference(*copy.deepcopy(inp))
-        if dataset == "mbpp" and entry_point in NOT_NONE_ENTRY_POINTS:
-            exp = exp is not None  # EvalPlus stores only whether the (unserializable) output is not None
-        limit_s = max(min_limit_s, factor * (time.perf_counter() - start))
+class Cases:
+    """The inputs of one differential test and how to call a solution on each."""
+
+    def __init__(self, spec_json, reference_run, share, shared, min_limit_s=1.0, factor=4.0):
+        if hasattr(sys, "set_int_max_str_digits"):
+            sys.set_int_max_str_digits(0)
+        spec = json.loads(spec_json)
+        self.name, self.inputs = spec["name"], spec["inputs"]
+        if spec["dataset"] == "mbpp":
+            self.inputs = mbpp_restore_types(spec["task_id"], self.inputs)
+        self.reference_run, self.share, self.shared = reference_run, share, shared
+        self.min_limit_s, self.factor = min_limit_s, factor
+
+    def call(self, fn, i):
+        """``fn`` on a copy of input ``i``: timed and the time shared in the reference run, under the
+        per-input limit in the candidate's run (AssertionError when it runs out)."""
+        args = copy.deepcopy(self.inputs[i])
+        if self.reference_run:
+            start = time.perf_counter()
+            out = fn(*args)
+            self.share((self.name, i), time.perf_counter() - start)
+            return out
+        limit_s = max(self.min_limit_s, self.factor * self.shared.get((self.name, i), DEFAULT_LIMIT_S))
         try:
-            out = _timed_call(candidate, copy.deepcopy(inp), limit_s)
+            return timed_call(fn, args, limit_s)
         except InputTimeout:
             raise AssertionError(f"input #{i}: timed out after {limit_s:.2f}s") from None
-        if not outputs_match(dataset, entry_point, inp, out, exp, atol):
-            raise AssertionError(f"input #{i}: wrong output {str(out)[:200]!r}, expected {str(exp)[:200]!r}")
+
+    def poly(self, i, x):
+        """HumanEval find_zero's oracle: the polynomial of input ``i`` evaluated at ``x``."""
+        return sum(coeff * math.pow(x, k) for k, coeff in enumerate(self.inputs[i][0]))
+
+    def not_none(self, out):
+        """What EvalPlus compares for the "not None" MBPP tasks: the reference's output is stored as
+        ``out is not None``; a candidate's bool is taken as it is."""
+        if not self.reference_run and isinstance(out, bool):
+            return out
+        return out is not None

@@ -33,16 +33,18 @@ def load_humanevalplus(path: Path | None = None) -> list[Task]:
     tasks = []
     for r in read_jsonl(path or data_file(*HUMANEVALPLUS_FILE), ("task_id", "prompt", "entry_point", "canonical_solution", "base_input", "plus_input", "atol")):
         reference = r["prompt"] + r["canonical_solution"]
-        args = ("humaneval", r["task_id"], r["entry_point"], reference)
+        args = ("humaneval", r["task_id"], r["entry_point"])
         tasks.append(
             Task(
                 task_id=r["task_id"],
                 benchmark="humanevalplus",
                 prompt=r["prompt"],
                 entry_point=r["entry_point"],
-                tests=(diff_test(*args, r["base_input"], r["atol"]), diff_test(*args, r["plus_input"], r["atol"])),
+                tests=(diff_test(*args, r["base_input"], r["atol"], "base"),
+                       diff_test(*args, r["plus_input"], r["atol"], "plus")),
                 test_names=("base", "plus"),
                 canonical_solution=reference,
+                differential=True,
                 metadata={"num_base_inputs": len(r["base_input"]), "num_plus_inputs": len(r["plus_input"])},
             )
         )

@@ -68,16 +68,18 @@ def load_mbppplus(path: Path | None = None) -> list[Task]:
     for r in read_jsonl(path or data_file(*MBPPPLUS_FILE), ("task_id", "prompt", "entry_point", "canonical_solution", "base_input", "plus_input", "atol", "assertion")):
         first_assert = next((ln for ln in r["assertion"].splitlines() if ln.strip()), "")
         text = r["prompt"].strip().strip("'\"").strip()
-        args = ("mbpp", r["task_id"], r["entry_point"], r["canonical_solution"])
+        args = ("mbpp", r["task_id"], r["entry_point"])
         tasks.append(
             Task(
                 task_id=r["task_id"],
                 benchmark="mbppplus",
                 prompt=mbpp_prompt(text, first_assert),
                 entry_point=r["entry_point"],
-                tests=(diff_test(*args, r["base_input"], r["atol"]), diff_test(*args, r["plus_input"], r["atol"])),
+                tests=(diff_test(*args, r["base_input"], r["atol"], "base"),
+                       diff_test(*args, r["plus_input"], r["atol"], "plus")),
                 test_names=("base", "plus"),
                 canonical_solution=r["canonical_solution"],
+                differential=True,
                 metadata={"text": text},
             )
         )

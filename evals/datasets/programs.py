@@ -16,21 +16,36 @@ def check_call(test_src: str, entry_point: str) -> str:
     return f"{test_src}\n\ncheck({entry_point})\n"
 
 
-def diff_test(
-    dataset: str, task_id: str, entry_point: str, reference_src: str, inputs: list[Any], atol: float
-) -> str:
-    """A test program comparing the candidate with ``reference_src`` on ``inputs`` (EvalPlus semantics).
+def diff_test(dataset: str, task_id: str, entry_point: str, inputs: list[Any], atol: float, name: str) -> str:
+    """A differential test program (EvalPlus semantics): run with the task's reference solution as the job's
+    ``reference`` (``Task.differential``), each input's output must match the reference's (diffcheck.py).
 
-    The checker runs in its own namespace so that its helpers never shadow the candidate's globals.
+    The helpers run in their own namespace so that they never shadow the candidate's globals; one assert per
+    input, in a ``for`` over a constant range, so the harness knows how many must run (its failure message
+    says "run k of N": input k - 1).
     """
-    spec = json.dumps(
-        {"dataset": dataset, "task_id": task_id, "entry_point": entry_point, "inputs": inputs, "atol": atol}
-    )
+    spec = json.dumps({"dataset": dataset, "task_id": task_id, "inputs": inputs, "name": name})
     return (
         "__diffcheck = {'__name__': '__diffcheck__'}\n"
         f"exec({_DIFFCHECK_SRC!r}, __diffcheck)\n"
-        f"__diffcheck['run_diffcheck']({entry_point}, {reference_src!r}, {spec!r})\n"
+        f"__cases = __diffcheck['Cases']({spec!r}, __codeloop_reference__, __codeloop_share__, __codeloop_shared__)\n"
+        f"for __i in range({len(inputs)}):\n"
+        f"    __out = __cases.call({entry_point}, __i)\n"
+        f"    assert {_assertion(dataset, entry_point, atol)}, 'wrong output'\n"
     )
+
+
+def _assertion(dataset: str, entry_point: str, atol: float) -> str:
+    """What each input's output must satisfy: the reference's value, or a special oracle of EvalPlus."""
+    if dataset == "humaneval" and entry_point == "find_zero":
+        return f"abs(__cases.poly(__i, __out)) <= {max(atol, 1e-6)!r}"
+    if dataset == "mbpp" and entry_point == "are_equivalent":
+        return "True"
+    if dataset == "mbpp" and entry_point == "sum_div":
+        return f"__out == 0 or __codeloop_same__(__out, {atol!r})"
+    if dataset == "mbpp" and entry_point in diffcheck.NOT_NONE_ENTRY_POINTS:
+        return f"__codeloop_same__(__cases.not_none(__out), {atol!r})"
+    return f"__codeloop_same__(__out, {atol!r})"
 
 
 def unittest_call(test_src: str, class_name: str = "TestCases") -> str:

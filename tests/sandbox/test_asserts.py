@@ -105,7 +105,7 @@ def test_an_early_exit_makes_later_sites_optional(leave):
 
 def test_failing_site_raises_at_the_assert_line_with_its_message():
     code, _ = rewrite("x = 1\n\nassert f(x) == 2, f'wanted {x + 1}'\n")
-    bound = H["bind_sites"](code, lambda site_id, probes, bare: False)
+    bound = H["bind_sites"](code, lambda site_id, probes, bare, sync: False)
     with pytest.raises(AssertionError, match="wanted 2") as info:
         exec(bound, {"f": lambda v: v})
     assert info.traceback[-1].lineno + 1 == 3
