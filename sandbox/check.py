@@ -124,7 +124,7 @@ def run_check(backend: str, base: Limits | None = None, checkout: Path | None = 
     try:
         for attack in ATTACKS + FORGERIES:
             code = _fill(attack, listener.port, canary, checkout, home)
-            job = make_job(code, list(attack.tests), replace(base, **attack.limits))
+            job = make_job(code, list(attack.tests), replace(base, **attack.limits), reference=attack.reference)
             result = job if isinstance(job, RunResult) else instance.execute(job)
             row = _row(attack, result, listener)
             report.rows.append(row)

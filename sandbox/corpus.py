@@ -29,10 +29,12 @@ class Attack:
     tests: tuple[str, ...] = tuple(CONTAINED)
     limits: dict = field(default_factory=dict)
     """Overrides of the check's base Limits (e.g. a shorter timeout)."""
+    reference: str = ""
+    """The job's trusted reference program (differential tests; see sandbox.job.Job.reference)."""
 
 
-def _a(name: str, code: str, *expected: RunStatus, tests=CONTAINED, **limits) -> Attack:
-    return Attack(name, code.strip() + "\n", frozenset(expected), tuple(tests), limits)
+def _a(name: str, code: str, *expected: RunStatus, tests=CONTAINED, reference: str = "", **limits) -> Attack:
+    return Attack(name, code.strip() + "\n", frozenset(expected), tuple(tests), limits, reference)
 
 
 def _tryall(body: str) -> str:

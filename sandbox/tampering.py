@@ -15,6 +15,9 @@ from sandbox.types import RunStatus
 
 F, E = RunStatus.FAILED, RunStatus.ERROR
 WRONG = ("assert solve(1) == 2", "assert solve(2) == 3")
+DIFFERENTIAL = ("for i in range(3):\n    assert __codeloop_same__(solve(i)), 'wrong output'\n",)
+"""A differential test: ``solve`` must give what the reference gives on 0, 1, 2."""
+REFERENCE = "def solve(x):\n    return abs(x - 1) * 10\n"
 
 FORGERIES: tuple[Attack, ...] = (
     _a("forge_json_dumps", """
@@ -281,6 +284,29 @@ def solve(x):
                 os._exit(0)
     return 0
 """, F, E, tests=WRONG),
+    _a("differential_always_equal", """
+class Anything:
+    def __eq__(self, other):
+        return True
+def solve(x):
+    return Anything()
+""", F, tests=DIFFERENTIAL, reference=REFERENCE),
+    _a("differential_patch_the_reference", """
+import builtins
+builtins.abs = lambda x: 0
+def solve(x):
+    return 0
+""", F, tests=DIFFERENTIAL, reference=REFERENCE),
+    _a("differential_skip_inputs", """
+import gc, os
+def solve(x):
+    if x == 0:
+        for o in gc.get_objects():
+            if type(o).__name__ == 'Channel' and hasattr(o, 'send'):
+                o.send(('end', 0, 'passed', '', ''))
+                os._exit(0)
+    return 10
+""", F, E, tests=DIFFERENTIAL, reference=REFERENCE),
     _a("settrace_skip_asserts", """
 import sys
 def _jump(frame, event, arg):

@@ -42,7 +42,8 @@ def _write_all(fd, data):
 
 
 def _frame(fd, kind, data):
-    _write_all(fd, struct.pack(">BxxxL", kind, len(data)) + data)
+    _write_all(fd, struct.pack(">BxxxL", kind, len(data)))
+    _write_all(fd, data)
 
 
 def _read_into(fd, buf):
@@ -92,7 +93,10 @@ def _forward(ctl_in, w_in, size):
     return complete
 
 
-def _serve_one(ctl_in, ctl_out, size):
+def _serve_one(ctl_in, ctl_out, size, relay):
+    """One job: fork its judge, feed it the request, relay its output through ``relay`` (one reused
+    buffer, zeroed after the job: a run's output, which may name expected values, is not left in memory
+    that the next run's processes inherit)."""
     pid, w_in, r_out, r_err = _spawn_judge()
     complete = _forward(ctl_in, w_in, size)
     streams = {r_out: 1, r_err: 2}
@@ -102,9 +106,9 @@ def _serve_one(ctl_in, ctl_out, size):
             break  # something the job left behind holds the pipes: report anyway
         ready, _, _ = select.select(list(streams), [], [], 0.05)
         for fd in ready:
-            data = os.read(fd, 65536)
-            if data:
-                _frame(ctl_out, streams[fd], data)
+            n = os.readv(fd, [relay])
+            if n:
+                _frame(ctl_out, streams[fd], memoryview(relay)[:n])
             else:
                 os.close(fd)
                 del streams[fd]
@@ -116,6 +120,7 @@ def _serve_one(ctl_in, ctl_out, size):
         os.close(fd)
     if status is None:
         _, status = os.waitpid(pid, 0)
+    relay[:] = bytes(len(relay))
     code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     _frame(ctl_out, 3, json.dumps({"exit": code, "orphans": bool(streams)}).encode())
     return complete
@@ -128,12 +133,13 @@ def serve():
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
+    relay = bytearray(65536)
     while True:
         header = os.read(ctl_in, 4)
         while header and len(header) < 4:
             more = os.read(ctl_in, 4 - len(header))
             header = header + more if more else b""
-        if len(header) < 4 or not _serve_one(ctl_in, ctl_out, struct.unpack(">L", header)[0]):
+        if len(header) < 4 or not _serve_one(ctl_in, ctl_out, struct.unpack(">L", header)[0], relay):
             os._exit(0)
 
 

@@ -64,9 +64,12 @@ def test_pool_reuses_healthy_and_recycles_misbehaving_containers():
         assert leftover.stdout.strip() == "[]"  # fresh work dir per run
         assert run_("while True:\n    pass").status is RunStatus.TIMEOUT
         assert not (set(backend.live) & first)  # the spinning container is gone
+        for thread in list(backend.threads):
+            thread.join()  # the replacement of the spinning container is idle now: the next run takes it
+        serving = set(backend.live)
         assert run_("import os, time\nif os.fork() == 0:\n    time.sleep(30)").status is RunStatus.PASSED
+        assert not (serving & set(backend.live))  # the container with the orphan was recycled
         assert run_("x = 1").status is RunStatus.PASSED
-        assert len(backend.live) == 1  # the container with the orphan was recycled
     finally:
         backend.close()
     assert not backend.live
@@ -110,3 +113,20 @@ def test_stdout_flood_without_newlines_ends_within_a_second_of_the_wall_clock(ba
         backend_.close()
     assert result.status in (RunStatus.KILLED, RunStatus.TIMEOUT)
     assert elapsed <= limits.timeout_s + 1.0, f"{result.status}: {elapsed:.2f} s"
+
+
+def test_a_warm_container_keeps_nothing_of_the_previous_run():
+    """The job server relays every run's output (which names the expected values of failed asserts): a
+    later run in the same container, reading its own memory, must not find them."""
+    from sandbox.tampering import FORGERIES
+
+    scan = next(a for a in FORGERIES if a.name == "scan_own_memory_for_expected")
+    backend = create_backend("docker")
+    limits = Limits(timeout_s=10)
+    try:
+        leak = backend.execute(make_job("def solve(x):\n    return 0\n", list(scan.tests), limits))
+        assert "1234567" in leak.message  # the first run's failure message names the expected value
+        result = backend.execute(make_job(scan.code, list(scan.tests), limits))
+        assert len(backend.live) == 1 and result.status is RunStatus.FAILED, result
+    finally:
+        backend.close()
