@@ -1,8 +1,9 @@
 """The in-sandbox harness: a judge process that decides, a worker process that runs the code.
 
-This program is executed INSIDE the sandbox as ``python3 -I -c <program>``, where the program is
-sandbox/comparison.py + worker.py + asserts.py + link.py + this file (stdlib only, no codeloop
-imports; see exchange.py). The parent's side of the protocol lives in sandbox/protocol.py.
+This program runs INSIDE the sandbox: sandbox/comparison.py + worker.py + asserts.py + link.py +
+this file (stdlib only, no codeloop imports), booted by ``python3 -I -c`` from its bytecode sent
+ahead of the request on stdin, or compiled once per container by the docker job server (see
+exchange.py and zygote.py). The parent's side of the protocol lives in sandbox/protocol.py.
 
 Trust boundary (the harness rule: nothing the code under test can reach decides whether it passed):
 - The *judge* (this process) makes itself non-dumpable, then forks the *worker* BEFORE it reads
@@ -37,8 +38,8 @@ exception, or on values it computed. Code that deliberately forges that claim (g
 its pipe) is flagged by the static tamper scan (security/tamper.py) rather than stopped here.
 
 Protocol to the parent:
-  stdin  <- b"<nonce hex>\\n" + JSON {"code", "tests": str | [str], "workdir", "clean": [dirs],
-            "reference": str}; EOF.
+  stdin  <- (the boot prologue) b"<nonce hex>\\n" + JSON {"code", "tests": str | [str], "workdir",
+            "clean": [dirs], "reference": str}; EOF.
             Read to EOF, then fd 0 points at /dev/null.
   stdout -> the worker's output, interleaved with records ``RS "CLR" <nonce> ":" <json> "\\n"``,
             each one os.write of at most PIPE_BUF bytes (atomic on a pipe, so never torn by output

@@ -14,6 +14,7 @@ marshal data.
   worker -> judge: ("code_ok",) | ("code_error", kind, message)
                    ("site", site id, ((is_data, marshal blob | type name), ...), fallback)
                    ("end", test index, "passed" | "failed" | "error", kind, message)
+                   ("share", key, (is_data, blob | type name))  (a reference run only: see harness.py)
 """
 
 import builtins
