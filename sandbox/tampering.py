@@ -18,6 +18,20 @@ WRONG = ("assert solve(1) == 2", "assert solve(2) == 3")
 DIFFERENTIAL = ("for i in range(3):\n    assert __codeloop_same__(solve(i)), 'wrong output'\n",)
 """A differential test: ``solve`` must give what the reference gives on 0, 1, 2."""
 REFERENCE = "def solve(x):\n    return abs(x - 1) * 10\n"
+MEMORY = """
+def memory():
+    \"\"\"Every readable and writable region of this process's memory.\"\"\"
+    with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb') as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if perms.startswith('rw'):
+                start, end = (int(a, 16) for a in addr.split('-'))
+                try:
+                    mem.seek(start)
+                    yield mem.read(end - start)
+                except (OSError, ValueError, OverflowError):
+                    pass
+"""
 
 FORGERIES: tuple[Attack, ...] = (
     _a("forge_json_dumps", """
@@ -242,46 +256,26 @@ def solve(x):
                     return guess
     return 0
 """, F, E, tests=WRONG),
-    _a("scan_own_memory_for_expected", """
+    _a("scan_own_memory_for_expected", MEMORY + """
 import re
 def solve(x):
     found = {}
-    with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb') as mem:
-        for line in maps:
-            addr, perms = line.split()[:2]
-            if not perms.startswith('rw'):
-                continue
-            start, end = (int(a, 16) for a in addr.split('-'))
-            try:
-                mem.seek(start)
-                chunk = mem.read(end - start)
-            except (OSError, ValueError, OverflowError):
-                continue
-            for arg, want in re.findall(rb'solve\\((\\d+)\\) == (\\d+)', chunk):
-                found[int(arg)] = int(want)
+    for chunk in memory():
+        for arg, want in re.findall(rb'solve\\((\\d+)\\) == (\\d+)', chunk):
+            found[int(arg)] = int(want)
     return found.get(x, 0)
 """, F, tests=("assert solve(1) == 1234567", "assert solve(2) == 7654321")),
-    _a("scan_own_memory_for_nonce", """
+    _a("scan_own_memory_for_nonce", MEMORY + """
 import json, os, re
 def solve(x):
-    with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb') as mem:
-        for line in maps:
-            addr, perms = line.split()[:2]
-            if not perms.startswith('rw'):
-                continue
-            start, end = (int(a, 16) for a in addr.split('-'))
-            try:
-                mem.seek(start)
-                chunk = mem.read(end - start)
-            except (OSError, ValueError, OverflowError):
-                continue
-            found = re.findall(rb'\\x1eCLR([0-9a-f]{32}):|([0-9a-f]{32})\\n\\{"code"', chunk)
-            for nonce in {x or y for x, y in found}:
-                mark = b'\\x1eCLR' + nonce + b':'
-                for i in range(2):
-                    os.write(1, mark + json.dumps({'event': 'test', 'index': i, 'status': 'passed'}).encode() + b'\\n')
-                os.write(1, mark + b'{"event": "done"}\\n')
-                os._exit(0)
+    for chunk in memory():
+        found = re.findall(rb'\\x1eCLR([0-9a-f]{32}):|([0-9a-f]{32})\\n\\{"code"', chunk)
+        for nonce in {x or y for x, y in found}:
+            mark = b'\\x1eCLR' + nonce + b':'
+            for i in range(2):
+                os.write(1, mark + json.dumps({'event': 'test', 'index': i, 'status': 'passed'}).encode() + b'\\n')
+            os.write(1, mark + b'{"event": "done"}\\n')
+            os._exit(0)
     return 0
 """, F, E, tests=WRONG),
     _a("differential_always_equal", """
