@@ -160,6 +160,13 @@ class _Template:
         self.scope, self.slots = scope, 0
 
     def build(self, node, probes):
+        if isinstance(node, ast.Constant):
+            return ("k", node.value)
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
+            try:  # a literal display (expected values often are long ones): folded in one step
+                return ("k", ast.literal_eval(node))
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                pass
         start = len(probes)
         template = self._structure(node, probes)
         if template is not None and template[0] != "k" and len(probes) == start:

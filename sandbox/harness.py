@@ -56,9 +56,11 @@ import os
 import shutil
 import signal
 import sys
+import time
 
 MAX_RECORD_BYTES = 4000
 """Below PIPE_BUF (4096), so one os.write of a record is atomic on the parent's pipe."""
+FLUSH_S = 0.05
 
 
 def split_tests(tests):
@@ -123,14 +125,36 @@ class Judge:
         """site id -> [the reference run's same-values, one dict per observation]"""
         self.shared = {}
         self.reference_failures = {}
+        self.records, self.records_since = [], 0.0
+        worker.on_wait = self.flush_if_due
 
     def report(self, event, **fields):
+        """Queue a record; ``flush`` writes the queue (records reach the parent in batches: each write wakes
+        the parent's side, which costs more than the record on a busy machine)."""
         fields["event"] = event
         record = self.mark + json.dumps(fields).encode("utf-8") + b"\n"
         while len(record) > MAX_RECORD_BYTES and fields.get("message"):
             fields["message"] = fields["message"][: len(fields["message"]) // 2]
             record = self.mark + json.dumps(fields).encode("utf-8") + b"\n"
-        os.write(1, record)
+        if not self.records:
+            self.records_since = time.monotonic()
+        self.records.append(record)
+
+    def flush(self):
+        """Write the queued records, whole records of at most MAX_RECORD_BYTES per write (atomic on a pipe)."""
+        chunk = b""
+        for record in self.records + [b""]:
+            if chunk and (not record or len(chunk) + len(record) > MAX_RECORD_BYTES):
+                os.write(1, chunk)
+                chunk = b""
+            chunk += record
+        self.records = []
+
+    def flush_if_due(self):
+        """Called while the judge waits for the worker: records wait at most FLUSH_S (a run killed for
+        its time keeps the results of the tests before)."""
+        if self.records and time.monotonic() - self.records_since > FLUSH_S:
+            self.flush()
 
     def run(self):
         job = self.job
@@ -155,6 +179,7 @@ class Judge:
             self.violation(str(exc))
             self.mirror_worker()
         self.report("done")
+        self.flush()
         self.worker.kill()  # all is decided; nothing the worker does now counts
         os._exit(0)
 
@@ -298,12 +323,14 @@ class Judge:
         self.worker.kill()
 
     def finish_early(self, code):
+        self.flush()
         self.worker.send(None)
         self.worker.wait()
         os._exit(code)
 
     def mirror_worker(self):
         """End this process as the worker ended: the parent reads exit codes and signals as before."""
+        self.flush()
         status = self.worker.wait()
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)

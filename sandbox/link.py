@@ -32,6 +32,8 @@ class WorkerLink:
     def __init__(self, pid, to_worker, from_worker):
         self.pid, self.to_worker, self.from_worker = pid, to_worker, from_worker
         self.buffer = bytearray()
+        self.on_wait = lambda: None
+        """Called each time the judge would wait for data from the worker."""
         self.status = None
         """The worker's wait status once it has exited."""
 
@@ -95,6 +97,7 @@ class WorkerLink:
         it exited (orphans), so an exited worker with nothing left in the pipe counts as gone too.
         Reads ahead in big chunks: the worker batches its messages."""
         while len(self.buffer) < n:
+            self.on_wait()
             if not select.select([self.from_worker], [], [], EXIT_POLL_S)[0]:
                 if self.exited() and not select.select([self.from_worker], [], [], 0)[0]:
                     return None

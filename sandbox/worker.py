@@ -276,4 +276,5 @@ def worker_main(to_judge, from_judge):
             channel.send(("end", index, "error", _type(exc).__name__, message(exc)))
         else:
             channel.send(("end", index, "passed", "", ""))
+    channel.flush()
     _exit(0)
