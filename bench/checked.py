@@ -9,6 +9,10 @@ of what is shown on the benchmark's own hidden tests (which the checks never see
 Requests alternate unchecked / checked so that machine noise falls on both; the first two functions
 warm up and are left out of the latency figures.
 
+``check_latency`` (``--sandbox-only``): no model; each function's canonical body as k distinct candidates
+(a comment tells them apart) streamed at once, so the time to the shown suggestion is the checks alone:
+the sandbox runs of k candidates against the function's 1-5 doctests.
+
 ``index_lag`` (``--index-files N``): how late the language server's event loop runs while the workspace
 test index of N test files builds (the keystroke path runs on that loop), against the same loop idle.
 """
@@ -80,6 +84,7 @@ async def _pair(task: Task, plain: Completer, checked: Completer) -> dict[str, A
     note = done.check
     return {
         "task_id": task.task_id, "unchecked_ms": round(unchecked_ms, 1), "checked_shown_ms": round(done.shown_ms, 1),
+        "checked_generation_ms": round(done.generation_ms, 1),
         "checked_final_ms": round(final_ms, 1), "num_checks": note.verdict.num_checks if note and note.verdict else None,
         "check": note.summary() if note else None, "marked_at_deadline": bool(note and not note.changed and done.shown_ms),
         "unchecked_pass": await asyncio.to_thread(passes, task, unchecked.text),
@@ -120,6 +125,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_checked_shown_ms": percentile([r["checked_shown_ms"] for r in timed], 0.5),
         "p50_added_shown_ms": percentile(added_shown, 0.5), "p95_added_shown_ms": percentile(added_shown, 0.95),
         "p50_added_final_ms": percentile(added_final, 0.5),
+        "p50_check_overhead_ms": percentile([r["checked_shown_ms"] - r["checked_generation_ms"] for r in timed], 0.5),
+        "p95_check_overhead_ms": percentile([r["checked_shown_ms"] - r["checked_generation_ms"] for r in timed], 0.95),
         "shown_as_passing": sum(r["shown_passed_checks"] for r in rows),
         "shown_as_passing_but_failing_hidden_tests": sum(r["shown_passed_checks"] and not r["checked_pass"] for r in rows),
     }
@@ -173,3 +180,36 @@ async def index_lag(num_files: int) -> dict[str, Any]:
                 "building_p99_lag_ms": percentile(during, 0.99), "building_max_lag_ms": max(during)}
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def check_latency(tasks: list[Task], spec: CheckedBenchSpec) -> dict[str, Any]:
+    """Time from k finished candidates to the shown, checked suggestion (the sandbox part alone)."""
+    from lsp.client import Sample, Samples
+    from lsp.context import build
+
+    checks = CheckSettings(enabled=True, candidates=spec.candidates, deadline_ms=60_000, backend=spec.backend)
+    checker = Checker(None, checks)
+    rows = []
+    try:
+        for task in tasks:
+            text, line = document(task)
+            body = task.canonical_solution[len(task.prompt):].rstrip("\n").removeprefix("    ")
+            found = checker.find(f"/bench/{task.entry_point}.py", text, line, 4)
+            ctx = build(f"{task.entry_point}.py", text, line, 4)
+
+            async def stream(body=body):
+                yield Samples([Sample(i, f"{body}\n    # candidate {i}\n\n\n", -float(i), True)
+                               for i in range(spec.candidates)], True)
+
+            t0 = time.perf_counter()
+            selection = await checker.select(stream(), ctx, found, f"/bench/{task.entry_point}.py", text,
+                                             text.rfind("\n", 0, len(text) - 1) + 5, 12)
+            rows.append({"task_id": task.task_id, "num_checks": len(found.checks) if found else 0,
+                         "ms": round((time.perf_counter() - t0) * 1000, 1),
+                         "check": selection.verdict.summary() if selection and selection.verdict else None})
+    finally:
+        checker.close()
+    timed = [r["ms"] for r in rows[WARMUP:]] or [r["ms"] for r in rows]
+    return {"spec": asdict(spec), "machine": machine_info(), "num_tasks": len(rows),
+            "p50_ms": percentile(timed, 0.5), "p95_ms": percentile(timed, 0.95),
+            "passed": sum(bool(r["check"] and r["check"].startswith("passes")) for r in rows), "tasks": rows}

@@ -88,6 +88,9 @@ class Completion:
     """Checked completions only: the text shown at the deadline (before a late result replaced it)."""
     shown_ms: float = 0.0
     """Checked completions only: from the call to the moment ``shown`` was chosen (what the editor waits)."""
+    generation_ms: float = 0.0
+    """Checked completions only: from the call to the end of generation (the rest of ``shown_ms`` is what
+    the checks added after the last candidate)."""
 
 
 @dataclass
@@ -296,15 +299,17 @@ class Completer:
         if checks is None:
             raw, text = await self._generate(ctx)
             return Completion(ctx, raw, text)
+        selecting = time.perf_counter()
         selection, note = await self._select(doc, ctx, checks, cursor)
         if selection is None or note is None:
             return Completion(ctx, "", "")
         shown, shown_ms = selection.candidate.text, (time.perf_counter() - start) * 1000
+        generation_ms = (selecting - start) * 1000 + selection.generation_ms
         if selection.late is None:
-            return Completion(ctx, "", shown, note, shown, shown_ms)
+            return Completion(ctx, "", shown, note, shown, shown_ms, generation_ms)
         final = await selection.late
         note = dataclasses.replace(note, verdict=final.verdict, final=True, changed=final.candidate.text != shown)
-        return Completion(ctx, "", final.candidate.text, note, shown, shown_ms)
+        return Completion(ctx, "", final.candidate.text, note, shown, shown_ms, generation_ms)
 
     def context(self, doc: Document, line: int, character: int,
                 index: SnippetIndex | None = None) -> ctxmod.CompletionContext:

@@ -259,6 +259,8 @@ def _checked(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--deadline-ms", type=int, default=1500)
     p.add_argument("--max-checks", type=positive_int, default=5, help="functions with at most this many doctests")
     p.add_argument("--backend", default="bwrap", choices=("auto", "bwrap", "docker"))
+    p.add_argument("--sandbox-only", action="store_true",
+                   help="instead: no model, the canonical bodies as candidates: the time the checks alone take")
     p.add_argument("--index-files", type=positive_int, default=None,
                    help="instead: event-loop lag while a workspace of this many test files is indexed")
     p.add_argument("--out", type=Path, help="also write the JSON here")
@@ -268,7 +270,7 @@ def _checked(bsub: argparse._SubParsersAction) -> None:
 def run_checked(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bench.checked import CheckedBenchSpec, index_lag, load, run_bench
+    from bench.checked import CheckedBenchSpec, check_latency, index_lag, load, run_bench
     from bench.output import emit
     from lsp.checks.executor import choose_backend
 
@@ -279,7 +281,8 @@ def run_checked(args: argparse.Namespace) -> int:
     if name is None:
         raise UserError(f"bench checked needs a sandbox: {why}")
     spec = CheckedBenchSpec(args.model, args.limit, args.candidates, args.deadline_ms, args.max_checks, args.backend)
-    emit(asyncio.run(run_bench(spec, load(spec))), args.out)
+    scenario = check_latency if args.sandbox_only else run_bench
+    emit(asyncio.run(scenario(load(spec), spec) if args.sandbox_only else scenario(spec, load(spec))), args.out)
     return 0
 
 

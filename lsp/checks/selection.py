@@ -39,6 +39,8 @@ class Selection:
     """Set when checks were still running at the deadline: resolves to the final selection."""
     first_candidate_ms: float = 0.0
     """From the start of the request to the first finished candidate."""
+    generation_ms: float = 0.0
+    """From the start of the request to the end of generation (every sample cut, or stopped early)."""
 
 
 CheckRun = Callable[[Candidate], Awaitable[Verdict]]
@@ -56,6 +58,7 @@ class _Round:
         self.bounds: dict[int, float | None] = {}
         self.runs: dict[int, asyncio.Task[Verdict]] = {}
         self.first_at: float | None = None
+        self.read_done_at: float | None = None
         self.changed = asyncio.Event()
         self._seen: set[str] = set()
 
@@ -74,6 +77,7 @@ class _Round:
                 if batch.samples and all(s.index in self.frozen for s in batch.samples):
                     break
         self.bounds.clear()
+        self.read_done_at = time.perf_counter()
         self.changed.set()
 
     def _freeze(self, c: Candidate) -> None:
@@ -138,11 +142,13 @@ async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: 
     if not reader.done():  # settled early: stop generating (closing the stream aborts the request)
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
+    generated_at = rnd.read_done_at or time.perf_counter()
     shown = rnd.checked()
     if not shown:
         return None
     selection = _choose(shown, rnd.runs)
     selection.first_candidate_ms = ((rnd.first_at or start) - start) * 1000
+    selection.generation_ms = (generated_at - start) * 1000
     if settled:  # nothing still running can change the choice: no late result
         for task in rnd.runs.values():
             task.cancel()
