@@ -120,4 +120,10 @@ def run_suite(suite: SuiteChecks, candidate_text: str, checks: list[Check]) -> V
     if not bad:
         return Verdict(VerdictStatus.PASSED, passed, len(checks))
     check, report = bad[0]
-    return Verdict(VerdictStatus.FAILED, passed, len(checks), short(f"{check.name}: {report.message or report.outcome}"))
+    return Verdict(VerdictStatus.FAILED, passed, len(checks), short(f"{check.name}: {readable(report.message, report.outcome)}"))
+
+
+def readable(message: str, outcome: str) -> str:
+    """pytest's one-line message without its "E" gutter; its truncation notice says nothing: the outcome."""
+    text = message.strip().removeprefix("E").strip()
+    return outcome if not text or text.startswith("...Full output truncated") else text
