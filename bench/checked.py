@@ -29,9 +29,9 @@ from bench.output import machine_info
 from evals.task import Task
 from lsp.checks.checker import Checker
 from lsp.checks.finder import find_checks
-from lsp.client import InProcessClient
 from lsp.completer import Completer, Document
 from lsp.config import CheckSettings, Settings
+from lsp.inprocess_client import InProcessClient
 from lsp.percentile import percentile
 
 WARMUP = 2
@@ -66,7 +66,7 @@ def doctest_tasks(tasks: list[Task], max_checks: int) -> list[Task]:
 
 def passes(task: Task, completion: str) -> bool:
     """The benchmark's hidden tests on the prompt with ``completion`` typed at the cursor."""
-    from sandbox.runner import run
+    from sandbox.job_runner import run
 
     result = run(task.prompt.rstrip("\n") + "\n    " + completion + "\n", list(task.tests), backend="bwrap")
     return result.passed
@@ -184,8 +184,8 @@ async def index_lag(num_files: int) -> dict[str, Any]:
 
 async def check_latency(tasks: list[Task], spec: CheckedBenchSpec) -> dict[str, Any]:
     """Time from k finished candidates to the shown, checked suggestion (the sandbox part alone)."""
-    from lsp.client import Sample, Samples
     from lsp.context import build
+    from lsp.engine_client import Sample, Samples
 
     checks = CheckSettings(enabled=True, candidates=spec.candidates, deadline_ms=60_000, backend=spec.backend)
     checker = Checker(None, checks)

@@ -113,9 +113,9 @@ def summary(seconds: list[float]) -> dict[str, float | int | None]:
 
 async def _complete_all(model: str, options: dict[str, Any], root: Path, cursors: list[FimCursor],
                         kernels: dict[str, Any]) -> list[dict[str, Any]]:
-    from lsp.client import InProcessClient
     from lsp.completer import Completer, Document
     from lsp.config import Settings
+    from lsp.inprocess_client import InProcessClient
     from lsp.sources import Sources
 
     sources = Sources()

@@ -32,10 +32,10 @@ def measure(config, peers: bool) -> dict[str, Any]:
     import gc
 
     from inference.model_runner import resolve_model_path
-    from rl.phase import make_engine
     from rl.rewards import RewardSpec
     from rl.rollout import collect
     from rl.tasks import from_mbpp
+    from rl.training_phase import make_engine
 
     tasks = from_mbpp("train")[:config.rollout.prompts_per_step]
     engine = make_engine(config)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.job import Job, make_job
-from sandbox.runner import create_backend
+from sandbox.job_runner import create_backend
 from sandbox.types import Limits, RunStatus
 
 HUMANEVAL = Path(__file__).resolve().parents[2] / "shared/benchmarks/humaneval/HumanEval.jsonl.gz"

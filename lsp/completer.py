@@ -25,8 +25,8 @@ from lsp.cache import SuggestionCache
 from lsp.checks.checker import Checker
 from lsp.checks.note import CheckNote
 from lsp.checks.selection import Selection
-from lsp.client import EngineClient, Generation
 from lsp.config import Settings
+from lsp.engine_client import EngineClient, Generation
 from lsp.percentile import percentile
 from lsp.snippets import Snippet, SnippetIndex, pick
 

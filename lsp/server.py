@@ -20,10 +20,12 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from lsp.checks.checker import Checker
-from lsp.client import EngineClient, EngineError, EngineStreamError, HttpClient, InProcessClient
 from lsp.completer import Completer, Document, Suggestion
 from lsp.config import Settings
 from lsp.context import PositionError
+from lsp.engine_client import EngineClient, EngineError, EngineStreamError
+from lsp.http_client import HttpClient
+from lsp.inprocess_client import InProcessClient
 from lsp.protocol import CodeloopProtocol, answer_parse_error, plain
 from lsp.sources import Sources
 

@@ -19,7 +19,7 @@ def run_with_retry(jobs: Sequence[object], *, concurrency: int = 2, backend: str
                    run_many: Callable[..., list[RunResult]] | None = None) -> list[RunResult]:
     """Results in job order; SANDBOX_ERROR jobs are run a second time, and still failing ones logged."""
     if run_many is None:
-        from sandbox.many import run_many
+        from sandbox.concurrent_runs import run_many
     jobs = list(jobs)
     if not jobs:
         return []

@@ -29,8 +29,8 @@ def evaluate_all(config: RLConfig, engine: Any, out_dir: Path, label: str,
     """{benchmark: {"pass@1", "num_tasks", "coverage", "run_dir"}} for the engine's active adapter (loaded from
     ``adapter_dir``; None: the base model). Each run's identity holds the engine's settings and the adapter's
     digest, so a folder written under other settings (or weights) is refused, never silently reused."""
+    from evals.benchmark_runner import evaluate
     from evals.generate import EngineGenerator
-    from evals.runner import evaluate
     from evals.spec import EvalSpec
 
     scores = {}

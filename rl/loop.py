@@ -5,7 +5,7 @@ Run directory (``RLConfig.run_dir``)::
     config.json                       the config of the run
     decontamination.json              per task source: what decontamination removed and why
     tasks.jsonl, metrics.jsonl,
-    rollouts/, checkpoints/           the training phase (rl/phase.py); steps continue across iterations
+    rollouts/, checkpoints/           the training phase (rl/training_phase.py); steps continue across iterations
     evals/iter-0000/<benchmark>/      the base model (iteration 0), evals run folders (resumable)
     evals/iter-NNNN/<benchmark>/      after iteration N
     adapters/iter-NNNN/               the adapter evaluated at iteration N (peft folder)
@@ -93,8 +93,8 @@ def clean_source(config: RLConfig, source: str, tasks: list[RLTask]) -> list[RLT
 def open_phase(config: RLConfig, engine: Any = None):
     """Engine, trainer and Phase for ``config`` with the newest checkpoint restored."""
     from inference.model_runner import resolve_model_path
-    from rl.phase import Phase, make_engine
     from rl.trainer import Trainer
+    from rl.training_phase import Phase, make_engine
 
     engine = engine or make_engine(config)
     run_dir = Path(config.run_dir)

@@ -13,12 +13,12 @@ __all__ = ["Limits", "Mount", "RunResult", "RunStatus", "TestOutcome", "TestStat
 _WHERE = {
     "Limits": "sandbox.types", "Mount": "sandbox.types", "RunResult": "sandbox.types", "RunStatus": "sandbox.types",
     "TestOutcome": "sandbox.types", "TestStatus": "sandbox.types",
-    "run": "sandbox.runner", "run_many": "sandbox.many", "JobSpec": "sandbox.many",
+    "run": "sandbox.job_runner", "run_many": "sandbox.concurrent_runs", "JobSpec": "sandbox.concurrent_runs",
 }
 
 if TYPE_CHECKING:
-    from sandbox.many import JobSpec, run_many
-    from sandbox.runner import run
+    from sandbox.concurrent_runs import JobSpec, run_many
+    from sandbox.job_runner import run
     from sandbox.types import Limits, Mount, RunResult, RunStatus, TestOutcome, TestStatus
 
 

@@ -1,7 +1,7 @@
 """Judge side: rewrite a test's ``assert`` statements into *sites* that the judge decides.
 
 Executed INSIDE the sandbox, in the judge process (stdlib only; concatenated into the harness
-program by sandbox/exchange.py). ``assert candidate(3) == [1, 2]`` becomes, in the code the worker
+program by sandbox/harness_exchange.py). ``assert candidate(3) == [1, 2]`` becomes, in the code the worker
 runs, ``if not <site>(7, (candidate(3),), None): raise AssertionError``: the worker computes only
 the probe ``candidate(3)`` and sends its value; the comparison and the expected ``[1, 2]`` stay in
 the judge (``Site.template``), so the expected value is not even in the worker's memory. ``<site>``

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.cgroup import CgroupParents, RunCgroup
-from sandbox.exchange import harness_argv, run_process
+from sandbox.harness_exchange import harness_argv, run_process
 from sandbox.image import DEFAULT_ROOTFS
 from sandbox.job import Job, unreadable_mount
 from sandbox.types import MOUNT_ROOT, Mount, RunResult, RunStatus

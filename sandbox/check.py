@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sandbox.corpus import ATTACKS, Attack
 from sandbox.job import make_job
-from sandbox.runner import create_backend
+from sandbox.job_runner import create_backend
 from sandbox.tampering import FORGERIES
 from sandbox.types import Limits, RunResult
 

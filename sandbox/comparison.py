@@ -1,7 +1,7 @@
 """Judge side: decide one assert from the values the worker observed, with real builtins only.
 
 Executed INSIDE the sandbox, in the judge process (stdlib only; concatenated into the harness
-program by sandbox/exchange.py, so it imports nothing of codeloop). See harness.py for the threat
+program by sandbox/harness_exchange.py, so it imports nothing of codeloop). See harness.py for the threat
 model. An assert becomes a *template*: its comparison, arithmetic and constants stay here, and only
 its *probes* (the sub-expressions that call into the code under test) are computed by the worker
 and sent as plain data.

@@ -5,7 +5,7 @@ read-only root, size-capped tmpfs at /work (and /tmp), all capabilities dropped,
 no-new-privileges, the image's unprivileged user, a private IPC namespace, and no host mounts but the
 read-only ones a job asks for (a pool of containers per set of mounts).
 The container's PID 1 only sleeps; a job is either a fork of the container's job server (one
-long-lived ``docker exec``, see sandbox/zygote.py) or its own ``docker exec`` of the harness; both
+long-lived ``docker exec``, see sandbox/job_server.py) or its own ``docker exec`` of the harness; both
 are fed over the exec socket. Invariant: a container whose run misbehaved (timeout, kill, OOM, orphans, protocol
 trouble) is reported unhealthy and must be removed, never reused.
 """
@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sandbox.exchange import Exchange, harness_argv
+from sandbox.harness_exchange import Exchange, harness_argv
 from sandbox.image import DEFAULT_IMAGE, SANDBOX_UID
 from sandbox.job import Job
 from sandbox.supervisor import FrameDemux, Pump, StopReason, Stream, shutdown_write
@@ -60,7 +60,7 @@ class DockerConfig:
     recycle_after: int = 50
     python: str = "/usr/bin/python3"
     server: bool = True
-    """True: jobs are forks of a job server inside the container (sandbox/zygote.py);
+    """True: jobs are forks of a job server inside the container (sandbox/job_server.py);
     False: one ``docker exec`` of the harness per job."""
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 
-from sandbox.exchange import harness_argv, run_process
+from sandbox.harness_exchange import harness_argv, run_process
 from sandbox.job import Job
 from sandbox.types import RunResult, RunStatus
 

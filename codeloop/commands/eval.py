@@ -12,7 +12,7 @@ from codeloop.arguments import positive_int, swebench_dir
 from codeloop.commands import fim
 from codeloop.errors import UserError
 from evals.datasets import BENCHMARKS, CUSTOM
-from evals.interop import FULL_BENCHMARKS
+from evals.official_samples import FULL_BENCHMARKS
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -85,9 +85,9 @@ def _engine_options(args: argparse.Namespace) -> dict:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from evals.benchmark_runner import evaluate
     from evals.datasets import DatasetError
     from evals.rundir import RunDirError
-    from evals.runner import evaluate
     from evals.spec import EvalSpec
 
     try:
@@ -115,7 +115,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_complete_samples(args: argparse.Namespace) -> int:
     from evals.datasets import DatasetError
-    from evals.interop import complete_samples
+    from evals.official_samples import complete_samples
 
     try:
         done = complete_samples(Path(args.samples), args.benchmark, Path(args.out) if args.out else None)
@@ -146,8 +146,8 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_canonical(args: argparse.Namespace) -> int:
     from evals import datasets
+    from evals.benchmark_runner import exec_config
     from evals.canonical import check_canonical
-    from evals.runner import exec_config
     from evals.spec import EvalSpec
 
     try:

@@ -49,7 +49,7 @@ def run_fim(args: argparse.Namespace) -> int:
     from evals.repo.fim import FimEvalSpec, default_run_dir, evaluate_fim
     from evals.repo.spans import KINDS
     from evals.rundir import RunDirError
-    from lsp.client import EngineError
+    from lsp.engine_client import EngineError
 
     if (args.tasks is None) == (args.repo is None):
         raise UserError("give a tasks file or --repo (not both)")

@@ -117,9 +117,9 @@ def _parse_position(text: str) -> tuple[Path, int, int]:
 
 
 def run_complete(args: argparse.Namespace) -> int:
-    from lsp.client import EngineError
     from lsp.completer import Completer, Document
     from lsp.context import PositionError
+    from lsp.engine_client import EngineError
     from lsp.server import make_client
 
     path, line, col = _parse_position(args.position)
@@ -197,7 +197,7 @@ def _check_json(note) -> dict | None:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from lsp.client import EngineError
+    from lsp.engine_client import EngineError
     from lsp.features.chat import ChatRequest, chat_messages
     from lsp.server import make_client
 

@@ -45,7 +45,7 @@ def _read(path: Path) -> bytes:
 
 
 def _run(args) -> int:
-    from sandbox.runner import run
+    from sandbox.job_runner import run
     from sandbox.types import Limits, RunStatus
 
     try:
@@ -82,7 +82,7 @@ def _check(args) -> int:
     from rich.table import Table
 
     from sandbox.check import run_check
-    from sandbox.runner import resolve_backend
+    from sandbox.job_runner import resolve_backend
 
     name, why = resolve_backend(args.backend)
     if name is None:

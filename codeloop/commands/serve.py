@@ -108,7 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
                         config.host)
     from inference.catalog import DEFAULT_MODEL
     from inference.server.backend import EngineBackend
-    from inference.server.runner import serve
+    from inference.server.uvicorn_runner import serve
 
     try:
         backend = EngineBackend.from_config(engine_config(args))

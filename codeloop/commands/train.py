@@ -61,7 +61,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from inference.catalog import ModelError
     from inference.lora import AdapterError
     from inference.models.loader import ModelLoadError
-    from rl.phase import NoTasksError
+    from rl.training_phase import NoTasksError
 
     return (NoTasksError, AdapterError, ModelLoadError, ModelError)
 

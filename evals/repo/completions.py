@@ -23,10 +23,12 @@ from evals.repo.infill import InfillClient, infill_request
 from evals.repo.infill import finish as infill_finish
 from evals.repo.task import FimTask
 from lsp.checks.checker import Checker
-from lsp.client import EngineClient, HttpClient, InProcessClient
 from lsp.completer import Completer, Document
 from lsp.config import Settings
 from lsp.context import CompletionContext
+from lsp.engine_client import EngineClient
+from lsp.http_client import HttpClient
+from lsp.inprocess_client import InProcessClient
 from lsp.snippets import SnippetIndex
 from lsp.sources import Sources
 

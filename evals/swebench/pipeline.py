@@ -16,7 +16,7 @@ from pathlib import Path
 
 from evals import datasets
 from evals.generate import Generator, GenRequest, make_generator
-from evals.interop import write_samples
+from evals.official_samples import write_samples
 from evals.progress import Bars
 from evals.results import SampleResult, result_record
 from evals.rundir import RunDir, default_run_dir

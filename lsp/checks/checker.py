@@ -20,9 +20,9 @@ from lsp.checks.selection import Selection, select
 from lsp.checks.suite_checks import CoverageSource
 from lsp.checks.test_index import TestIndex
 from lsp.checks.verdict import Verdict, distrust_tampering, merge
-from lsp.client import Samples
 from lsp.config import CheckSettings
 from lsp.context import CompletionContext
+from lsp.engine_client import Samples
 from lsp.percentile import percentile
 
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)")

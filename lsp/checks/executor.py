@@ -30,7 +30,7 @@ def choose_backend(requested: str = "auto") -> tuple[str | None, str]:
     """(sandbox backend, why) for the ``check.backend`` setting: bwrap where it works (fastest, ~30 ms
     a run), else the warm Docker pool; (None, why not) when neither is usable."""
     from sandbox.bwrap import available
-    from sandbox.runner import get_backend
+    from sandbox.job_runner import get_backend
 
     if requested not in BACKENDS:
         return None, f"unknown check backend {requested!r} (one of {', '.join(BACKENDS)})"
@@ -70,7 +70,7 @@ class CheckExecutor:
         return await loop.run_in_executor(self._pool, self._run_blocking, job, tuple(checks))
 
     def _run_blocking(self, job: CheckJob, checks: tuple[Check, ...]) -> Verdict:
-        from sandbox.runner import run
+        from sandbox.job_runner import run
 
         name, why = self.backend()
         if name is None:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from lsp import postprocess
 from lsp.checks.ranker import Candidate, model_order, rank
 from lsp.checks.verdict import Verdict
-from lsp.client import Samples
 from lsp.context import CompletionContext
+from lsp.engine_client import Samples
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 from evals import datasets
 from evals.datasets.custom import detect_format, load_custom
 from evals.datasets.files import DatasetError
-from evals.interop import complete_samples, write_samples
+from evals.official_samples import complete_samples, write_samples
 
 HUMANEVAL_RECORD = {
     "task_id": "my/add", "prompt": 'def add(a, b):\n    """Sum of a and b."""\n', "entry_point": "add",
@@ -91,7 +91,7 @@ def test_canonical_solutions_pass_and_wrong_ones_fail_in_the_sandbox(tmp_path: P
 
 
 def test_custom_run_end_to_end_with_the_tiny_model(tmp_path: Path, tiny_qwen2_dir: Path) -> None:
-    from evals.runner import evaluate
+    from evals.benchmark_runner import evaluate
     from evals.spec import EvalSpec
 
     data = _write(tmp_path / "mine.jsonl", HUMANEVAL_RECORD, MBPP_RECORD, BIGCODEBENCH_RECORD)
@@ -129,7 +129,7 @@ def test_partial_runs_get_a_file_the_official_tools_accept(tmp_path: Path) -> No
 
 
 def test_a_limited_run_states_the_completed_file_in_its_summary(tmp_path: Path, tiny_qwen2_dir: Path) -> None:
-    from evals.runner import evaluate
+    from evals.benchmark_runner import evaluate
     from evals.spec import EvalSpec
 
     summary = evaluate(EvalSpec(benchmark="humaneval", model=str(tiny_qwen2_dir), limit=2, max_tokens=4,

@@ -5,7 +5,7 @@ import pytest
 
 from evals.datasets import diffcheck as dc
 from evals.datasets.programs import diff_test
-from sandbox.runner import run
+from sandbox.job_runner import run
 from sandbox.types import Limits, RunStatus
 
 REF = "def f(x):\n    return x * 2\n"

@@ -1,14 +1,14 @@
 """End to end with the tiny random model: generation through our engine, execution in the sandbox.
 
 The model's output is random text, so the score is (almost surely) 0, but every stage really runs:
-continuous batching, prompt building, extraction, sandbox verdicts, JSONL, resume, summary, interop files.
+continuous batching, prompt building, extraction, sandbox verdicts, JSONL, resume, summary, official sample files.
 """
 
 import json
 
 import pytest
 
-from evals.runner import evaluate
+from evals.benchmark_runner import evaluate
 from evals.spec import EvalSpec
 
 pytest.importorskip("inference.engine")

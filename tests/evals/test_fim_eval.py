@@ -17,8 +17,8 @@ from evals.repo.completions import EngineChoice, Workspace
 from evals.repo.fim import FimEvalSpec, evaluate_fim
 from evals.repo.fim_report import compare
 from evals.repo.task import read_tasks
-from lsp.client import InProcessClient
 from lsp.completer import Completer
+from lsp.inprocess_client import InProcessClient
 from sandbox.bwrap import available
 from tests.inference.server_fixtures import serve_subprocess
 

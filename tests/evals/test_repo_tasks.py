@@ -153,7 +153,7 @@ def test_an_engine_that_cannot_load_ends_the_eval(tmp_path):
 
     from evals.repo.completions import EngineChoice
     from evals.repo.fim import FimEvalSpec, evaluate_fim
-    from lsp.client import EngineError
+    from lsp.engine_client import EngineError
 
     root = make_minirepo(tmp_path / "r")
     write_tasks(tmp_path / "t.jsonl", [_task(source=str(root))])

@@ -86,7 +86,7 @@ def test_harness_gold_resolves_empty_does_not():
 @pytest.mark.slow
 @needs_data
 def test_agentless_pipeline_with_tiny_model(tmp_path, tiny_qwen2_dir):
-    from evals.runner import evaluate
+    from evals.benchmark_runner import evaluate
     from evals.spec import EvalSpec
 
     spec = EvalSpec("swebench", model=str(tiny_qwen2_dir), limit=1, max_tokens=32, run_dir=tmp_path / "run",

@@ -17,7 +17,7 @@ from inference.config import EngineConfig
 from inference.server.backend import EngineBackend
 from inference.server.config import ServerConfig
 from inference.server.launcher import free_port, is_healthy, stop_process
-from inference.server.runner import ThreadedServer
+from inference.server.uvicorn_runner import ThreadedServer
 
 MODEL = "tiny"
 

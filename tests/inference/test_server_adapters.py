@@ -14,7 +14,7 @@ from inference.engine import Engine
 from inference.sampling import SamplingParams
 from inference.server.backend import EngineBackend
 from inference.server.config import ServerConfig
-from inference.server.runner import ThreadedServer
+from inference.server.uvicorn_runner import ThreadedServer
 from tests.inference.lora_helpers import make_peft_adapter
 from tests.inference.server_fixtures import MODEL, serve_subprocess
 

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from lsp.client import EngineError, EngineStreamError, Generation, HttpClient
+from lsp.engine_client import EngineError, EngineStreamError, Generation
+from lsp.http_client import HttpClient
 
 from .fake_engine import FakeEngine, FakeServer
 from .lsp_session import inline_params, lsp_process, open_doc, start

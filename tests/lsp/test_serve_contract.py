@@ -8,7 +8,8 @@ import urllib.request
 
 import pytest
 
-from lsp.client import Generation, HttpClient
+from lsp.engine_client import Generation
+from lsp.http_client import HttpClient
 from tests.inference.server_fixtures import serve_subprocess
 
 pytestmark = pytest.mark.slow

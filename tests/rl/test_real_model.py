@@ -26,11 +26,11 @@ def config(tmp_path_factory):
 def test_real_rollouts_and_one_update(config):
     import torch
 
-    from rl.phase import make_engine
     from rl.rewards import RewardSpec
     from rl.rollout import collect
     from rl.tasks import from_mbpp
     from rl.trainer import Sample, Trainer
+    from rl.training_phase import make_engine
 
     torch.set_num_threads(2)
     engine = make_engine(config)

@@ -34,7 +34,7 @@ def test_distinct_passing_solutions_capped_per_task():
 
 @pytest.fixture(scope="module")
 def engine_and_groups(tiny_qwen2_dir, tmp_path_factory):
-    from rl.phase import make_engine
+    from rl.training_phase import make_engine
 
     engine = make_engine(tiny_config(tiny_qwen2_dir, tmp_path_factory.mktemp("e")))
     groups = rollouts_from_engine(engine, ["def fib(n):", "for i in range(10):"])

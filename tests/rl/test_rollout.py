@@ -13,7 +13,7 @@ from tests.rl.helpers import add_task, tiny_config
 
 @pytest.fixture(scope="module")
 def engine(tiny_qwen2_dir, tmp_path_factory):
-    from rl.phase import make_engine
+    from rl.training_phase import make_engine
 
     return make_engine(tiny_config(tiny_qwen2_dir, tmp_path_factory.mktemp("run")))
 
@@ -83,7 +83,7 @@ def test_tampering_samples_are_flagged_and_keep_the_hardened_verdict(monkeypatch
     from types import SimpleNamespace
 
     import rl.rollout as rollout
-    from rl.phase import step_metrics
+    from rl.training_phase import step_metrics
 
     task = add_task(1)
     texts = ["```python\ndef add1(x):\n    return x + 1\n```",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rl.phase import make_engine
 from rl.rollout import Rollout
 from rl.trainer import Trainer
+from rl.training_phase import make_engine
 from tests.rl.helpers import tiny_config
 
 

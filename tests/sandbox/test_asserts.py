@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from sandbox.exchange import harness_namespace
+from sandbox.harness_exchange import harness_namespace
 
 H = harness_namespace()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.many import JobSpec, run_many
-from sandbox.runner import resolve_backend
+from sandbox.concurrent_runs import JobSpec, run_many
+from sandbox.job_runner import resolve_backend
 from sandbox.types import Limits, RunStatus
 
 BENCH = Path(__file__).resolve().parents[3] / "shared/benchmarks"

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from sandbox.bwrap import BwrapConfig, available
-from sandbox.many import JobSpec, run_many
-from sandbox.runner import run
+from sandbox.concurrent_runs import JobSpec, run_many
+from sandbox.job_runner import run
 from sandbox.types import Limits, RunStatus
 from tests.sandbox import behaviour
 
@@ -80,7 +80,7 @@ def test_stdout_flood_without_newlines_ends_within_a_second_of_the_wall_clock():
     import time
 
     from sandbox.job import make_job
-    from sandbox.runner import create_backend
+    from sandbox.job_runner import create_backend
 
     limits = Limits(timeout_s=2.0)
     backend = create_backend("bwrap")

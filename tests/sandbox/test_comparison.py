@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from sandbox.exchange import harness_namespace
+from sandbox.harness_exchange import harness_namespace
 
 H = harness_namespace()
 plain, judge, Opaque, validate, BadValue = H["plain"], H["judge"], H["Opaque"], H["validate"], H["BadValue"]

@@ -10,8 +10,8 @@ import pytest
 
 from sandbox.check import run_check
 from sandbox.job import make_job
+from sandbox.job_runner import create_backend, run
 from sandbox.pool import DockerBackend
-from sandbox.runner import create_backend, run
 from sandbox.types import Limits, Mount, RunStatus
 from tests.sandbox import behaviour
 

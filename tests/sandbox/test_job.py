@@ -6,7 +6,7 @@ import pytest
 
 from sandbox.harness import split_tests
 from sandbox.job import Job, make_job
-from sandbox.runner import resolve_backend, run
+from sandbox.job_runner import resolve_backend, run
 from sandbox.types import Limits, RunStatus
 
 

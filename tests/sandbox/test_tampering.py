@@ -6,8 +6,8 @@ import pytest
 
 from sandbox.bwrap import available
 from sandbox.job import make_job
+from sandbox.job_runner import create_backend
 from sandbox.pool import DockerBackend
-from sandbox.runner import create_backend
 from sandbox.tampering import FORGERIES
 from sandbox.types import Limits
 

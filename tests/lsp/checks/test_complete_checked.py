@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from lsp.checks.checker import Checker
-from lsp.client import ClientStats, Sample, Samples
 from lsp.completer import Completer, Document
 from lsp.config import CheckSettings, Settings
+from lsp.engine_client import ClientStats, Sample, Samples
 from sandbox.bwrap import available
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.skipif(available() is not None, reason=f"no bwrap: {available()}")]
@@ -39,7 +39,7 @@ class ScriptedClient:
         yield Samples([Sample(i, self.choices[i % len(self.choices)], -float(i), True) for i in range(n)], True)
 
     async def stream(self, gen):
-        from lsp.client import Chunk
+        from lsp.engine_client import Chunk
 
         self.requests.append((gen.temperature, 1))
         yield Chunk(self.choices[0], self.choices[0], True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from lsp.client import Generation, InProcessClient
+from lsp.engine_client import Generation
+from lsp.inprocess_client import InProcessClient
 
 
 def test_n_samples_share_one_request_carry_log_probs_and_abort_when_closed(tiny_qwen2_dir):

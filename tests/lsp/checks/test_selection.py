@@ -7,7 +7,7 @@ import asyncio
 from lsp.checks.ranker import Candidate
 from lsp.checks.selection import select
 from lsp.checks.verdict import Verdict, VerdictStatus
-from lsp.client import Sample, Samples
+from lsp.engine_client import Sample, Samples
 from tests.lsp.helpers import ctx
 
 CTX = ctx("def f(n):\n    |\n\n\ndef g():\n    pass\n")

@@ -27,7 +27,7 @@ ZYGOTE_PROGRAM = (
     "_harness = {}\n"
     f"exec(compile({HARNESS_SOURCE!r}, '<harness>', 'exec'), _harness)\n"
     "harness_main = _harness['main']\n"
-    + (Path(__file__).with_name("zygote.py")).read_text(encoding="utf-8")
+    + (Path(__file__).with_name("job_server.py")).read_text(encoding="utf-8")
 )
 
 
@@ -73,7 +73,7 @@ BOOT_PROLOGUE = _boot_prologue()
 def harness_argv(python: str, server: bool = False) -> list[str]:
     """The child's command line: isolated mode (no env vars, no user site, no cwd on sys.path). Its stdin
     must start with BOOT_PROLOGUE (see ``Exchange.stdin``). ``server`` gives the in-container job server
-    (sandbox/zygote.py, the harness compiled once per container) instead of one harness."""
+    (sandbox/job_server.py, the harness compiled once per container) instead of one harness."""
     return [python, "-I", "-c", ZYGOTE_PROGRAM if server else BOOT_PROGRAM]
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from sandbox.runner import run
+from sandbox.job_runner import run
 from sandbox.types import Limits, RunResult, RunStatus
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from evals import datasets
 from evals.execute import Candidate, ExecConfig, judge
 from evals.generate import Generation, Generator, GenRequest, make_generator
-from evals.interop import FULL_BENCHMARKS, complete_samples, write_samples
+from evals.official_samples import FULL_BENCHMARKS, complete_samples, write_samples
 from evals.progress import Bars
 from evals.prompts import PromptMode, assemble_program, build_prompt, extract_code
 from evals.results import result_record

@@ -1,0 +1,186 @@
+"""``HttpClient``: the engine client over a shared ``codeloop serve``, or any other OpenAI-compatible server,
+streaming with server-sent events. codeloop's extensions (``priority``, FIM through ``suffix``) go only to a
+server whose ``/v1/models`` says ``owned_by: codeloop``; others get a FIM prompt laid out here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from inference.server.launcher import API_KEY_ENV
+from inference.server.schemas import OWNER
+from lsp.engine_client import (
+    Chunk,
+    ClientStats,
+    EngineError,
+    EngineStreamError,
+    Generation,
+    Sample,
+    Samples,
+    tracked,
+)
+
+
+class HttpClient:
+    """A ``codeloop serve`` (or any OpenAI-compatible server) at ``base_url``."""
+
+    def __init__(self, base_url: str, *, model: str | None = None, api_key: str | None = None,
+                 timeout_s: float = 60.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        base = base_url.rstrip("/")
+        if not base.endswith("/v1"):
+            base += "/v1"
+        self.model = model
+        self.stats = ClientStats()
+        self._http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0))
+        self._codeloop: bool | None = None
+        """Whether the server is a ``codeloop serve`` (asked once: at start, else on the first request)."""
+        self._asking: asyncio.Future[Any] | None = None
+
+    def start(self) -> None:
+        """Ask the server what it is in the background, so the first keystroke does not wait for it."""
+        if self._asking is None:
+            self._asking = asyncio.ensure_future(self._ask_quietly())
+
+    async def _ask_quietly(self) -> None:
+        try:
+            await self.is_codeloop()
+        except EngineError:
+            pass  # asked again by the first request, which reports the error
+
+    async def is_codeloop(self) -> bool:
+        """True when ``/v1/models`` names ``owned_by: codeloop``: only then are codeloop's own request fields
+        sent (other OpenAI-compatible servers reject ``priority``, and few take ``suffix``)."""
+        if self._codeloop is None:
+            try:
+                resp = await self._http.get("/models")
+            except httpx.HTTPError as exc:
+                raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
+            if resp.status_code == 401:
+                raise EngineError(f"engine at {self._http.base_url} refused the API key (HTTP 401): set the "
+                                  f"apiKey setting or ${API_KEY_ENV}")
+            try:
+                cards = resp.json().get("data") if resp.status_code == 200 else []
+            except ValueError:
+                cards = []
+            self._codeloop = any(isinstance(c, dict) and c.get("owned_by") == OWNER for c in cards or [])
+        return self._codeloop
+
+    def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
+        return tracked(self.stats, self._sse_raw("/completions", lambda own: _completion_body(gen, own),
+                                                  lambda c: c.get("text") or ""))
+
+    def samples(self, gen: Generation, n: int) -> AsyncIterator[Samples]:
+        """n choices of one /v1/completions request; the server gives no log-probabilities (None)."""
+        return tracked(self.stats, self._sse_samples(lambda own: {**_completion_body(gen, own), "n": n}, n))
+
+    async def _sse_samples(self, body_of: Any, n: int) -> AsyncIterator[Samples]:
+        texts, done = [""] * n, [False] * n
+        prompt_tokens = cached = 0
+        async for event in self._events("/completions", body_of):
+            for choice in event.get("choices") or []:
+                i = choice.get("index", 0)
+                if isinstance(i, int) and 0 <= i < n:
+                    texts[i] += choice.get("text") or ""
+                    done[i] = done[i] or choice.get("finish_reason") is not None
+            prompt_tokens, cached = _usage(event, prompt_tokens, cached)
+            yield Samples([Sample(i, texts[i], None, done[i]) for i in range(n)], False, prompt_tokens, cached)
+        yield Samples([Sample(i, texts[i], None, True) for i in range(n)], True, prompt_tokens, cached)
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
+        return None
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int,
+             temperature: float | None = None) -> AsyncIterator[Chunk]:
+        """``temperature`` None: the server's recommended sampling for the model (no sampling fields sent)."""
+        body: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "stream": True,
+                                "stream_options": {"include_usage": True}}
+        if temperature is not None:
+            body["temperature"] = float(temperature)
+        return tracked(self.stats, self._sse_raw(
+            "/chat/completions", lambda own: {**body, "priority": "chat"} if own else body,
+            lambda c: (c.get("delta") or {}).get("content") or ""))
+
+    async def _sse_raw(self, path: str, body_of: Any, delta_of: Any) -> AsyncIterator[Chunk]:
+        text = ""
+        prompt_tokens = cached = 0
+        async for event in self._events(path, body_of):
+            prompt_tokens, cached = _usage(event, prompt_tokens, cached)
+            for choice in event.get("choices") or []:
+                delta = delta_of(choice)
+                text += delta
+                yield Chunk(text, delta, False, prompt_tokens, cached)
+        yield Chunk(text, "", True, prompt_tokens, cached)
+
+    async def _events(self, path: str, body_of: Any) -> AsyncIterator[dict[str, Any]]:
+        """The JSON events of one streamed request, whose body ``body_of(is_codeloop)`` builds. HTTP errors
+        and a mid-stream ``{"error": ...}`` event become EngineError (the text so far is no answer)."""
+        body = body_of(await self.is_codeloop())
+        if self.model:
+            body["model"] = self.model
+        try:
+            async with self._http.stream("POST", path, json=body) as resp:
+                if resp.status_code != 200:
+                    detail = (await resp.aread()).decode(errors="replace")[:300]
+                    raise EngineError(f"engine returned HTTP {resp.status_code}: {detail}")
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    event = json.loads(data)
+                    if isinstance(event, dict) and event.get("error"):
+                        raise EngineStreamError(f"engine failed mid-stream: {_error_message(event['error'])}")
+                    yield event
+        except httpx.HTTPError as exc:
+            raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
+
+    def engine_stats(self) -> dict[str, Any]:
+        return {}
+
+    def count_tokens(self, text: str) -> int | None:
+        return None  # the server checks; a too-long prompt is an HTTP 400
+
+    def max_prompt_tokens(self, max_tokens: int) -> int | None:
+        return None
+
+    async def ready(self) -> None:
+        """Wait for the question the start asked (an error surfaces in the request itself)."""
+        await self._ask_quietly()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _completion_body(gen: Generation, codeloop: bool) -> dict[str, Any]:
+    """The /v1/completions body; a codeloop server also gets ``priority`` and lays out FIM from ``suffix``,
+    any other gets the prompt laid out here with the model's FIM tokens."""
+    body: dict[str, Any] = {
+        "max_tokens": gen.max_tokens, "temperature": float(gen.temperature), "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if codeloop:
+        body["priority"] = gen.priority.name.lower()
+    if codeloop and gen.prefix is not None and gen.suffix is not None:
+        body.update(prompt=gen.prefix, suffix=gen.suffix)
+    else:
+        body["prompt"] = gen.prompt
+    if gen.stop:
+        body["stop"] = list(gen.stop)
+    return body
+
+
+def _usage(event: dict[str, Any], prompt_tokens: int, cached: int) -> tuple[int, int]:
+    """(prompt tokens, cached prompt tokens) after ``event`` (unchanged when it carries no usage)."""
+    usage = event.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    return usage.get("prompt_tokens", prompt_tokens), details.get("cached_tokens", cached)
+
+
+def _error_message(error: Any) -> str:
+    return str(error.get("message") or error) if isinstance(error, dict) else str(error)

@@ -1,0 +1,117 @@
+"""``InProcessClient``: the engine client over an ``AsyncEngine`` inside the language server's process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from inference.config import EngineConfig
+from inference.request import Priority
+from lsp.engine_client import Chunk, ClientStats, EngineError, Generation, Sample, Samples, tracked
+
+
+class InProcessClient:
+    """An AsyncEngine in this process; the model loads in a background thread on ``start()``."""
+
+    def __init__(self, model: str, *, engine_options: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.engine_options = engine_options or {}
+        self.stats = ClientStats()
+        self._engine: Any = None
+        self._loading: asyncio.Future[Any] | None = None
+
+    def start(self) -> None:
+        """Begin loading the model off the event loop (idempotent)."""
+        if self._loading is None:
+            self._loading = asyncio.get_running_loop().run_in_executor(None, self._load)
+
+    def _load(self) -> Any:
+        from inference import async_engine, engine
+
+        try:
+            config = EngineConfig(model=self.model, **self.engine_options)
+            return async_engine.AsyncEngine(engine.Engine.from_config(config))
+        except Exception as exc:  # noqa: BLE001 - any load failure is reported as one EngineError
+            raise EngineError(f"cannot load model {self.model!r}: {exc}") from exc
+
+    async def ready(self) -> None:
+        await self.engine()
+
+    async def engine(self) -> Any:
+        self.start()
+        assert self._loading is not None
+        self._engine = await asyncio.shield(self._loading)
+        return self._engine
+
+    def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
+        return tracked(self.stats, self._stream(gen))
+
+    async def _stream(self, gen: Generation) -> AsyncIterator[Chunk]:
+        from inference.catalog import chat_defaults
+        from inference.sampling import SamplingParams
+
+        aeng = await self.engine()
+        sampling = chat_defaults(self.model).as_dict() if gen.recommended else {"temperature": gen.temperature}
+        params = SamplingParams(max_tokens=gen.max_tokens, stop=list(gen.stop), **sampling)
+        agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id)
+        try:
+            async for out in agen:
+                comp = out.outputs[0]
+                yield Chunk(comp.text, comp.delta_text, out.finished, out.num_prompt_tokens, out.num_cached_tokens)
+        finally:
+            await agen.aclose()  # NOTE: closing AsyncEngine.generate early aborts the request
+
+    def samples(self, gen: Generation, n: int) -> AsyncIterator[Samples]:
+        return tracked(self.stats, self._samples(gen, n))
+
+    async def _samples(self, gen: Generation, n: int) -> AsyncIterator[Samples]:
+        from inference.sampling import SamplingParams
+
+        aeng = await self.engine()
+        params = SamplingParams(temperature=gen.temperature, max_tokens=gen.max_tokens, stop=list(gen.stop),
+                                n=n, logprobs=True)
+        agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id)
+        try:
+            async for out in agen:
+                samples = [Sample(o.index, o.text, sum(o.logprobs) if o.logprobs is not None else None,
+                                  o.finished) for o in out.outputs]
+                yield Samples(samples, out.finished, out.num_prompt_tokens, out.num_cached_tokens)
+        finally:
+            await agen.aclose()
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
+        return None
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int,
+             temperature: float | None = None) -> AsyncIterator[Chunk]:
+        return tracked(self.stats, self._chat(messages, max_tokens, temperature))
+
+    async def _chat(self, messages: list[dict[str, str]], max_tokens: int,
+                    temperature: float | None) -> AsyncIterator[Chunk]:
+        aeng = await self.engine()
+        prompt = aeng.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        gen = Generation(prompt=prompt, max_tokens=max_tokens, temperature=temperature or 0.0, priority=Priority.CHAT,
+                         recommended=temperature is None)
+        async for chunk in self._stream(gen):
+            yield chunk
+
+    def engine_stats(self) -> dict[str, Any]:
+        return {} if self._engine is None else _plain(self._engine.stats())
+
+    def count_tokens(self, text: str) -> int | None:
+        return None if self._engine is None else len(self._engine.tokenizer.encode(text))
+
+    def max_prompt_tokens(self, max_tokens: int) -> int | None:
+        return None if self._engine is None else self._engine.engine.max_model_len - max_tokens
+
+    async def aclose(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    as_dict = getattr(value, "as_dict", None)
+    return as_dict() if callable(as_dict) else {"repr": repr(value)}
