@@ -14,26 +14,31 @@ tests import the candidate instead of the file on disk.
 
 
 def codeloop_runtime(spec):
-    """(setup, doctest_example, pytest_test) bound to ``spec`` (see lsp/checks/job.py)."""
-    import doctest
+    """(setup, doctest_example, pytest_test) bound to ``spec`` (see lsp/checks/job.py).
+
+    NOTE: doctest is imported only by an example that needs it (it imports pdb and unittest: ~100 ms of a
+    run that is otherwise ~30 ms); most examples are plain asserts (job.doctest_assert)."""
     import glob
     import importlib
-    import importlib.abc
-    import importlib.util
+    import importlib.machinery
     import os
     import sys
 
     state = {}
 
-    class CandidateFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-        """Serves the candidate's source for exactly one module name."""
+    class CandidateFinder:
+        """Serves the candidate's source for exactly one module name (a meta-path finder and its loader;
+        NOTE: not importlib.abc subclasses: importing importlib.abc costs ~60 ms of a ~30 ms run)."""
 
         def find_spec(self, fullname, path=None, target=None):
             if fullname != spec["module"]:
                 return None
-            locations = [os.path.dirname(spec["origin"])] if spec["is_package"] else None
-            return importlib.util.spec_from_file_location(fullname, spec["origin"], loader=self,
-                                                          submodule_search_locations=locations)
+            found = importlib.machinery.ModuleSpec(fullname, self, origin=spec["origin"],
+                                                   is_package=spec["is_package"])
+            found.has_location = True  # sets __file__
+            if spec["is_package"]:
+                found.submodule_search_locations = [os.path.dirname(spec["origin"])]
+            return found
 
         def create_module(self, module_spec):
             return None
@@ -58,18 +63,21 @@ def codeloop_runtime(spec):
         sys.path.extend(venvs + spec["libs"])
         sys.meta_path.insert(0, CandidateFinder())
         names = vars(module())
-        namespace.update({k: v for k, v in names.items() if not k.startswith(("__", "codeloop_"))})
+        namespace.update({k: v for k, v in names.items()
+                          if k in ("__file__", "__path__") or not k.startswith(("__", "codeloop_"))})
         state["namespace"] = namespace
-
-    class ExampleRunner(doctest.DocTestRunner):
-        def report_failure(self, out, test, example, got):
-            state["doctest_failure"] = ("failed", got)
-
-        def report_unexpected_exception(self, out, test, example, exc_info):
-            state["doctest_failure"] = ("raised", exc_info[1])
 
     def doctest_example(index):
         """Run example ``index`` of the function's docstring (examples share globals, as in doctest)."""
+        import doctest
+
+        class ExampleRunner(doctest.DocTestRunner):
+            def report_failure(self, out, test, example, got):
+                state["doctest_failure"] = ("failed", got)
+
+            def report_unexpected_exception(self, out, test, example, exc_info):
+                state["doctest_failure"] = ("raised", exc_info[1])
+
         examples = doctest.DocTestParser().get_examples(spec["docstring"])
         globs = state["namespace"]  # shared with the judged examples, which run there as snippets
         example = examples[index]

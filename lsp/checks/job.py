@@ -149,7 +149,7 @@ def doctest_assert(source: str, want: str) -> str | None:
     value = tree.body[0].value
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "print":
         return None
-    return f"assert repr({source.strip()}) == {want!r}"
+    return f"assert repr(({ast.unparse(value)})) == {want!r}"  # unparse: no comments; parentheses: tuples
 
 
 def without_asserts(text: str, name: str) -> str:

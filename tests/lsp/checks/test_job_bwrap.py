@@ -115,3 +115,20 @@ def test_the_documents_own_names_never_shadow_the_check_runtime(workspace):
     finally:
         executor.close()
     assert v.summary() == "passes 2/2 tests", v
+
+
+def test_a_package_init_is_served_as_the_package(workspace):
+    (workspace / "pkg").mkdir()
+    (workspace / "pkg" / "helper.py").write_text("K = 3\n")
+    doc = 'from .helper import K\n\n\ndef triple(n):\n    """\n    >>> triple(2), __file__.endswith("pkg/__init__.py")\n    (6, True)\n    """\n    {body}\n'
+    path = workspace / "pkg" / "__init__.py"
+    path.write_text(doc.replace("{body}", "return 0"))
+    empty = doc.replace("{body}", "")
+    checks = find_checks(str(path), empty, empty.split("\n").index("    "), 4, root=str(workspace))
+    job = build_job(checks, doc.replace("{body}", "return K * n"), str(path), str(workspace))
+    executor = CheckExecutor("bwrap")
+    try:
+        v = asyncio.run(executor.run(job, checks.checks))
+    finally:
+        executor.close()
+    assert v.summary() == "passes 1/1 doctests", v

@@ -86,8 +86,9 @@ def test_distinct_drops_empty_and_repeated_texts_keeping_the_best():
 def test_doctest_examples_the_harness_can_judge_become_asserts():
     from lsp.checks.job import doctest_assert
 
-    assert doctest_assert("f(2)\n", "4\n") == "assert repr(f(2)) == '4'"
-    assert doctest_assert("f('a')\n", "'b'\n") == "assert repr(f('a')) == \"'b'\""
+    assert doctest_assert("f(2)\n", "4\n") == "assert repr((f(2))) == '4'"
+    assert doctest_assert("f('a')\n", "'b'\n") == "assert repr((f('a'))) == \"'b'\""
+    assert doctest_assert("f(1), f(2)  # both\n", "(1, 2)\n") == "assert repr(((f(1), f(2)))) == '(1, 2)'"
     for source, want in [("print(f(2))\n", "4\n"), ("x = f(2)\n", ""), ("f(2)\n", "4\n5\n"),
                          ("f(2)  # doctest: +ELLIPSIS\n", "4...\n"), ("f(-1)\n", "Traceback (most recent call last):\n"),
                          ("f(\n", "1\n"), ("f(2)\n", "")]:
