@@ -185,7 +185,8 @@ async def _show_checked(console: Console, client, results: list[dict[str, Any]])
     checks outlast the server's deadline, the result (and perhaps a better candidate) comes afterwards."""
     start = time.perf_counter()
     text = await _show_inline(console, client, "{multi}", "multi-line completion (empty line after a def)")
-    while results and not results[-1].get("final") and time.perf_counter() - start < CHECK_WAIT_S:
+    shown = time.perf_counter()
+    while results and not results[-1].get("final") and time.perf_counter() - shown < CHECK_WAIT_S:
         await asyncio.sleep(0.05)
     if not results:
         console.print(Panel("no check ran (no sandbox backend here: run scripts/sandbox_setup.sh --bwrap-only)",
