@@ -29,7 +29,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]  # names of SCENARIOS
-    ctx = BenchContext(model_dir, args.dtype, args.weight_quant, args.quick, not args.no_peers)
+    ctx = BenchContext(model_dir, args.dtype, args.weight_quant, args.quick, not args.no_peers, args.threads)
     result: dict[str, Any] = {"model": args.model, "dtype": args.dtype, "weight_quant": args.weight_quant,
                               "quick": args.quick, "machine": machine_info(),
                               "date": time.strftime("%Y-%m-%d")}
@@ -43,9 +43,10 @@ def run_bench(args: argparse.Namespace) -> int:
 class BenchContext:
     """Shared state: the model folder, prompt source, and a lazily loaded HF peer."""
 
-    def __init__(self, model_dir: Path, dtype: str, weight_quant: str, quick: bool, peers: bool) -> None:
+    def __init__(self, model_dir: Path, dtype: str, weight_quant: str, quick: bool, peers: bool,
+                 threads: int | None = None) -> None:
         self.model_dir, self.dtype, self.weight_quant = model_dir, dtype, weight_quant
-        self.quick, self.peers = quick, peers
+        self.quick, self.peers, self.threads = quick, peers, threads
         self._hf = None
         self._tokenizer = None
 
@@ -54,7 +55,7 @@ class BenchContext:
 
         config = EngineConfig(model=str(self.model_dir), dtype=self.dtype, weight_quant=self.weight_quant,
                               cache=CacheConfig(**{"kv_cache_bytes": 512 << 20, **cache}),
-                              max_num_seqs=64, max_num_batched_tokens=1024)
+                              max_num_seqs=64, max_num_batched_tokens=1024, num_threads=self.threads)
         return Engine.from_config(config)
 
     @property

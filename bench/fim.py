@@ -147,11 +147,12 @@ async def _complete_all(model: str, options: dict[str, Any], root: Path, cursors
 
 
 def run_config(model: str, weight_quant: str, speculative: str, draft_model: str | None, root: Path,
-               cursors: list[FimCursor]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+               cursors: list[FimCursor], threads: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every cursor through one in-process engine configuration (prefix cache off); the engine is closed after."""
     from inference.config import CacheConfig, SpeculativeConfig
 
-    options = {"weight_quant": weight_quant, "cache": CacheConfig(enable_prefix_caching=False, kv_cache_tokens=8192),
+    options = {"weight_quant": weight_quant, "num_threads": threads,
+               "cache": CacheConfig(enable_prefix_caching=False, kv_cache_tokens=8192),
                "speculative": SpeculativeConfig(method=speculative, draft_model=draft_model,
                                                 draft_weight_quant=weight_quant)}
     info: dict[str, Any] = {}
@@ -199,7 +200,8 @@ def run_bench(args: argparse.Namespace) -> int:
                               "configs": {}}
     baseline: list[dict[str, Any]] | None = None
     for method in args.speculative.split(","):
-        records, info = run_config(str(model_dir), args.weight_quant, method, args.draft_model, root, cursors)
+        records, info = run_config(str(model_dir), args.weight_quant, method, args.draft_model, root, cursors,
+                                   args.threads)
         entry: dict[str, Any] = {"latency_s": by_mode(records), "kernels": info,
                                  "generated_tokens": sum(r["tokens"] for r in records),
                                  "prompt_tokens_p50": percentile([r["prompt_tokens"] or 0 for r in records], 0.5)}
