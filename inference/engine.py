@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Sequence as Seq
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -150,7 +151,10 @@ class Engine:
         plan = self.scheduler.schedule()
         if not plan.batch.chunks:
             raise RuntimeError("scheduler planned an empty step with unfinished requests")
+        started = time.perf_counter()
         sampled = self.runner.execute(plan.batch)
+        if self.speculator is not None and all(c.num_prompt_rows == 0 for c in plan.batch.chunks):
+            self.speculator.observe_step(time.perf_counter() - started, plan.batch.num_tokens)
         grown = self.scheduler.update(plan, sampled)
         self._num_steps += 1
         self._num_tokens += plan.batch.num_tokens

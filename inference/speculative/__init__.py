@@ -19,6 +19,9 @@ from inference.sequence import Sequence
 
 
 class Proposer(Protocol):
+    step_seconds: float
+    """Running estimate of the wall time of one draft position for a batch (0 for prompt lookup)."""
+
     def propose(self, seqs: list[Sequence], limits: list[int]) -> list[list[int]]:
         """At most ``limits[i]`` draft tokens for ``seqs[i]``."""
         ...
@@ -37,16 +40,19 @@ PRIOR = (1.2, 0.8)
 """Pseudo-counts (accepted, rejected) of the acceptance estimate before any draft is verified (p = 0.6)."""
 DECAY = 0.98
 """Weight of past verifications in the acceptance estimate, per verification (recent text matters most)."""
+EMA = 0.8
+"""Weight of the previous value in running time estimates."""
 
 
 class Speculator:
     """Fills ``draft_token_ids`` of decoding sequences before the scheduler plans a step.
 
     How many drafts: the ``k`` (at most ``config.num_tokens``) that maximises expected tokens per unit of
-    time, ``(1 + p + ... + p^k) / cost(rows with k drafts)``, with ``p`` the running estimate of the chance
-    that a draft is accepted given the one before it was, and ``cost`` the measured time of that many
-    generated rows relative to plain decoding (``row_cost``, from the autotune; a default slope without
-    it). Drafts never make a sequence run past ``max_tokens`` or ``max_model_len``, nor a step's generated
+    time, ``(1 + p + ... + p^k) / (cost(rows with k drafts) + k * draft step / decode step)``, with ``p`` the
+    running estimate of the chance that a draft is accepted given the one before it was, ``cost`` the
+    measured time of that many generated rows relative to plain decoding (``row_cost``, from the autotune;
+    a default slope without it) and the draft step the proposer's own time per draft position (a draft
+    model's forward; nothing for prompt lookup) over the running time of a decode step. Drafts never make a sequence run past ``max_tokens`` or ``max_model_len``, nor a step's generated
     rows past ``max_rows`` (shared out in scheduling order). Speculation pauses while more than
     ``max_batch`` sequences decode: at large batches plain decoding already uses the weights it reads well.
     """
@@ -61,6 +67,7 @@ class Speculator:
         kernels take (beyond, the step would run dense and differ from plain decoding)."""
         self.row_cost = row_cost
         self._accepted, self._rejected = PRIOR
+        self._decode_seconds: float | None = None
         self.stats = SpeculationStats()
 
     @property
@@ -74,15 +81,23 @@ class Speculator:
             self._accepted = DECAY * self._accepted + num_accepted
             self._rejected = DECAY * self._rejected + (num_accepted < num_drafts)
 
+    def observe_step(self, seconds: float, generated_rows: int) -> None:
+        """Record a step that ran only generated rows: the running time of a one-row decode step."""
+        one_row = seconds / self._cost(generated_rows)
+        prev = self._decode_seconds
+        self._decode_seconds = one_row if prev is None else EMA * prev + (1 - EMA) * one_row
+
     def draft_length(self, num_seqs: int) -> int:
         """The number of drafts per sequence worth verifying now (0: plain decoding is faster)."""
         if not self.config.adaptive:
             return self.config.num_tokens
         p, best_k, best_rate = self.acceptance, 0, 1.0
         base = self._cost(num_seqs)
+        draft = getattr(self.proposer, "step_seconds", 0.0)
+        per_draft = draft / self._decode_seconds if draft and self._decode_seconds else 0.0
         for k in range(1, self.config.num_tokens + 1):
             tokens = sum(p ** i for i in range(k + 1))
-            rate = tokens * base / self._cost(num_seqs * (1 + k))
+            rate = tokens * base / (self._cost(num_seqs * (1 + k)) + k * per_draft * base)
             if rate > best_rate:
                 best_k, best_rate = k, rate
         return best_k

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -44,6 +45,8 @@ class DraftModelProposer:
         self.kv = KVCacheManager(blocks, target.cache.block_size, enable_prefix_caching=True)
         self._shadows: dict[int, tuple[weakref.ref[Sequence], Sequence]] = {}
         self._ids = itertools.count()
+        self.step_seconds = 0.0
+        """Running wall time of one draft step (one token for every shadow), prompts' catch-up excluded."""
 
     def propose(self, seqs: list[Sequence], limits: list[int]) -> list[list[int]]:
         self._drop_finished()
@@ -105,7 +108,11 @@ class DraftModelProposer:
         if not chunks:
             return []
         batch = StepBatch(chunks=chunks, copies=copies_all)
+        start = time.perf_counter()
         sampled = {t.seq_id: t.token_id for t in self.runner.execute(batch)}
+        if all(len(c.token_ids) <= 2 for c in chunks):  # a plain draft step, not a prompt catching up
+            seconds = time.perf_counter() - start
+            self.step_seconds = seconds if not self.step_seconds else 0.8 * self.step_seconds + 0.2 * seconds
         for shadow in ready:
             shadow.num_computed_tokens = shadow.num_tokens
             self.kv.cache_full_blocks(shadow)

@@ -52,6 +52,9 @@ class NgramIndex:
 class NgramProposer:
     """Drafts for each decoding sequence from its own prompt and output (prompt lookup)."""
 
+    step_seconds = 0.0
+    """Lookups cost next to nothing next to a model step."""
+
     def __init__(self, min_n: int = 2, max_n: int = 4) -> None:
         self.min_n, self.max_n = min_n, max_n
         self._indexes: weakref.WeakKeyDictionary[Sequence, NgramIndex] = weakref.WeakKeyDictionary()

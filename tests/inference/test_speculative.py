@@ -196,3 +196,24 @@ def test_adaptive_draft_length_follows_acceptance_and_row_costs():
     fixed = Speculator(SpeculativeConfig(method="ngram", num_tokens=3, adaptive=False), NgramProposer(), 1000,
                        row_cost=lambda rows: float(rows))
     assert fixed.draft_length(4) == 3
+
+
+def test_a_slow_proposer_earns_fewer_drafts():
+    class Slow:
+        step_seconds = 0.0
+
+        def propose(self, seqs, limits):
+            return [[] for _ in seqs]
+
+    proposer = Slow()
+    spec = Speculator(SpeculativeConfig(method="draft", draft_model="x", num_tokens=6), proposer, 1000,
+                      row_cost=lambda rows: 1.0 + 0.05 * (rows - 1))
+    for _ in range(50):
+        spec.observe(4, 2)  # p ~ 2/3
+    spec.observe_step(0.100, 1)  # a decode step takes 100 ms
+    free = spec.draft_length(1)
+    assert free >= 4  # free drafts: long ones pay
+    proposer.step_seconds = 0.040  # each draft position costs 40% of a decode step
+    assert 1 <= spec.draft_length(1) < free
+    proposer.step_seconds = 0.5  # drafting is slower than decoding
+    assert spec.draft_length(1) == 0
