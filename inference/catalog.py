@@ -68,7 +68,9 @@ class ModelSpec:
 
 
 QWEN25_CODER_INSTRUCT = SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05)
-"""generation_config.json of the Qwen2.5-Coder-Instruct releases (do_sample true)."""
+"""The sampling fields of the Qwen2.5-Coder-Instruct releases' generation_config.json (do_sample true). Read
+from Qwen2.5-Coder-32B-Instruct's file as copied in a public hub commit (no hub from here); the 0.5B's file
+on the hub has the same size (243 bytes) and keys. The GGUF files we pull do not carry them."""
 
 
 def _split(prefix: str, count: int) -> tuple[str, ...]:
