@@ -35,10 +35,12 @@ MAX_MESSAGE = 2000
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
 _BASES = (int, float, complex, str, bytes, list, tuple, dict, set, frozenset)
 _complex, _complex_real, _complex_imag = complex, complex.real.__get__, complex.imag.__get__  # bound now
+_bytes_item = bytes.__getitem__
 _BASE_COPY = {int: int.__int__, float: float.__float__,
               complex: lambda v: _complex(_complex_real(v), _complex_imag(v)),  # complex.__complex__ is 3.11+
               str: str.__str__,
-              bytes: bytes.__bytes__, list: list.copy, tuple: lambda v: tuple.__getitem__(v, slice(None)),
+              bytes: lambda v: _bytes_item(v, slice(None)),  # bytes.__bytes__ is 3.11+
+              list: list.copy, tuple: lambda v: tuple.__getitem__(v, slice(None)),
               dict: dict.copy, set: set.copy, frozenset: frozenset.copy}
 _SAME_EQ = ("Counter.__eq__", "OrderedDict.__eq__")
 """Stdlib subclasses whose ``==`` against a plain dict is the dict's own (Counter, OrderedDict)."""

@@ -28,6 +28,23 @@ def test_plain_keeps_builtins_and_converts_subclasses_whose_equality_is_the_buil
     assert [type(got[k]) for k in "codpt"] == [dict, dict, dict, tuple, str]
 
 
+def test_plain_copies_complex_and_bytes_subclasses_by_their_base_value():
+    """The base's own value, whatever the subclass claims (and without complex/bytes methods of 3.11+ only)."""
+
+    class Z(complex):
+        real = property(lambda self: 99.0)
+
+        def __complex__(self):
+            return 5j
+
+    class B(bytes):
+        def __bytes__(self):
+            return b"evil"
+
+    got = plain([Z(1, 2), B(b"abc")])
+    assert got == [1 + 2j, b"abc"] and [type(v) for v in got] == [complex, bytes]
+
+
 def test_plain_refuses_objects_with_their_own_equality():
     class Int(int):
         def __eq__(self, other):
