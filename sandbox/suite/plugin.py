@@ -22,6 +22,8 @@ import os
 _NONCE = os.environ.pop("CODELOOP_SUITE_NONCE", "")
 _COVER = os.environ.pop("CODELOOP_SUITE_COVER", "")
 _OUT = os.environ.pop("CODELOOP_SUITE_OUT", "")
+if not _OUT:  # imported outside a suite run (a module walk, a stray `-p`): write nothing anywhere
+    raise ImportError("codeloop's suite plugin runs only inside a sandboxed suite run (CODELOOP_SUITE_OUT unset)")
 _RECORDS = os.open(os.path.join(_OUT, "records.jsonl"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 _state = {"cov": None, "phases": {}}
 

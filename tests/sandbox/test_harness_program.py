@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sandbox import exchange
+from sandbox import harness_exchange as exchange
 from sandbox.protocol import RecordScanner, parse_records, stdin_payload
 
 SANDBOX = Path(exchange.__file__).parent
