@@ -66,10 +66,3 @@ class HFPeer:
         start = time.perf_counter()
         out = self._generate(ids, mask, max_new)
         return HFTiming(time.perf_counter() - start, (out.shape[1] - width) * len(prompts))
-
-    def greedy_ids(self, token_ids: list[int], max_new: int) -> list[int]:
-        ids = torch.tensor([token_ids])
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new,
-                                      do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
-        return out[0, ids.shape[1]:].tolist()

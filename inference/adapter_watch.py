@@ -1,4 +1,4 @@
-"""Hot reload of a LoRA adapter: follow a folder (or the RL loop's ``promoted`` symlink) and re-merge on change.
+"""Hot reload of a LoRA adapter: follow a folder (or the RL loop's ``promoted`` symlink) and reload on change.
 
 The RL loop promotes an adapter by atomically re-pointing ``RUN_DIR/promoted`` at ``adapters/iter-NNNN``;
 a server or language server started with that path picks up each promotion within one poll. The engine

@@ -35,7 +35,8 @@ class SeqChunk:
     sample_index: int = 0
     """Which of the request's n samples this sequence is (also seeds the RNG)."""
     adapter_id: str | None = None
-    """LoRA adapter to apply to this sequence's tokens (None: base model)."""
+    """Key of an adapter loaded in the runner (``ModelRunner.add_adapter``): its LoRA deltas are added, unmerged,
+    to this chunk's rows of the projections (``inference/lora_layers.py``); None: the base model alone."""
     history: Sequence[int] | None = None
     """All token ids of the sequence so far (prompt, then generated), set only when ``sample`` is True and
     ``params`` has a penalty; read by the sampler before the scheduler appends the next token (drafts are

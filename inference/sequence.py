@@ -38,6 +38,7 @@ class Sequence:
     extra_key: str | None = None
     """Adapter id and version: part of every block hash."""
     adapter_id: str | None = None
+    """Key of the adapter this sequence runs under (copied to each of its ``SeqChunk``s); None: the base model."""
     num_forks_pending: int = 0
     """Siblings still to fork from this sequence once all but the last prompt token are computed."""
     status: SequenceStatus = SequenceStatus.WAITING
@@ -62,10 +63,6 @@ class Sequence:
     @property
     def num_tokens(self) -> int:
         return len(self.token_ids)
-
-    @property
-    def output_token_ids(self) -> list[int]:
-        return self.token_ids[self.num_prompt_tokens:]
 
     @property
     def num_generated(self) -> int:

@@ -101,10 +101,6 @@ class EngineClient(Protocol):
         the iterator early aborts the request."""
         ...
 
-    def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
-        """A Generation for chat ``messages`` (None: the client sends messages itself, see ``chat``)."""
-        ...
-
     def chat(self, messages: list[dict[str, str]], max_tokens: int,
              temperature: float | None = None) -> AsyncIterator[Chunk]:
         """Stream the answer; ``temperature`` None samples with the model family's recommended settings."""

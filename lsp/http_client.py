@@ -91,9 +91,6 @@ class HttpClient:
             yield Samples([Sample(i, texts[i], None, done[i]) for i in range(n)], False, prompt_tokens, cached)
         yield Samples([Sample(i, texts[i], None, True) for i in range(n)], True, prompt_tokens, cached)
 
-    def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
-        return None
-
     def chat(self, messages: list[dict[str, str]], max_tokens: int,
              temperature: float | None = None) -> AsyncIterator[Chunk]:
         """``temperature`` None: the server's recommended sampling for the model (no sampling fields sent)."""

@@ -80,9 +80,6 @@ class InProcessClient:
         finally:
             await agen.aclose()
 
-    def chat_prompt(self, messages: list[dict[str, str]]) -> Generation | None:
-        return None
-
     def chat(self, messages: list[dict[str, str]], max_tokens: int,
              temperature: float | None = None) -> AsyncIterator[Chunk]:
         return tracked(self.stats, self._chat(messages, max_tokens, temperature))

@@ -11,7 +11,7 @@ import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sandbox.types import RunResult, RunStatus, TestStatus
+from sandbox.types import RunResult, RunStatus
 
 RewardFn = Callable[[str, "str | None", "RunResult | None"], float]
 REWARDS: dict[str, RewardFn] = {}
@@ -29,10 +29,8 @@ def reward(name: str) -> Callable[[RewardFn], RewardFn]:
 
 @reward("fraction_passed")
 def fraction_passed(completion: str, code: str | None, result: RunResult | None) -> float:
-    """Share of the task's asserts that passed (0 when nothing ran)."""
-    if result is None or not result.tests:
-        return 0.0
-    return sum(t.status is TestStatus.PASSED for t in result.tests) / len(result.tests)
+    """Share of the task's asserts that passed (``RunResult.fraction_passed``; 0 when nothing ran)."""
+    return 0.0 if result is None else result.fraction_passed
 
 
 @reward("full_pass")

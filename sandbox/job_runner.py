@@ -99,13 +99,3 @@ def run(code: str | bytes, tests: str | Sequence[str] | None = "", limits: Limit
         return RunResult(status=RunStatus.SANDBOX_ERROR, message=f"sandbox failure: {type(exc).__name__}: {exc}",
                          backend=backend)
 
-
-def close_backends() -> None:
-    """Release what shared backends hold (warm containers). Safe to call more than once."""
-    with _lock:
-        instances = list(_instances.values())
-        _instances.clear()
-    for b in instances:
-        close = getattr(b, "close", None)
-        if close:
-            close()

@@ -93,7 +93,7 @@ class RunResult:
 
     @property
     def fraction_passed(self) -> float:
-        """Fraction of tests passed (0.0 when there were none)."""
+        """Fraction of tests passed; 0.0 when none ran (the ``fraction_passed`` reward reads this)."""
         if not self.tests:
-            return 1.0 if self.passed else 0.0
+            return 0.0
         return sum(t.status is TestStatus.PASSED for t in self.tests) / len(self.tests)

@@ -10,10 +10,11 @@ import torch
 
 @dataclass
 class LayerKVCache:
-    """K/V storage of one layer (layout in /tmp/kvlayout.md, mirrored in ``inference/kv_cache/quant.py``).
+    """K/V storage of one layer, in the paged layout every attention backend reads and writes.
 
     ``k``/``v``: ``[num_blocks, block_size, num_kv_heads, head_dim]`` in the model dtype, or int8 when
-    ``k_scale``/``v_scale`` (``[num_blocks, block_size, num_kv_heads]``, ``kv_cache.quant.SCALE_DTYPE``) are set.
+    ``k_scale``/``v_scale`` (``[num_blocks, block_size, num_kv_heads]``, ``kv_cache.quant.SCALE_DTYPE``) are set
+    (``inference/kv_cache/quant.py`` quantizes and dequantizes one token per head).
     """
 
     k: torch.Tensor

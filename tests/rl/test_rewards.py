@@ -20,6 +20,14 @@ def test_fraction_and_full_pass():
     assert REWARDS["full_pass"]("", "x = 1", full) == 1.0
 
 
+def test_a_run_without_tests_passes_no_fraction_in_the_sandbox_and_the_reward_alike():
+    """One definition: a run that ran no test (even one reported PASSED) passed a fraction of 0."""
+    empty = _result(RunStatus.PASSED, [])
+    assert empty.fraction_passed == 0.0
+    assert REWARDS["fraction_passed"]("", "x = 1", empty) == 0.0
+    assert REWARDS["fraction_passed"]("", None, None) == 0.0
+
+
 def test_penalties():
     assert REWARDS["syntax_error"]("", "def f(:", None) == -1.0
     assert REWARDS["syntax_error"]("", "def f(): pass", None) == 0.0
