@@ -26,7 +26,7 @@ from lsp.checks.checker import Checker
 from lsp.checks.note import CheckNote
 from lsp.checks.selection import Selection
 from lsp.config import Settings
-from lsp.engine_client import EngineClient, Generation
+from lsp.engine_client import EngineClient, Generation, token_bound
 from lsp.percentile import percentile
 from lsp.snippets import Snippet, SnippetIndex, pick
 
@@ -333,8 +333,8 @@ class Completer:
 
         limit = self.client.max_prompt_tokens(max_new)
         ctx = build(budget, snippet_budget)
-        if limit is None:
-            return ctx
+        if limit is None or token_bound(ctx.prompt) <= limit:
+            return ctx  # NOTE: surely fits, nothing to count (over HTTP each count may be a round trip)
         for _ in range(FIT_ROUNDS):
             tokens = self.client.count_tokens(ctx.prompt)
             if tokens is None or tokens <= limit:

@@ -110,7 +110,8 @@ class EngineClient(Protocol):
         ...
 
     def count_tokens(self, text: str) -> int | None:
-        """Tokens in ``text`` for this engine's tokenizer (None: unknown)."""
+        """Tokens in ``text`` for this engine's tokenizer, or a bound above it (``token_bound``) where the
+        engine cannot say (None: unknown). Called from a worker thread, never from the event loop."""
         ...
 
     def max_prompt_tokens(self, max_tokens: int) -> int | None:
@@ -123,6 +124,16 @@ class EngineClient(Protocol):
 
     async def aclose(self) -> None:
         ...
+
+
+ADDED_TOKENS_MARGIN = 8
+"""Tokens a tokenizer may add to a text's own (a BOS, SentencePiece's leading-space piece)."""
+
+
+def token_bound(text: str) -> int:
+    """A count no tokenizer we serve exceeds for ``text``: every token of a byte-level BPE (or a SentencePiece
+    model with byte fallback) stands for at least one byte of the text, plus the few it adds itself."""
+    return len(text.encode("utf-8", errors="surrogatepass")) + ADDED_TOKENS_MARGIN
 
 
 class EngineError(RuntimeError):

@@ -1,6 +1,7 @@
 """``HttpClient``: the engine client over a shared ``codeloop serve``, or any other OpenAI-compatible server,
 streaming with server-sent events. codeloop's extensions (``priority``, FIM through ``suffix``) go only to a
-server whose ``/v1/models`` says ``owned_by: codeloop``; others get a FIM prompt laid out here."""
+server whose ``/v1/models`` says ``owned_by: codeloop``; others get a FIM prompt laid out here. Prompts fit
+the ``max_model_len`` that ``/v1/models`` advertises, counted by the server's ``POST /tokenize``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from lsp.engine_client import (
     Samples,
     tracked,
 )
+from lsp.remote_tokens import RemoteTokenCounter
 
 
 class HttpClient:
@@ -37,8 +39,11 @@ class HttpClient:
         self.model = model
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0))
+        self._tokens = RemoteTokenCounter(base.removesuffix("/v1"), headers, model)
         self._codeloop: bool | None = None
         """Whether the server is a ``codeloop serve`` (asked once: at start, else on the first request)."""
+        self._max_model_len: int | None = None
+        """The served model's context in tokens, as ``/v1/models`` says (vLLM's field; None: not said)."""
         self._asking: asyncio.Future[Any] | None = None
 
     def start(self) -> None:
@@ -65,9 +70,11 @@ class HttpClient:
                                   f"apiKey setting or ${API_KEY_ENV}")
             try:
                 cards = resp.json().get("data") if resp.status_code == 200 else []
-            except ValueError:
+            except (ValueError, AttributeError):
                 cards = []
-            self._codeloop = any(isinstance(c, dict) and c.get("owned_by") == OWNER for c in cards or [])
+            cards = [c for c in cards if isinstance(c, dict)] if isinstance(cards, list) else []
+            self._max_model_len = _max_model_len(cards, self.model)
+            self._codeloop = any(c.get("owned_by") == OWNER for c in cards)
         return self._codeloop
 
     def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
@@ -141,10 +148,12 @@ class HttpClient:
         return {}
 
     def count_tokens(self, text: str) -> int | None:
-        return None  # the server checks; a too-long prompt is an HTTP 400
+        """The server's count (``POST /tokenize``, cached per text), else a bound above it; blocking."""
+        return self._tokens.count(text)
 
     def max_prompt_tokens(self, max_tokens: int) -> int | None:
-        return None
+        """From the ``max_model_len`` of ``/v1/models`` (None until it answered, or when it does not say)."""
+        return None if self._max_model_len is None else max(0, self._max_model_len - max_tokens)
 
     async def ready(self) -> None:
         """Wait for the question the start asked (an error surfaces in the request itself)."""
@@ -152,6 +161,7 @@ class HttpClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        self._tokens.close()
 
 
 def _completion_body(gen: Generation, codeloop: bool) -> dict[str, Any]:
@@ -170,6 +180,13 @@ def _completion_body(gen: Generation, codeloop: bool) -> dict[str, Any]:
     if gen.stop:
         body["stop"] = list(gen.stop)
     return body
+
+
+def _max_model_len(cards: list[dict[str, Any]], model: str | None) -> int | None:
+    """``max_model_len`` of the card named ``model`` (else of the first card, the served model)."""
+    named = [c for c in cards if c.get("id") == model] or cards[:1]
+    value = named[0].get("max_model_len") if named else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _usage(event: dict[str, Any], prompt_tokens: int, cached: int) -> tuple[int, int]:

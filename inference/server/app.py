@@ -1,5 +1,5 @@
 """The OpenAI-compatible HTTP app over one engine: completions (FIM via ``suffix``), chat, llama.cpp's
-``/infill``, models, health and Prometheus metrics.
+``/infill``, models, vLLM's ``/tokenize``, health and Prometheus metrics.
 
 Invariant: every admitted request is counted in ``AppState.in_flight`` until its engine request has
 finished or been aborted; at most ``max_pending_requests`` are admitted at once (else 503 + Retry-After).
@@ -107,6 +107,12 @@ def create_app(engine: ServingEngine, config: ServerConfig) -> FastAPI:
         names = [config.model_name, *engine.adapters()]
         cards = [s.ModelCard(id=n, created=state.started_s, max_model_len=engine.max_model_len) for n in names]
         return s.ModelList(data=cards).model_dump()
+
+    @app.post("/tokenize", dependencies=secured)
+    async def tokenize(body: s.TokenizeRequest) -> dict:
+        prompts.check_model(body.model, config, engine.adapters())
+        ids = await run_in_threadpool(state.tokenize, prompts.tokenize_ids, body)
+        return s.TokenizeResponse(tokens=ids, count=len(ids), max_model_len=engine.max_model_len).model_dump()
 
     @app.get("/metrics", dependencies=secured)
     async def metrics() -> Response:

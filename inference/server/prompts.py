@@ -15,7 +15,7 @@ from inference.request import Priority
 from inference.sampling import SamplingDefaults, SamplingParams
 from inference.server.config import PRIORITY_NAMES, ServerConfig
 from inference.server.errors import NOT_FOUND, APIError
-from inference.server.schemas import ChatCompletionRequest, CompletionRequest
+from inference.server.schemas import ChatCompletionRequest, CompletionRequest, TokenizeRequest
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,11 @@ def completion_prompt_ids(body: CompletionRequest, tokenizer: Any) -> list[int]:
         prompt = prompt[0]
     text = prompt if body.suffix is None else fim_prompt(prompt, body.suffix)
     return list(tokenizer.encode(text))
+
+
+def tokenize_ids(body: TokenizeRequest, tokenizer: Any) -> list[int]:
+    """Token ids of ``POST /tokenize``: the ids /v1/completions would give the same text prompt."""
+    return list(tokenizer.encode(body.prompt, add_special_tokens=body.add_special_tokens))
 
 
 def chat_prompt_ids(body: ChatCompletionRequest, tokenizer: Any) -> list[int]:

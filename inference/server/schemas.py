@@ -222,6 +222,21 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+class TokenizeRequest(_Request):
+    """vLLM's ``POST /tokenize`` body: how many tokens a prompt is, for clients that fit prompts to the context."""
+
+    model: Text | None = None
+    prompt: Text
+    add_special_tokens: StrictBool = True
+    """As /v1/completions tokenizes a text prompt (the model's BOS, if it has one)."""
+
+
+class TokenizeResponse(BaseModel):
+    tokens: list[int]
+    count: int
+    max_model_len: int
+
+
 class ErrorBody(BaseModel):
     message: str
     type: str

@@ -39,6 +39,17 @@ def test_models_and_health(server, client: openai.OpenAI) -> None:
     assert health["status"] == "ok" and health["model"] == MODEL
 
 
+def test_tokenize_counts_as_completions_do(server) -> None:
+    """vLLM's ``POST /tokenize`` shape: what ``codeloop lsp`` fits its prompts with (defect 1 of issue 22)."""
+    tokenizer = server.app.state.codeloop.engine.tokenizer
+    prompt = fim_prompt("def add(a, b):\n    ", "\n")
+    body = httpx.post(f"{server.url}/tokenize", json={"model": MODEL, "prompt": prompt}).json()
+    assert body == {"tokens": tokenizer.encode(prompt), "count": len(tokenizer.encode(prompt)), "max_model_len": 512}
+    assert httpx.post(f"{server.url}/tokenize", json={"prompt": "x"}).json()["count"] == len(tokenizer.encode("x"))
+    assert httpx.post(f"{server.url}/tokenize", json={"model": "other", "prompt": "x"}).status_code == 404
+    assert httpx.post(f"{server.url}/tokenize", json={"model": MODEL}).status_code == 400
+
+
 def test_health_is_503_while_shutting_down(tiny_qwen2_dir) -> None:
     with live_server(tiny_qwen2_dir) as srv:
         assert httpx.get(f"{srv.url}/health").status_code == 200

@@ -40,6 +40,12 @@ class FakeEngine:
     error_after: int | None = None
     """Send this many chunks, then a ``{"error": ...}`` event and end the stream (an engine failing mid-way)."""
     headers: list[dict] = field(default_factory=list)
+    max_model_len: int | None = None
+    """``max_model_len`` of the /v1/models card (None: left out, as llama-server does)."""
+    tokenize: bool = False
+    """Serve vLLM's ``POST /tokenize`` (one token per 4 characters, rounded up); False: 404, as most servers."""
+    tokenized: list[str] = field(default_factory=list)
+    """The prompts ``POST /tokenize`` was asked (also when it answered 404)."""
 
     def text_for(self, body: dict) -> str:
         if "messages" in body:
@@ -97,8 +103,20 @@ class FakeEngine:
         async def models(request: Request):
             if self.owned_by is None:
                 return JSONResponse({"detail": "Not Found"}, status_code=404)
-            return refused(request) or {"object": "list", "data": [{"id": "m", "object": "model",
-                                                                     "owned_by": self.owned_by}]}
+            card = {"id": "m", "object": "model", "owned_by": self.owned_by}
+            if self.max_model_len is not None:
+                card["max_model_len"] = self.max_model_len
+            return refused(request) or {"object": "list", "data": [card]}
+
+        @app.post("/tokenize")
+        async def tokenize(request: Request):
+            body = await request.json()
+            self.tokenized.append(body.get("prompt"))
+            if not self.tokenize:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            count = -(-len(body["prompt"]) // 4)
+            return refused(request) or {"tokens": list(range(count)), "count": count,
+                                        "max_model_len": self.max_model_len}
 
         @app.post("/v1/completions")
         async def completions(request: Request):
