@@ -1,4 +1,4 @@
-"""Snippets from other files, ranked by BM25 similarity to the code around the cursor.
+"""Snippets from other files, ranked by BM25 similarity (``lsp/bm25.py``) to the code around the cursor.
 
 ``SnippetIndex`` keeps an inverted index of overlapping line windows, so a query costs only the postings
 of its terms (a keystroke must not re-read the workspace). The chosen snippets are laid out sorted by
@@ -8,13 +8,12 @@ prefix (engine prefix cache).
 
 from __future__ import annotations
 
-import math
-import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{1,}")
+from lsp.bm25 import idf, term_weight, tokenize
+
 WINDOW_LINES = 20
 """Lines per candidate snippet (windows overlap by half)."""
 MAX_SOURCE_CHARS = 200_000
@@ -24,7 +23,6 @@ MAX_DF_FRACTION = 0.25
 """Terms found in more than this fraction of windows are ignored in queries (in indexes of at least
 MIN_WINDOWS_FOR_DF_CUT windows)."""
 MIN_WINDOWS_FOR_DF_CUT = 50
-K1, B = 1.2, 0.75
 
 
 @dataclass(frozen=True)
@@ -41,17 +39,6 @@ class Snippet:
     start_line: int
     text: str
     score: float
-
-
-def tokenize(text: str) -> list[str]:
-    """Identifier-like words, lower-cased, split on snake_case and camelCase too."""
-    words: list[str] = []
-    for word in _WORD.findall(text):
-        words.append(word.lower())
-        parts = [p for p in re.split(r"_|(?<=[a-z])(?=[A-Z])", word) if len(p) > 1]
-        if len(parts) > 1:
-            words.extend(p.lower() for p in parts)
-    return words
 
 
 def windows(text: str) -> list[tuple[int, str]]:
@@ -135,11 +122,9 @@ class SnippetIndex:
                 posting = self._postings.get(term)
                 if not posting or (n >= MIN_WINDOWS_FOR_DF_CUT and len(posting) > MAX_DF_FRACTION * n):
                     continue  # NOTE: near-stopwords cost the most and rank the least
-                idf = math.log(1 + (n - len(posting) + 0.5) / (len(posting) + 0.5))
+                weight = idf(n, len(posting))
                 for wid, tf in posting.items():
-                    length = self._windows[wid][3]
-                    scores[wid] = scores.get(wid, 0.0) + idf * tf * (K1 + 1) / (
-                        tf + K1 * (1 - B + B * length / avg_len))
+                    scores[wid] = scores.get(wid, 0.0) + weight * term_weight(tf, self._windows[wid][3], avg_len)
             found = [Snippet(p, s, t, scores[w]) for w, (p, s, t, _) in
                      ((w, self._windows[w]) for w in scores) if p != exclude]
         found.sort(key=lambda s: (-s.score, s.path, s.start_line))

@@ -6,7 +6,8 @@ import pytest
 
 from evals.swebench.edits import Edit, apply_edits, parse_edits
 from evals.swebench.parsers import parse_log
-from evals.swebench.retrieval import BM25, rank_files, tokenize
+from evals.swebench.retrieval import rank_files
+from lsp.bm25 import BM25, tokenize
 
 ROOT = Path("/work/shared/benchmarks/swebench")
 needs_data = pytest.mark.skipif(not ROOT.is_dir(), reason="shared SWE-bench folder absent")

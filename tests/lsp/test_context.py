@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from inference.fim import FILE_SEP, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+from lsp.bm25 import tokenize
 from lsp.context import Mode, PositionError, build, choose_mode, cut_prefix, resolve, utf16_to_index
-from lsp.snippets import SourceFile, rank, select, tokenize
+from lsp.snippets import SourceFile, rank, select
 
 from .helpers import ctx
 
