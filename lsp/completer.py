@@ -62,6 +62,8 @@ class Suggestion:
     """Security notes (``security.*: warn``) shown with the completion item."""
     check: CheckNote | None = None
     """What was checked (a block suggestion in a function with checks), else None."""
+    adapter: str | None = None
+    """The per-repository adapter the engine ran (None: the base model, or not known for cache hits)."""
 
     @property
     def replace_from(self) -> int:
@@ -135,12 +137,15 @@ class Completer:
     """Suggestions for cursors in documents, through one engine client."""
 
     def __init__(self, client: EngineClient, settings: Settings, root: str | None = None,
-                 checker: Checker | None = None) -> None:
+                 checker: Checker | None = None, repo_adapters: bool = False) -> None:
         self.client = client
         self.settings = settings
         self.root = root
         self.checker = checker
         """Execution checks of block suggestions (None: never checked)."""
+        self.repo_adapters = repo_adapters
+        """Complete a document with its repository's promoted adapter (``client.adapter_for``) while the
+        ``repoAdapters`` setting is on: the editor's path. Evals leave it off and name their adapter."""
         self.on_check: Any = None
         """Called with (document, suggestion) when a checked suggestion is chosen (before it is returned, so
         before any late result) and again when a late check result arrives."""
@@ -173,14 +178,15 @@ class Completer:
             if s.debounce_ms:
                 await asyncio.sleep(s.debounce_ms / 1000)
             await self.client.ready()
+            adapter = await self.adapter_for(doc)
             t0 = time.perf_counter()
             ctx, checks = await asyncio.to_thread(self._context_and_checks, doc, line, character, index, cursor)
             self.stats.record("context_ms", t0)
             t0 = time.perf_counter()
             if checks is None:
-                text, note = (await self._generate(ctx))[1], None
+                text, note = (await self._generate(ctx, adapter))[1], None
             else:
-                text, note = await self._checked(doc, ctx, checks, cursor, line, character)
+                text, note = await self._checked(doc, ctx, checks, cursor, line, character, adapter)
             self.stats.record("engine_ms", t0)
         except asyncio.CancelledError:
             self.stats.num_cancelled += 1
@@ -201,7 +207,13 @@ class Completer:
         if not text:
             self.stats.num_empty += 1
             return None
-        return Suggestion(text, line, character, cursor.line_prefix, "engine", ctx.mode, check=note)
+        return Suggestion(text, line, character, cursor.line_prefix, "engine", ctx.mode, check=note, adapter=adapter)
+
+    async def adapter_for(self, doc: Document) -> str | None:
+        """The adapter ``doc`` is completed with: its repository's (see ``repo_adapters``), else None."""
+        if not (self.repo_adapters and self.settings.repo_adapters):
+            return None
+        return await self.client.adapter_for(doc.path)
 
     def _from_cache(self, doc: Document, cursor: ctxmod.Cursor, line: int, character: int) -> Suggestion | None:
         exact = self.cache.get_exact(doc.uri, doc.version, line, character)
@@ -226,13 +238,13 @@ class Completer:
         return ctx, checks
 
     async def _checked(self, doc: Document, ctx: ctxmod.CompletionContext, checks: Any, cursor: ctxmod.Cursor,
-                       line: int, character: int) -> tuple[str, CheckNote | None]:
+                       line: int, character: int, adapter: str | None = None) -> tuple[str, CheckNote | None]:
         """The best of k checked candidates, and what was checked; a result still running at the deadline
         is sent later through ``on_late_check``."""
         old = self._late.pop(doc.uri, None)
         if old is not None:
             old.cancel()  # a new engine request: the older pending result is about another cursor
-        selection, note = await self._select(doc, ctx, checks, cursor)
+        selection, note = await self._select(doc, ctx, checks, cursor, adapter)
         if selection is None or note is None:
             return "", None
         if selection.late is not None:
@@ -241,16 +253,17 @@ class Completer:
                 self._late_result(doc, selection, note, cursor, line, character))
         if self.on_check is not None:
             self.on_check(doc, Suggestion(selection.candidate.text, line, character, cursor.line_prefix, "engine",
-                                          ctx.mode, check=note))
+                                          ctx.mode, check=note, adapter=adapter))
         return selection.candidate.text, note
 
-    async def _select(self, doc: Document, ctx: ctxmod.CompletionContext, checks: Any,
-                      cursor: ctxmod.Cursor) -> tuple[Selection | None, CheckNote | None]:
+    async def _select(self, doc: Document, ctx: ctxmod.CompletionContext, checks: Any, cursor: ctxmod.Cursor,
+                      adapter: str | None = None) -> tuple[Selection | None, CheckNote | None]:
         """k candidates from one engine request, checked; the selection and its note (None: all empty)."""
         assert self.checker is not None
         s, k = self.settings, self.checker.settings.candidates
         gen = Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=CHECK_TEMPERATURE,
-                         prefix=None if ctx.snippets else ctx.prefix, suffix=None if ctx.snippets else ctx.suffix)
+                         prefix=None if ctx.snippets else ctx.prefix, suffix=None if ctx.snippets else ctx.suffix,
+                         adapter=adapter)
         selection = await self.checker.select(self.client.samples(gen, k), ctx, checks, doc.path, doc.text,
                                               cursor.offset, s.max_lines)
         if selection is None:
@@ -289,18 +302,19 @@ class Completer:
         with checks takes the checked path and waits for its final choice, as an editor that shows late
         results does."""
         await self.client.ready()
+        adapter = await self.adapter_for(doc)
         start = time.perf_counter()
         if not (checked and self.checker is not None):
             ctx = await asyncio.to_thread(self.context, doc, line, character, index)
-            raw, text = await self._generate(ctx)
+            raw, text = await self._generate(ctx, adapter)
             return Completion(ctx, raw, text)
         cursor = ctxmod.resolve(doc.text, line, character, doc.encoding)
         ctx, checks = await asyncio.to_thread(self._context_and_checks, doc, line, character, index, cursor)
         if checks is None:
-            raw, text = await self._generate(ctx)
+            raw, text = await self._generate(ctx, adapter)
             return Completion(ctx, raw, text)
         selecting = time.perf_counter()
-        selection, note = await self._select(doc, ctx, checks, cursor)
+        selection, note = await self._select(doc, ctx, checks, cursor, adapter)
         if selection is None or note is None:
             return Completion(ctx, "", "")
         shown, shown_ms = selection.candidate.text, (time.perf_counter() - start) * 1000
@@ -368,14 +382,14 @@ class Completer:
             return os.path.relpath(path, self.root)
         return os.path.basename(path) if os.path.isabs(path) else path
 
-    async def _generate(self, ctx: ctxmod.CompletionContext) -> tuple[str, str]:
-        """(raw engine text, the post-processed suggestion)."""
+    async def _generate(self, ctx: ctxmod.CompletionContext, adapter: str | None = None) -> tuple[str, str]:
+        """(raw engine text, the post-processed suggestion), under ``adapter`` (None: the base model)."""
         s = self.settings
         multi = ctx.mode is ctxmod.Mode.MULTI_LINE
         gen = Generation(
             prompt=ctx.prompt, max_tokens=s.max_tokens_multiline if multi else s.max_tokens,
             temperature=s.temperature, prefix=None if ctx.snippets else ctx.prefix,
-            suffix=None if ctx.snippets else ctx.suffix,
+            suffix=None if ctx.snippets else ctx.suffix, adapter=adapter,
         )
         raw = ""
         async with contextlib.aclosing(self.client.stream(gen)) as stream:  # type: ignore[type-var]

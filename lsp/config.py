@@ -87,6 +87,9 @@ class Settings:
     chat_max_tokens: int = 512
     temperature: float = 0.0
     """Sampling temperature of suggestions (chat samples with the model's recommended settings)."""
+    repo_adapters: bool = True
+    """Complete a document inside a repository with a promoted per-repository adapter
+    (``codeloop loop --repo``) with that adapter; False: always the base model."""
     security: SecuritySettings = field(default_factory=SecuritySettings)
     check: CheckSettings = field(default_factory=CheckSettings)
 
@@ -134,6 +137,7 @@ _FIELD_TYPES: dict[str, type] = {
     "debounce_ms": int,
     "chat_max_tokens": int,
     "temperature": float,
+    "repo_adapters": bool,
 }
 
 

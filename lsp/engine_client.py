@@ -36,6 +36,9 @@ class Generation:
     recommended: bool = False
     """Chat: sample with the model family's recommended settings (catalog / generation_config) instead
     of ``temperature``; over HTTP the sampling fields are left out and the server applies them."""
+    adapter: str | None = None
+    """LoRA adapter the request runs under (``adapter_for``'s answer; over HTTP the ``model`` sent);
+    None: the engine's default."""
 
 
 @dataclass
@@ -120,6 +123,11 @@ class EngineClient(Protocol):
 
     async def ready(self) -> None:
         """Wait until the engine can take requests (model loaded)."""
+        ...
+
+    async def adapter_for(self, path: str) -> str | None:
+        """The per-repository adapter (``inference/repo_adapters.py``) to complete the document at ``path``
+        with, once the engine serves it; None: the base model (no registered root above ``path``)."""
         ...
 
     async def aclose(self) -> None:

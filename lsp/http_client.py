@@ -1,17 +1,22 @@
 """``HttpClient``: the engine client over a shared ``codeloop serve``, or any other OpenAI-compatible server,
 streaming with server-sent events. codeloop's extensions (``priority``, FIM through ``suffix``) go only to a
 server whose ``/v1/models`` says ``owned_by: codeloop``; others get a FIM prompt laid out here. Prompts fit
-the ``max_model_len`` that ``/v1/models`` advertises, counted by the server's ``POST /tokenize``."""
+the ``max_model_len`` that ``/v1/models`` advertises, counted by the server's ``POST /tokenize``. A document
+under a root of the per-repository adapter registry is sent with that adapter's name as ``model`` when the
+server lists it (``codeloop serve`` serves every registered adapter)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
+from inference.repo_adapters import RepoAdapterIndex
 from inference.server.launcher import API_KEY_ENV
 from inference.server.schemas import OWNER
 from lsp.engine_client import (
@@ -26,12 +31,16 @@ from lsp.engine_client import (
 )
 from lsp.remote_tokens import RemoteTokenCounter
 
+RELIST_S = 5.0
+"""A registered adapter the server did not list is asked about again after this long (it may still be
+loading it); any promotion (the registry's STAMP) makes the next request ask at once."""
+
 
 class HttpClient:
     """A ``codeloop serve`` (or any OpenAI-compatible server) at ``base_url``."""
 
     def __init__(self, base_url: str, *, model: str | None = None, api_key: str | None = None,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, home: str | os.PathLike[str] | None = None) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         base = base_url.rstrip("/")
         if not base.endswith("/v1"):
@@ -45,6 +54,11 @@ class HttpClient:
         self._max_model_len: int | None = None
         """The served model's context in tokens, as ``/v1/models`` says (vLLM's field; None: not said)."""
         self._asking: asyncio.Future[Any] | None = None
+        self._repos = RepoAdapterIndex(home)
+        self._listed: set[str] = set()
+        """Model ids of the latest ``/v1/models`` answer."""
+        self._listed_at: tuple[float, tuple[int, int] | None] | None = None
+        """(monotonic time, registry version) of that answer; None: not asked yet."""
 
     def start(self) -> None:
         """Ask the server what it is in the background, so the first keystroke does not wait for it."""
@@ -61,34 +75,54 @@ class HttpClient:
         """True when ``/v1/models`` names ``owned_by: codeloop``: only then are codeloop's own request fields
         sent (other OpenAI-compatible servers reject ``priority``, and few take ``suffix``)."""
         if self._codeloop is None:
+            await self._list_models()
+        return bool(self._codeloop)
+
+    async def _list_models(self) -> None:
+        version = self._repos.version
+        try:
+            resp = await self._http.get("/models")
+        except httpx.HTTPError as exc:
+            raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
+        if resp.status_code == 401:
+            raise EngineError(f"engine at {self._http.base_url} refused the API key (HTTP 401): set the "
+                              f"apiKey setting or ${API_KEY_ENV}")
+        try:
+            cards = resp.json().get("data") if resp.status_code == 200 else []
+        except (ValueError, AttributeError):
+            cards = []
+        cards = [c for c in cards if isinstance(c, dict)] if isinstance(cards, list) else []
+        self._max_model_len = _max_model_len(cards, self.model)
+        self._codeloop = any(c.get("owned_by") == OWNER for c in cards)
+        self._listed = {str(c.get("id")) for c in cards}
+        self._listed_at = (time.monotonic(), version)
+
+    async def adapter_for(self, path: str) -> str | None:
+        entry = self._repos.find(path)  # one stat of the registry's STAMP while nothing was promoted
+        if entry is None:
+            return None
+        asked = self._listed_at
+        if asked is None or asked[1] != self._repos.version or (
+                entry.name not in self._listed and time.monotonic() - asked[0] > RELIST_S):
             try:
-                resp = await self._http.get("/models")
-            except httpx.HTTPError as exc:
-                raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
-            if resp.status_code == 401:
-                raise EngineError(f"engine at {self._http.base_url} refused the API key (HTTP 401): set the "
-                                  f"apiKey setting or ${API_KEY_ENV}")
-            try:
-                cards = resp.json().get("data") if resp.status_code == 200 else []
-            except (ValueError, AttributeError):
-                cards = []
-            cards = [c for c in cards if isinstance(c, dict)] if isinstance(cards, list) else []
-            self._max_model_len = _max_model_len(cards, self.model)
-            self._codeloop = any(c.get("owned_by") == OWNER for c in cards)
-        return self._codeloop
+                await self._list_models()
+            except EngineError:
+                return None  # the request itself reports an unreachable server
+        return entry.name if entry.name in self._listed else None
 
     def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
         return tracked(self.stats, self._sse_raw("/completions", lambda own: _completion_body(gen, own),
-                                                  lambda c: c.get("text") or ""))
+                                                  lambda c: c.get("text") or "", gen.adapter))
 
     def samples(self, gen: Generation, n: int) -> AsyncIterator[Samples]:
         """n choices of one /v1/completions request; the server gives no log-probabilities (None)."""
-        return tracked(self.stats, self._sse_samples(lambda own: {**_completion_body(gen, own), "n": n}, n))
+        return tracked(self.stats, self._sse_samples(lambda own: {**_completion_body(gen, own), "n": n}, n,
+                                                      gen.adapter))
 
-    async def _sse_samples(self, body_of: Any, n: int) -> AsyncIterator[Samples]:
+    async def _sse_samples(self, body_of: Any, n: int, adapter: str | None = None) -> AsyncIterator[Samples]:
         texts, done = [""] * n, [False] * n
         prompt_tokens = cached = 0
-        async for event in self._events("/completions", body_of):
+        async for event in self._events("/completions", body_of, adapter):
             for choice in event.get("choices") or []:
                 i = choice.get("index", 0)
                 if isinstance(i, int) and 0 <= i < n:
@@ -109,10 +143,11 @@ class HttpClient:
             "/chat/completions", lambda own: {**body, "priority": "chat"} if own else body,
             lambda c: (c.get("delta") or {}).get("content") or ""))
 
-    async def _sse_raw(self, path: str, body_of: Any, delta_of: Any) -> AsyncIterator[Chunk]:
+    async def _sse_raw(self, path: str, body_of: Any, delta_of: Any,
+                       adapter: str | None = None) -> AsyncIterator[Chunk]:
         text = ""
         prompt_tokens = cached = 0
-        async for event in self._events(path, body_of):
+        async for event in self._events(path, body_of, adapter):
             prompt_tokens, cached = _usage(event, prompt_tokens, cached)
             for choice in event.get("choices") or []:
                 delta = delta_of(choice)
@@ -120,12 +155,14 @@ class HttpClient:
                 yield Chunk(text, delta, False, prompt_tokens, cached)
         yield Chunk(text, "", True, prompt_tokens, cached)
 
-    async def _events(self, path: str, body_of: Any) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self, path: str, body_of: Any, adapter: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """The JSON events of one streamed request, whose body ``body_of(is_codeloop)`` builds. HTTP errors
         and a mid-stream ``{"error": ...}`` event become EngineError (the text so far is no answer)."""
         body = body_of(await self.is_codeloop())
         if self.model:
             body["model"] = self.model
+        if adapter:
+            body["model"] = adapter
         try:
             async with self._http.stream("POST", path, json=body) as resp:
                 if resp.status_code != 200:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from inference.config import EngineConfig
+from inference.repo_adapter_sync import RepoAdapterSync
 from inference.request import Priority
 from lsp.engine_client import Chunk, ClientStats, EngineError, Generation, Sample, Samples, tracked
 
@@ -14,12 +16,15 @@ from lsp.engine_client import Chunk, ClientStats, EngineError, Generation, Sampl
 class InProcessClient:
     """An AsyncEngine in this process; the model loads in a background thread on ``start()``."""
 
-    def __init__(self, model: str, *, engine_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, model: str, *, engine_options: dict[str, Any] | None = None,
+                 home: str | os.PathLike[str] | None = None) -> None:
         self.model = model
         self.engine_options = engine_options or {}
         self.stats = ClientStats()
         self._engine: Any = None
         self._loading: asyncio.Future[Any] | None = None
+        self._repos = RepoAdapterSync(self._load_adapter, home=home)
+        """Repository adapters, loaded into this engine when a document of their root is first completed."""
 
     def start(self) -> None:
         """Begin loading the model off the event loop (idempotent)."""
@@ -44,6 +49,18 @@ class InProcessClient:
         self._engine = await asyncio.shield(self._loading)
         return self._engine
 
+    async def adapter_for(self, path: str) -> str | None:
+        entry = self._repos.find(path)  # one stat of the registry's STAMP while nothing was promoted
+        if entry is None:
+            return None
+        if self._repos.is_current(entry):
+            return self._repos.served(entry)
+        await self.engine()
+        return await asyncio.to_thread(self._repos.served, entry)  # loads (or reloads) it off the event loop
+
+    def _load_adapter(self, path: Any, name: str) -> str:
+        return self._engine.load_adapter(path, name)
+
     def stream(self, gen: Generation) -> AsyncIterator[Chunk]:
         return tracked(self.stats, self._stream(gen))
 
@@ -54,7 +71,8 @@ class InProcessClient:
         aeng = await self.engine()
         sampling = chat_defaults(self.model).as_dict() if gen.recommended else {"temperature": gen.temperature}
         params = SamplingParams(max_tokens=gen.max_tokens, stop=list(gen.stop), **sampling)
-        agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id)
+        agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id,
+                             adapter_id=gen.adapter)
         try:
             async for out in agen:
                 comp = out.outputs[0]
@@ -71,7 +89,8 @@ class InProcessClient:
         aeng = await self.engine()
         params = SamplingParams(temperature=gen.temperature, max_tokens=gen.max_tokens, stop=list(gen.stop),
                                 n=n, logprobs=True)
-        agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id)
+        agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id,
+                             adapter_id=gen.adapter)
         try:
             async for out in agen:
                 samples = [Sample(o.index, o.text, sum(o.logprobs) if o.logprobs is not None else None,

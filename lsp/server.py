@@ -104,7 +104,7 @@ class CodeloopServer(LanguageServer):
     @property
     def completer(self) -> Completer:
         if self._completer is None:
-            self._completer = Completer(self.client, self.settings, self._root, self.checker)
+            self._completer = Completer(self.client, self.settings, self._root, self.checker, repo_adapters=True)
             self._completer.on_check = self._told_check
         return self._completer
 

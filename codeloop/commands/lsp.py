@@ -134,7 +134,7 @@ def run_complete(args: argparse.Namespace) -> int:
     client = make_client(settings)
 
     async def once():
-        completer = Completer(client, settings, root, checker)
+        completer = Completer(client, settings, root, checker, repo_adapters=True)
         notes = []
         completer.on_check = lambda doc, s: notes.append(s)
         try:

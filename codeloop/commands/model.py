@@ -1,4 +1,5 @@
-"""`codeloop model list|pull`: the model catalog (inference/catalog.py)."""
+"""`codeloop model list|pull`: the model catalog (inference/catalog.py) and the promoted per-repository
+adapters (inference/repo_adapters.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import argparse
 import json
 
 from codeloop.errors import UserError
-from inference import catalog
+from inference import catalog, repo_adapters
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     model = sub.add_parser("model", help="list and pull the embedded models")
     msub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
-    lst = msub.add_parser("list", help="catalog models and whether they are pulled")
+    lst = msub.add_parser("list", help="catalog models and whether they are pulled, and per-repository adapters")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(func=_model_list)
     pull = msub.add_parser("pull", help="download, verify (sha256) and convert a catalog model")
@@ -23,8 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _model_list(args: argparse.Namespace) -> int:
-    rows = catalog.list_models()
+    rows = [{**row, "kind": "model"} for row in catalog.list_models()]
+    adapters = repo_adapters.list_repo_adapters()
     if args.json:
+        rows += [{"name": a.name, "kind": "repo_adapter", "default": False, "pulled": True,
+                  "description": f"LoRA adapter for the repository {a.root}", **a.to_json()} for a in adapters]
         print(json.dumps(rows, indent=2))
         return 0
     from rich.console import Console
@@ -35,6 +39,11 @@ def _model_list(args: argparse.Namespace) -> int:
         name = row["name"] + (" (default)" if row["default"] else "")
         table.add_row(name, "yes" if row["pulled"] else "no", row["description"])
     Console().print(table)
+    if adapters:  # NOTE: plain lines, not a table: a table truncates long roots in a narrow terminal
+        print("\nper-repository adapters (documents under ROOT are completed with model=NAME):")
+        for a in adapters:
+            metrics = "".join(f", {k}={v:.3g}" if isinstance(v, float) else f", {k}={v}" for k, v in a.metrics.items())
+            print(f"  {a.name}  {a.root}  (base {a.base_model}, promoted {a.promoted_at}{metrics})")
     return 0
 
 

@@ -21,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "applied to requests that name the served model; reloaded when it changes")
     p.add_argument("--lora", action="append", default=[], metavar="NAME=PATH",
                    help="also serve the adapter at PATH to requests with model=NAME (repeatable; reloaded on change)")
+    p.add_argument("--repo-adapters", action=argparse.BooleanOptionalAction, default=True,
+                   help="serve every promoted per-repository adapter ($CODELOOP_HOME/adapters/repos) as "
+                        "model=repo:<id>, listed with its root in /v1/models; new promotions are picked up "
+                        "without a restart (default on)")
     p.add_argument("--served-model-name", default=None, help="model id in the API (default: --model)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -124,6 +128,8 @@ def _serve(args: argparse.Namespace) -> int:
                 raise UserError(f"--lora {spec!r}: expected NAME=PATH")
             load = functools.partial(_load_named, backend.async_engine, name)
             watchers.append(_watch_adapter(load, path, f"--lora {name}"))
+        if args.repo_adapters:
+            watchers.append(backend.serve_repo_adapters())
         serve(backend, config, idle_shutdown_s=args.idle_shutdown_s)
     finally:
         for watcher in watchers:

@@ -104,9 +104,11 @@ def create_app(engine: ServingEngine, config: ServerConfig) -> FastAPI:
 
     @app.get("/v1/models", dependencies=secured)
     async def models() -> dict:
-        names = [config.model_name, *engine.adapters()]
-        cards = [s.ModelCard(id=n, created=state.started_s, max_model_len=engine.max_model_len) for n in names]
-        return s.ModelList(data=cards).model_dump()
+        roots = engine.adapter_roots()
+        cards = [s.ModelCard(id=config.model_name, created=state.started_s, max_model_len=engine.max_model_len)]
+        cards += [s.ModelCard(id=n, created=state.started_s, max_model_len=engine.max_model_len,
+                              parent=config.model_name, root=roots.get(n)) for n in engine.adapters()]
+        return s.ModelList(data=cards).model_dump(exclude_none=True)
 
     @app.post("/tokenize", dependencies=secured)
     async def tokenize(body: s.TokenizeRequest) -> dict:

@@ -6,14 +6,17 @@ the real engine (tiny random model) and nothing in the app depends on engine int
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from inference.async_engine import AsyncEngine
 from inference.config import EngineConfig
 from inference.engine import Engine
+from inference.repo_adapter_sync import RepoAdapterSync
 from inference.request import FinishReason, Priority, RequestOutput
 from inference.sampling import SamplingParams
 
@@ -49,6 +52,10 @@ class ServingEngine(Protocol):
 
     def adapters(self) -> dict[str, str]:
         """Loaded LoRA adapters, name -> key (requests pick one by name)."""
+        ...
+
+    def adapter_roots(self) -> dict[str, str]:
+        """Per-repository adapters among them: name -> the repository root they serve."""
         ...
 
     def abort(self, request_id: str) -> None: ...
@@ -102,6 +109,8 @@ class EngineBackend:
     def __init__(self, async_engine: AsyncEngine) -> None:
         self.async_engine = async_engine
         self._engine = async_engine.engine
+        self.repo_sync: RepoAdapterSync | None = None
+        """Loads the per-repository adapters of the registry (``serve_repo_adapters``); None: none."""
 
     @classmethod
     def from_config(cls, config: EngineConfig, runner: Any = None) -> EngineBackend:
@@ -122,6 +131,22 @@ class EngineBackend:
 
     def adapters(self) -> dict[str, str]:
         return self.async_engine.adapters()
+
+    def adapter_roots(self) -> dict[str, str]:
+        return {} if self.repo_sync is None else dict(self.repo_sync.roots)
+
+    def serve_repo_adapters(self, home: str | os.PathLike[str] | None = None,
+                            interval_s: float = 2.0) -> RepoAdapterSync:
+        """Load every registered per-repository adapter now, and each later promotion within ``interval_s``
+        (a poll of one stat); served under ``repo:<repo id>`` names. Stop it with ``repo_sync.stop()``."""
+        self.repo_sync = RepoAdapterSync(self._load_repo_adapter, self._unload_repo_adapter, home)
+        return self.repo_sync.start(interval_s)
+
+    def _load_repo_adapter(self, path: Path, name: str) -> str:
+        return self.async_engine.load_adapter(path, name)
+
+    def _unload_repo_adapter(self, name: str) -> None:
+        self.async_engine.call(lambda engine: engine.unload_adapter(name))
 
     def abort(self, request_id: str) -> None:
         self.async_engine.abort(request_id)

@@ -215,6 +215,11 @@ class ModelCard(BaseModel):
     owned_by: str = OWNER
     max_model_len: int | None = None
     """Context length in tokens (vLLM's field; Continue's vLLM provider reads it)."""
+    parent: str | None = None
+    """An adapter's base model (vLLM's field); None for the base model itself."""
+    root: str | None = None
+    """A per-repository adapter: the repository root whose documents it completes (vLLM puts a model's
+    source here; a repository adapter's source is its repository). None otherwise."""
 
 
 class ModelList(BaseModel):
