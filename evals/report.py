@@ -1,11 +1,15 @@
-"""`codeloop eval report`: a markdown table and matplotlib plots comparing run summaries."""
+"""`codeloop eval report`: a markdown table and matplotlib plots comparing run summaries, and the paired
+difference of each run against the first run of its benchmark (on the whole and on every named subset)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from evals.metrics import paired_bootstrap
+from evals.results import per_task_passes
 from evals.spec import EvalSummary
+from evals.subsets import subsets_of
 
 
 class ReportError(Exception):
@@ -71,6 +75,30 @@ def _tampered(s: EvalSummary) -> str:
     return f"{t['num_flagged']}/{t['num_samples']}" if "num_samples" in t else "—"
 
 
+def paired_table(run_dirs: list[Path], summaries: list[EvalSummary]) -> str:
+    """Δ pass@1 (points) of every run against the first run of the same benchmark, with a paired bootstrap 95%
+    interval over the tasks both judged (per-task mean pass over samples), then the same on each named subset
+    of the benchmark (MBPP+: the 231 tasks outside MBPP train/validation). "" when no benchmark has two runs."""
+    lines = []
+    first: dict[str, tuple[str, dict[str, float]]] = {}
+    for run_dir, s in zip(run_dirs, summaries, strict=True):
+        scores = per_task_passes(run_dir)
+        if s.benchmark not in first:
+            first[s.benchmark] = (s.label or s.model, scores)
+            continue
+        ref_label, ref = first[s.benchmark]
+        parts = [("all", set(ref) & set(scores))]
+        parts += [(sub.name, {t for t in parts[0][1] if sub.keep(t)}) for sub in subsets_of(s.benchmark)]
+        for part, tasks in parts:
+            d, lo, hi, n = paired_bootstrap({t: ref[t] for t in tasks}, {t: scores[t] for t in tasks})
+            lines.append(f"| {s.label or s.model} | {ref_label} | {s.benchmark} | {part} | {n} | "
+                         f"{100 * d:+.1f} | [{100 * lo:+.1f}, {100 * hi:+.1f}] |")
+    if not lines:
+        return ""
+    head = ["| run | vs | benchmark | tasks | n | Δ pass@1 (points) | paired 95% interval |", "|" + "---|" * 7]
+    return "\n".join(head + lines) + "\n"
+
+
 def plot(summaries: list[EvalSummary], out: Path) -> Path:
     """A grouped bar chart of every pass@k column per run (PNG, Agg backend)."""
     import matplotlib
@@ -103,6 +131,9 @@ def write_report(run_dirs: list[Path], out_dir: Path) -> tuple[Path, Path]:
     png = plot(summaries, out_dir / "pass_at_k.png")
     notes = [f"- {s.label or s.model} / {s.benchmark}: {n}" for s in summaries for n in s.notes]
     body = "# codeloop eval report\n\n" + markdown_table(summaries)
+    paired = paired_table([Path(d) for d in run_dirs], summaries)
+    if paired:
+        body += "\nDifference against the first run of the same benchmark (tasks resampled together):\n\n" + paired
     if notes:
         body += "\nNotes:\n" + "\n".join(notes) + "\n"
     body += f"\n![pass@k]({png.name})\n"

@@ -114,3 +114,19 @@ class JsonlStore:
 
 def result_record(result: SampleResult) -> dict:
     return asdict(result)
+
+
+def per_task_passes(run_dir: Path) -> dict[str, float]:
+    """task_id -> mean pass over samples, read from an eval run's ``results.jsonl``.
+
+    Samples the sandbox could not judge (status ``sandbox_error``) are left out: they say nothing about
+    the model, and counting them as failures would bias a comparison towards whichever run had fewer.
+    """
+    store = JsonlStore(Path(run_dir) / "results.jsonl")
+    records, _ = store.load()
+    sums: dict[str, list[float]] = {}
+    for rec in records.values():
+        if rec.get("status") == "sandbox_error":
+            continue
+        sums.setdefault(rec["task_id"], []).append(1.0 if rec["passed"] else 0.0)
+    return {k: sum(v) / len(v) for k, v in sums.items()}

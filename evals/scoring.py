@@ -6,6 +6,7 @@ from collections import Counter
 
 from evals.metrics import ks_for, mean_pass_at_k
 from evals.spec import EvalSpec, EvalSummary
+from evals.subsets import subsets_of
 from evals.task import Task
 
 
@@ -32,11 +33,9 @@ def summarize(spec: EvalSpec, tasks: list[Task], records: dict[tuple[str, int], 
                  for t in scored]
         per_test[name] = _scores(named, spec.samples)
     subsets = {}
-    if spec.benchmark == "mbppplus":
-        from evals.datasets.mbpp import outside_train_validation
-
-        part = [c for t, c in zip(scored, counts, strict=True) if outside_train_validation(t.task_id)]
-        subsets["outside-train-validation"] = {**_scores(part, spec.samples), "num_tasks": len(part)}
+    for subset in subsets_of(spec.benchmark):
+        part = [c for t, c in zip(scored, counts, strict=True) if subset.keep(t.task_id)]
+        subsets[subset.name] = {**_scores(part, spec.samples), "num_tasks": len(part)}
     notes = []
     if len(scored) < len(tasks):
         notes.append(f"{len(tasks) - len(scored)} of {len(tasks)} tasks have no result yet")

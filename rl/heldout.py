@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from evals.results import per_task_passes
 from rl.config import RLConfig
 
 log = logging.getLogger(__name__)
@@ -52,24 +53,6 @@ def evaluate_all(config: RLConfig, engine: Any, out_dir: Path, label: str,
                         "num_generated_tokens": summary.num_generated_tokens, "wall_s": summary.wall_seconds}
         log.info("%s %s pass@1=%.3f (%s)", label, name, scores[name]["pass@1"], summary.coverage)
     return scores
-
-
-def per_task_passes(run_dir: Path) -> dict[str, float]:
-    """task_id -> mean pass over samples, read from an eval run's ``results.jsonl``.
-
-    Samples the sandbox could not judge (status ``sandbox_error``) are left out: they say nothing about
-    the model, and counting them as failures would bias a comparison towards whichever run had fewer.
-    """
-    from evals.results import JsonlStore
-
-    store = JsonlStore(Path(run_dir) / "results.jsonl")
-    records, _ = store.load()
-    sums: dict[str, list[float]] = {}
-    for rec in records.values():
-        if rec.get("status") == "sandbox_error":
-            continue
-        sums.setdefault(rec["task_id"], []).append(1.0 if rec["passed"] else 0.0)
-    return {k: sum(v) / len(v) for k, v in sums.items()}
 
 
 def beats(candidate_dir: Path, best_dir: Path) -> tuple[bool, float, float, int]:

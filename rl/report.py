@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from evals.metrics import bootstrap_ci, paired_bootstrap
-from rl.heldout import per_task_passes
+from evals.results import per_task_passes
+from evals.subsets import subsets_of
 from rl.loop import read_jsonl
 
 
@@ -40,11 +41,6 @@ def _plot(path: Path, title: str, series: dict[str, tuple[list, list]], ylabel: 
     plt.close(fig)
 
 
-SUBSETS = {"mbppplus": ("mbppplus (outside MBPP train/validation)", "outside_train_validation")}
-"""Extra rows of a benchmark restricted to a subset: MBPP+'s tasks whose MBPP ids were never trainable or
-used for promotion (``evals.datasets.mbpp.outside_train_validation``)."""
-
-
 def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str], dict]:
     """Markdown rows (benchmark, iteration, pass@1 [CI], Δ vs base [paired CI]) and plot data."""
     rows = ["| benchmark | iteration | tasks | pass@1 | 95% CI | Δ vs base | paired 95% CI | promoted |",
@@ -58,12 +54,9 @@ def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str],
         base = per_task_passes(bench_dir)
         common = set(base).intersection(*(set(scores) for _, scores in runs))  # one task set per benchmark
         rows += _benchmark_rows(name, base, runs, common, plots)
-        if name in SUBSETS:
-            label, predicate = SUBSETS[name]
-            from evals.datasets import mbpp
-
-            keep = getattr(mbpp, predicate)
-            rows += _benchmark_rows(label, base, runs, {t for t in common if keep(t)}, plots)
+        for subset in subsets_of(name):  # e.g. MBPP+ on the tasks never trained or promoted on
+            rows += _benchmark_rows(f"{name} ({subset.description})", base, runs,
+                                    {t for t in common if subset.keep(t)}, plots)
     return rows, plots
 
 

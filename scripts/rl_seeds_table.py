@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evals.datasets.mbpp import outside_train_validation
-from rl.heldout import per_task_passes
+from evals.results import per_task_passes
+from evals.subsets import subsets_of
 from rl.report import bootstrap_ci, paired_bootstrap
 
-VIEWS = [("MBPP+ (all 378)", "mbppplus", None), ("MBPP+ (231 outside MBPP train/validation)", "mbppplus",
-         outside_train_validation), ("HumanEval+ (164)", "humanevalplus", None),
+CLEAN = subsets_of("mbppplus")[0]
+VIEWS = [("MBPP+ (all 378)", "mbppplus", None), (f"MBPP+ (231 {CLEAN.description})", "mbppplus", CLEAN.keep),
+         ("HumanEval+ (164)", "humanevalplus", None),
          ("MBPP validation (first 40; promotion)", "mbpp-validation", None)]
 
 

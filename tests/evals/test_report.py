@@ -42,3 +42,31 @@ def test_table_shows_tampering_flags():
     s.tampering = {"num_samples": 10, "num_flagged": 2, "by_rule": {"gc-walk": 2}}
     header, _, row = markdown_table([s, summary("b", 0.4)]).splitlines()[:3]
     assert header.rstrip(" |").endswith("tamper") and row.rstrip(" |").endswith("2/10")
+
+
+def mbppplus_run(folder, label, passed: dict[str, bool]):
+    folder.mkdir(parents=True)
+    s = EvalSummary("mbppplus", "m", None, "engine", len(passed), 1, 0.0, {"pass@1": 0.0}, label=label)
+    (folder / "summary.json").write_text(json.dumps(s.as_dict()))
+    lines = [json.dumps({"task_id": t, "sample_index": 0, "passed": p, "status": "passed" if p else "failed"})
+             for t, p in passed.items()]
+    (folder / "results.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_report_pairs_runs_of_a_benchmark_overall_and_on_the_clean_mbppplus_subset(tmp_path):
+    ids = [f"Mbpp/{n}" for n in (2, 3, 4, 6, 7, 520, 602, 610, 700, 800)]  # 5 outside train/validation
+    base = mbppplus_run(tmp_path / "base", "base", dict.fromkeys(ids, False) | {"Mbpp/2": True})
+    # the adapter gains 4 training-range tasks and loses nothing outside: +40 overall, 0 on the clean part
+    tuned = mbppplus_run(tmp_path / "tuned", "tuned", {t: t in ("Mbpp/2", "Mbpp/520", "Mbpp/602", "Mbpp/610", "Mbpp/700")
+                                                        for t in ids})
+    md, _ = write_report([base, tuned], tmp_path / "out")
+    rows = [ln for ln in md.read_text().splitlines() if ln.startswith("| tuned | base | mbppplus |")]
+    assert rows[0].startswith("| tuned | base | mbppplus | all | 10 | +40.0 | [+")  # interval above 0
+    assert rows[1] == "| tuned | base | mbppplus | outside-train-validation | 5 | +0.0 | [+0.0, +0.0] |"
+
+
+def test_report_without_a_pair_has_no_difference_table(tmp_path):
+    run = mbppplus_run(tmp_path / "only", "only", {"Mbpp/2": True})
+    md, _ = write_report([run], tmp_path / "out")
+    assert "Difference against" not in md.read_text()
