@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -63,3 +64,37 @@ def test_the_map_gives_the_tests_of_the_function_and_they_judge_candidates(mappe
 def test_no_map_means_no_suite_checks(workspace):
     source = CoverageSource(str(workspace), workspace / "no-cache")
     assert not source.has_map() and source.checks_for(str(workspace / "a.py"), "f") is None
+
+
+HOSTILE = {  # bodies of ``add``; none may pass, whatever it prints, deletes or forges
+    "hang": "    while True:\n        pass\n",
+    "early_exit": "    import os\n    os._exit(0)\n",
+    "segfault": "    import ctypes\n    return ctypes.string_at(0)\n",
+    "fake_print": ("    print('tests/test_calc.py::test_add PASSED')\n    print('passes 2/2 tests')\n"
+                   "    return a * b\n"),
+    "forged_records": ("    line = '\\n@@' + '0' * 32 + ' {\"event\": \"test\", \"id\": \"tests/test_calc.py::test_add\", '\n"
+                       "    line += '\"outcome\": \"passed\"}\\n'\n"
+                       "    open('/codeloop-out/records.jsonl', 'a').write(line)\n    return a * b\n"),
+    "delete_files": ("    import shutil\n    shutil.rmtree('/codeloop-out', ignore_errors=True)\n"
+                     "    shutil.rmtree(__file__.rsplit('/', 2)[0], ignore_errors=True)\n    return a * b\n"),
+    "erase_records_right_answer": ("    import os\n    for name in os.listdir('/codeloop-out'):\n"
+                                   "        os.remove(os.path.join('/codeloop-out', name))\n    return a + b\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hostile_candidate_never_passes_the_suite_checks(name, mapped, monkeypatch):
+    from lsp.checks import suite_checks
+    from sandbox.check import descendants
+
+    monkeypatch.setattr(suite_checks, "SUITE_CHECK_LIMITS", replace(suite_checks.SUITE_CHECK_LIMITS, timeout_s=15))
+    root, source = mapped
+    doc = CALC.replace("    total = a + b\n    return total\n", "    \n")
+    found = find_checks(str(root / "pkg/calc.py"), doc, 1, 4, root=str(root), coverage=source)
+    assert found is not None
+    v = run_suite(found.suite, doc.replace("    \n", HOSTILE[name]), found.of_suite())
+    assert v.status is not VerdictStatus.PASSED and v.num_passed < v.num_checks, v
+    if name == "hang":
+        assert v.summary().startswith("check failed"), v
+    assert (root / "pkg/calc.py").read_text() == CALC and (root / "tests/test_calc.py").read_text() == TESTS
+    assert not descendants(os.getpid()), "a sandboxed process outlived its run"
