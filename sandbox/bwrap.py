@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from sandbox.cgroup import CgroupParents, RunCgroup
 from sandbox.harness_exchange import harness_argv, run_process
 from sandbox.image import DEFAULT_ROOTFS
 from sandbox.job import Job, unreadable_mount
+from sandbox.process_group import kill_process_group
 from sandbox.types import MOUNT_ROOT, Mount, RunResult, RunStatus
 
 NAME = "bwrap"
@@ -94,7 +93,7 @@ class BwrapBackend:
             limits = job.limits
             cgroup = RunCgroup(self.cgroups, limits.memory_mb * 2**20, limits.pids, limits.cpus)
             argv = self._argv(job, uid, cgroup)
-            return run_process(argv, job, WORKDIR, NAME, kill=_kill_group, oom=cgroup.oom_killed)
+            return run_process(argv, job, WORKDIR, NAME, kill=kill_process_group, oom=cgroup.oom_killed)
         finally:
             if cgroup is not None:
                 cgroup.destroy()
@@ -140,9 +139,3 @@ def _mount_args(mounts: tuple[Mount, ...]) -> list[str]:
     # NOTE: a tmpfs first: bwrap creates each target's parents there (the rootfs is read-only).
     return ["--tmpfs", MOUNT_ROOT] + [a for m in mounts for a in ("--ro-bind", m.source, m.target)]
 
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

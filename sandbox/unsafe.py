@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 
 from sandbox.harness_exchange import harness_argv, run_process
 from sandbox.job import Job
+from sandbox.process_group import kill_process_group
 from sandbox.types import RunResult, RunStatus
 
 NAME = "unsafe_subprocess"
@@ -33,13 +32,7 @@ class UnsafeSubprocessBackend:
         try:
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": workdir}
             python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-            return run_process(harness_argv(python), job, workdir, NAME, kill=_kill, env=env, cwd=workdir)
+            return run_process(harness_argv(python), job, workdir, NAME, kill=kill_process_group, env=env, cwd=workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.swebench.instance import SweInstance
+from sandbox.process_group import kill_process_group
 
 
 class SetupError(Exception):
@@ -66,7 +67,7 @@ class InstanceEnv:
             out, _ = proc.communicate(timeout=timeout_s)
             return CommandResult(proc.returncode, out, time.perf_counter() - start)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+            kill_process_group(proc)
             out, _ = proc.communicate()
             return CommandResult(-9, out or "", time.perf_counter() - start, timed_out=True)
 

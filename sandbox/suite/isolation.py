@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sandbox.bwrap import JOIN_CGROUPS, UidPool, available
 from sandbox.cgroup import CgroupParents, RunCgroup
+from sandbox.process_group import kill_process_group
 from sandbox.supervisor import Capture, Pump, StopReason, Stream
 from sandbox.types import Limits, RunStatus
 
@@ -172,7 +173,7 @@ def _execute(argv: list[str], limits: Limits, cgroup: RunCgroup) -> TreeResult:
             except subprocess.TimeoutExpired:
                 reason = StopReason.TIMEOUT
     finally:
-        _kill(proc)
+        kill_process_group(proc)
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
@@ -198,13 +199,6 @@ def _status(reason: StopReason, exit_code: int | None, oom: bool | None, stderr:
     if stderr.startswith("bwrap:"):
         return RunStatus.SANDBOX_ERROR, stderr.splitlines()[0]
     return RunStatus.FAILED, f"exit code {exit_code}"
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, 9)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _collect(out: Path) -> dict[str, bytes]:
