@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from evals.jsonl import write_jsonl_atomic
 from evals.task import Task
 
 FULL_BENCHMARKS = {
@@ -30,9 +31,7 @@ has no official harness that reads samples; a custom benchmark has no official t
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl_atomic(path, rows)
     return path
 
 

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals.jsonl import append_jsonl
+
 Key = tuple[str, int]
 
 
@@ -105,11 +107,8 @@ class JsonlStore:
                 os.fsync(f.fileno())
 
     def append(self, record: dict) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        with self._lock, open(self.path, "ab") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        with self._lock:
+            append_jsonl(self.path, record)
 
 
 def result_record(result: SampleResult) -> dict:

@@ -22,7 +22,7 @@ import json
 import os
 import random
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,11 +168,3 @@ def verify(checkpoint: Path) -> bool:
     except (OSError, ValueError):
         return False
     return all((checkpoint / rel).is_file() and _sha256(checkpoint / rel) == digest for rel, digest in manifest.items())
-
-
-def write_jsonl_atomic(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Replace ``path`` by ``records`` as JSON lines, atomically."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    _fsync_file(tmp)
-    os.replace(tmp, path)

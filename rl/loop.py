@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rl.checkpoint import write_jsonl_atomic
+from evals.jsonl import read_jsonl, write_jsonl_atomic
 from rl.config import RLConfig
 from rl.filters import FilterReport
 from rl.tasks import RLTask, from_mbpp, validate
@@ -194,16 +194,3 @@ def promote(run_dir: Path, adapter: Path, info: dict[str, Any]) -> Path:
     os.replace(tmp, link)
     log.info("promoted %s", adapter)
     return link
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file; a torn last line (killed mid-write) is ignored."""
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            log.warning("%s: ignoring a torn line", path)
-    return out

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from evals.jsonl import read_jsonl
 from evals.metrics import bootstrap_ci, paired_bootstrap
 from evals.results import per_task_passes
 from evals.subsets import subsets_of
-from rl.loop import read_jsonl
 
 
 def _plot(path: Path, title: str, series: dict[str, tuple[list, list]], ylabel: str, bands=None) -> None:

@@ -13,7 +13,6 @@ cursor) and ``metrics.jsonl`` are those of an uninterrupted run; no step is coun
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import time
@@ -22,7 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rl.checkpoint import CheckpointManager, DataCursor, TrainState, write_jsonl_atomic
+from evals.jsonl import append_jsonl, read_jsonl, write_jsonl_atomic
+from rl.checkpoint import CheckpointManager, DataCursor, TrainState
 from rl.config import RLConfig
 from rl.rewards import RewardSpec
 from rl.rollout import RolloutBatch, collect
@@ -89,7 +89,7 @@ class Phase:
     def _task_set(self, tasks: Sequence[RLTask]) -> list[RLTask]:
         path = self.run_dir / "tasks.jsonl"
         if path.is_file():
-            return [RLTask.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+            return [RLTask.from_dict(d) for d in read_jsonl(path)]
         if not tasks:
             raise NoTasksError("no training tasks: every source was empty or filtered out (see the log)")
         write_jsonl_atomic(path, [t.as_dict() for t in tasks])
@@ -141,8 +141,7 @@ class Phase:
         self.state.step = step
         self.state.history.append(record)
         self._publish(step)
-        with self.metrics_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_jsonl(self.metrics_path, record)
         return record
 
     def _publish(self, step: int) -> None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals.jsonl import read_jsonl
 from evals.metrics import bootstrap_ci, paired_bootstrap
 from evals.repo.spans import KINDS
 from evals.repo.task import FimTask
@@ -103,13 +104,8 @@ def _load(run_dir: Path) -> tuple[FimSummary, dict[str, dict]]:
         raise FimReportError(f"{run_dir}: no summary.json (is it a finished `codeloop eval fim` run?)")
     summary = FimSummary.from_dict(json.loads(path.read_text()))
     records = {}
-    for line in (Path(run_dir) / "results.jsonl").read_text().splitlines():
-        if line.strip():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a torn last line of a killed run
-            records.setdefault(rec["task_id"], rec)
+    for rec in read_jsonl(Path(run_dir) / "results.jsonl"):  # a torn last line of a killed run is skipped
+        records.setdefault(rec["task_id"], rec)
     return summary, records
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from evals.jsonl import write_jsonl_atomic
 
 FORMAT = 1
 SPLITS = ("train", "heldout")
@@ -97,14 +98,7 @@ def write_tasks(path: Path, tasks: Iterable[FimTask]) -> int:
     """Write ``tasks`` as JSONL (atomically: a reader never sees half a file). Returns the count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
-        for t in tasks:
-            f.write(json.dumps(t.as_dict(), ensure_ascii=False) + "\n")
-            n += 1
-    os.replace(tmp, path)
-    return n
+    return write_jsonl_atomic(path, (t.as_dict() for t in tasks))
 
 
 def read_tasks(path: Path, split: str | None = None, kinds: Iterable[str] | None = None) -> list[FimTask]:
