@@ -64,6 +64,8 @@ class Suggestion:
     """What was checked (a block suggestion in a function with checks), else None."""
     adapter: str | None = None
     """The per-repository adapter the engine ran (None: the base model, or not known for cache hits)."""
+    accept_id: str | None = None
+    """Acceptance telemetry on: the id the item's accept command reports (lsp/acceptance.py)."""
 
     @property
     def replace_from(self) -> int:

@@ -90,6 +90,11 @@ class Settings:
     repo_adapters: bool = True
     """Complete a document inside a repository with a promoted per-repository adapter
     (``codeloop loop --repo``) with that adapter; False: always the base model."""
+    acceptance_log: bool = False
+    """Opt-in telemetry, kept on this machine: each shown suggestion and whether it was accepted is appended
+    to ``acceptance_log_path`` (the RL loop can learn from it; see lsp/acceptance.py)."""
+    acceptance_log_path: str | None = None
+    """None: ``$CODELOOP_HOME/acceptance.jsonl`` (``~/.cache/codeloop/acceptance.jsonl``)."""
     security: SecuritySettings = field(default_factory=SecuritySettings)
     check: CheckSettings = field(default_factory=CheckSettings)
 
@@ -138,6 +143,8 @@ _FIELD_TYPES: dict[str, type] = {
     "chat_max_tokens": int,
     "temperature": float,
     "repo_adapters": bool,
+    "acceptance_log": bool,
+    "acceptance_log_path": str,
 }
 
 

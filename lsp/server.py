@@ -8,6 +8,7 @@ building) runs off the event loop, so the server answers ``$/cancelRequest`` and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import re
@@ -19,6 +20,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
+from lsp.acceptance import AcceptanceTracker, open_tracker
 from lsp.checks.checker import Checker
 from lsp.completer import Completer, Document, Suggestion
 from lsp.config import Settings
@@ -38,6 +40,7 @@ FEATURE_MODULES = (
     "lsp.features.chat",
     "lsp.features.diagnostics",
     "lsp.features.check_result",
+    "lsp.features.acceptance",
 )
 """Each exposes ``register(server)``."""
 
@@ -82,6 +85,8 @@ class CodeloopServer(LanguageServer):
         """Told of every checked suggestion when chosen, and again when a late check result arrives."""
         self.checker: Checker | None = None
         """Execution checks of block suggestions (created at ``initialize``, for the workspace root)."""
+        self.acceptance: AcceptanceTracker | None = None
+        """Acceptance telemetry, while the ``acceptanceLog`` setting is on."""
         self._client: EngineClient | None = None
         self._completer: Completer | None = None
         self._root: str | None = None
@@ -136,12 +141,23 @@ class CodeloopServer(LanguageServer):
             self._completer.settings = self.settings
         if self.checker is not None:
             self.checker.configure(self.settings.check)
+        self._configure_acceptance(old)
+
+    def _configure_acceptance(self, old: Settings) -> None:
+        s = self.settings
+        if self.acceptance is not None and (not s.acceptance_log or s.acceptance_log_path != old.acceptance_log_path):
+            self.acceptance.flush()
+            self.acceptance = None
+        if s.acceptance_log and self.acceptance is None:
+            self.acceptance = open_tracker(s.acceptance_log_path, self._root, s.model or s.engine_url or "")
 
     def on_initialize(self, params: types.InitializeParams) -> None:
         self.apply_settings(params.initialization_options)
         folders = params.workspace_folders or []
         uri = folders[0].uri if folders else params.root_uri
         self._root = to_fs_path(uri) if uri else params.root_path
+        if self.acceptance is not None:
+            self.acceptance.workspace_root = self._root
         self.checker = Checker(self._root, self.settings.check)
         self.client  # noqa: B018 - start loading the model now, not on the first keystroke
 
@@ -159,8 +175,12 @@ class CodeloopServer(LanguageServer):
         doc = self.document(uri)
         return doc.path, doc.text
 
-    async def suggest(self, uri: str, position: types.Position) -> Suggestion | None:
+    async def suggest(self, uri: str, position: types.Position, kind: str = "inline") -> Suggestion | None:
+        """The suggestion at ``position``; with telemetry on it carries the id its item's accept command
+        reports, and the document's previous suggestion (not accepted) is logged as passed over."""
         doc = self.document(uri)
+        if self.acceptance is not None:
+            self.acceptance.request(uri)
         open_docs = {to_fs_path(u) or u: d.source for u, d in self.workspace.text_documents.items() if u != uri}
         try:
             await asyncio.to_thread(self.sources.sync_open, open_docs)
@@ -176,6 +196,12 @@ class CodeloopServer(LanguageServer):
             raise
         if suggestion is not None and self.suggestion_filters:
             suggestion = await asyncio.to_thread(self._filtered, doc, suggestion)
+        if suggestion is not None and self.acceptance is not None:
+            shown = self.acceptance.show(kind=kind, uri=uri, path=doc.path, text=doc.text, line=position.line,
+                                         character=position.character, encoding=doc.encoding,
+                                         completion=suggestion.text, source=suggestion.source,
+                                         adapter=suggestion.adapter)
+            suggestion = dataclasses.replace(suggestion, accept_id=shown)
         return suggestion
 
     def _filtered(self, doc: Document, suggestion: Suggestion | None) -> Suggestion | None:
@@ -255,6 +281,8 @@ def build_server(settings: Settings | None = None,
     async def shutdown(ls: CodeloopServer, params: Any) -> None:
         if ls.checker is not None:
             ls.checker.close()
+        if ls.acceptance is not None:
+            ls.acceptance.flush()
         if ls._client is not None:
             await ls._client.aclose()
 

@@ -10,6 +10,7 @@ from lsprotocol import types
 
 from lsp.completer import Suggestion
 from lsp.context import index_to_utf16
+from lsp.features.inline_completion import accept_command
 
 if TYPE_CHECKING:
     from lsp.server import CodeloopServer
@@ -44,6 +45,7 @@ def to_completion_list(suggestion: Suggestion | None, encoding: str = "utf-16") 
         preselect=True,
         insert_text_format=types.InsertTextFormat.PlainText,
         text_edit=types.TextEdit(range=rng, new_text=new_text),
+        command=accept_command(suggestion),
     )
     return types.CompletionList(is_incomplete=True, items=[item])
 
@@ -52,5 +54,5 @@ def register(server: CodeloopServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_COMPLETION,
                     types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS))
     async def completion(ls: CodeloopServer, params: types.CompletionParams) -> types.CompletionList:
-        suggestion = await ls.suggest(params.text_document.uri, params.position)
+        suggestion = await ls.suggest(params.text_document.uri, params.position, "completion")
         return to_completion_list(suggestion, ls.position_encoding)

