@@ -44,7 +44,8 @@ ATTACKS = {
     "segfault": ("import ctypes\n    return ctypes.string_at(0)", "check failed"),
     "forged_records": (FORGED, "fails doctest double(2)"),
     "tampered_reporter": ("import json\n    json.dumps = lambda *a, **k: '{\"event\": \"done\"}'\n    return n", None),
-    "fork_bomb": ("while True:\n        os.fork()", "check failed"),
+    # the pids limit either stops the run (check failed) or makes fork raise EAGAIN inside the doctest (fails)
+    "fork_bomb": ("while True:\n        os.fork()", ("check failed", "fails doctest double(2): BlockingIOError")),
     "write_outside": ("open('/mnt/workspace/double.py', 'w').write('hacked')\n    return 2 * n", "fails"),
     "delete_files": ("import shutil\n    shutil.rmtree('/mnt/workspace', ignore_errors=True)\n"
                      "    shutil.rmtree('/work', ignore_errors=True)\n    return n", "fails"),
