@@ -15,18 +15,17 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lsp import context as ctxmod
-from lsp import postprocess
+from lsp import postprocess, prompt_fit
 from lsp.cache import SuggestionCache
 from lsp.checks.checker import Checker
 from lsp.checks.note import CheckNote
 from lsp.checks.selection import Selection
 from lsp.config import Settings
-from lsp.engine_client import EngineClient, Generation, token_bound
+from lsp.engine_client import EngineClient, Generation
 from lsp.percentile import percentile
 from lsp.snippets import Snippet, SnippetIndex, pick
 
@@ -129,10 +128,6 @@ class CompleterStats:
         values = getattr(self, name)
         values.append((time.perf_counter() - started) * 1000)
         del values[:-2000]
-
-
-FIT_ROUNDS = 4
-"""Proportional shrinking rounds before the binary search that guarantees a prompt that fits."""
 
 
 class Completer:
@@ -347,37 +342,7 @@ class Completer:
                                 budget_chars=chars, snippet_budget_chars=snippet_chars,
                                 repo_name=_repo_name(self.root), encoding=doc.encoding)
 
-        limit = self.client.max_prompt_tokens(max_new)
-        ctx = build(budget, snippet_budget)
-        if limit is None or token_bound(ctx.prompt) <= limit:
-            return ctx  # NOTE: surely fits, nothing to count (over HTTP each count may be a round trip)
-        for _ in range(FIT_ROUNDS):
-            tokens = self.client.count_tokens(ctx.prompt)
-            if tokens is None or tokens <= limit:
-                return ctx
-            # NOTE: shrink what the prompt holds, not the budgets (a short document uses far less than
-            # its budget, and scaling an unused budget changed nothing for several rounds)
-            scale = 0.9 * limit / tokens
-            used = len(ctx.prefix) + len(ctx.suffix)
-            ctx = build(int(min(budget, used) * scale), int(sum(len(s.text) for s in ctx.snippets) * scale))
-        return self._largest_fitting(build, len(ctx.prefix) + len(ctx.suffix), limit)
-
-    def _largest_fitting(self, build: Callable[[int, int], ctxmod.CompletionContext], chars: int,
-                         limit: int) -> ctxmod.CompletionContext:
-        """The context without snippets with the most characters (binary search) whose prompt fits:
-        the guarantee behind the rounds above. Raises ContextTooSmall when not even an empty one fits."""
-        best = build(0, 0)
-        if (self.client.count_tokens(best.prompt) or 0) > limit:
-            raise ctxmod.ContextTooSmall(f"the engine's context leaves {limit} prompt tokens: too few for any prompt")
-        lo, hi = 0, chars
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            candidate = build(mid, 0)
-            if (self.client.count_tokens(candidate.prompt) or 0) <= limit:
-                lo, best = mid, candidate
-            else:
-                hi = mid - 1
-        return best
+        return prompt_fit.fit(build, self.client, budget, snippet_budget, max_new)
 
     def _rel(self, path: str) -> str:
         if self.root and path.startswith(self.root.rstrip("/") + "/"):
