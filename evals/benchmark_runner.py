@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evals import datasets
-from evals.execute import Candidate, ExecConfig, judge
+from evals.execute import Candidate, ExecConfig, judge_each
 from evals.generate import Generation, Generator, GenRequest, make_generator
 from evals.official_samples import FULL_BENCHMARKS, complete_samples, write_samples
 from evals.progress import Bars
@@ -26,6 +26,7 @@ from evals.scoring import summarize
 from evals.security import security_report
 from evals.spec import EvalSpec, EvalSummary
 from evals.task import Task
+from sandbox.executor import Executor, make_executor
 from sandbox.types import Limits
 
 EXEC_BATCH = 8
@@ -68,7 +69,8 @@ def resolve_mode(spec: EvalSpec, tokenizer: Any) -> PromptMode:
 
 def exec_config(spec: EvalSpec) -> ExecConfig:
     limits = Limits(timeout_s=spec.run_timeout_s, memory_mb=spec.memory_mb)
-    return ExecConfig(backend=spec.sandbox, concurrency=spec.concurrency, limits=limits)
+    return ExecConfig(backend=spec.sandbox, concurrency=spec.concurrency, limits=limits, executor=spec.executor,
+                      ray_address=spec.ray_address)
 
 
 def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: ExecConfig | None = None) -> EvalSummary:
@@ -91,6 +93,8 @@ def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: Exec
     todo = [k for k in keys if k not in results]
     by_id = {t.task_id: t for t in tasks}
     timing = {"gen": 0.0, "exec": 0.0}
+    execution = execution or exec_config(spec)
+    executor = make_executor(execution.executor_config()) if todo else None  # a bad cluster fails before generating
     with Bars(spec.progress) as bars, ThreadPoolExecutor(max_workers=1) as pool:
         bars.add("execute", len(keys), done=len(keys) - len(todo))
         futures: list[Future] = []
@@ -98,7 +102,7 @@ def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: Exec
 
         def flush() -> None:
             if pending:
-                futures.append(pool.submit(_judge_and_store, list(pending), execution or exec_config(spec), rd, bars, timing))
+                futures.append(pool.submit(_judge_and_store, list(pending), execution, executor, rd, bars, timing))
                 pending.clear()
 
         def on_generation(g: Generation, mode: PromptMode) -> None:
@@ -168,12 +172,16 @@ def _requests(spec: EvalSpec, keys: list[tuple[str, int]], by_id: dict[str, Task
     return out
 
 
-def _judge_and_store(batch: list[Candidate], config: ExecConfig, rd: RunDir, bars: Bars, timing: dict) -> None:
+def _judge_and_store(batch: list[Candidate], config: ExecConfig, executor: Executor | None, rd: RunDir, bars: Bars,
+                     timing: dict) -> None:
+    """Record each verdict the moment it exists (the run folder is the only record of what finished)."""
     t0 = time.perf_counter()
-    for result in judge(batch, config):
-        rd.results.append(result_record(result))
-        bars.advance("execute")
-    timing["exec"] += time.perf_counter() - t0
+    try:
+        for _, result in judge_each(batch, config, executor):
+            rd.results.append(result_record(result))
+            bars.advance("execute")
+    finally:
+        timing["exec"] += time.perf_counter() - t0
 
 
 __all__ = ["EvalSpec", "EvalSummary", "evaluate", "load_tasks"]

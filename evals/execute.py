@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from evals.results import SampleResult
 from evals.task import Task
+from sandbox.concurrent_runs import JobSpec
+from sandbox.executor import Executor, ExecutorConfig, make_executor
 from sandbox.types import Limits, RunResult, RunStatus, TestStatus
 
 NO_CODE = "no_code"
@@ -13,11 +16,17 @@ NO_CODE = "no_code"
 
 @dataclass(frozen=True)
 class ExecConfig:
-    """How candidate programs run: sandbox backend, runs at once, and per-run limits."""
+    """How candidate programs run: sandbox backend, runs at once, per-run limits, and where (``executor``)."""
 
     backend: str = "auto"
     concurrency: int = 2
     limits: Limits = field(default_factory=Limits)
+    executor: str = "local"
+    """``local`` (this machine) or ``ray`` (the cluster at ``ray_address``): see ``sandbox.executor``."""
+    ray_address: str | None = None
+
+    def executor_config(self) -> ExecutorConfig:
+        return ExecutorConfig(self.executor, self.backend, self.concurrency, self.ray_address)
 
 
 @dataclass(frozen=True)
@@ -30,16 +39,6 @@ class Candidate:
     program: str
     num_generated_tokens: int = 0
     message: str = ""
-
-
-def run_programs(jobs: list[tuple[str, tuple[str, ...], str]], config: ExecConfig) -> list[RunResult]:
-    """Run ``(code, tests, reference)`` triples (reference: see ``Task.reference``); one RunResult each, in order."""
-    import sandbox
-
-    return sandbox.run_many(
-        [sandbox.JobSpec(code, list(tests), config.limits, reference) for code, tests, reference in jobs],
-        concurrency=config.concurrency, progress=False, backend=config.backend,
-    )
 
 
 def verdict(c: Candidate, result: RunResult | None) -> SampleResult:
@@ -57,9 +56,25 @@ def verdict(c: Candidate, result: RunResult | None) -> SampleResult:
                         message=message[:2000], exec_seconds=round(result.duration_s, 3))
 
 
-def judge(candidates: list[Candidate], config: ExecConfig) -> list[SampleResult]:
-    """Verdicts for ``candidates``; those without code never reach the sandbox."""
-    runnable = [c for c in candidates if c.program.strip()]
-    results = run_programs([(c.program, c.task.tests, c.task.reference) for c in runnable], config) if runnable else []
-    by_id = {id(c): r for c, r in zip(runnable, results, strict=True)}
-    return [verdict(c, by_id.get(id(c))) for c in candidates]
+def judge_each(candidates: list[Candidate], config: ExecConfig,
+               executor: Executor | None = None) -> Iterator[tuple[int, SampleResult]]:
+    """``(index in candidates, verdict)`` as each verdict exists: those without code first (they never reach
+    the sandbox), then the others as their runs finish on ``executor`` (default: the one ``config`` names).
+    Ends with ``sandbox.executor.JobsLost`` when jobs got no result (the verdicts yielded before stand)."""
+    runnable = [i for i, c in enumerate(candidates) if c.program.strip()]
+    for i, c in enumerate(candidates):
+        if not c.program.strip():
+            yield i, verdict(c, None)
+    if not runnable:
+        return
+    jobs = [JobSpec(c.program, list(c.task.tests), config.limits, c.task.reference)
+            for c in (candidates[i] for i in runnable)]
+    executor = executor or make_executor(config.executor_config())
+    for j, result in executor.run(jobs):
+        yield runnable[j], verdict(candidates[runnable[j]], result)
+
+
+def judge(candidates: list[Candidate], config: ExecConfig, executor: Executor | None = None) -> list[SampleResult]:
+    """Verdicts for ``candidates``, in their order."""
+    verdicts: dict[int, SampleResult] = dict(judge_each(candidates, config, executor))
+    return [verdicts[i] for i in range(len(candidates))]

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.executor import EXECUTORS
+
 BACKENDS = ("engine", "hf")
 SANDBOX_BACKENDS = ("auto", "bwrap", "docker")
 PROMPT_MODES = ("auto", "chat", "completion")
@@ -48,7 +50,11 @@ class EvalSpec:
     """``auto``: chat when the tokenizer has a chat template, else completion."""
     seed: int = 0
     concurrency: int = 2
-    """Sandbox runs at once."""
+    """Sandbox runs at once (local executor)."""
+    executor: str = "local"
+    """Where sandbox runs happen: ``local`` or ``ray`` (``sandbox.executor``). Not part of the identity: a run
+    started on one executor may be resumed on the other, and gives the same verdicts."""
+    ray_address: str | None = None
     timeout_s: float | None = None
     """Seconds per sandbox run; None: ``BENCHMARK_TIMEOUT_S`` for the benchmark, else ``DEFAULT_TIMEOUT_S``."""
     memory_mb: int = 1024
@@ -79,7 +85,7 @@ class EvalSpec:
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
         for name, value, allowed in (("backend", self.backend, BACKENDS), ("sandbox", self.sandbox, SANDBOX_BACKENDS),
-                                     ("prompt_mode", self.prompt_mode, PROMPT_MODES)):
+                                     ("prompt_mode", self.prompt_mode, PROMPT_MODES), ("executor", self.executor, EXECUTORS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 

@@ -1,12 +1,12 @@
 """``run_many``: many jobs over a thread pool (each job's child is a separate process/container).
 
 Never raises for one bad job: its slot holds a SANDBOX_ERROR (or ERROR for bad input) result.
-Results come back in the order of ``jobs``.
+Results come back in the order of ``jobs``; ``iter_many`` yields them as each finishes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -35,7 +35,8 @@ def _spec(job: object) -> JobSpec:
     raise TypeError(f"a job is a JobSpec, a dict or a (code, tests[, limits]) tuple, not {type(job).__name__}")
 
 
-def _safe_run(job: object, backend: str) -> RunResult:
+def run_spec(job: object, backend: str) -> RunResult:
+    """``run`` for one job of ``run_many`` (a JobSpec, dict or tuple); never raises."""
     try:
         spec = _spec(job)
         return run(spec.code, spec.tests, spec.limits, backend=backend, reference=spec.reference)
@@ -48,11 +49,17 @@ def run_many(jobs: Iterable[object], concurrency: int = 2, progress: bool = True
     """Run every job with at most ``concurrency`` at once; a rich progress bar when ``progress``."""
     jobs = list(jobs)
     results: list[RunResult | None] = [None] * len(jobs)
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = {pool.submit(_safe_run, job, backend): i for i, job in enumerate(jobs)}
-        for i, result in _track(futures, progress, description, len(jobs)):
-            results[i] = result
+    for i, result in iter_many(jobs, concurrency, progress, backend, description):
+        results[i] = result
     return [r if r is not None else RunResult(status=RunStatus.SANDBOX_ERROR, message="lost") for r in results]
+
+
+def iter_many(jobs: Sequence[object], concurrency: int = 2, progress: bool = False, backend: str = "auto",
+              description: str = "sandbox") -> Iterator[tuple[int, RunResult]]:
+    """``(index in jobs, result)`` of every job, in the order they finish, at most ``concurrency`` at once."""
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {pool.submit(run_spec, job, backend): i for i, job in enumerate(jobs)}
+        yield from _track(futures, progress, description, len(jobs))
 
 
 def _track(futures, progress: bool, description: str, total: int):

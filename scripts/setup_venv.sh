@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install codeloop with its dev and rl extras.
+# Create .venv and install codeloop with its dev, rl and cluster extras (the tests start a real 2-node Ray
+# cluster; cluster stays its own extra because it is what a deployment installs, not a developer tool).
 # torch: on a machine without an NVIDIA GPU we want the CPU build. The pinned CPU wheel lies on this kind of
 # machine's disk (pip finds it through its configured find-links); elsewhere PyTorch's CPU index serves it.
 # A bare `pip install torch` would pull a multi-GB CUDA build, so torch is installed first, explicitly.
@@ -20,6 +21,6 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
       || "${PIP[@]}" install "torch==${TORCH_CPU_VERSION}+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-"${PIP[@]}" install -e ".[dev,rl]"
+"${PIP[@]}" install -e ".[dev,rl,cluster]"
 touch "$VENV/.installed"
 echo "codeloop installed in $VENV"

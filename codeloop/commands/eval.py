@@ -22,7 +22,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "docker"])
     p.add_argument("--timeout", type=float,
                    help="seconds per sandbox run (default 240 for bigcodebench, as its official harness; else 20)")
-    p.add_argument("--concurrency", type=int, default=2, help="sandbox runs at once")
+    p.add_argument("--concurrency", type=int, default=2, help="sandbox runs at once (local executor)")
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="where sandbox runs happen: this machine, or a Ray cluster's nodes that advertise a "
+                   "'sandbox' resource (needs codeloop[cluster])")
+    p.add_argument("--ray-address", help="the Ray head's host:port (default: $RAY_ADDRESS, else the cluster "
+                   "`ray start` left on this machine)")
     p.add_argument("--swebench-dir", help="offline SWE-bench folder (default $CODELOOP_SWEBENCH_DIR or ../shared/benchmarks/swebench)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -47,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = sub.add_parser("canonical", help="run the canonical solutions through the sandbox (all should pass)")
     c.add_argument("benchmark", choices=BENCHMARKS)
     _common(c)
+    c.add_argument("--run-dir", help="record each verdict in this folder's results.jsonl as it finishes")
+    c.add_argument("--resume", action="store_true", help="continue the check in --run-dir (runs only unfinished tasks)")
     c.set_defaults(func=run_canonical)
     f = sub.add_parser("complete-samples", help="fill a samples file's missing tasks with empty solutions, so "
                        "evalplus / bigcodebench accept it")
@@ -89,6 +96,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from evals.datasets import DatasetError
     from evals.rundir import RunDirError
     from evals.spec import EvalSpec
+    from sandbox.executor import ExecutorError
 
     try:
         spec = EvalSpec(
@@ -97,11 +105,12 @@ def run_eval(args: argparse.Namespace) -> int:
             limit=args.limit, run_dir=Path(args.run_dir) if args.run_dir else None, resume=args.resume,
             backend=args.backend, sandbox=args.sandbox, prompt_mode=args.prompt_mode, seed=args.seed,
             concurrency=args.concurrency, timeout_s=args.timeout, swebench_dir=swebench_dir(args.swebench_dir),
+            executor=args.executor, ray_address=args.ray_address,
             data_path=Path(args.data_path) if args.data_path else None,
             engine_options=_engine_options(args), progress=not args.json and sys.stderr.isatty(),
         )
         summary = evaluate(spec)
-    except (ValueError, DatasetError, RunDirError) as exc:
+    except (ValueError, DatasetError, RunDirError, ExecutorError) as exc:
         raise UserError(str(exc)) from exc
     if args.json:
         print(json.dumps(summary.as_dict(), indent=1))
@@ -148,22 +157,33 @@ def run_canonical(args: argparse.Namespace) -> int:
     from evals import datasets
     from evals.benchmark_runner import exec_config
     from evals.canonical import check_canonical
+    from evals.rundir import RunDir, RunDirError
     from evals.spec import EvalSpec
+    from sandbox.executor import ExecutorError, make_executor
 
     try:
         if args.benchmark == "swebench":
             from codeloop.commands.swebench import run_swebench_canonical
 
             return run_swebench_canonical(args, swebench_dir(args.swebench_dir))
+        if args.resume and not args.run_dir:
+            raise ValueError("--resume needs the --run-dir to continue")
         tasks = datasets.load(args.benchmark, args.split, subset=args.subset)
-    except (ValueError, datasets.DatasetError) as exc:
+        coverage = datasets.coverage(args.benchmark, args.subset, len(tasks))
+        if args.limit and args.limit < len(tasks):
+            tasks, coverage = tasks[: args.limit], f"{coverage}; limited to the first {args.limit}"
+        spec = EvalSpec(args.benchmark, model="canonical", split=args.split, subset=args.subset, sandbox=args.sandbox,
+                        concurrency=args.concurrency, timeout_s=args.timeout, executor=args.executor,
+                        ray_address=args.ray_address, run_dir=Path(args.run_dir) if args.run_dir else None,
+                        resume=args.resume, engine={"generator": "canonical solutions"})
+        run_dir = RunDir(spec.run_dir, spec) if spec.run_dir else None
+        if run_dir:
+            run_dir.open()
+        config = exec_config(spec)
+        report = check_canonical(tasks, config, progress=not args.json and sys.stderr.isatty(), coverage=coverage,
+                                 run_dir=run_dir, executor=make_executor(config.executor_config()))
+    except (ValueError, datasets.DatasetError, RunDirError, ExecutorError) as exc:
         raise UserError(str(exc)) from exc
-    coverage = datasets.coverage(args.benchmark, args.subset, len(tasks))
-    if args.limit and args.limit < len(tasks):
-        tasks, coverage = tasks[: args.limit], f"{coverage}; limited to the first {args.limit}"
-    config = exec_config(EvalSpec(args.benchmark, sandbox=args.sandbox, concurrency=args.concurrency,
-                                  timeout_s=args.timeout))
-    report = check_canonical(tasks, config, progress=not args.json and sys.stderr.isatty(), coverage=coverage)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
     else:

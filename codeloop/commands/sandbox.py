@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +31,11 @@ def register(subparsers) -> None:
     check.add_argument("--backend", choices=("auto", "docker", "docker-exec", "docker-cold", "bwrap"), default="auto")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_check)
+
+    res = sub.add_parser("resources", help="the Ray resources this machine advertises as a cluster node: "
+                         "'{\"sandbox\": N}' when bwrap or Docker works here, else '{}'")
+    res.add_argument("--slots", type=int, default=os.cpu_count() or 1, help="sandbox runs at once (default: cores)")
+    res.set_defaults(func=_resources)
 
     build = sub.add_parser("build-image", help="build the sandbox rootfs and Docker image offline")
     build.add_argument("--if-missing", action="store_true", help="keep what already exists")
@@ -105,6 +111,21 @@ def _check(args) -> int:
         console.print(f"[red]host changed:[/] {problem}")
     console.print("[green]all contained[/]" if report.contained else "[red]NOT all contained[/]")
     return 0 if report.contained else 1
+
+
+def _resources(args) -> int:
+    """For ``ray start --resources "$(codeloop sandbox resources)"``: a node without a sandbox backend
+    advertises nothing, so the Ray executor never sends it sandbox jobs."""
+    from sandbox.executor import node_resources
+    from sandbox.job_runner import resolve_backend
+
+    if args.slots < 1:
+        raise UserError(f"--slots must be >= 1, got {args.slots}")
+    resources = node_resources(args.slots)
+    name, why = resolve_backend("auto")
+    print(f"codeloop sandbox resources: {name or 'no sandbox backend'} ({why})", file=sys.stderr)
+    print(json.dumps(resources))
+    return 0
 
 
 def _build(args) -> int:

@@ -1,0 +1,170 @@
+"""Evals on a real 2-node Ray cluster on this machine: a head without a sandbox resource (like a node with
+neither bwrap nor Docker) and a second node advertising 2 sandbox slots. Same verdicts as the local
+executor; sandbox jobs land only on the sandbox node; a Ray worker killed mid-run loses no recorded
+result, and a resumed run re-runs only what has no result."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from evals import datasets
+from evals.canonical import check_canonical
+from evals.execute import Candidate, ExecConfig, judge
+from evals.rundir import RunDir
+from evals.spec import EvalSpec
+from evals.task import Task
+from sandbox.executor import ExecutorConfig, JobsLost
+from sandbox.types import Limits
+from tests.sandbox.ray_cluster import LocalRayCluster
+
+pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL = ExecConfig("bwrap", 2, Limits(timeout_s=60, memory_mb=1024))
+"""bwrap: no warm container pool to start in every fresh Ray worker process (lighter on a loaded machine)."""
+WAIT_S = 300.0
+"""Generous bound on anything the tests wait for (the shared machine may be heavily loaded)."""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray = pytest.importorskip("ray")
+    c = LocalRayCluster(env={"PYTHONPATH": str(REPO)})  # workers import this checkout's sandbox
+    try:
+        c.add_node(num_cpus=1, resources={}, head=True)
+        c.add_node(num_cpus=1, resources={"sandbox": 2})
+        ray.init(address=c.address, logging_level="ERROR", log_to_driver=False)
+        yield c
+    finally:
+        ray.shutdown()
+        c.stop()
+
+
+def ray_config(c: LocalRayCluster, **kw) -> ExecConfig:
+    return replace(LOCAL, executor="ray", ray_address=c.address, **kw)
+
+
+def sandbox_node_ids() -> set[str]:
+    import ray
+
+    return {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("sandbox", 0) > 0}
+
+
+def verdicts(results) -> list[tuple]:
+    return [(r.task_id, r.sample_index, r.passed, r.status, r.tests, r.status == "sandbox_error" and r.message)
+            for r in results]
+
+
+def test_same_verdicts_as_local_and_only_on_sandbox_nodes(cluster):
+    from sandbox.ray_executor import RayExecutor
+
+    tasks = datasets.load("humanevalplus")[:3]
+    candidates = []
+    for i, t in enumerate(tasks):  # right, wrong (another task's solution) and empty candidates
+        candidates += [Candidate(t, 0, "", t.canonical_solution),
+                       Candidate(t, 1, "", tasks[(i + 1) % len(tasks)].canonical_solution),
+                       Candidate(t, 2, "no code", "")]
+    executor = RayExecutor(ray_config(cluster).executor_config())
+    on_ray = judge(candidates, ray_config(cluster), executor)
+    local = judge(candidates, LOCAL)
+    assert verdicts(on_ray) == verdicts(local)
+    assert sum(r.passed for r in local) == len(tasks) and any(r.status == "no_code" for r in local)
+    assert set(executor.node_of.values()) <= sandbox_node_ids() and len(executor.node_of) == 2 * len(tasks)
+
+
+def test_cli_canonical_same_per_task_verdicts(cluster, tmp_path):
+    from codeloop.cli import main
+
+    runs = {}
+    for kind in ("local", "ray"):
+        argv = ["eval", "canonical", "humanevalplus", "--limit", "3", "--json", "--timeout", "60", "--sandbox", "bwrap",
+                "--run-dir", str(tmp_path / kind), "--executor", kind]
+        assert main(argv + (["--ray-address", cluster.address] if kind == "ray" else [])) == 0
+        lines = (tmp_path / kind / "results.jsonl").read_text().splitlines()
+        runs[kind] = sorted((r["task_id"], r["passed"], r["status"], json.dumps(r["tests"]))
+                            for r in map(json.loads, lines))
+    assert len(runs["ray"]) == 3 and runs["ray"] == runs["local"]
+
+
+def sleepy_tasks(n: int, seconds: float) -> list[Task]:
+    """Tasks whose canonical solution takes ``seconds``, so that a run is long enough to be hit mid-way."""
+    solution = f"import time\ntime.sleep({seconds})\n\ndef f():\n    return 1\n"
+    return [Task(f"Sleepy/{i}", "sleepy", "", "f", ("assert f() == 1",), solution) for i in range(n)]
+
+
+def open_run_dir(path: Path, resume: bool = False) -> RunDir:
+    rd = RunDir(path, EvalSpec("sleepy", model="canonical", run_dir=path, resume=resume))
+    rd.open()
+    return rd
+
+
+def run_and_kill_a_worker(cluster: LocalRayCluster, tasks: list[Task], config: ExecConfig, rd: RunDir, executor):
+    """Start the check in a thread; once a result is recorded, SIGKILL a worker running a job. Returns
+    (the thread's outcome: report or exception, the lines recorded before the kill)."""
+    outcome: dict = {}
+
+    def check() -> None:
+        try:
+            outcome["report"] = check_canonical(tasks, config, progress=False, run_dir=rd, executor=executor)
+        except Exception as exc:  # noqa: BLE001 - inspected by the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=check)
+    thread.start()
+    deadline = time.monotonic() + WAIT_S
+    while not rd.results.path.exists() or not rd.results.path.read_text().strip():
+        assert time.monotonic() < deadline and thread.is_alive(), f"no result recorded: {outcome}"
+        time.sleep(0.2)
+    while not (workers := cluster.workers("run_job")):
+        assert time.monotonic() < deadline and thread.is_alive(), f"no worker running a job: {outcome}"
+        time.sleep(0.1)
+    before = rd.results.path.read_text()
+    workers[0].kill()
+    thread.join(WAIT_S)
+    assert not thread.is_alive()
+    return outcome, before
+
+
+def recorded(rd: RunDir) -> list[str]:
+    return [json.loads(line)["task_id"] for line in rd.results.path.read_text().splitlines()]
+
+
+def test_killed_worker_is_retried_and_nothing_is_counted_twice(cluster, tmp_path):
+    from sandbox.ray_executor import RayExecutor
+
+    tasks = sleepy_tasks(5, 3)
+    config = ray_config(cluster)
+    rd = open_run_dir(tmp_path / "run")
+    outcome, before = run_and_kill_a_worker(cluster, tasks, config, rd, RayExecutor(config.executor_config()))
+    assert "error" not in outcome, outcome
+    report = outcome["report"]
+    assert report.num_run == 5 and sorted(report.passed) == sorted(t.task_id for t in tasks), report
+    ids = recorded(rd)
+    assert sorted(ids) == sorted(t.task_id for t in tasks)  # each exactly once
+    assert rd.results.path.read_text().startswith(before)  # what was recorded before the kill stands
+
+
+def test_a_lost_job_is_not_recorded_and_resume_runs_only_it(cluster, tmp_path):
+    from sandbox.ray_executor import RayExecutor
+
+    tasks = sleepy_tasks(5, 3)
+    config = ray_config(cluster)
+    no_retries = RayExecutor(ExecutorConfig("ray", config.backend, ray_address=cluster.address, max_retries=0))
+    rd = open_run_dir(tmp_path / "run")
+    outcome, before = run_and_kill_a_worker(cluster, tasks, config, rd, no_retries)
+    lost = outcome.get("error")
+    assert isinstance(lost, JobsLost) and len(lost.indices) == 1, outcome
+    first = recorded(rd)
+    assert len(first) == 4 and len(set(first)) == 4
+    resumed = check_canonical(tasks, config, progress=False, run_dir=open_run_dir(tmp_path / "run", resume=True),
+                              executor=RayExecutor(config.executor_config()))
+    assert resumed.num_run == 1 and len(resumed.passed) == 5, resumed
+    ids = recorded(rd)
+    assert ids[:4] == first and sorted(ids) == sorted(t.task_id for t in tasks)
+    assert rd.results.path.read_text().startswith(before)
