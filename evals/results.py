@@ -115,17 +115,26 @@ def result_record(result: SampleResult) -> dict:
     return asdict(result)
 
 
-def per_task_passes(run_dir: Path) -> dict[str, float]:
-    """task_id -> mean pass over samples, read from an eval run's ``results.jsonl``.
+def per_task_passes(run_dir: Path, metric: str = "passed") -> dict[str, float]:
+    """task_id -> mean of ``metric`` over samples (``passed`` of an eval run, or ``tests_pass`` /
+    ``exact_match`` / ``edit_similarity`` of a ``codeloop eval fim`` run), read from ``results.jsonl``.
 
-    Samples the sandbox could not judge (status ``sandbox_error``) are left out: they say nothing about
-    the model, and counting them as failures would bias a comparison towards whichever run had fewer.
+    Samples the sandbox could not judge (``judged`` is False) are left out: they say nothing about the
+    model, and counting them as failures would bias a comparison towards whichever run had fewer.
     """
     store = JsonlStore(Path(run_dir) / "results.jsonl")
     records, _ = store.load()
     sums: dict[str, list[float]] = {}
     for rec in records.values():
-        if rec.get("status") == "sandbox_error":
-            continue
-        sums.setdefault(rec["task_id"], []).append(1.0 if rec["passed"] else 0.0)
+        if judged(rec) and metric in rec:
+            sums.setdefault(rec["task_id"], []).append(float(rec[metric]))
     return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def judged(record: dict[str, Any]) -> bool:
+    """False when the sandbox itself failed on the record's run: an eval result with status
+    ``sandbox_error``, or an eval fim check that broke with a sandbox error."""
+    if record.get("status") == "sandbox_error":
+        return False
+    check = record.get("check") or {}
+    return not (check.get("status") == "broken" and str(check.get("message", "")).startswith("sandbox_error"))

@@ -14,12 +14,18 @@ from lsp.engine_client import Chunk, ClientStats, EngineError, Generation, Sampl
 
 
 class InProcessClient:
-    """An AsyncEngine in this process; the model loads in a background thread on ``start()``."""
+    """An AsyncEngine in this process; the model loads in a background thread on ``start()``.
+
+    ``engine``: an AsyncEngine to use instead of loading ``model`` (the RL loop evaluates its own rollout
+    engine, LoRA adapter included, this way). The client owns it: ``aclose`` shuts it down, which stops its
+    thread and leaves the ``Engine`` under it usable.
+    """
 
     def __init__(self, model: str, *, engine_options: dict[str, Any] | None = None,
-                 home: str | os.PathLike[str] | None = None) -> None:
+                 home: str | os.PathLike[str] | None = None, engine: Any = None) -> None:
         self.model = model
         self.engine_options = engine_options or {}
+        self._given = engine
         self.stats = ClientStats()
         self._engine: Any = None
         self._loading: asyncio.Future[Any] | None = None
@@ -34,6 +40,8 @@ class InProcessClient:
     def _load(self) -> Any:
         from inference import async_engine, engine
 
+        if self._given is not None:
+            return self._given
         try:
             config = EngineConfig(model=self.model, **self.engine_options)
             return async_engine.AsyncEngine(engine.Engine.from_config(config))
@@ -124,6 +132,8 @@ class InProcessClient:
     async def aclose(self) -> None:
         if self._engine is not None:
             self._engine.shutdown()
+        elif self._given is not None:
+            self._given.shutdown()
 
 
 def _plain(value: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from rl.grpo import GRPOConfig
 
 ALGOS = ("grpo", "rft")
 DTYPES = ("bfloat16", "float32")
-TASK_SOURCES = ("mbpp-train", "mbpp-validation", "synth", "acceptance")
+TASK_SOURCES = ("mbpp-train", "mbpp-validation", "synth", "acceptance", "repo")
 EVAL_BENCHMARKS = ("humanevalplus", "mbppplus", "bigcodebench", "swebench", "mbpp-validation")
 
 
@@ -55,10 +55,24 @@ class TaskSettings:
     synth_count: int = 0
     """Synthetic tasks to generate per refresh (source ``synth``)."""
     acceptance_log: str | None = None
+    repo_tasks: str | None = None
+    """Source ``repo``: a tasks file of ``codeloop tasks mine`` (its ``train`` split is trained on; the
+    ``heldout`` split is what ``codeloop loop --repo`` evaluates and promotes on)."""
+    repo_settings: dict[str, Any] = field(default_factory=dict)
+    """Source ``repo``: language-server settings over the editor's defaults (the prompts and the held-out
+    eval are the editor's with these settings)."""
+    repo_similarity_weight: float = 0.01
+    """Source ``repo``: reward = fraction of the task's tests passing + this x edit similarity to the mined
+    span, a tie-breaker only: keep it below 1 / (tests per task) so it never outweighs one more passing test."""
 
     def __post_init__(self) -> None:
         self.sources = tuple(self.sources)
+        self.repo_settings = dict(self.repo_settings)
         _check(all(s in TASK_SOURCES for s in self.sources), f"tasks.sources must be among {TASK_SOURCES}")
+        _check("repo" not in self.sources or self.sources == ("repo",),
+               "tasks.sources: repo cannot be mixed with other sources (its prompts are FIM, theirs chat)")
+        _check("repo" not in self.sources or bool(self.repo_tasks), "tasks.sources repo needs tasks.repo_tasks")
+        _check(0 <= self.repo_similarity_weight < 0.1, "tasks.repo_similarity_weight must be in [0, 0.1)")
         _check(self.limit is None or self.limit >= 1, "tasks.limit must be >= 1")
         _check(self.synth_count >= 0, "tasks.synth_count must be >= 0")
 
@@ -128,12 +142,18 @@ class EvalSettings:
     bigcodebench_subset: str = "stdlib"
     swebench_dir: str | None = None
     max_tokens: int = 512
+    fim_limit: int | None = None
+    """``codeloop loop --repo``: evaluate at most this many held-out tasks (None: all of them)."""
+    general: bool = False
+    """``codeloop loop --repo``: also evaluate ``benchmarks`` at every iteration (reported, never used for
+    promotion: an adapter for one repository should not wreck general skill)."""
 
     def __post_init__(self) -> None:
         self.benchmarks = tuple(self.benchmarks)
         _check(all(b in EVAL_BENCHMARKS for b in self.benchmarks), f"eval.benchmarks must be among {EVAL_BENCHMARKS}")
         _check("mbpp-validation" in self.benchmarks, "eval.benchmarks must include mbpp-validation (promotion)")
         _check(self.limit is None or self.limit >= 1, "eval.limit must be >= 1")
+        _check(self.fim_limit is None or self.fim_limit >= 1, "eval.fim_limit must be >= 1")
         self.limits = dict(self.limits)
         _check(set(self.limits) <= set(EVAL_BENCHMARKS), f"eval.limits keys must be among {EVAL_BENCHMARKS}")
         _check(all(isinstance(v, int) and v >= 0 for v in self.limits.values()), "eval.limits values must be >= 0")

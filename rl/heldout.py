@@ -64,3 +64,23 @@ def beats(candidate_dir: Path, best_dir: Path) -> tuple[bool, float, float, int]
     c = sum(cand[t] for t in common) / len(common)
     b = sum(best[t] for t in common) / len(common)
     return c > b, c, b, len(common)
+
+
+class BenchmarkHeldOut:
+    """The held-out side of the chat loop: ``eval.benchmarks`` through evals; an adapter is promoted when its
+    MBPP-validation pass@1 is strictly higher than the best so far's (``beats``)."""
+
+    def __init__(self, config: RLConfig) -> None:
+        self.config = config
+
+    def evaluate(self, engine: Any, out_dir: Path, label: str, adapter_dir: Path | None) -> dict[str, Any]:
+        return evaluate_all(self.config, engine, out_dir, label, adapter_dir)
+
+    def compare(self, scores: dict[str, Any], best: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """(promote, the comparison recorded in loop.jsonl) of ``scores`` against the best run's."""
+        best_dir = Path(best["mbpp-validation"]["run_dir"])
+        promoted, mine, top, num = beats(Path(scores["mbpp-validation"]["run_dir"]), best_dir)
+        return promoted, {"candidate": mine, "best": top, "num_tasks": num, "best_run": str(best_dir)}
+
+    def on_promoted(self, adapter: Path, info: dict[str, Any]) -> None:
+        """Nothing beyond ``<run_dir>/promoted`` (rl/loop.py)."""

@@ -19,6 +19,8 @@ watcher polls ``os.path.realpath(<run_dir>/promoted)`` and reloads when the targ
 folder is complete before the swap and never modified afterwards.
 Promotion rule: an iteration's adapter is promoted only if its MBPP-validation pass@1 is strictly higher than
 the best so far (the base model's to start with), both measured on the tasks the sandbox judged in both runs.
+The repository loop (``codeloop loop --repo``, rl/repo_loop.py) runs this same loop with its own held-out
+eval (eval fim on the repository's held-out files), promotion rule and task source (rl/repo_source.py).
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ def build_tasks(config: RLConfig, engine: Any = None, report: FilterReport | Non
     ``<run_dir>/decontamination.json``), then validated in the sandbox."""
     from sandbox.types import Limits
 
+    if "repo" in config.tasks.sources:  # mined and gold-checked already; split by file from the held-out set
+        from rl.repo_source import train_tasks
+
+        return train_tasks(config)  # type: ignore[return-value]
     tasks: list[RLTask] = []
     for source in config.tasks.sources:
         tasks += clean_source(config, source, source_tasks(config, source, engine, report))
@@ -102,9 +108,20 @@ def open_phase(config: RLConfig, engine: Any = None):
     (run_dir / "config.json").write_text(json.dumps(config.as_dict(), indent=1))
     tasks = [] if (run_dir / "tasks.jsonl").is_file() else build_tasks(config, engine)
     trainer = Trainer(config, resolve_model_path(config.model))
-    phase = Phase(config, engine, trainer, tasks)
+    phase = Phase(config, engine, trainer, tasks, source=task_source(config))
     phase.resume()
     return phase
+
+
+def task_source(config: RLConfig) -> Any:
+    """How the phase reads its tasks back and rolls them out: the user's repository, or chat tasks."""
+    if "repo" in config.tasks.sources:
+        from rl.repo_source import RepoSource
+
+        return RepoSource(config)
+    from rl.rollout import ChatSource
+
+    return ChatSource()
 
 
 def train(config: RLConfig, on_step=None) -> dict[str, Any]:
@@ -114,22 +131,23 @@ def train(config: RLConfig, on_step=None) -> dict[str, Any]:
     return phase.state.history[-1] if phase.state.history else {}
 
 
-def run_loop(config: RLConfig, iterations: int, on_event=None) -> list[dict[str, Any]]:
-    """``iterations`` × (train ``train.steps`` steps → evaluate → maybe promote); resumable at every stage."""
-    from rl.heldout import beats, evaluate_all
+def run_loop(config: RLConfig, iterations: int, on_event=None, heldout: Any = None) -> list[dict[str, Any]]:
+    """``iterations`` × (train ``train.steps`` steps → evaluate → maybe promote); resumable at every stage.
+    ``heldout`` evaluates and decides promotion (default ``rl.heldout.BenchmarkHeldOut``; the repository
+    loop's is ``rl.repo_loop.RepoHeldOut``)."""
+    from rl.heldout import BenchmarkHeldOut
 
+    heldout = heldout or BenchmarkHeldOut(config)
     notify = on_event or (lambda *_: None)
     phase = open_phase(config)
     run_dir = Path(config.run_dir)
     done = read_jsonl(run_dir / "loop.jsonl")
-    base_dir = run_dir / "evals" / "iter-0000"
     saved_key = phase.engine.adapter_key
     phase.engine.set_adapter(None)
-    base = evaluate_all(config, phase.engine, base_dir, label="base")
+    base = heldout.evaluate(phase.engine, run_dir / "evals" / "iter-0000", "base", None)
     notify("base", base)
     promoted_before = [r for r in done if r["promoted"]]
-    best_dir = Path(promoted_before[-1]["scores"]["mbpp-validation"]["run_dir"]) if promoted_before \
-        else base_dir / "mbpp-validation"
+    best = promoted_before[-1]["scores"] if promoted_before else base
     if saved_key is not None:
         phase.engine.set_adapter(phase.checkpoints.latest() / "adapter", name="resumed")
     for iteration in range(len(done) + 1, iterations + 1):
@@ -137,15 +155,13 @@ def run_loop(config: RLConfig, iterations: int, on_event=None) -> list[dict[str,
         phase.run(iteration * config.train.steps, lambda rec: notify("step", rec))
         adapter = snapshot_adapter(phase, run_dir / "adapters" / f"iter-{iteration:04d}")
         phase.engine.set_adapter(adapter, name=adapter.name)
-        scores = evaluate_all(config, phase.engine, run_dir / "evals" / f"iter-{iteration:04d}", label=adapter.name,
-                              adapter_dir=adapter)
-        candidate_dir = Path(scores["mbpp-validation"]["run_dir"])
-        promoted, mine, best, num = beats(candidate_dir, best_dir)
-        comparison = {"candidate": mine, "best": best, "num_tasks": num, "best_run": str(best_dir)}
+        scores = heldout.evaluate(phase.engine, run_dir / "evals" / f"iter-{iteration:04d}", adapter.name, adapter)
+        promoted, comparison = heldout.compare(scores, best)
         if promoted:
-            best_dir = candidate_dir
-            promote(run_dir, adapter, {"iteration": iteration, "step": phase.state.step, "scores": scores,
-                                       "comparison": comparison})
+            best = scores
+            info = {"iteration": iteration, "step": phase.state.step, "scores": scores, "comparison": comparison}
+            promote(run_dir, adapter, info)
+            heldout.on_promoted(adapter, info)
         record = {"iteration": iteration, "step": phase.state.step, "new_tasks": new_tasks, "scores": scores,
                   "base": base, "promoted": promoted, "promotion_comparison": comparison, "adapter": str(adapter),
                   "time": time.time()}

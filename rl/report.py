@@ -41,6 +41,11 @@ def _plot(path: Path, title: str, series: dict[str, tuple[list, list]], ylabel: 
     plt.close(fig)
 
 
+FIM_METRICS = (("fim held-out: tests-pass", "tests_pass"), ("fim held-out: exact match", "exact_match"),
+               ("fim held-out: edit similarity", "edit_similarity"))
+"""Rows of the repository loop's held-out eval (``codeloop eval fim`` on the held-out files)."""
+
+
 def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str], dict]:
     """Markdown rows (benchmark, iteration, pass@1 [CI], Δ vs base [paired CI]) and plot data."""
     rows = ["| benchmark | iteration | tasks | pass@1 | 95% CI | Δ vs base | paired 95% CI | promoted |",
@@ -50,13 +55,14 @@ def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str],
     for bench_dir in sorted(p for p in base_dir.glob("*") if p.is_dir()):
         name = bench_dir.name
         it_dirs = [(rec, run_dir / "evals" / f"iter-{rec['iteration']:04d}" / name) for rec in loop]
-        runs = [(rec, per_task_passes(d)) for rec, d in it_dirs if d.is_dir()]
-        base = per_task_passes(bench_dir)
-        common = set(base).intersection(*(set(scores) for _, scores in runs))  # one task set per benchmark
-        rows += _benchmark_rows(name, base, runs, common, plots)
-        for subset in subsets_of(name):  # e.g. MBPP+ on the tasks never trained or promoted on
-            rows += _benchmark_rows(f"{name} ({subset.description})", base, runs,
-                                    {t for t in common if subset.keep(t)}, plots)
+        for label, metric in FIM_METRICS if name == "fim" else ((name, "passed"),):
+            runs = [(rec, per_task_passes(d, metric)) for rec, d in it_dirs if d.is_dir()]
+            base = per_task_passes(bench_dir, metric)
+            common = set(base).intersection(*(set(scores) for _, scores in runs))  # one task set per benchmark
+            rows += _benchmark_rows(label, base, runs, common, plots)
+            for subset in subsets_of(name):  # e.g. MBPP+ on the tasks never trained or promoted on
+                rows += _benchmark_rows(f"{label} ({subset.description})", base, runs,
+                                        {t for t in common if subset.keep(t)}, plots)
     return rows, plots
 
 
@@ -79,6 +85,11 @@ def _benchmark_rows(name: str, base: dict[str, float], runs: list, common: set[s
 def decontamination_lines(run_dir: Path) -> list[str]:
     """What decontamination removed from each task source (``decontamination.json``)."""
     path = run_dir / "decontamination.json"
+    from rl.repo_loop import TASKS
+
+    if (run_dir / TASKS).is_file():
+        return ["Repository tasks are not decontaminated against the benchmarks: the loop trains on the "
+                "repository's train files and evaluates on its held-out files (no file in both)."]
     if not path.is_file():
         return ["No decontamination record (a run from before decontamination)."]
     lines = ["| source | tasks in | kept | removed: by id | by 13-gram | by MinHash |", "|---|---|---|---|---|---|"]
@@ -87,6 +98,36 @@ def decontamination_lines(run_dir: Path) -> list[str]:
         lines.append(f"| {rec['source']} | {rec['num_in']} | {rec['num_kept']} | {by.get('id', 0)} | "
                      f"{by.get('ngram', 0)} | {by.get('minhash', 0)} |")
     return lines
+
+
+def repository_lines(run_dir: Path) -> list[str]:
+    """The repository loop's tasks: counts per split and kind, and the miner's one-line reason for every file
+    that gave no task, every test file that does not import, every failing test and every dropped task."""
+    from evals.repo.miner import report_path
+    from rl.repo_loop import TASKS
+
+    path = report_path(run_dir / TASKS)
+    if not (run_dir / TASKS).is_file():
+        return []
+    lines = ["## Repository", ""]
+    if not path.is_file():
+        return [*lines, f"Tasks from {run_dir / TASKS} (no miner report beside it).", ""]
+    mined = json.loads(path.read_text())
+    counts = "; ".join(f"{split}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+                       for split, kinds in sorted(mined.get("tasks", {}).items()))
+    lines += [f"`{mined.get('repo')}` ({mined.get('source')}, commit {mined.get('commit')}): {counts or 'no tasks'}. "
+              f"Mining took {mined.get('seconds', {})} s.", ""]
+    skipped = {f: why for f, why in mined.get("files", {}).items() if not why.endswith(" tasks")}
+    for title, items in (("Files without tasks", skipped), ("Test files that do not import", mined.get("collect_errors", {})),
+                         ("Tests failing in the suite run", mined.get("failing_tests", {})),
+                         ("Tasks dropped by the gold check", mined.get("dropped", {}))):
+        if items:
+            lines += [f"{title} ({len(items)}):", "", *[f"- `{k}`: {_one_line(v)}" for k, v in sorted(items.items())], ""]
+    return lines
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:200]
 
 
 def write_report(run_dir: Path) -> Path:
@@ -132,6 +173,7 @@ def write_report(run_dir: Path) -> Path:
           f"{r['wall_s']:.0f} |" for r in steps],
         "", f"Total rollout tokens {int(tokens[-1]) if tokens else 0}, training wall time {wall[-1] / 60 if wall else 0:.1f} min.",
         "", "![reward](reward.png) ![pass rate](train_pass_rate.png) ![cost](cost.png)", "",
+        *repository_lines(run_dir),
         "## Decontamination", "", *decontamination_lines(run_dir), "",
         "## Held-out pass@1", "", *rows, "", "![held-out](heldout.png)" if plots else "", "",
     ]

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from evals.prompts import PromptMode, assemble_program, build_prompt
 from evals.task import Task
@@ -88,37 +88,52 @@ def eval_task(task: RLTask) -> Task:
                 tests=("\n".join(task.tests),), canonical_solution=task.reference)
 
 
-def generate_groups(engine: Any, tasks: Sequence[RLTask], settings: RolloutSettings, seed: int) -> tuple[list, float]:
-    """(list of (task, prompt_ids, RequestOutput), seconds): one n=G request per task, all in flight at once."""
-    from inference.request import Priority
+def chat_requests(engine: Any, tasks: Sequence[RLTask], settings: RolloutSettings, seed: int) -> list[tuple]:
+    """(task, prompt ids, SamplingParams) per task: the evals' chat prompt, n=G samples with logprobs."""
     from inference.sampling import SamplingParams
 
-    start = time.perf_counter()
-    requests = {}
+    out = []
     for i, task in enumerate(tasks):
         prompt = build_prompt(eval_task(task), PromptMode.CHAT, engine.tokenizer)
-        ids = list(engine.tokenizer.encode(prompt.text))
         params = SamplingParams(n=settings.group_size, temperature=settings.temperature, top_p=settings.top_p,
                                 max_tokens=settings.max_tokens, stop=list(prompt.stop), seed=seed * 100_003 + i,
                                 logprobs=True)
+        out.append((task, list(engine.tokenizer.encode(prompt.text)), params))
+    return out
+
+
+def generate_groups(engine: Any, tasks: Sequence[RLTask], settings: RolloutSettings, seed: int) -> tuple[list, float]:
+    """(list of (task, prompt_ids, RequestOutput), seconds): one n=G chat request per task."""
+    return run_requests(engine, chat_requests(engine, tasks, settings, seed), seed)
+
+
+def run_requests(engine: Any, requests: Sequence[tuple[Any, list[int], Any]], seed: int) -> tuple[list, float]:
+    """(list of (task, prompt_ids, RequestOutput), seconds) for (task, prompt ids, SamplingParams) requests:
+    one n=G request per task under the engine's active adapter, all in flight at once."""
+    from inference.request import Priority
+
+    start = time.perf_counter()
+    pending = {}
+    for i, (task, ids, params) in enumerate(requests):
         try:
             rid = engine.add_request(ids, params, priority=Priority.BATCH, adapter_id=engine.adapter_key,
                                      request_id=f"rollout-{seed}-{i}")
         except ValueError as exc:  # e.g. a prompt longer than the context: skip the task, keep the batch
             log.warning("task %s skipped: engine refused its prompt: %s", task.task_id, exc)
             continue
-        requests[rid] = (task, ids)
+        pending[rid] = (task, ids)
     done = {}
-    while len(done) < len(requests):
+    while len(done) < len(pending):
         for out in engine.step():
-            if out.finished and out.request_id in requests:
+            if out.finished and out.request_id in pending:
                 done[out.request_id] = out
-    return [(*requests[rid], done[rid]) for rid in requests], time.perf_counter() - start
+    return [(*pending[rid], done[rid]) for rid in pending], time.perf_counter() - start
 
 
 def collect(engine: Any, tasks: Sequence[RLTask], settings: RolloutSettings, reward_spec: RewardSpec,
             seed: int, run_many=None) -> RolloutBatch:
-    """Generate, extract code, run it against each task's asserts (retry once on sandbox failure), score."""
+    """Generate, extract code, run it against each task's asserts (retry once on sandbox failure), score.
+    The ``collect`` of the chat task sources (MBPP, synthetic, accepted suggestions)."""
     generated, gen_s = generate_groups(engine, tasks, settings, seed)
     limits = Limits(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb)
     samples, jobs = [], []
@@ -148,3 +163,24 @@ def collect(engine: Any, tasks: Sequence[RLTask], settings: RolloutSettings, rew
     num_tokens = sum(len(r.completion_token_ids) for r in rollouts)
     skipped_groups = sorted({r.task_id for r in rollouts if r.skipped})
     return RolloutBatch(rollouts, num_tokens, gen_s, exec_s, len(jobs), skipped_groups)
+
+
+class TaskSource(Protocol):
+    """What a training phase needs of its tasks: how to read one back from ``tasks.jsonl`` and how to turn a
+    batch of them into judged rollouts. Chat sources: ``ChatSource``; the user's repository: rl/repo_source.py."""
+
+    def load(self, record: dict[str, Any]) -> Any: ...
+
+    def collect(self, engine: Any, tasks: Sequence[Any], settings: RolloutSettings, reward_spec: RewardSpec,
+                seed: int, run_many=None) -> RolloutBatch: ...
+
+
+class ChatSource:
+    """Tasks with asserts (``RLTask``), prompted as chat (the evals' prompt), rewarded by ``reward_spec``."""
+
+    def load(self, record: dict[str, Any]) -> RLTask:
+        return RLTask.from_dict(record)
+
+    def collect(self, engine: Any, tasks: Sequence[RLTask], settings: RolloutSettings, reward_spec: RewardSpec,
+                seed: int, run_many=None) -> RolloutBatch:
+        return collect(engine, tasks, settings, reward_spec, seed, run_many)

@@ -25,8 +25,7 @@ from evals.jsonl import append_jsonl, read_jsonl, write_jsonl_atomic
 from rl.checkpoint import CheckpointManager, DataCursor, TrainState
 from rl.config import RLConfig
 from rl.rewards import RewardSpec
-from rl.rollout import RolloutBatch, collect
-from rl.tasks import RLTask
+from rl.rollout import ChatSource, RolloutBatch, TaskSource
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +73,12 @@ def step_metrics(step: int, batch: RolloutBatch, update: dict[str, float], group
 class Phase:
     """Owns the trainer, the checkpoints and the data cursor of one run directory."""
 
-    def __init__(self, config: RLConfig, engine: Any, trainer: Any, tasks: Sequence[RLTask],
-                 reward_spec: RewardSpec | None = None, run_many: Callable | None = None) -> None:
+    def __init__(self, config: RLConfig, engine: Any, trainer: Any, tasks: Sequence[Any],
+                 reward_spec: RewardSpec | None = None, run_many: Callable | None = None,
+                 source: TaskSource | None = None) -> None:
         self.config, self.engine, self.trainer = config, engine, trainer
+        self.source = source or ChatSource()
+        """Reads tasks back and turns them into judged rollouts (chat tasks, or the user's repository)."""
         self.run_dir = Path(config.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.tasks = self._task_set(tasks)
@@ -86,16 +88,16 @@ class Phase:
         self.state = TrainState(0, DataCursor(config.seed))
         self.metrics_path = self.run_dir / "metrics.jsonl"
 
-    def _task_set(self, tasks: Sequence[RLTask]) -> list[RLTask]:
+    def _task_set(self, tasks: Sequence[Any]) -> list[Any]:
         path = self.run_dir / "tasks.jsonl"
         if path.is_file():
-            return [RLTask.from_dict(d) for d in read_jsonl(path)]
+            return [self.source.load(d) for d in read_jsonl(path)]
         if not tasks:
             raise NoTasksError("no training tasks: every source was empty or filtered out (see the log)")
         write_jsonl_atomic(path, [t.as_dict() for t in tasks])
         return list(tasks)
 
-    def add_tasks(self, tasks: Sequence[RLTask]) -> int:
+    def add_tasks(self, tasks: Sequence[Any]) -> int:
         """Append tasks with new ids to the task set (and tasks.jsonl); returns how many were new.
 
         NOTE: the cursor's epoch order depends on the number of tasks, so adding tasks re-shuffles the rest
@@ -132,8 +134,8 @@ class Phase:
         step = self.state.step + 1
         indices = self.state.cursor.take(len(self.tasks), self.config.rollout.prompts_per_step)
         batch_tasks = [self.tasks[i] for i in indices]
-        batch = collect(self.engine, batch_tasks, self.config.rollout, self.reward_spec,
-                        seed=self.config.seed * 1_000_003 + step, run_many=self.run_many)
+        batch = self.source.collect(self.engine, batch_tasks, self.config.rollout, self.reward_spec,
+                                    seed=self.config.seed * 1_000_003 + step, run_many=self.run_many)
         self._write_rollouts(step, batch)
         update = self.trainer.step(batch.groups(self.config.rollout.group_size))
         record = step_metrics(step, batch, update, self.config.rollout.group_size, time.perf_counter() - start)

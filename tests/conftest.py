@@ -40,3 +40,17 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model_dir(request: pytest.FixtureRequest) -> Path:
     """Each tiny model in turn."""
     return request.getfixturevalue(f"tiny_{request.param}_dir")
+
+
+@pytest.fixture(scope="session")
+def mined(tmp_path_factory: pytest.TempPathFactory):
+    """(target, options, report) of ``tasks mine`` on tests/evals/minirepo.py (half the files held out; needs
+    bubblewrap). Shared by the eval fim and repository RL tests, so the fixture repository is mined once."""
+    from evals.repo.miner import MineOptions, mine
+    from evals.repo.target import resolve_target
+    from tests.evals.minirepo import make_minirepo
+
+    base = tmp_path_factory.mktemp("mine")
+    target = resolve_target(str(make_minirepo(base / "minirepo")))
+    options = MineOptions(out=base / "tasks.jsonl", cache_dir=base / "cache", heldout_fraction=0.5, seed=0)
+    return target, options, mine(target, options)

@@ -33,7 +33,7 @@ def mine_flags(p: argparse.ArgumentParser) -> None:
 
 
 def mine_repo(args: argparse.Namespace, out: Path | None, quiet: bool):
-    """Mine ``args.repo`` into ``out`` (default runs/tasks/<repo>.jsonl) and write the report beside it."""
+    """Mine ``args.repo`` into ``out`` (default runs/tasks/<repo>.jsonl); ``mine`` writes the report beside it."""
     from evals.repo.miner import MineOptions, mine
     from evals.repo.target import TargetError, resolve_target
 
@@ -45,9 +45,7 @@ def mine_repo(args: argparse.Namespace, out: Path | None, quiet: bool):
     options = MineOptions(out=out, seed=args.seed, heldout_fraction=args.heldout, max_tests=args.max_tests,
                           concurrency=args.check_concurrency, refresh=args.refresh,
                           progress=not quiet and sys.stderr.isatty())
-    report = mine(target, options)
-    Path(f"{out}.report.json").write_text(json.dumps(report.as_dict(), indent=1))
-    return report
+    return mine(target, options)
 
 
 def run_mine(args: argparse.Namespace) -> int:

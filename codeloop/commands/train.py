@@ -1,4 +1,5 @@
 """``codeloop train --config FILE`` and ``codeloop loop [--iterations N] [--config FILE]`` /
+``codeloop loop --repo REPO [--tasks FILE]`` (the user's repository, rl/repo_loop.py) /
 ``codeloop loop report RUN_DIR``: the RL loop (rl/)."""
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--steps", type=positive_int, help="override train.steps (steps per iteration)")
     p.add_argument("--eval-limit", type=positive_int, help="override eval.limit (first N tasks of each benchmark)")
     p.add_argument("--algo", choices=("grpo", "rft"), help="override train.algo")
+    repo = p.add_argument_group("repository loop (learn a repository from its own tests)")
+    repo.add_argument("--repo", help="repository folder or SWE-bench instance id: mine it, train on its train "
+                      "files, evaluate and promote on its held-out files (eval fim)")
+    repo.add_argument("--tasks", type=Path, help="a `codeloop tasks mine` file to use instead of mining")
+    repo.add_argument("--python", type=Path, help="interpreter of a folder repository (default: its .venv, else this one)")
+    repo.add_argument("--mine-seed", type=int, default=0, help="the miner's split and span seed")
+    repo.add_argument("--heldout", type=float, default=0.3, help="fraction of files held out")
+    repo.add_argument("--max-tests", type=int, default=8, help="covering tests kept per task")
+    repo.add_argument("--refresh", action="store_true", help="rebuild the cached coverage map and gold checks")
+    repo.add_argument("--swebench-dir", help="offline SWE-bench folder (default $CODELOOP_SWEBENCH_DIR or ../shared/...)")
     p.set_defaults(func=_loop)
 
 
@@ -61,9 +72,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from inference.catalog import ModelError
     from inference.lora import AdapterError
     from inference.models.loader import ModelLoadError
+    from rl.repo_loop import RepoLoopError
     from rl.training_phase import NoTasksError
 
-    return (NoTasksError, AdapterError, ModelLoadError, ModelError)
+    return (NoTasksError, AdapterError, ModelLoadError, ModelError, RepoLoopError)
 
 
 def _logging() -> None:
@@ -96,17 +108,37 @@ def _loop(args: argparse.Namespace) -> int:
         return 0
     if args.iterations < 0:
         raise UserError("--iterations must be >= 0 (0: evaluate the base model only)")
-    from rl.loop import run_loop
-
     config = _config(args, **{"eval.limit": args.eval_limit, "train.algo": args.algo})
     _logging()
+    on_event = lambda kind, rec: _event(kind, rec, args.json)  # noqa: E731
     try:
-        records = run_loop(config, args.iterations, on_event=lambda kind, rec: _event(kind, rec, args.json))
+        if args.repo or args.tasks or "repo" in config.tasks.sources:
+            records = _repo_loop(args, config, on_event)
+        else:
+            from rl.loop import run_loop
+
+            records = run_loop(config, args.iterations, on_event=on_event)
     except _user_errors() as exc:
         raise UserError(str(exc)) from None
     if args.json:
         print(json.dumps({"run_dir": config.run_dir, "iterations": records}))
     return 0
+
+
+def _repo_loop(args: argparse.Namespace, config: RLConfig, on_event: Any) -> list[dict]:
+    from dataclasses import replace
+
+    from codeloop.arguments import swebench_dir
+    from rl.repo_loop import RepoSpec, run_repo_loop
+
+    where = swebench_dir(args.swebench_dir)
+    if not config.eval.swebench_dir and where.is_dir():  # SWE-bench instances resolve through it
+        config = replace(config, eval=replace(config.eval, swebench_dir=str(where)))
+    tasks = args.tasks or (Path(config.tasks.repo_tasks) if not args.repo and config.tasks.repo_tasks else None)
+    spec = RepoSpec(repo=args.repo, tasks=tasks, python=args.python, swebench_dir=where, seed=args.mine_seed,
+                    heldout_fraction=args.heldout, max_tests=args.max_tests, concurrency=config.rollout.concurrency,
+                    refresh=args.refresh)
+    return run_repo_loop(config, spec, args.iterations, on_event)
 
 
 def _print_step(rec: dict, as_json: bool) -> None:
@@ -121,6 +153,12 @@ def _event(kind: str, rec: dict, as_json: bool) -> None:
         _print_step(rec, as_json)
     elif not as_json:
         scores = rec if kind == "base" else rec["scores"]
-        text = ", ".join(f"{k} {v['pass@1']:.3f} ({v['num_tasks']})" for k, v in scores.items())
+        text = ", ".join(f"{k} {_headline(v)} ({v['num_tasks']})" for k, v in scores.items())
         tail = "" if kind == "base" else f" promoted={rec['promoted']}"
         print(f"{kind}{'' if kind == 'base' else ' ' + str(rec['iteration'])}: {text}{tail}", flush=True)
+
+
+def _headline(score: dict) -> str:
+    if "pass@1" in score:
+        return f"{score['pass@1']:.3f}"
+    return f"tests-pass {score['tests_pass']:.3f} exact-match {score['exact_match']:.3f}"

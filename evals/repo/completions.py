@@ -70,10 +70,12 @@ Record = dict[str, Any]
 
 
 async def generate(tasks: list[FimTask], roots: dict[str, Path], engine: EngineChoice, settings: Settings,
-                   concurrency: int, on_done: Callable[[Record], None]) -> None:
-    """Complete every task (``roots``: task source -> repository root); ``on_done`` gets each record."""
+                   concurrency: int, on_done: Callable[[Record], None], client: EngineClient | None = None) -> None:
+    """Complete every task (``roots``: task source -> repository root); ``on_done`` gets each record.
+    ``client``: the engine client to use instead of one made from ``engine`` (closed at the end)."""
     workspaces = {src: Workspace(root) for src, root in roots.items()}
-    client = _client(engine) if not engine.infill_url else None
+    if client is None and not engine.infill_url:
+        client = _client(engine)
     peer = InfillClient(engine.infill_url) if engine.infill_url else None
     checked = settings.check.enabled is True  # checked suggestions: the same prompts, k checked candidates
     completers = {src: Completer(client or _NoEngine(), settings, str(w.root),

@@ -29,6 +29,7 @@ from evals.repo.target import RepoTarget, resolve_target
 from evals.repo.task import FimTask, read_tasks
 from evals.rundir import RunDir
 from lsp.config import Settings
+from lsp.engine_client import EngineClient
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,25 @@ class FimEvalSpec:
     resume: bool = False
     swebench_dir: Path | None = None
     progress: bool = False
+    adapter: str = ""
+    """What identifies the LoRA adapter of an engine given as a client (its sha256; "" for none): part of
+    the identity, so a run folder of other weights is never continued."""
 
     def lsp_settings(self) -> Settings:
-        return Settings().merged({**self.settings, "debounceMs": 0})
+        return lsp_settings(self.settings)
 
     def identity(self) -> dict[str, Any]:
         """What must match for ``--resume`` to continue a run (not the label, progress or concurrency)."""
         return {"tasks": _task_digest(self.tasks_file), "engine": asdict(self.engine), "split": self.split,
                 "kinds": list(self.kinds), "per_kind": self.per_kind, "limit": self.limit,
-                "settings": asdict(self.lsp_settings()), "checks": self.checks}
+                "settings": asdict(self.lsp_settings()), "checks": self.checks,
+                **({"adapter": self.adapter} if self.adapter else {})}
+
+
+def lsp_settings(overrides: dict[str, Any]) -> Settings:
+    """The editor's settings with ``overrides`` (camelCase or snake_case) and no debounce: what an eval or
+    the repository RL task source completes with."""
+    return Settings().merged({**overrides, "debounceMs": 0})
 
 
 def _task_digest(path: Path) -> str:
@@ -79,8 +90,11 @@ def select_tasks(tasks: list[FimTask], per_kind: int | None, limit: int | None) 
     return tasks[:limit] if limit is not None else tasks
 
 
-def evaluate_fim(spec: FimEvalSpec) -> FimSummary:
-    """Run (or resume) ``spec`` to the end; the summary is also written to summary.json and report.md."""
+def evaluate_fim(spec: FimEvalSpec, client: EngineClient | None = None) -> FimSummary:
+    """Run (or resume) ``spec`` to the end; the summary is also written to summary.json and report.md.
+    ``client``: an engine client to complete with instead of the one ``spec.engine`` names (closed when
+    generation ran; when nothing was left to generate, closing it is the caller's). State the adapter it
+    runs in ``spec.adapter``."""
     tasks = select_tasks(read_tasks(spec.tasks_file, spec.split, spec.kinds), spec.per_kind, spec.limit)
     if not tasks:
         raise ValueError(f"{spec.tasks_file}: no tasks of split {spec.split} and kinds {', '.join(spec.kinds)}")
@@ -99,7 +113,8 @@ def evaluate_fim(spec: FimEvalSpec) -> FimSummary:
 
         if todo:
             roots = {src: target.root for src, target in targets.items()}
-            asyncio.run(generate(todo, roots, spec.engine, spec.lsp_settings(), spec.concurrency, on_generated))
+            asyncio.run(generate(todo, roots, spec.engine, spec.lsp_settings(), spec.concurrency, on_generated,
+                                 client))
         generated = rd.load(rd.generations, warn)
         _score(tasks, generated, targets, rd, spec, bars, warn)
     summary = summarize(spec, tasks, rd.load(rd.results, warn))

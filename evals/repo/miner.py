@@ -14,6 +14,7 @@ map), so a killed miner resumes without redoing them.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from collections import Counter
@@ -96,7 +97,8 @@ class MineReport:
 
 
 def mine(target: RepoTarget, options: MineOptions) -> MineReport:
-    """Mine ``target`` into ``options.out``; the report says what happened to every file and task."""
+    """Mine ``target`` into ``options.out``; the report, written beside it (``<out>.report.json``, also when
+    mining stopped early), says what happened to every file and task."""
     start = time.perf_counter()
     report = MineReport(target.name, target.source, str(options.out))
     cmap, report.coverage_cached = coverage_map(target.env, options.cache_dir, options.refresh)
@@ -115,7 +117,14 @@ def mine(target: RepoTarget, options: MineOptions) -> MineReport:
             report.tasks.setdefault(t.split, {}).setdefault(t.kind, 0)
             report.tasks[t.split][t.kind] += 1
     report.seconds["total"] = round(time.perf_counter() - start, 1)
+    report_path(options.out).parent.mkdir(parents=True, exist_ok=True)
+    report_path(options.out).write_text(json.dumps(report.as_dict(), indent=1))
     return report
+
+
+def report_path(tasks_file: Path) -> Path:
+    """Where ``mine`` writes the report of the tasks file ``tasks_file``."""
+    return Path(f"{tasks_file}.report.json")
 
 
 def _suite_summary(cmap: CoverageMap, report: MineReport) -> None:

@@ -1,6 +1,6 @@
 """``codeloop tasks mine`` on the fixture repository (tests/evals/minirepo.py), its suite run in bubblewrap.
 
-Slow (a dozen sandboxed pytest sessions) and needs the bwrap backend; the ``mined`` fixture (conftest.py)
+Slow (a dozen sandboxed pytest sessions) and needs the bwrap backend; the ``mined`` fixture (tests/conftest.py)
 mines once per session.
 """
 
