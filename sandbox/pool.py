@@ -63,6 +63,10 @@ def remove_orphans(c) -> int:
             c.api.remove_container(row["Id"], force=True)
         except docker.errors.NotFound:
             continue
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # another process's sweep is removing it right now
+                continue
+            raise
         removed += 1
     return removed
 
