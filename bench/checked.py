@@ -29,10 +29,11 @@ from bench.output import machine_info
 from evals.task import Task
 from lsp.checks.checker import Checker
 from lsp.checks.finder import find_checks
-from lsp.completer import Completer, Document
+from lsp.completer import Completer
 from lsp.config import CheckSettings, Settings
 from lsp.inprocess_client import InProcessClient
 from lsp.percentile import percentile
+from lsp.suggestion import Document
 
 WARMUP = 2
 

@@ -113,10 +113,11 @@ def summary(seconds: list[float]) -> dict[str, float | int | None]:
 
 async def _complete_all(model: str, options: dict[str, Any], root: Path, cursors: list[FimCursor],
                         kernels: dict[str, Any]) -> list[dict[str, Any]]:
-    from lsp.completer import Completer, Document
+    from lsp.completer import Completer
     from lsp.config import Settings
     from lsp.inprocess_client import InProcessClient
     from lsp.sources import Sources
+    from lsp.suggestion import Document
 
     sources = Sources()
     sources.scan_workspace(str(root))

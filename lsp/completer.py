@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from lsp import context as ctxmod
@@ -24,110 +23,16 @@ from lsp.cache import SuggestionCache
 from lsp.checks.checker import Checker
 from lsp.checks.note import CheckNote
 from lsp.checks.selection import Selection
+from lsp.completer_stats import CompleterStats
 from lsp.config import Settings
 from lsp.engine_client import EngineClient, Generation
-from lsp.percentile import percentile
 from lsp.snippets import Snippet, SnippetIndex, pick
+from lsp.suggestion import Completion, Document, Suggestion
 
 MAX_RANKED_DOCS = 64
 """Documents whose last snippet ranking is kept (see ``Completer._ranked``)."""
 CHECK_TEMPERATURE = 0.7
 """Sampling temperature of the k checked candidates (greedy would make them all the same)."""
-
-@dataclass(frozen=True)
-class Document:
-    """A snapshot of one document at one version."""
-
-    uri: str
-    path: str
-    text: str
-    version: int = 0
-    encoding: str = "utf-16"
-    """Position encoding of the client's positions (utf-16, utf-8 or utf-32)."""
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """Text to insert at the cursor (line, character in UTF-16) whose line starts with ``line_prefix``."""
-
-    text: str
-    line: int
-    character: int
-    line_prefix: str
-    source: str
-    """"engine", "cache" or "typed_through"."""
-    mode: ctxmod.Mode = ctxmod.Mode.SINGLE_LINE
-    warnings: tuple[str, ...] = ()
-    """Security notes (``security.*: warn``) shown with the completion item."""
-    check: CheckNote | None = None
-    """What was checked (a block suggestion in a function with checks), else None."""
-    adapter: str | None = None
-    """The per-repository adapter the engine ran (None: the base model, or not known for cache hits)."""
-    accept_id: str | None = None
-    """Acceptance telemetry on: the id the item's accept command reports (lsp/acceptance.py)."""
-
-    @property
-    def replace_from(self) -> int:
-        """UTF-16 column where the replaced range starts: the line start when only indentation precedes
-        the cursor (editors drop an item whose range covers text that is not a prefix of its text)."""
-        return 0 if not self.line_prefix.strip() else self.character
-
-    @property
-    def insert_text(self) -> str:
-        return (self.line_prefix if self.replace_from == 0 else "") + self.text
-
-
-@dataclass(frozen=True)
-class Completion:
-    """What the engine path made of one cursor: the context it built, the raw model text, the suggestion."""
-
-    context: ctxmod.CompletionContext
-    raw: str
-    text: str
-    """The suggestion ("" = none shown); checked: the final choice."""
-    check: CheckNote | None = None
-    """Checked completions only: what was checked (the final note)."""
-    shown: str = ""
-    """Checked completions only: the text shown at the deadline (before a late result replaced it)."""
-    shown_ms: float = 0.0
-    """Checked completions only: from the call to the moment ``shown`` was chosen (what the editor waits)."""
-    generation_ms: float = 0.0
-    """Checked completions only: from the call to the end of generation (the rest of ``shown_ms`` is what
-    the checks added after the last candidate)."""
-
-
-@dataclass
-class CompleterStats:
-    num_requests: int = 0
-    num_engine: int = 0
-    num_exact_hits: int = 0
-    num_typed_through_hits: int = 0
-    num_superseded: int = 0
-    num_cancelled: int = 0
-    num_empty: int = 0
-    num_errors: int = 0
-    num_checked: int = 0
-    """Block suggestions chosen among k checked candidates."""
-    num_checked_passing: int = 0
-    num_checked_late: int = 0
-    """Shown unmarked at the deadline, their result sent later."""
-    latency_ms: list[float] = field(default_factory=list)
-    context_ms: list[float] = field(default_factory=list)
-    engine_ms: list[float] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: v for k, v in vars(self).items() if not k.endswith("_ms")}
-        for name in ("latency_ms", "context_ms", "engine_ms"):
-            values = getattr(self, name)[-1000:]
-            out[f"p50_{name}"], out[f"p95_{name}"] = percentile(values, 0.5), percentile(values, 0.95)
-        out["engine_latency_ms"] = self.latency_ms[-1000:]  # requests the engine answered, oldest first
-        return out
-
-    def record(self, name: str, started: float) -> None:
-        """Append the time since ``started`` (perf_counter seconds) to the ``name`` list, bounded."""
-        values = getattr(self, name)
-        values.append((time.perf_counter() - started) * 1000)
-        del values[:-2000]
 
 
 class Completer:

@@ -22,7 +22,7 @@ from pygls.uris import to_fs_path
 
 from lsp.acceptance import AcceptanceTracker, open_tracker
 from lsp.checks.checker import Checker
-from lsp.completer import Completer, Document, Suggestion
+from lsp.completer import Completer
 from lsp.config import Settings
 from lsp.context import PositionError
 from lsp.engine_client import EngineClient, EngineError, EngineStreamError
@@ -30,6 +30,7 @@ from lsp.http_client import HttpClient
 from lsp.inprocess_client import InProcessClient
 from lsp.protocol import CodeloopProtocol, answer_parse_error, plain
 from lsp.sources import Sources
+from lsp.suggestion import Document, Suggestion
 
 logger = logging.getLogger(__name__)
 VERSION = "0.1.0"

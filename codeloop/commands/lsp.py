@@ -117,10 +117,11 @@ def _parse_position(text: str) -> tuple[Path, int, int]:
 
 
 def run_complete(args: argparse.Namespace) -> int:
-    from lsp.completer import Completer, Document
+    from lsp.completer import Completer
     from lsp.context import PositionError
     from lsp.engine_client import EngineError
     from lsp.server import make_client
+    from lsp.suggestion import Document
 
     path, line, col = _parse_position(args.position)
     if args.candidates is not None and args.candidates > 16:

@@ -23,7 +23,7 @@ from evals.repo.infill import InfillClient, infill_request
 from evals.repo.infill import finish as infill_finish
 from evals.repo.task import FimTask
 from lsp.checks.checker import Checker
-from lsp.completer import Completer, Document
+from lsp.completer import Completer
 from lsp.config import Settings
 from lsp.context import CompletionContext
 from lsp.engine_client import EngineClient
@@ -31,6 +31,7 @@ from lsp.http_client import HttpClient
 from lsp.inprocess_client import InProcessClient
 from lsp.snippets import SnippetIndex
 from lsp.sources import Sources
+from lsp.suggestion import Document
 
 
 @dataclass(frozen=True)

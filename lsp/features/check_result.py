@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from lsp.checks.note import CHECK_RESULT, CheckNote
-from lsp.completer import Document, Suggestion
+from lsp.suggestion import Document, Suggestion
 
 if TYPE_CHECKING:
     from lsp.server import CodeloopServer

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from lsp.completer import Suggestion
 from lsp.context import index_to_utf16
 from lsp.features.inline_completion import accept_command
+from lsp.suggestion import Suggestion
 
 if TYPE_CHECKING:
     from lsp.server import CodeloopServer

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from lsp.completer import Document, Suggestion
 from lsp.context import index_to_utf16
+from lsp.suggestion import Document, Suggestion
 
 if TYPE_CHECKING:
     from lsp.server import CodeloopServer

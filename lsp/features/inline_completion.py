@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from lsp.acceptance import ACCEPT_COMMAND
-from lsp.completer import Suggestion
+from lsp.suggestion import Suggestion
 
 if TYPE_CHECKING:
     from lsp.server import CodeloopServer

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from lsp.acceptance import AcceptanceTracker
 from lsp.acceptance_log import AcceptanceLog, final_events
-from lsp.completer import Suggestion
 from lsp.features.completion import to_completion_list
 from lsp.features.inline_completion import to_inline_list
+from lsp.suggestion import Suggestion
 
 TEXT = "def add(a, b):\n    return \n"
 

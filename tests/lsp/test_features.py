@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from lsp.completer import Suggestion
 from lsp.features.chat import ChatRequest, chat_messages, parse_request
 from lsp.features.completion import to_completion_list
 from lsp.features.inline_completion import to_inline_list
 from lsp.snippets import SnippetIndex
+from lsp.suggestion import Suggestion
 
 
 def test_inline_item_range_after_code_is_empty_at_cursor():

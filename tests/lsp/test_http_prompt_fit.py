@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from inference.fim import fim_prompt
-from lsp.completer import Completer, Document
+from lsp.completer import Completer
 from lsp.config import Settings
 from lsp.http_client import HttpClient
+from lsp.suggestion import Document
 from tests.inference.server_fixtures import serve_subprocess
 
 from .fake_engine import FakeEngine, FakeServer

@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from lsp.completer import Completer, Document
+from lsp.completer import Completer
 from lsp.config import Settings
+from lsp.suggestion import Document
 
 
 class TokenCountingClient:

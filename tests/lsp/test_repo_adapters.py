@@ -16,11 +16,12 @@ from inference.repo_adapters import promote_repo_adapter
 from inference.server.backend import EngineBackend
 from inference.server.config import ServerConfig
 from inference.server.uvicorn_runner import ThreadedServer
-from lsp.completer import Completer, Document
+from lsp.completer import Completer
 from lsp.config import Settings
 from lsp.http_client import HttpClient
 from lsp.inprocess_client import InProcessClient
 from lsp.server import build_server
+from lsp.suggestion import Document
 from tests.inference.lora_helpers import make_peft_adapter
 from tests.inference.server_fixtures import MODEL
 

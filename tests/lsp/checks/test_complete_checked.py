@@ -8,9 +8,10 @@ import asyncio
 import pytest
 
 from lsp.checks.checker import Checker
-from lsp.completer import Completer, Document
+from lsp.completer import Completer
 from lsp.config import CheckSettings, Settings
 from lsp.engine_client import ClientStats, Sample, Samples
+from lsp.suggestion import Document
 from sandbox.bwrap import available
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.skipif(available() is not None, reason=f"no bwrap: {available()}")]
