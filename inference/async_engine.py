@@ -48,6 +48,28 @@ class _Call:
     result: Future
 
 
+class _Subscription:
+    """One consumer's side of a request's stream, shared by ``generate`` (asyncio) and ``stream`` (blocking).
+
+    Invariant: ``done`` once the final output or an error was taken; ``close`` before that aborts the request
+    (the consumer stopped listening)."""
+
+    def __init__(self, engine: AsyncEngine, request_id: str) -> None:
+        self.engine, self.request_id, self.done = engine, request_id, False
+
+    def take(self, item: Any) -> RequestOutput:
+        """The output the engine thread handed over; raises the error it handed over instead."""
+        if isinstance(item, BaseException):
+            self.done = True
+            raise item
+        self.done = item.finished
+        return item
+
+    def close(self) -> None:
+        if not self.done:
+            self.engine.abort(self.request_id)
+
+
 class AsyncEngine:
     """Owns one ``Engine``; only its background thread touches it.
 
@@ -93,19 +115,12 @@ class AsyncEngine:
                 return False
             return True
 
-        request_id = self._submit(prompt, params, priority, request_id, adapter_id, sink)
-        done = False
+        subscription = self._submit(prompt, params, priority, request_id, adapter_id, sink)
         try:
-            while not done:
-                item = await outputs.get()
-                if isinstance(item, BaseException):
-                    done = True
-                    raise item
-                done = item.finished
-                yield item
+            while not subscription.done:
+                yield subscription.take(await outputs.get())
         finally:
-            if not done:
-                self.abort(request_id)
+            subscription.close()
 
     def stream(self, prompt: str | list[int], params: SamplingParams | None = None,
                priority: Priority = Priority.INTERACTIVE, request_id: str | None = None,
@@ -117,19 +132,12 @@ class AsyncEngine:
             outputs.put(item)
             return True
 
-        request_id = self._submit(prompt, params, priority, request_id, adapter_id, sink)
-        done = False
+        subscription = self._submit(prompt, params, priority, request_id, adapter_id, sink)
         try:
-            while not done:
-                item = outputs.get()
-                if isinstance(item, BaseException):
-                    done = True
-                    raise item
-                done = item.finished
-                yield item
+            while not subscription.done:
+                yield subscription.take(outputs.get())
         finally:
-            if not done:
-                self.abort(request_id)
+            subscription.close()
 
     def complete(self, prompt: str | list[int], params: SamplingParams | None = None,
                  priority: Priority = Priority.INTERACTIVE) -> RequestOutput:
@@ -151,12 +159,12 @@ class AsyncEngine:
         self._thread.join(timeout_s)
 
     def _submit(self, prompt: str | list[int], params: SamplingParams | None, priority: Priority,
-                request_id: str | None, adapter_id: str | None, sink: Sink) -> str:
+                request_id: str | None, adapter_id: str | None, sink: Sink) -> _Subscription:
         if self._closed:
             raise RuntimeError("AsyncEngine is shut down")
         request_id = request_id if request_id is not None else f"req-{uuid.uuid4().hex}"
         self._commands.put(_Add(request_id, prompt, params, priority, adapter_id, sink))
-        return request_id
+        return _Subscription(self, request_id)
 
     def _loop(self) -> None:
         while True:
