@@ -71,6 +71,22 @@ def test_repo_source_prompts_are_the_ones_eval_fim_sends(mined, tmp_path, tiny_q
         assert r.prompt_token_ids == engine.tokenizer.encode(prompts[r.task_id])
         assert r.status in ("passed", "failed", "syntax_error", "broken") and not r.skipped
         assert len(r.completion_token_ids) <= SETTINGS["maxTokensMultiline"]
+    # GRPO and RFT both train on these groups (one sample swapped for the gold span, which passes its tests)
+    from dataclasses import replace
+
+    from inference.model_runner import resolve_model_path
+    from rl.trainer import Trainer
+
+    groups = batch.groups(config.rollout.group_size)
+    gold = picked[0]
+    groups = [[replace(g[0], completion_token_ids=engine.tokenizer.encode(gold.middle), completion=gold.middle,
+                       code=gold.middle, status="passed", reward=1.01, fraction_passed=1.0), *g[1:]]
+              if g[0].task_id == gold.task_id else g for g in groups]
+    for algo in ("grpo", "rft"):
+        data = config.as_dict()
+        data["train"]["algo"] = algo
+        metrics = Trainer(config_from_dict(data), resolve_model_path(config.model)).step(groups)
+        assert metrics["skipped_update"] == 0.0 and metrics["num_train_samples"] >= 1, (algo, metrics)
 
 
 def test_reward_is_the_fraction_of_covering_tests_passing(mined, tmp_path, tiny_qwen2_dir):
