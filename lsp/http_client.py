@@ -3,15 +3,17 @@ streaming with server-sent events. codeloop's extensions (``priority``, FIM thro
 server whose ``/v1/models`` says ``owned_by: codeloop``; others get a FIM prompt laid out here. Prompts fit
 the ``max_model_len`` that ``/v1/models`` advertises, counted by the server's ``POST /tokenize``. A document
 under a root of the per-repository adapter registry is sent with that adapter's name as ``model`` when the
-server lists it (``codeloop serve`` serves every registered adapter)."""
+server lists it (``codeloop serve`` serves every registered adapter). With a ``relaunch`` (``codeloop lsp
+--shared``), a refused connection restarts the server and sends the request again."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -31,30 +33,49 @@ from lsp.engine_client import (
 )
 from lsp.remote_tokens import RemoteTokenCounter
 
+logger = logging.getLogger(__name__)
 RELIST_S = 5.0
 """A registered adapter the server did not list is asked about again after this long (it may still be
 loading it); any promotion (the registry's STAMP) makes the next request ask at once."""
+RELAUNCH_BACKOFF_S = 30.0
+"""After a failed restart, requests fail at once for this long (a keystroke must not wait for a start each)."""
+
+
+class EngineUnreachable(EngineError):
+    """The server refused the connection: nothing listens at its URL (it exited)."""
 
 
 class HttpClient:
     """A ``codeloop serve`` (or any OpenAI-compatible server) at ``base_url``."""
 
     def __init__(self, base_url: str, *, model: str | None = None, api_key: str | None = None,
-                 timeout_s: float = 60.0, home: str | os.PathLike[str] | None = None) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+                 timeout_s: float = 60.0, home: str | os.PathLike[str] | None = None,
+                 relaunch: Callable[[], str] | None = None) -> None:
+        self.model = model
+        self.stats = ClientStats()
+        self.relaunch = relaunch
+        """Blocking: the URL of a healthy server, started if none runs (the shared-server launcher)."""
+        self.on_relaunch: Callable[[str], None] | None = None
+        """Told, with a sentence, each time ``relaunch`` gave a server after a refused connection."""
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = httpx.Timeout(timeout_s, connect=5.0)
+        self._relaunching: asyncio.Future[None] | None = None
+        self._relaunch_after = 0.0
+        self._repos = RepoAdapterIndex(home)
+        self._connect(base_url)
+
+    def _connect(self, base_url: str) -> None:
+        """Point at the server at ``base_url``; what was learnt about the previous one is forgotten."""
         base = base_url.rstrip("/")
         if not base.endswith("/v1"):
             base += "/v1"
-        self.model = model
-        self.stats = ClientStats()
-        self._http = httpx.AsyncClient(base_url=base, headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0))
-        self._tokens = RemoteTokenCounter(base.removesuffix("/v1"), headers, model)
+        self._http = httpx.AsyncClient(base_url=base, headers=self._headers, timeout=self._timeout)
+        self._tokens = RemoteTokenCounter(base.removesuffix("/v1"), self._headers, self.model)
         self._codeloop: bool | None = None
         """Whether the server is a ``codeloop serve`` (asked once: at start, else on the first request)."""
         self._max_model_len: int | None = None
         """The served model's context in tokens, as ``/v1/models`` says (vLLM's field; None: not said)."""
         self._asking: asyncio.Future[Any] | None = None
-        self._repos = RepoAdapterIndex(home)
         self._listed: set[str] = set()
         """Model ids of the latest ``/v1/models`` answer."""
         self._listed_at: tuple[float, tuple[int, int] | None] | None = None
@@ -82,6 +103,8 @@ class HttpClient:
         version = self._repos.version
         try:
             resp = await self._http.get("/models")
+        except httpx.ConnectError as exc:
+            raise EngineUnreachable(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
         except httpx.HTTPError as exc:
             raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
         if resp.status_code == 401:
@@ -157,7 +180,52 @@ class HttpClient:
 
     async def _events(self, path: str, body_of: Any, adapter: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """The JSON events of one streamed request, whose body ``body_of(is_codeloop)`` builds. HTTP errors
-        and a mid-stream ``{"error": ...}`` event become EngineError (the text so far is no answer)."""
+        and a mid-stream ``{"error": ...}`` event become EngineError (the text so far is no answer). A refused
+        connection (before any event) is answered by a relaunched server when there is a ``relaunch``."""
+        url, yielded = str(self._http.base_url), False
+        try:
+            async for event in self._events_once(path, body_of, adapter):
+                yielded = True
+                yield event
+        except EngineUnreachable:
+            if yielded or not await self._relaunched(url):
+                raise
+            async for event in self._events_once(path, body_of, adapter):  # NOTE: once; a second refusal is the error
+                yield event
+
+    async def _relaunched(self, failed_url: str) -> bool:
+        """Whether a server was relaunched after ``failed_url`` refused a connection (by this request or by
+        another one at the same time). Raises EngineError when the relaunch failed."""
+        if self.relaunch is None:
+            return False
+        if str(self._http.base_url) != failed_url:
+            return True
+        if self._relaunching is None:
+            if time.monotonic() < self._relaunch_after:
+                return False
+            self._relaunching = asyncio.ensure_future(self._relaunch_now(failed_url))
+        await asyncio.shield(self._relaunching)  # NOTE: a superseded keystroke must not abandon the start
+        return True
+
+    async def _relaunch_now(self, failed_url: str) -> None:
+        assert self.relaunch is not None
+        try:
+            url = await asyncio.to_thread(self.relaunch)
+        except Exception as exc:  # noqa: BLE001 - any launcher failure is one EngineError
+            self._relaunch_after = time.monotonic() + RELAUNCH_BACKOFF_S
+            raise EngineError(f"engine at {failed_url} stopped and could not be started again: {exc}") from exc
+        finally:
+            self._relaunching = None
+        old, old_tokens = self._http, self._tokens
+        self._connect(url)
+        await old.aclose()
+        old_tokens.close()
+        message = f"the shared engine at {failed_url} had stopped; started again at {url}"
+        logger.warning("%s", message)
+        if self.on_relaunch is not None:
+            self.on_relaunch(message)
+
+    async def _events_once(self, path: str, body_of: Any, adapter: str | None) -> AsyncIterator[dict[str, Any]]:
         body = body_of(await self.is_codeloop())
         if self.model:
             body["model"] = self.model
@@ -178,6 +246,8 @@ class HttpClient:
                     if isinstance(event, dict) and event.get("error"):
                         raise EngineStreamError(f"engine failed mid-stream: {_error_message(event['error'])}")
                     yield event
+        except httpx.ConnectError as exc:
+            raise EngineUnreachable(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
         except httpx.HTTPError as exc:
             raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
 

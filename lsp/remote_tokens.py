@@ -61,7 +61,7 @@ class RemoteTokenCounter:
             body["model"] = self.model
         try:
             resp = self._http.post("/tokenize", json=body)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: closed (the client moved to a new server)
             self._retry_at = time.monotonic() + RETRY_AFTER_S
             logger.info("no token count from %s: %r", self._http.base_url, exc)
             return None

@@ -48,10 +48,11 @@ FEATURE_MODULES = (
 SuggestionFilter = Callable[[Document, Suggestion], "Suggestion | None"]
 
 
-def make_client(settings: Settings) -> EngineClient:
-    """HTTP when an engine URL is set, else an in-process engine for ``settings.model``."""
+def make_client(settings: Settings, relaunch: Callable[[], str] | None = None) -> EngineClient:
+    """HTTP when an engine URL is set, else an in-process engine for ``settings.model``. ``relaunch`` (HTTP
+    only): the URL of a healthy server, started if needed, for when the server has exited (``--shared``)."""
     if settings.engine_url:
-        return HttpClient(settings.engine_url, model=settings.model, api_key=settings.api_key)
+        return HttpClient(settings.engine_url, model=settings.model, api_key=settings.api_key, relaunch=relaunch)
     return InProcessClient(settings.model or "qwen2.5-coder-0.5b-instruct", engine_options=engine_options(settings))
 
 
@@ -105,6 +106,8 @@ class CodeloopServer(LanguageServer):
             start = getattr(self._client, "start", None)
             if callable(start):
                 start()
+            if isinstance(self._client, HttpClient):
+                self._client.on_relaunch = lambda message: self._tell_once(message, types.MessageType.Info)
         return self._client
 
     @property
@@ -212,14 +215,13 @@ class CodeloopServer(LanguageServer):
             suggestion = keep(doc, suggestion)
         return suggestion
 
-    def _tell_once(self, message: str) -> None:
+    def _tell_once(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
         """Show an engine problem in the editor once per kind of message (every request still errors).
         NOTE: numbers do not make a new kind: a message naming the prompt's token count changed per keystroke."""
-        kind = re.sub(r"\d+", "#", message)
-        if kind not in self._told:
-            self._told.add(kind)
-            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error,
-                                                             message=f"codeloop: {message}"))
+        shape = re.sub(r"\d+", "#", message)
+        if shape not in self._told:
+            self._told.add(shape)
+            self.window_show_message(types.ShowMessageParams(type=kind, message=f"codeloop: {message}"))
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -74,15 +75,21 @@ def _settings(args: argparse.Namespace, **extra: object) -> Settings:
 
 
 def run_lsp(args: argparse.Namespace) -> int:
-    from lsp.server import build_server
+    from lsp.server import build_server, make_client
 
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
+    client_factory = make_client
     if args.shared and not args.engine_url:
-        args.engine_url = _shared_url(args.model or "qwen2.5-coder-0.5b-instruct", args.shared_dir)
+        relaunch = functools.partial(_shared_url, args.model or "qwen2.5-coder-0.5b-instruct", args.shared_dir)
+        args.engine_url = shared = relaunch()
         # NOTE: the server names a model folder by its basename, not the path we were given; it serves
         # only this model, so requests name none.
         args.model = None
-    server = build_server(_settings(args))
+
+        def client_factory(settings: Settings):
+            """The shared server is started again when it has exited (after an hour idle, by design)."""
+            return make_client(settings, relaunch if settings.engine_url == shared else None)
+    server = build_server(_settings(args), client_factory)
     if args.tcp:
         match = re.fullmatch(r"(.+):(\d+)", args.tcp)
         if not match:
@@ -95,10 +102,11 @@ def run_lsp(args: argparse.Namespace) -> int:
 
 def _shared_url(model: str, state_dir: Path | None) -> str:
     """URL of the shared server for ``model``, starting it in the background when none answers."""
-    from inference.server.launcher import SharedServerError, ensure_shared_server
+    from inference.server.launcher import API_KEY_ENV, SharedServerError, ensure_shared_server
 
     try:
-        return ensure_shared_server(model, **({"state_dir": state_dir} if state_dir else {}))
+        return ensure_shared_server(model, api_key=os.environ.get(API_KEY_ENV) or None,
+                                    **({"state_dir": state_dir} if state_dir else {}))
     except SharedServerError as exc:
         raise UserError(f"--shared: {exc}") from None
 

@@ -3,12 +3,14 @@ an engine that fails mid-stream, and an OpenAI-compatible server that is not cod
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
 
+from inference.server.launcher import free_port
 from lsp.engine_client import EngineError, EngineStreamError, Generation
-from lsp.http_client import HttpClient
+from lsp.http_client import EngineUnreachable, HttpClient
 
 from .fake_engine import FakeEngine, FakeServer
 from .lsp_session import inline_params, lsp_process, open_doc, start
@@ -93,3 +95,33 @@ async def test_the_editor_gets_no_suggestion_one_log_line_and_one_message(capfd:
     assert engine.headers[-1]["authorization"] == "Bearer k3y"  # the key came from the environment
     logged = [line for line in capfd.readouterr().err.splitlines() if "mid-stream" in line]
     assert len(logged) == 2 and all("Traceback" not in line for line in logged)
+
+
+async def test_a_refused_connection_relaunches_the_server_once_for_requests_at_the_same_time() -> None:
+    """Defect 2 of issue 22 (the shared server exited): the launcher gives a live server and each request is sent
+    again; two requests failing together share one relaunch and the user is told once."""
+    with FakeServer(FakeEngine(default="x\n")) as fake:
+        relaunched: list[str] = []
+        client = HttpClient(f"http://127.0.0.1:{free_port()}", relaunch=lambda: relaunched.append(fake.url) or fake.url)
+        told: list[str] = []
+        client.on_relaunch = told.append
+        assert await asyncio.gather(_text(client), _text(client)) == ["x\n", "x\n"]
+        assert await _text(client) == "x\n"
+        assert len(relaunched) == 1 and len(told) == 1 and "started again" in told[0]
+        await client.aclose()
+
+
+async def test_a_failed_relaunch_is_an_error_and_not_tried_again_on_every_keystroke() -> None:
+    attempts: list[int] = []
+
+    def relaunch() -> str:
+        attempts.append(1)
+        raise RuntimeError("shared server exited with code 1")
+
+    client = HttpClient(f"http://127.0.0.1:{free_port()}", relaunch=relaunch)
+    with pytest.raises(EngineError, match="could not be started again: shared server exited with code 1"):
+        await _text(client)
+    with pytest.raises(EngineUnreachable):
+        await _text(client)
+    assert len(attempts) == 1
+    await client.aclose()

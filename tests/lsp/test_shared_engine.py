@@ -112,3 +112,31 @@ async def test_shared_flag_starts_attaches_and_recovers(tmp_path: Path, tiny_qwe
     finally:
         pid = _stop_shared_server(record_path)
     assert pid is not None and not _running(pid), "shared server left running"
+
+
+async def test_the_editor_starts_the_shared_server_again_after_it_exited(tmp_path: Path, tiny_qwen2_dir: Path) -> None:
+    """Defect 2 of issue 22: the shared server exits after an hour idle, by design; the editor resolved its URL
+    once and failed every request after. Now a refused connection restarts it through the launcher and the
+    request is sent again; the user is told once."""
+    record_path = LaunchSpec(model=str(tiny_qwen2_dir), state_dir=tmp_path).path(".json")
+    args = ("--shared", "--shared-dir", str(tmp_path), "--model", str(tiny_qwen2_dir))
+    try:
+        async with lsp_process(*args) as client:
+            await start(client, {"debounceMs": 0, "maxTokens": 8, "maxTokensMultiline": 8})
+            open_doc(client, URI, TEXT)
+            assert await client.text_document_inline_completion_async(inline_params(URI, 4, 11)) is not None
+            gone = json.loads(record_path.read_text())
+            os.killpg(gone["pid"], signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while _running(gone["pid"]) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not _running(gone["pid"])
+            for line, character in ((8, 4), (4, 4)):
+                result = await client.text_document_inline_completion_async(inline_params(URI, line, character))
+                assert result is not None
+            record = json.loads(record_path.read_text())
+            assert record["pid"] != gone["pid"] and is_healthy(record["url"], model_pid=record["pid"])
+            told = [m.message for m in client.messages]
+            assert len(told) == 1 and "started again" in told[0], told
+    finally:
+        _stop_shared_server(record_path)
