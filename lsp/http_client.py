@@ -42,7 +42,12 @@ RELAUNCH_BACKOFF_S = 30.0
 
 
 class EngineUnreachable(EngineError):
-    """The server refused the connection: nothing listens at its URL (it exited)."""
+    """The connection was refused, or dropped before an answer: the server may have exited."""
+
+
+GONE = (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+"""Transport errors of a server that may have exited (a kept-alive connection to a killed server fails on read
+or write, not on connect); never a timeout, which is a busy server."""
 
 
 class HttpClient:
@@ -103,7 +108,7 @@ class HttpClient:
         version = self._repos.version
         try:
             resp = await self._http.get("/models")
-        except httpx.ConnectError as exc:
+        except GONE as exc:
             raise EngineUnreachable(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
         except httpx.HTTPError as exc:
             raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
@@ -181,7 +186,8 @@ class HttpClient:
     async def _events(self, path: str, body_of: Any, adapter: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """The JSON events of one streamed request, whose body ``body_of(is_codeloop)`` builds. HTTP errors
         and a mid-stream ``{"error": ...}`` event become EngineError (the text so far is no answer). A refused
-        connection (before any event) is answered by a relaunched server when there is a ``relaunch``."""
+        connection (before any event) is answered by a relaunched server when there is a ``relaunch`` (which
+        gives the same server back if it is healthy after all)."""
         url, yielded = str(self._http.base_url), False
         try:
             async for event in self._events_once(path, body_of, adapter):
@@ -246,7 +252,7 @@ class HttpClient:
                     if isinstance(event, dict) and event.get("error"):
                         raise EngineStreamError(f"engine failed mid-stream: {_error_message(event['error'])}")
                     yield event
-        except httpx.ConnectError as exc:
+        except GONE as exc:
             raise EngineUnreachable(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc
         except httpx.HTTPError as exc:
             raise EngineError(f"engine at {self._http.base_url} unreachable: {exc!r}") from exc

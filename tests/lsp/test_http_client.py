@@ -4,7 +4,11 @@ an engine that fails mid-stream, and an OpenAI-compatible server that is not cod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -97,12 +101,36 @@ async def test_the_editor_gets_no_suggestion_one_log_line_and_one_message(capfd:
     assert len(logged) == 2 and all("Traceback" not in line for line in logged)
 
 
-async def test_a_refused_connection_relaunches_the_server_once_for_requests_at_the_same_time() -> None:
+@contextlib.contextmanager
+def _dropping_server() -> Iterator[str]:
+    """A port that accepts connections and closes them unanswered (a kept-alive connection to a killed server)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drop() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                listener.accept()[0].close()
+
+    thread = threading.Thread(target=drop, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+@pytest.mark.parametrize("failure", ["refused", "dropped"])
+async def test_a_server_gone_is_relaunched_once_for_requests_at_the_same_time(failure: str) -> None:
     """Defect 2 of issue 22 (the shared server exited): the launcher gives a live server and each request is sent
     again; two requests failing together share one relaunch and the user is told once."""
-    with FakeServer(FakeEngine(default="x\n")) as fake:
+    with FakeServer(FakeEngine(default="x\n")) as fake, _dropping_server() as dropping:
         relaunched: list[str] = []
-        client = HttpClient(f"http://127.0.0.1:{free_port()}", relaunch=lambda: relaunched.append(fake.url) or fake.url)
+        gone = dropping if failure == "dropped" else f"http://127.0.0.1:{free_port()}"
+        client = HttpClient(gone, relaunch=lambda: relaunched.append(fake.url) or fake.url)
         told: list[str] = []
         client.on_relaunch = told.append
         assert await asyncio.gather(_text(client), _text(client)) == ["x\n", "x\n"]
