@@ -115,3 +115,16 @@ def test_loop_iteration_on_tiny_model(tiny_qwen2_dir, tmp_path):
 def test_shipped_config_is_valid():
     config = load_config(Path(__file__).resolve().parents[2] / "rl" / "configs" / "cpu-smoke.toml")
     assert config.eval.limit == 10 and config.rollout.sandbox == "bwrap"
+
+
+def test_repo_source_config_rules(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "rl" / "configs" / "repo-cpu.toml")
+    assert config.train.algo == "rft" and config.tasks.repo_similarity_weight == 0.01
+    path = tmp_path / "c.toml"
+    for text, message in (("[tasks]\nsources = ['repo', 'mbpp-train']\nrepo_tasks = 't.jsonl'\n", "cannot be mixed"),
+                          ("[tasks]\nsources = ['repo']\n", "needs tasks.repo_tasks"),
+                          ("[tasks]\nrepo_similarity_weight = 0.5\n", "repo_similarity_weight")):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_config(path)
