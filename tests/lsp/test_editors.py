@@ -38,6 +38,20 @@ def _nvims() -> list:
     return list(found.values()) or [pytest.param("nvim", False, marks=pytest.mark.skip(reason="no nvim"))]
 
 
+def run_nvim(nvim: str, script: Path, cwd: Path, engine_url: str, env: dict[str, str], timeout_s: float = 120,
+             nvim_args: tuple[str, ...] = ()) -> dict:
+    """Run the headless Neovim ``script`` in ``cwd`` against ``codeloop lsp --engine-url engine_url``, with a
+    private config/state/data home; what the script wrote to CODELOOP_OUT (or Neovim's stderr when nothing)."""
+    out = cwd / "out.json"
+    env = {**os.environ, "CODELOOP_REPO": str(REPO), "CODELOOP_OUT": str(out),
+           "CODELOOP_CMD": json.dumps([sys.executable, "-m", "codeloop", "lsp", "--engine-url", engine_url]),
+           "XDG_CONFIG_HOME": str(cwd / "cfg"), "XDG_STATE_HOME": str(cwd / "state"),
+           "XDG_DATA_HOME": str(cwd / "data"), **env}
+    args = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", *nvim_args, "-c", f"luafile {script}"]
+    proc = subprocess.run(args, env=env, capture_output=True, timeout=timeout_s, cwd=cwd)
+    return json.loads(out.read_text()) if out.exists() else {"stderr": proc.stderr.decode()[-2000:]}
+
+
 @pytest.mark.parametrize(("nvim", "legacy"), _nvims())
 def test_neovim_gets_and_accepts_a_completion(tmp_path, nvim, legacy):
     (tmp_path / ".git").mkdir()
@@ -45,15 +59,8 @@ def test_neovim_gets_and_accepts_a_completion(tmp_path, nvim, legacy):
     src.write_text(SOURCE)
     engine = FakeEngine(answers={"return": "math.pi * r ** 2\n"})
     with FakeServer(engine) as server:
-        out = tmp_path / "out.json"
-        env = {**os.environ, "CODELOOP_REPO": str(REPO), "CODELOOP_FILE": str(src), "CODELOOP_LINE": "4",
-               "CODELOOP_COL": "11", "CODELOOP_TYPE": "math.", "CODELOOP_OUT": str(out),
-               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "codeloop", "lsp", "--engine-url", server.url]),
-               "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_STATE_HOME": str(tmp_path / "state"),
-               "XDG_DATA_HOME": str(tmp_path / "data")}
-        args = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT}"]
-        proc = subprocess.run(args, env=env, capture_output=True, timeout=120, cwd=tmp_path)
-        result = json.loads(out.read_text()) if out.exists() else {"stderr": proc.stderr.decode()[-2000:]}
+        result = run_nvim(nvim, SCRIPT, tmp_path, server.url, {"CODELOOP_FILE": str(src), "CODELOOP_LINE": "4",
+                                                              "CODELOOP_COL": "11", "CODELOOP_TYPE": "math."})
     assert result.get("ok"), result.get("error") or result
     assert result["version"].startswith("0.7." if legacy else "0.11.")
     assert result["has_inline"] is True
@@ -76,15 +83,9 @@ def test_neovim_accept_and_pass_over_reach_the_acceptance_log(tmp_path, nvim, le
     src.write_text(SOURCE)
     log = tmp_path / "acceptance.jsonl"
     with FakeServer(FakeEngine(answers={"return": "math.pi * r ** 2\n"})) as server:
-        out = tmp_path / "out.json"
-        env = {**os.environ, "CODELOOP_REPO": str(REPO), "CODELOOP_FILE": str(src), "CODELOOP_LINE": "4",
-               "CODELOOP_LOG": str(log), "CODELOOP_OUT": str(out), "CODELOOP_HOME": str(tmp_path / "home"),
-               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "codeloop", "lsp", "--engine-url", server.url]),
-               "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_STATE_HOME": str(tmp_path / "state"),
-               "XDG_DATA_HOME": str(tmp_path / "data")}
-        args = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT.parent / 'nvim_accept.lua'}"]
-        proc = subprocess.run(args, env=env, capture_output=True, timeout=180, cwd=tmp_path)
-        result = json.loads(out.read_text()) if out.exists() else {"stderr": proc.stderr.decode()[-2000:]}
+        result = run_nvim(nvim, SCRIPT.parent / "nvim_accept.lua", tmp_path, server.url,
+                          {"CODELOOP_FILE": str(src), "CODELOOP_LINE": "4", "CODELOOP_LOG": str(log),
+                           "CODELOOP_HOME": str(tmp_path / "home")}, timeout_s=180)
     assert result.get("ok"), result.get("error") or result
     assert result["version"].startswith("0.7." if legacy else "0.11.")
     assert "codeloop.acceptCompletion" in result["commands"]
@@ -116,17 +117,9 @@ def test_neovim_plugin_installs_from_its_branch_and_lsp_config_works(tmp_path):
     src = tmp_path / "shapes.py"
     src.write_text(SOURCE)
     with FakeServer(FakeEngine(answers={"return": "math.pi * r ** 2\n"})) as server:
-        out = tmp_path / "out.json"
-        env = {**os.environ, "CODELOOP_FILE": str(src), "CODELOOP_LINE": "4", "CODELOOP_COL": "11",
-               "CODELOOP_OUT": str(out),
-               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "codeloop", "lsp", "--engine-url", server.url]),
-               "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_STATE_HOME": str(tmp_path / "state"),
-               "XDG_DATA_HOME": str(tmp_path / "data")}
-        script = Path(__file__).parent / "e2e" / "nvim_plugin.lua"
-        args = [_nvim_011(), "--headless", "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"set packpath^={site}",
-                "-c", f"luafile {script}"]
-        proc = subprocess.run(args, env=env, capture_output=True, timeout=120, cwd=tmp_path)
-        result = json.loads(out.read_text()) if out.exists() else {"stderr": proc.stderr.decode()[-2000:]}
+        result = run_nvim(_nvim_011(), SCRIPT.parent / "nvim_plugin.lua", tmp_path, server.url,
+                          {"CODELOOP_FILE": str(src), "CODELOOP_LINE": "4", "CODELOOP_COL": "11"},
+                          nvim_args=("--cmd", f"set packpath^={site}"))
     assert result.get("ok"), result.get("error") or result
     assert result["default_cmd"] == ["codeloop", "lsp", "--shared"] and "python" in result["filetypes"]
     assert result["setup_is_function"] and result["label"] == "math.pi * r ** 2"

@@ -4,17 +4,13 @@ scripted engine, the real bwrap sandbox."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sandbox.bwrap import available
 from tests.lsp.fake_engine import FakeEngine, FakeServer
-from tests.lsp.test_editors import REPO, _nvims
+from tests.lsp.test_editors import _nvims, run_nvim
 
 pytestmark = [pytest.mark.e2e, pytest.mark.bwrap,
               pytest.mark.skipif(available() is not None, reason=f"no bwrap: {available()}")]
@@ -30,15 +26,8 @@ def test_neovim_shows_the_check_result(workspace, nvim, legacy):
     engine = FakeEngine(answers={"": "return n + 3\n\n\n"}, choices=["return n + 3\n\n\n", "return 2 * n\n\n\n"],
                         delay_s=0.001)
     with FakeServer(engine) as server:
-        out = workspace / "out.json"
-        env = {**os.environ, "CODELOOP_REPO": str(REPO), "CODELOOP_FILE": str(src), "CODELOOP_LINE": "5",
-               "CODELOOP_COL": "4", "CODELOOP_OUT": str(out),
-               "CODELOOP_CMD": json.dumps([sys.executable, "-m", "codeloop", "lsp", "--engine-url", server.url]),
-               "XDG_CONFIG_HOME": str(workspace / "cfg"), "XDG_STATE_HOME": str(workspace / "state"),
-               "XDG_DATA_HOME": str(workspace / "data")}
-        args = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT}"]
-        proc = subprocess.run(args, env=env, capture_output=True, timeout=180, cwd=workspace)
-        result = json.loads(out.read_text()) if out.exists() else {"stderr": proc.stderr.decode()[-2000:]}
+        result = run_nvim(nvim, SCRIPT, workspace, server.url,
+                          {"CODELOOP_FILE": str(src), "CODELOOP_LINE": "5", "CODELOOP_COL": "4"}, timeout_s=180)
     assert result.get("ok"), result.get("error") or result
     assert result["rendered"] is True and result["status"] == "passed"
     assert result["mark_line"] == 0 and result["mark_text"] == "codeloop ✓ passes 1/1 doctests"

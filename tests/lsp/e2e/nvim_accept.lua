@@ -56,14 +56,8 @@ local ok, err = pcall(function()
   })
   vim.cmd('edit ' .. env('CODELOOP_FILE'))
   vim.bo.filetype = 'python'
-  local function client()
-    local all = vim.lsp.get_clients and vim.lsp.get_clients({ bufnr = 0 }) or vim.tbl_values(vim.lsp.buf_get_clients(0))
-    return all[1]
-  end
-  if not vim.wait(30000, function() return client() ~= nil and client().server_capabilities ~= nil end, 50) then
-    error('codeloop never attached')
-  end
-  out.commands = (client().server_capabilities.executeCommandProvider or {}).commands
+  local client = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_attached.lua')()
+  out.commands = (client.server_capabilities.executeCommandProvider or {}).commands
 end)
 if not ok then return finish(false, err) end
 

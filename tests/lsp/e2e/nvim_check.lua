@@ -17,13 +17,7 @@ local ok, err = pcall(function()
   codeloop.setup({ cmd = vim.fn.json_decode(env('CODELOOP_CMD')), init_options = { debounceMs = 0 }, autotrigger = false })
   vim.cmd('edit ' .. env('CODELOOP_FILE'))
   vim.bo.filetype = 'python'
-  local function client()
-    local all = vim.lsp.get_clients and vim.lsp.get_clients({ bufnr = 0 }) or vim.tbl_values(vim.lsp.buf_get_clients(0))
-    return all[1]
-  end
-  if not vim.wait(30000, function() return client() ~= nil and client().server_capabilities ~= nil end, 50) then
-    error('codeloop never attached')
-  end
+  dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_attached.lua')()
   local params = { textDocument = { uri = vim.uri_from_bufnr(0) },
                    position = { line = tonumber(env('CODELOOP_LINE')), character = tonumber(env('CODELOOP_COL')) } }
   local results = vim.lsp.buf_request_sync(0, 'textDocument/completion', params, 60000)
