@@ -41,13 +41,14 @@ if __name__ == "__main__":
 GOOD = "if n < 2:\n        return False\n    return all(n % d for d in range(2, int(n ** 0.5) + 1))"
 
 
-def verdict(workspace, body: str, root=None, index=None, name: str = "primes.py"):
+def verdict(workspace, body: str, root=None, index=None, name: str = "primes.py", template: str = PRIMES):
+    """The bwrap verdict of ``template`` with ``body`` at its ``{body}`` line, checked as ``workspace / name``."""
     path = workspace / name
-    doc = PRIMES.replace("{body}", "")
+    doc = template.replace("{body}", "")
     line = doc.split("\n").index("    ")
     checks = find_checks(str(path), doc, line, 4, root=str(root) if root else None, index=index)
     assert checks is not None
-    job = build_job(checks, PRIMES.replace("{body}", body), str(path), str(root) if root else None)
+    job = build_job(checks, template.replace("{body}", body), str(path), str(root) if root else None)
     executor = CheckExecutor("bwrap")
     try:
         return asyncio.run(executor.run(job, checks.checks))
@@ -105,15 +106,7 @@ def test_module_names(workspace):
 def test_the_documents_own_names_never_shadow_the_check_runtime(workspace):
     doc = ("import os as doctest\nmodule = setup = json = None\n\n\ndef codeloop_doctest(i):\n    return i\n\n\n"
            "def twice(n):\n    \"\"\"\n    >>> twice(2)\n    4\n    \"\"\"\n    {body}\n\n\nassert twice(3) == 6\n")
-    path = workspace / "names.py"
-    empty = doc.replace("{body}", "")
-    checks = find_checks(str(path), empty, empty.split("\n").index("    "), 4, root=str(workspace))
-    job = build_job(checks, doc.replace("{body}", "return 2 * n"), str(path), str(workspace))
-    executor = CheckExecutor("bwrap")
-    try:
-        v = asyncio.run(executor.run(job, checks.checks))
-    finally:
-        executor.close()
+    v = verdict(workspace, "return 2 * n", root=workspace, name="names.py", template=doc)
     assert v.summary() == "passes 2/2 tests", v
 
 
@@ -121,14 +114,6 @@ def test_a_package_init_is_served_as_the_package(workspace):
     (workspace / "pkg").mkdir()
     (workspace / "pkg" / "helper.py").write_text("K = 3\n")
     doc = 'from .helper import K\n\n\ndef triple(n):\n    """\n    >>> triple(2), __file__.endswith("pkg/__init__.py")\n    (6, True)\n    """\n    {body}\n'
-    path = workspace / "pkg" / "__init__.py"
-    path.write_text(doc.replace("{body}", "return 0"))
-    empty = doc.replace("{body}", "")
-    checks = find_checks(str(path), empty, empty.split("\n").index("    "), 4, root=str(workspace))
-    job = build_job(checks, doc.replace("{body}", "return K * n"), str(path), str(workspace))
-    executor = CheckExecutor("bwrap")
-    try:
-        v = asyncio.run(executor.run(job, checks.checks))
-    finally:
-        executor.close()
+    (workspace / "pkg" / "__init__.py").write_text(doc.replace("{body}", "return 0"))
+    v = verdict(workspace, "return K * n", root=workspace, name="pkg/__init__.py", template=doc)
     assert v.summary() == "passes 1/1 doctests", v
