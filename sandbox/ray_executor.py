@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from sandbox.concurrent_runs import JobSpec, run_spec
 from sandbox.executor_config import SANDBOX_RESOURCE, ExecutorConfig, ExecutorError, JobsLost
@@ -25,11 +26,21 @@ CONNECT_TIMEOUT_S = 7.0
 INSTALL_HINT = "pip install 'codeloop[cluster]'"
 
 
-def run_job(job: JobSpec, backend: str) -> tuple[RunResult, str]:
-    """The Ray task: one job through this node's sandbox, and the id of the node that ran it."""
+@dataclass(frozen=True)
+class Placement:
+    """Where a job ran and how long it took inside its task (the rest of its wall time is Ray's)."""
+
+    node_id: str
+    task_seconds: float
+
+
+def run_job(job: JobSpec, backend: str) -> tuple[RunResult, Placement]:
+    """The Ray task: one job through this node's sandbox."""
     import ray
 
-    return run_spec(job, backend), ray.get_runtime_context().get_node_id()
+    t0 = time.perf_counter()
+    result = run_spec(job, backend)
+    return result, Placement(ray.get_runtime_context().get_node_id(), time.perf_counter() - t0)
 
 
 def import_ray():
@@ -44,7 +55,7 @@ def import_ray():
 class RayExecutor:
     """Jobs on a Ray cluster, one ``sandbox`` resource unit each (so as many at once as the nodes advertise).
 
-    ``node_of``: index in the last ``run``'s jobs -> id of the node that ran it (placement, for checks)."""
+    ``placements``: index in the last ``run``'s jobs -> where it ran (for checks and the overhead benchmark)."""
 
     def __init__(self, config: ExecutorConfig) -> None:
         self.config = config
@@ -57,11 +68,11 @@ class RayExecutor:
                                 "\"$(codeloop sandbox resources)\"`")
         self.task = self.ray.remote(num_cpus=0, resources={SANDBOX_RESOURCE: 1},
                                     max_retries=config.max_retries)(run_job)
-        self.node_of: dict[int, str] = {}
+        self.placements: dict[int, Placement] = {}
 
     def run(self, jobs: Sequence[JobSpec]) -> Iterator[tuple[int, RunResult]]:
         ray = self.ray
-        self.node_of = {}
+        self.placements = {}
         index = {self.task.remote(job, self.config.backend): i for i, job in enumerate(jobs)}
         pending, lost, reason = list(index), [], ""
         try:
@@ -69,12 +80,12 @@ class RayExecutor:
                 done, pending = ray.wait(pending, num_returns=1)
                 for ref in done:
                     try:
-                        result, node = ray.get(ref)
+                        result, placement = ray.get(ref)
                     except ray.exceptions.RayError as exc:  # worker or node died past the retries
                         lost.append(index[ref])
                         reason = reason or f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                         continue
-                    self.node_of[index[ref]] = node
+                    self.placements[index[ref]] = placement
                     yield index[ref], result
         finally:
             for ref in pending:  # the caller stopped early: do not leave jobs running for nobody

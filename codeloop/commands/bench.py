@@ -1,4 +1,4 @@
-"""`codeloop bench engine|lora|serve|sandbox|scan|lsp|checked|rollout`: every package's benchmark, JSON out.
+"""`codeloop bench engine|lora|serve|sandbox|executor|scan|lsp|checked|rollout`: every package's benchmark, JSON out.
 
 Only the flags, their checks and the printing live here; each benchmark is a module of its package.
 """
@@ -17,7 +17,7 @@ from inference.config import SPECULATIVE_METHODS, WEIGHT_QUANTS
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks (JSON output)")
     bsub = bench.add_subparsers(dest="bench_command", metavar="TARGET", required=True)
-    for add in (_engine, _fim, _lora, _serve, _sandbox, _scan, _lsp, _checked, _rollout):
+    for add in (_engine, _fim, _lora, _serve, _sandbox, _executor, _scan, _lsp, _checked, _rollout):
         add(bsub)
 
 
@@ -152,6 +152,30 @@ def run_sandbox(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"unknown backend(s): {', '.join(unknown)}")
     emit(bench_sandbox(args))
+    return 0
+
+
+def _executor(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("executor", help="Ray executor: overhead per sandbox job vs local, 2 sandbox nodes vs 1, "
+                        "on a Ray cluster started on this machine (needs codeloop[cluster]; JSON)")
+    p.add_argument("--jobs", type=positive_int, default=24, help="HumanEval+ canonical jobs per phase")
+    p.add_argument("--backend", default="bwrap", choices=("bwrap", "docker", "auto"))
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.set_defaults(func=run_executor)
+
+
+def run_executor(args: argparse.Namespace) -> int:
+    from bench.output import emit
+    from sandbox.executor import ExecutorError
+    from sandbox.ray_executor import import_ray
+
+    try:
+        import_ray()  # the one-line error naming the extra, before a cluster is started
+    except ExecutorError as exc:
+        raise UserError(str(exc)) from exc
+    from bench.executor_overhead import ExecutorBenchConfig, bench_executors
+
+    emit(bench_executors(ExecutorBenchConfig(jobs=args.jobs, backend=args.backend)), args.out)
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.ray_cluster import LocalRayCluster
 from evals import datasets
 from evals.canonical import check_canonical
 from evals.execute import Candidate, ExecConfig, judge
@@ -21,7 +22,6 @@ from evals.spec import EvalSpec
 from evals.task import Task
 from sandbox.executor import ExecutorConfig, JobsLost
 from sandbox.types import Limits
-from tests.sandbox.ray_cluster import LocalRayCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
 
@@ -75,7 +75,8 @@ def test_same_verdicts_as_local_and_only_on_sandbox_nodes(cluster):
     local = judge(candidates, LOCAL)
     assert verdicts(on_ray) == verdicts(local)
     assert sum(r.passed for r in local) == len(tasks) and any(r.status == "no_code" for r in local)
-    assert set(executor.node_of.values()) <= sandbox_node_ids() and len(executor.node_of) == 2 * len(tasks)
+    nodes = {p.node_id for p in executor.placements.values()}
+    assert nodes <= sandbox_node_ids() and len(executor.placements) == 2 * len(tasks)
 
 
 def test_cli_canonical_same_per_task_verdicts(cluster, tmp_path):
@@ -168,3 +169,4 @@ def test_a_lost_job_is_not_recorded_and_resume_runs_only_it(cluster, tmp_path):
     ids = recorded(rd)
     assert ids[:4] == first and sorted(ids) == sorted(t.task_id for t in tasks)
     assert rd.results.path.read_text().startswith(before)
+
