@@ -1,9 +1,9 @@
 """The in-sandbox harness: a judge process that decides, a worker process that runs the code.
 
 This program runs INSIDE the sandbox: sandbox/comparison.py + worker.py + asserts.py + link.py +
-this file (stdlib only, no codeloop imports), booted by ``python3 -I -c`` from its bytecode sent
-ahead of the request on stdin, or compiled once per container by the docker job server (see
-exchange.py and zygote.py). The parent's side of the protocol lives in sandbox/protocol.py.
+judge_records.py + harness_request.py + this file (stdlib only, no codeloop imports; the parts in
+harness_exchange.HARNESS_PARTS), booted by ``python3 -I -c`` from its bytecode sent ahead of the request on
+stdin, or compiled once per container by the docker job server (see harness_exchange.py and job_server.py). The parent's side of the protocol lives in sandbox/protocol.py.
 
 Trust boundary (the harness rule: nothing the code under test can reach decides whether it passed):
 - The *judge* (this process) makes itself non-dumpable, then forks the *worker* BEFORE it reads
@@ -49,38 +49,11 @@ Protocol to the parent:
             worker protocol. The judge exits as the worker did (same code, or same signal).
 """
 
-import ast
-import json
 import marshal
 import os
 import shutil
 import signal
 import sys
-import time
-
-MAX_RECORD_BYTES = 4000
-"""Below PIPE_BUF (4096), so one os.write of a record is atomic on the parent's pipe."""
-FLUSH_S = 0.05
-
-
-def split_tests(tests):
-    """A list stays as is; a string becomes one test per top-level assert (with the statements
-    before it as its setup), or one single test when it has no top-level assert."""
-    if isinstance(tests, list):
-        return [str(t) for t in tests]
-    tree = ast.parse(tests, "<tests>")
-    if not any(isinstance(node, ast.Assert) for node in tree.body):
-        return [tests] if tree.body else []
-    lines = tests.splitlines(keepends=True)
-    chunks, start = [], 0
-    for node in tree.body:
-        if isinstance(node, ast.Assert):
-            chunks.append((start, node.end_lineno))
-            start = node.end_lineno
-    if start < len(lines) and "".join(lines[start:]).strip():
-        chunks.append((start, len(lines)))
-    # Keep line numbers true in tracebacks: pad each chunk with the newlines before it.
-    return ["\n" * a + "".join(lines[a:b]) for a, b in chunks]
 
 
 def clean_workdir(workdir):
@@ -106,18 +79,11 @@ def clean_workdir(workdir):
     return not os.listdir(workdir)
 
 
-def parse_request(data):
-    """b"<nonce>\\n<json>" -> (nonce, job)."""
-    nonce, _, payload = data.partition(b"\n")
-    return nonce, json.loads(payload.decode("utf-8"))
-
-
 class Judge:
     """Runs one job through the worker (after the reference, if any) and writes the records; ``run`` never
     returns. Per test it keeps the first binding site that failed and how often each site was observed."""
 
     def __init__(self, nonce, job, worker):
-        self.mark = b"\x1eCLR" + nonce + b":"
         self.job = job
         self.worker = worker
         self.sites = {}
@@ -125,52 +91,24 @@ class Judge:
         """site id -> [the reference run's same-values, one dict per observation]"""
         self.shared = {}
         self.reference_failures = {}
-        self.records, self.records_since = [], 0.0
-        worker.on_wait = self.flush_if_due
-
-    def report(self, event, **fields):
-        """Queue a record; ``flush`` writes the queue (records reach the parent in batches: each write wakes
-        the parent's side, which costs more than the record on a busy machine)."""
-        fields["event"] = event
-        record = self.mark + json.dumps(fields).encode("utf-8") + b"\n"
-        while len(record) > MAX_RECORD_BYTES and fields.get("message"):
-            fields["message"] = fields["message"][: len(fields["message"]) // 2]
-            record = self.mark + json.dumps(fields).encode("utf-8") + b"\n"
-        if not self.records:
-            self.records_since = time.monotonic()
-        self.records.append(record)
-
-    def flush(self):
-        """Write the queued records, whole records of at most MAX_RECORD_BYTES per write (atomic on a pipe)."""
-        chunk = b""
-        for record in self.records + [b""]:
-            if chunk and (not record or len(chunk) + len(record) > MAX_RECORD_BYTES):
-                os.write(1, chunk)
-                chunk = b""
-            chunk += record
-        self.records = []
-
-    def flush_if_due(self):
-        """Called while the judge waits for the worker: records wait at most FLUSH_S (a run killed for
-        its time keeps the results of the tests before)."""
-        if self.records and time.monotonic() - self.records_since > FLUSH_S:
-            self.flush()
+        self.out = JudgeRecords(nonce)  # noqa: F821 - defined by judge_records.py
+        worker.on_wait = self.out.flush_if_due
 
     def run(self):
         job = self.job
         self.clean_or_quit()
         try:
-            tests = [self.rewrite(i, t) for i, t in enumerate(split_tests(job["tests"]))]
+            tests = [self.rewrite(i, t) for i, t in enumerate(split_tests(job["tests"]))]  # noqa: F821
         except BaseException as exc:  # noqa: BLE001 - any failure to read the tests is reported
-            self.report("tests_error", kind=type(exc).__name__, message=message(exc))  # noqa: F821
+            self.out.report("tests_error", kind=type(exc).__name__, message=message(exc))  # noqa: F821
             self.finish_early(2)
         if job.get("reference"):
             problem = self.run_reference(job["workdir"], job["reference"], tests)
             if problem:
-                self.report("tests_error", kind="ReferenceError", message=problem[:2000])
+                self.out.report("tests_error", kind="ReferenceError", message=problem[:2000])
                 self.finish_early(2)
             self.clean_or_quit()
-        self.report("start", n=len(tests))
+        self.out.report("start", n=len(tests))
         self.worker.send((job["workdir"], job["code"], tests, "code", self.shared))
         del self.job, job
         try:
@@ -178,8 +116,8 @@ class Judge:
         except BrokenProtocol as exc:  # noqa: F821
             self.violation(str(exc))
             self.mirror_worker()
-        self.report("done")
-        self.flush()
+        self.out.report("done")
+        self.out.flush()
         self.worker.kill()  # all is decided; nothing the worker does now counts
         os._exit(0)
 
@@ -187,21 +125,21 @@ class Judge:
         first = self.worker.receive()
         if first is None or first[0] != "code_ok":
             if first is not None and first[0] == "code_error" and len(first) == 3:
-                self.report("code_error", kind=str(first[1]), message=str(first[2]))
+                self.out.report("code_error", kind=str(first[1]), message=str(first[2]))
             elif first is not None:
                 raise BrokenProtocol(f"expected code_ok, got {first[0][:40]!r}")  # noqa: F821
             self.mirror_worker()
-        self.report("code_ok")
+        self.out.report("code_ok")
         for index in range(num_tests):
             verdict = self.run_test(self.worker, index, reference=False)
             if verdict is None:
                 self.mirror_worker()
-            self.report("test", index=index, **verdict)
+            self.out.report("test", index=index, **verdict)
 
     def clean_or_quit(self):
         job = self.job
         if not all(clean_workdir(d) for d in job.get("clean", [job["workdir"]])):
-            self.report("dirty")
+            self.out.report("dirty")
             self.finish_early(3)
 
     def rewrite(self, index, source):
@@ -319,18 +257,18 @@ class Judge:
         return out
 
     def violation(self, text):
-        self.report("violation", message=f"the code broke the worker protocol: {text}")
+        self.out.report("violation", message=f"the code broke the worker protocol: {text}")
         self.worker.kill()
 
     def finish_early(self, code):
-        self.flush()
+        self.out.flush()
         self.worker.send(None)
         self.worker.wait()
         os._exit(code)
 
     def mirror_worker(self):
         """End this process as the worker ended: the parent reads exit codes and signals as before."""
-        self.flush()
+        self.out.flush()
         status = self.worker.wait()
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
@@ -347,7 +285,7 @@ def main():
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    nonce, job = parse_request(data)
+    nonce, job = parse_request(data)  # noqa: F821 - defined by harness_request.py
     del data
     Judge(nonce, job, worker).run()
 

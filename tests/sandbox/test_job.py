@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.harness import split_tests
+from sandbox.harness_request import split_tests
 from sandbox.job import Job, make_job
 from sandbox.job_runner import resolve_backend, run
 from sandbox.types import Limits, RunStatus
