@@ -18,6 +18,7 @@ else:  # Python 3.10: the same parser, published as tomli
     import tomli as tomllib
 
 from rl.grpo import GRPOConfig
+from sandbox.executor_config import EXECUTORS
 
 ALGOS = ("grpo", "rft")
 DTYPES = ("bfloat16", "float32")
@@ -89,6 +90,10 @@ class RolloutSettings:
     concurrency: int = 2
     timeout_s: float = 10.0
     memory_mb: int = 512
+    executor: str = "local"
+    """Where sandbox runs happen (rollouts, task validation, held-out evals): ``local`` or ``ray``."""
+    ray_address: str | None = None
+    """The Ray head's host:port with ``executor = "ray"`` (None: Ray's discovery)."""
 
     def __post_init__(self) -> None:
         _check(self.group_size >= 2, "rollout.group_size must be >= 2 (advantages are relative to the group)")
@@ -97,6 +102,7 @@ class RolloutSettings:
         _check(0 < self.top_p <= 1, "rollout.top_p must be in (0, 1]")
         _check(self.max_tokens >= 1, "rollout.max_tokens must be >= 1")
         _check(self.timeout_s > 0 and self.memory_mb > 0, "rollout.timeout_s and memory_mb must be > 0")
+        _check(self.executor in EXECUTORS, f"rollout.executor must be one of {EXECUTORS}, got {self.executor!r}")
 
 
 @dataclass

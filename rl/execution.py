@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sandbox.types import RunResult, RunStatus
 
 log = logging.getLogger(__name__)
+
+
+def executor_run_many(settings: Any) -> Callable[..., list[RunResult]] | None:
+    """The ``run_many`` that ``settings`` (``RolloutSettings``) asks for: None (this machine's, unchanged) for
+    the local executor, else one over the Ray cluster (``sandbox.executor.run_many_on``)."""
+    if settings.executor == "local":
+        return None
+    from sandbox.executor import ExecutorConfig, run_many_on
+
+    return run_many_on(ExecutorConfig(settings.executor, settings.sandbox, settings.concurrency, settings.ray_address))
 
 
 def run_with_retry(jobs: Sequence[object], *, concurrency: int = 2, backend: str = "auto",

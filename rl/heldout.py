@@ -44,7 +44,8 @@ def evaluate_all(config: RLConfig, engine: Any, out_dir: Path, label: str,
             benchmark=benchmark, model=config.model, adapter=label, split=split,
             subset=config.eval.bigcodebench_subset if benchmark == "bigcodebench" else None,
             max_tokens=config.eval.max_tokens, limit=config.eval.limit_for(name), run_dir=out_dir / name, resume=True,
-            sandbox=config.rollout.sandbox, seed=config.seed, progress=False,
+            sandbox=config.rollout.sandbox, seed=config.seed, progress=False, executor=config.rollout.executor,
+            ray_address=config.rollout.ray_address,
             swebench_dir=Path(config.eval.swebench_dir) if config.eval.swebench_dir else None,
         )
         summary = evaluate(spec, generator=EngineGenerator(engine, engine.adapter_key, adapter_dir))

@@ -35,6 +35,7 @@ from typing import Any
 
 from evals.jsonl import read_jsonl, write_jsonl_atomic
 from rl.config import RLConfig
+from rl.execution import executor_run_many
 from rl.filters import FilterReport
 from rl.tasks import RLTask, from_mbpp, validate
 
@@ -62,7 +63,8 @@ def build_tasks(config: RLConfig, engine: Any = None, report: FilterReport | Non
         tasks = tasks[: 2 * config.tasks.limit] if config.tasks.validate else tasks[: config.tasks.limit]
     if config.tasks.validate:
         limits = Limits(timeout_s=config.rollout.timeout_s, memory_mb=config.rollout.memory_mb)
-        tasks = validate(tasks, limits, config.rollout.concurrency, config.rollout.sandbox, report=report)
+        tasks = validate(tasks, limits, config.rollout.concurrency, config.rollout.sandbox, report=report,
+                         run_many=executor_run_many(config.rollout))
     return tasks[: config.tasks.limit] if config.tasks.limit else tasks
 
 
@@ -108,7 +110,8 @@ def open_phase(config: RLConfig, engine: Any = None):
     (run_dir / "config.json").write_text(json.dumps(config.as_dict(), indent=1))
     tasks = [] if (run_dir / "tasks.jsonl").is_file() else build_tasks(config, engine)
     trainer = Trainer(config, resolve_model_path(config.model))
-    phase = Phase(config, engine, trainer, tasks, source=task_source(config))
+    phase = Phase(config, engine, trainer, tasks, run_many=executor_run_many(config.rollout),
+                  source=task_source(config))
     phase.resume()
     return phase
 

@@ -8,15 +8,15 @@ that imports Ray; the default path never does).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from sandbox.concurrent_runs import JobSpec, iter_many
 from sandbox.executor_config import EXECUTORS, SANDBOX_RESOURCE, ExecutorConfig, ExecutorError, JobsLost
-from sandbox.types import RunResult
+from sandbox.types import RunResult, RunStatus
 
 __all__ = ["EXECUTORS", "SANDBOX_RESOURCE", "Executor", "ExecutorConfig", "ExecutorError", "JobsLost", "LocalExecutor",
-           "make_executor", "node_resources"]
+           "make_executor", "node_resources", "run_many_on"]
 
 class Executor(Protocol):
     def run(self, jobs: Sequence[JobSpec]) -> Iterator[tuple[int, RunResult]]:
@@ -41,6 +41,27 @@ def make_executor(config: ExecutorConfig) -> Executor:
     from sandbox.ray_executor import RayExecutor
 
     return RayExecutor(config)
+
+
+def run_many_on(config: ExecutorConfig) -> Callable[..., list[RunResult]]:
+    """A ``run_many``-shaped function (results in job order) over ``config``'s executor, for callers that take
+    one (the RL loop). The executor is made here, so a bad cluster fails at once. A lost job becomes a
+    SANDBOX_ERROR result: it says nothing about the code, and those callers retry it, then skip it."""
+    executor = make_executor(config)
+
+    def run_many(jobs: Sequence[object], concurrency: int = 2, progress: bool = False,
+                 backend: str = "auto") -> list[RunResult]:
+        jobs = list(jobs)
+        results: list[RunResult | None] = [None] * len(jobs)
+        why = "lost"
+        try:
+            for i, result in executor.run(jobs):  # type: ignore[arg-type]
+                results[i] = result
+        except JobsLost as exc:
+            why = str(exc)
+        return [r or RunResult(status=RunStatus.SANDBOX_ERROR, message=why) for r in results]
+
+    return run_many
 
 
 def node_resources(slots: int) -> dict[str, int]:

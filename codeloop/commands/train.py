@@ -53,6 +53,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-limit", type=positive_int, help="override tasks.limit")
     p.add_argument("--threads", type=positive_int, help="override train.num_threads (engine and trainer)")
     p.add_argument("--seed", type=int, help="override seed (task order, sampling)")
+    p.add_argument("--executor", choices=("local", "ray"), help="override rollout.executor: where sandbox runs "
+                   "happen (ray: a Ray cluster's 'sandbox' nodes; needs codeloop[cluster])")
+    p.add_argument("--ray-address", help="override rollout.ray_address (the Ray head's host:port)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -60,7 +63,8 @@ def _config(args: argparse.Namespace, **extra: Any) -> RLConfig:
     from rl.config import ConfigError, load_config
 
     overrides = {"run_dir": args.run_dir, "model": args.model, "seed": args.seed, "tasks.limit": args.task_limit,
-                 "train.steps": args.steps, "train.num_threads": args.threads, **extra}
+                 "train.steps": args.steps, "train.num_threads": args.threads, "rollout.executor": args.executor,
+                 "rollout.ray_address": args.ray_address, **extra}
     try:
         return load_config(args.config, overrides)
     except ConfigError as exc:
@@ -74,8 +78,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from inference.models.loader import ModelLoadError
     from rl.repo_loop import RepoLoopError
     from rl.training_phase import NoTasksError
+    from sandbox.executor import ExecutorError
 
-    return (NoTasksError, AdapterError, ModelLoadError, ModelError, RepoLoopError)
+    return (NoTasksError, AdapterError, ModelLoadError, ModelError, RepoLoopError, ExecutorError)
 
 
 def _logging() -> None:

@@ -170,3 +170,18 @@ def test_a_lost_job_is_not_recorded_and_resume_runs_only_it(cluster, tmp_path):
     assert ids[:4] == first and sorted(ids) == sorted(t.task_id for t in tasks)
     assert rd.results.path.read_text().startswith(before)
 
+
+def test_rl_task_validation_through_ray_keeps_what_local_keeps(cluster):
+    from rl.config import RolloutSettings
+    from rl.execution import executor_run_many
+    from rl.tasks import from_mbpp, validate, wrong_solution
+
+    tasks = from_mbpp("validation")[:4]
+    broken = wrong_solution(tasks[0].reference, tasks[0].entry_point)  # returns None: fails its asserts
+    tasks.append(replace(tasks[0], task_id="broken", reference=broken))
+    limits = Limits(timeout_s=60, memory_mb=1024)
+    on_ray = executor_run_many(RolloutSettings(sandbox="bwrap", executor="ray", ray_address=cluster.address))
+    assert on_ray is not None and executor_run_many(RolloutSettings()) is None  # local: today's run_many
+    kept_ray = [t.task_id for t in validate(tasks, limits, backend="bwrap", run_many=on_ray)]
+    kept_local = [t.task_id for t in validate(tasks, limits, backend="bwrap")]
+    assert kept_ray == kept_local and "broken" not in kept_ray and len(kept_ray) >= 3

@@ -34,6 +34,20 @@ def test_config_from_toml_and_errors(tmp_path):
         load_config(tmp_path / "missing.json")
 
 
+def test_executor_from_the_command_line_and_config(tmp_path):
+    from codeloop.cli import build_parser
+    from codeloop.commands.train import _config
+
+    args = build_parser().parse_args(["loop", "--executor", "ray", "--ray-address", "10.0.0.5:6379"])
+    config = _config(args)
+    assert (config.rollout.executor, config.rollout.ray_address) == ("ray", "10.0.0.5:6379")
+    assert load_config(None).rollout.executor == "local"  # the default: this machine, no Ray
+    path = tmp_path / "c.toml"
+    path.write_text('[rollout]\nexecutor = "spark"\n')
+    with pytest.raises(ConfigError, match="rollout.executor"):
+        load_config(path)
+
+
 def test_per_benchmark_eval_limits(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[eval]\nlimit = 7\nlimits = { mbppplus = 0, swebench = 3 }\n')
