@@ -43,10 +43,10 @@ def resolve_bench_model(model: str | None) -> tuple[str, str]:
     """(path or name, description): the given model, the pulled 0.5B, or a random 0.5B-shaped model."""
     if model is not None:
         return model, model
-    from inference import catalog
+    from inference import catalog, model_specs
 
-    if catalog.is_pulled(catalog.DEFAULT_MODEL):
-        return catalog.DEFAULT_MODEL, catalog.DEFAULT_MODEL
+    if catalog.is_pulled(model_specs.DEFAULT_MODEL):
+        return model_specs.DEFAULT_MODEL, model_specs.DEFAULT_MODEL
     from inference.models.tiny import make_tiny_model
 
     path = make_tiny_model(RANDOM_0_5B_DIR.expanduser(), arch="qwen2", tie_word_embeddings=True,

@@ -109,7 +109,8 @@ def _docker_state(image: str) -> str:
 
 def models_check(home: str | None = None) -> Check:
     """Pulled catalog models; a pulled model is verified against the checksums in its manifest."""
-    from inference.catalog import CATALOG, DEFAULT_MODEL, is_pulled, model_dir
+    from inference.catalog import is_pulled, model_dir
+    from inference.model_specs import CATALOG, DEFAULT_MODEL
 
     pulled = [name for name in CATALOG if is_pulled(name, home)]
     broken = {name: problems for name in pulled if (problems := _integrity(model_dir(name, home)))}
@@ -193,7 +194,7 @@ def _read(path: str) -> str:
 
 def run_checks(url: str | None = None, api_key: str | None = None, model: str | None = None) -> list[Check]:
     """Every check, in report order; a check that crashes is reported as an error, never raised."""
-    from inference.catalog import DEFAULT_MODEL
+    from inference.model_specs import DEFAULT_MODEL
 
     checks: list[tuple[str, Callable[[], Check]]] = [
         ("python", python_check), ("torch", torch_check), ("cpu", cpu_check), ("sandbox", sandbox_check),

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from codeloop.commands.model import pull_with_progress
     from codeloop.demo import run_demo
-    from inference.catalog import CATALOG, ModelError, resolve_model
+    from inference.catalog import ModelError, resolve_model
+    from inference.model_specs import CATALOG
 
     try:
         if args.model in CATALOG:

@@ -7,7 +7,7 @@ import argparse
 import json
 
 from codeloop.errors import UserError
-from inference import catalog, repo_adapters
+from inference import catalog, model_specs, repo_adapters
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(func=_model_list)
     pull = msub.add_parser("pull", help="download, verify (sha256) and convert a catalog model")
-    pull.add_argument("name", nargs="?", default=catalog.DEFAULT_MODEL)
+    pull.add_argument("name", nargs="?", default=model_specs.DEFAULT_MODEL)
     pull.add_argument("--force", action="store_true", help="fetch again even if the cache verifies")
     pull.add_argument("--json", action="store_true", help="print JSON")
     pull.set_defaults(func=_model_pull)

@@ -61,8 +61,8 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
 
 def engine_config(args: argparse.Namespace):
     """EngineConfig from CLI flags (raises UserError for bad values)."""
-    from inference.catalog import DEFAULT_MODEL
     from inference.config import CacheConfig, EngineConfig, SpeculativeConfig
+    from inference.model_specs import DEFAULT_MODEL
 
     try:
         spec = SpeculativeConfig(method=args.speculative, num_tokens=args.num_speculative_tokens,
@@ -79,7 +79,8 @@ def engine_config(args: argparse.Namespace):
 
 
 def server_config(args: argparse.Namespace):
-    from inference.catalog import DEFAULT_MODEL, chat_defaults
+    from inference.catalog import chat_defaults
+    from inference.model_specs import DEFAULT_MODEL
     from inference.server.config import ServerConfig
 
     model = args.model or DEFAULT_MODEL
@@ -110,7 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
     if config.host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
         logging.warning("binding %s without --api-key: anyone who can reach this port can use the model",
                         config.host)
-    from inference.catalog import DEFAULT_MODEL
+    from inference.model_specs import DEFAULT_MODEL
     from inference.server.backend import EngineBackend
     from inference.server.uvicorn_runner import serve
 

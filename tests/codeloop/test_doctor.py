@@ -57,7 +57,7 @@ def _fake_pulled_model(home: Path, name: str, payload: bytes, recorded: bytes) -
 
 
 def test_models_check(tmp_path: Path) -> None:
-    from inference.catalog import DEFAULT_MODEL
+    from inference.model_specs import DEFAULT_MODEL
 
     assert doctor.models_check(str(tmp_path)).status == doctor.WARN  # nothing pulled: the fix says pull
     _fake_pulled_model(tmp_path, DEFAULT_MODEL, b"weights", b"weights")

