@@ -66,6 +66,26 @@ def heldout_table(run_dir: Path, loop: list[dict[str, Any]]) -> tuple[list[str],
     return rows, plots
 
 
+def per_task_records(run_dir: Path, loop: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (benchmark, task) the base model was judged on: its pass (mean over samples) at the base
+    (``iter-0000``) and at every finished iteration, and the named subsets it belongs to; what a reader needs to
+    recompute any row of the report or pair it differently."""
+    records = []
+    base_dir = run_dir / "evals" / "iter-0000"
+    for bench_dir in sorted(p for p in base_dir.glob("*") if p.is_dir()):
+        name = bench_dir.name
+        scores = {"iter-0000": per_task_passes(bench_dir)}
+        for rec in loop:
+            folder = run_dir / "evals" / f"iter-{rec['iteration']:04d}" / name
+            if folder.is_dir():
+                scores[folder.parent.name] = per_task_passes(folder)
+        for task in sorted(scores["iter-0000"]):
+            records.append({"benchmark": name, "task_id": task,
+                            "subsets": [s.name for s in subsets_of(name) if s.keep(task)],
+                            **{it: by_task.get(task) for it, by_task in scores.items()}})
+    return records
+
+
 def _benchmark_rows(name: str, base: dict[str, float], runs: list, common: set[str], plots: dict) -> list[str]:
     base = {t: base[t] for t in common}
     m, lo, hi = bootstrap_ci(list(base.values()))
@@ -131,7 +151,7 @@ def _one_line(text: str) -> str:
 
 
 def write_report(run_dir: Path) -> Path:
-    """Write ``<run_dir>/report/report.md`` and its PNGs; returns the markdown path."""
+    """Write ``<run_dir>/report/report.md``, its PNGs and ``per_task.jsonl``; returns the markdown path."""
     run_dir = Path(run_dir)
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
@@ -179,4 +199,5 @@ def write_report(run_dir: Path) -> Path:
     ]
     path = out / "report.md"
     path.write_text("\n".join(lines))
+    (out / "per_task.jsonl").write_text("".join(json.dumps(r) + "\n" for r in per_task_records(run_dir, loop)))
     return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rl.report import decontamination_lines, heldout_table
+from rl.report import decontamination_lines, heldout_table, per_task_records
 
 
 def write_results(folder, passed: dict[str, bool]) -> None:
@@ -30,3 +30,14 @@ def test_decontamination_table(tmp_path):
         "source": "mbpp-train", "num_in": 374, "num_kept": 206, "removed": [],
         "removed_by_reason": {"id": 108, "ngram": 39, "minhash": 21}}]))
     assert "| mbpp-train | 374 | 206 | 108 | 39 | 21 |" in decontamination_lines(tmp_path)
+
+
+def test_per_task_records_pair_base_and_iteration_and_name_the_clean_subset(tmp_path):
+    write_results(tmp_path / "evals" / "iter-0000" / "mbppplus", {"Mbpp/2": False, "Mbpp/602": True})
+    write_results(tmp_path / "evals" / "iter-0001" / "mbppplus", {"Mbpp/2": True})  # 602 not judged yet
+    records = per_task_records(tmp_path, [{"iteration": 1, "promoted": False}])
+    assert records == [
+        {"benchmark": "mbppplus", "task_id": "Mbpp/2", "subsets": ["outside-train-validation"],
+         "iter-0000": 0.0, "iter-0001": 1.0},
+        {"benchmark": "mbppplus", "task_id": "Mbpp/602", "subsets": [], "iter-0000": 1.0, "iter-0001": None},
+    ]
