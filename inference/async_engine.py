@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.config import EngineConfig
-from inference.engine import Engine, EngineStats
+from inference.engine import Engine
+from inference.engine_stats import EngineStats
 from inference.request import Priority, RequestOutput
 from inference.sampling import SamplingParams
 
