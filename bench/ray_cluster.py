@@ -41,8 +41,10 @@ class LocalRayCluster:
     def address(self) -> str:
         return f"127.0.0.1:{self.gcs_port}"
 
-    def add_node(self, num_cpus: int, resources: dict[str, float], head: bool = False) -> None:
-        """Start one node (the first must be the head) and wait until ``ray start`` returns."""
+    def add_node(self, num_cpus: int, resources: dict[str, float], head: bool = False):
+        """Start one node (the first must be the head), wait until ``ray start`` returns, and return the
+        node's raylet process (``kill_node`` takes it)."""
+        before = {p.pid for p in self.raylets()}
         args = [str(RAY), "start", f"--num-cpus={num_cpus}", f"--resources={json.dumps(resources)}",
                 f"--object-store-memory={OBJECT_STORE_BYTES}", "--disable-usage-stats",
                 "--node-ip-address=127.0.0.1", f"--dashboard-agent-listen-port={free_port()}",
@@ -57,6 +59,36 @@ class LocalRayCluster:
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
         if done.returncode != 0:
             raise RuntimeError(f"ray start failed ({done.returncode}): {done.stderr[-2000:]}")
+        (raylet,) = [p for p in self.raylets() if p.pid not in before]
+        return raylet
+
+    def raylets(self) -> list:
+        """The raylet process of each live node (one per node)."""
+        import psutil
+
+        out = []
+        for p in self.processes():
+            try:
+                if p.name() == "raylet":
+                    out.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    def kill_node(self, raylet) -> None:
+        """SIGKILL a node's raylet and everything it started (its workers and agents): the node dies."""
+        import psutil
+
+        try:
+            procs = [raylet, *raylet.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        for p in procs:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(procs, timeout=30)
 
     def processes(self) -> list:
         """Every live process of this cluster (GCS, raylets, agents, workers)."""

@@ -24,6 +24,10 @@ from sandbox.types import RunResult
 CONNECT_TIMEOUT_S = 7.0
 """Joining the cluster gets this long; with ``import ray`` (2-3 s) a silent address is reported within 10 s."""
 INSTALL_HINT = "pip install 'codeloop[cluster]'"
+POLL_S = 5.0
+NO_SANDBOX_GRACE_S = 60.0
+"""How long jobs may wait while no live node advertises ``sandbox`` (all sandbox nodes died) before they are
+reported lost instead of waiting forever; a node that restarts within it picks them up."""
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,20 @@ class RayExecutor:
         self.placements = {}
         index = {self.task.remote(job, self.config.backend): i for i, job in enumerate(jobs)}
         pending, lost, reason = list(index), [], ""
+        starved_since: float | None = None
         try:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+                done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
+                if not done:
+                    if ray.cluster_resources().get(SANDBOX_RESOURCE, 0) >= 1:
+                        starved_since = None
+                    elif starved_since is None:
+                        starved_since = time.monotonic()
+                    elif time.monotonic() - starved_since > NO_SANDBOX_GRACE_S:
+                        lost += [index[ref] for ref in pending]
+                        reason = f"no live node has advertised {SANDBOX_RESOURCE!r} for {NO_SANDBOX_GRACE_S:.0f} s"
+                        break
+                    continue
                 for ref in done:
                     try:
                         result, placement = ray.get(ref)

@@ -1,7 +1,7 @@
 """Evals on a real 2-node Ray cluster on this machine: a head without a sandbox resource (like a node with
 neither bwrap nor Docker) and a second node advertising 2 sandbox slots. Same verdicts as the local
-executor; sandbox jobs land only on the sandbox node; a Ray worker killed mid-run loses no recorded
-result, and a resumed run re-runs only what has no result."""
+executor; sandbox jobs land only on the sandbox node; a Ray worker or a whole node killed mid-run loses no
+recorded result and counts none twice, and a resumed run re-runs only what has no result."""
 
 from __future__ import annotations
 
@@ -136,21 +136,6 @@ def recorded(rd: RunDir) -> list[str]:
     return [json.loads(line)["task_id"] for line in rd.results.path.read_text().splitlines()]
 
 
-def test_killed_worker_is_retried_and_nothing_is_counted_twice(cluster, tmp_path):
-    from sandbox.ray_executor import RayExecutor
-
-    tasks = sleepy_tasks(5, 3)
-    config = ray_config(cluster)
-    rd = open_run_dir(tmp_path / "run")
-    outcome, before = run_and_kill_a_worker(cluster, tasks, config, rd, RayExecutor(config.executor_config()))
-    assert "error" not in outcome, outcome
-    report = outcome["report"]
-    assert report.num_run == 5 and sorted(report.passed) == sorted(t.task_id for t in tasks), report
-    ids = recorded(rd)
-    assert sorted(ids) == sorted(t.task_id for t in tasks)  # each exactly once
-    assert rd.results.path.read_text().startswith(before)  # what was recorded before the kill stands
-
-
 def test_a_lost_job_is_not_recorded_and_resume_runs_only_it(cluster, tmp_path):
     from sandbox.ray_executor import RayExecutor
 
@@ -185,3 +170,47 @@ def test_rl_task_validation_through_ray_keeps_what_local_keeps(cluster):
     kept_ray = [t.task_id for t in validate(tasks, limits, backend="bwrap", run_many=on_ray)]
     kept_local = [t.task_id for t in validate(tasks, limits, backend="bwrap")]
     assert kept_ray == kept_local and "broken" not in kept_ray and len(kept_ray) >= 3
+
+
+def test_a_killed_sandbox_node_loses_no_result_and_counts_none_twice(cluster, tmp_path):
+    """Runs last: a third node (2 sandbox slots) is killed whole (raylet, workers) mid-run; Ray re-runs its
+    jobs on the surviving sandbox node and every task is recorded exactly once."""
+    from sandbox.ray_executor import RayExecutor
+
+    doomed = cluster.add_node(num_cpus=1, resources={"sandbox": 2})
+    tasks = sleepy_tasks(8, 3)
+    config = ray_config(cluster)
+    rd = open_run_dir(tmp_path / "run")
+    outcome: dict = {}
+
+    def check() -> None:
+        try:
+            outcome["report"] = check_canonical(tasks, config, progress=False, run_dir=rd,
+                                                executor=RayExecutor(config.executor_config()))
+        except Exception as exc:  # noqa: BLE001 - inspected below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=check)
+    thread.start()
+    deadline = time.monotonic() + WAIT_S
+
+    def busy_on_doomed() -> bool:
+        import psutil
+
+        try:
+            running = any(p.name() == "ray::run_job" for p in doomed.children())
+        except psutil.NoSuchProcess:
+            return False
+        return running and bool(rd.results.load()[0])
+
+    while not busy_on_doomed():
+        assert time.monotonic() < deadline and thread.is_alive(), f"no job on the third node: {outcome}"
+        time.sleep(0.1)
+    before = rd.results.path.read_text()
+    cluster.kill_node(doomed)
+    thread.join(WAIT_S)
+    assert not thread.is_alive() and "error" not in outcome, outcome
+    assert outcome["report"].num_run == 8 and len(outcome["report"].passed) == 8, outcome
+    assert sorted(recorded(rd)) == sorted(t.task_id for t in tasks)  # each exactly once
+    assert rd.results.path.read_text().startswith(before)
+
