@@ -1,9 +1,10 @@
 """The in-sandbox harness: a judge process that decides, a worker process that runs the code.
 
-This program runs INSIDE the sandbox: sandbox/comparison.py + worker.py + asserts.py + link.py +
-judge_records.py + harness_request.py + this file (stdlib only, no codeloop imports; the parts in
-harness_exchange.HARNESS_PARTS), booted by ``python3 -I -c`` from its bytecode sent ahead of the request on
-stdin, or compiled once per container by the docker job server (see harness_exchange.py and job_server.py). The parent's side of the protocol lives in sandbox/protocol.py.
+This program runs INSIDE the sandbox: the stdlib-only files of harness_exchange.HARNESS_PARTS
+(comparison.py, worker.py, mandatory_asserts.py, asserts.py, link.py, judge_records.py, harness_request.py
+and this file, no codeloop imports), booted by ``python3 -I -c`` from its bytecode sent ahead of the request
+on stdin, or compiled once per container by the docker job server (see harness_exchange.py and
+job_server.py). The parent's side of the protocol lives in sandbox/protocol.py.
 
 Trust boundary (the harness rule: nothing the code under test can reach decides whether it passed):
 - The *judge* (this process) makes itself non-dumpable, then forks the *worker* BEFORE it reads

@@ -20,8 +20,8 @@ from sandbox.supervisor import Capture, Pump, StopReason, Stream
 from sandbox.types import RunResult
 
 FINAL_EVENTS = (b'"event": "done"', b'"event": "code_error"', b'"event": "tests_error"', b'"event": "dirty"')
-HARNESS_PARTS = ("comparison.py", "worker.py", "asserts.py", "link.py", "judge_records.py", "harness_request.py",
-                 "harness.py")
+HARNESS_PARTS = ("comparison.py", "worker.py", "mandatory_asserts.py", "asserts.py", "link.py", "judge_records.py",
+                 "harness_request.py", "harness.py")
 """The in-sandbox harness program, in dependency order (stdlib-only files; see harness.py)."""
 HARNESS_SOURCE = "\n".join(Path(__file__).with_name(part).read_text(encoding="utf-8") for part in HARNESS_PARTS)
 ZYGOTE_PROGRAM = (
