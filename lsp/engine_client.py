@@ -33,6 +33,8 @@ class Generation:
     """With ``suffix``: plain FIM parts, sent instead of ``prompt`` to an HTTP server (it lays them out)."""
     suffix: str | None = None
     request_id: str = field(default_factory=lambda: f"lsp-{uuid.uuid4().hex[:12]}")
+    seed: int | None = None
+    """Sampling seed (None: random): the same seed, prompt and settings give the same text."""
     recommended: bool = False
     """Chat: sample with the model family's recommended settings (catalog / generation_config) instead
     of ``temperature``; over HTTP the sampling fields are left out and the server applies them."""
@@ -105,8 +107,9 @@ class EngineClient(Protocol):
         ...
 
     def chat(self, messages: list[dict[str, str]], max_tokens: int,
-             temperature: float | None = None) -> AsyncIterator[Chunk]:
-        """Stream the answer; ``temperature`` None samples with the model family's recommended settings."""
+             temperature: float | None = None, *, seed: int | None = None) -> AsyncIterator[Chunk]:
+        """Stream the answer; ``temperature`` None samples with the model family's recommended settings;
+        ``seed`` makes the sampling reproducible (OpenAI's ``seed``)."""
         ...
 
     def engine_stats(self) -> dict[str, Any]:

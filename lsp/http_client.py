@@ -161,12 +161,14 @@ class HttpClient:
         yield Samples([Sample(i, texts[i], None, True) for i in range(n)], True, prompt_tokens, cached)
 
     def chat(self, messages: list[dict[str, str]], max_tokens: int,
-             temperature: float | None = None) -> AsyncIterator[Chunk]:
+             temperature: float | None = None, *, seed: int | None = None) -> AsyncIterator[Chunk]:
         """``temperature`` None: the server's recommended sampling for the model (no sampling fields sent)."""
         body: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "stream": True,
                                 "stream_options": {"include_usage": True}}
         if temperature is not None:
             body["temperature"] = float(temperature)
+        if seed is not None:
+            body["seed"] = seed
         return tracked(self.stats, self._sse_raw(
             "/chat/completions", lambda own: {**body, "priority": "chat"} if own else body,
             lambda c: (c.get("delta") or {}).get("content") or ""))

@@ -78,7 +78,7 @@ class InProcessClient:
 
         aeng = await self.engine()
         sampling = chat_defaults(self.model).as_dict() if gen.recommended else {"temperature": gen.temperature}
-        params = SamplingParams(max_tokens=gen.max_tokens, stop=list(gen.stop), **sampling)
+        params = SamplingParams(max_tokens=gen.max_tokens, stop=list(gen.stop), seed=gen.seed, **sampling)
         agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id,
                              adapter_id=gen.adapter)
         try:
@@ -108,15 +108,15 @@ class InProcessClient:
             await agen.aclose()
 
     def chat(self, messages: list[dict[str, str]], max_tokens: int,
-             temperature: float | None = None) -> AsyncIterator[Chunk]:
-        return tracked(self.stats, self._chat(messages, max_tokens, temperature))
+             temperature: float | None = None, *, seed: int | None = None) -> AsyncIterator[Chunk]:
+        return tracked(self.stats, self._chat(messages, max_tokens, temperature, seed))
 
     async def _chat(self, messages: list[dict[str, str]], max_tokens: int,
-                    temperature: float | None) -> AsyncIterator[Chunk]:
+                    temperature: float | None, seed: int | None) -> AsyncIterator[Chunk]:
         aeng = await self.engine()
         prompt = aeng.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         gen = Generation(prompt=prompt, max_tokens=max_tokens, temperature=temperature or 0.0, priority=Priority.CHAT,
-                         recommended=temperature is None)
+                         seed=seed, recommended=temperature is None)
         async for chunk in self._stream(gen):
             yield chunk
 

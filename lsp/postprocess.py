@@ -24,14 +24,51 @@ _SPECIAL = re.compile(r"<\|[a-z_]+\|>|<fim_[a-z]+>|<file_sep>|</s>")
 def finish(raw: str, ctx: CompletionContext, max_lines: int = 12) -> str:
     """The cleaned suggestion for ``raw`` model output, relative to the cursor of ``ctx``."""
     text = unheal(strip_special(raw), ctx)
+    ended = rest = None
     if ctx.mode is Mode.SINGLE_LINE:
-        text = trim_stutter(text.split("\n", 1)[0])
+        line, newline, rest = text.partition("\n")
+        text = trim_stutter(line)
+        ended = text == line and bool(newline or _SPECIAL.search(raw))
     else:
         text, _ = block(text, ctx, max_lines)
+    kept = text
     text = balance(text, ctx.cursor.line_prefix, ctx.cursor.line_suffix)
     text = trim_suffix_overlap(text, ctx.cursor.line_prefix, ctx.cursor.line_suffix)
     text = text.rstrip()
+    if ended and text == kept.rstrip():
+        text = close_line(text, ctx, rest or "")
     return text if text.strip() else ""
+
+
+LINE_END_CHARS = ")]}'\"_"
+"""Besides letters and digits, the characters a finished expression can end with."""
+
+
+def close_line(line: str, ctx: CompletionContext, rest: str = "") -> str:
+    """``line`` plus the closers of the brackets that the cursor's line leaves open, when the model ended
+    the line there (``rest`` is what it wrote after the newline) and nothing closes them later.
+
+    A small model finishing ``return [n for n in range(limit) if `` often writes ``is_prime(n)`` and a
+    newline: the ``]`` it left out would make the accepted line a syntax error. The brackets are closed
+    only when the cursor is at the end of its line, the line ends like a finished expression (not in an
+    opener, a comma or an operator), and the next code line (the model's, else the document's) neither
+    starts with a closer nor is indented deeper than the cursor's line (a continuation)."""
+    full = ctx.cursor.line_prefix + line
+    if not line.strip() or ctx.cursor.line_suffix.strip():
+        return line
+    stack = open_stack(full)
+    end = full.rstrip()[-1:]
+    if not stack or not (end.isalnum() or end in LINE_END_CHARS):
+        return line
+    after = _first_code_line_raw(rest) or _first_code_line_raw(ctx.suffix.partition("\n")[2])
+    if after and (after.lstrip()[0] in CLOSERS or _indent(after) > _indent(ctx.cursor.line_prefix)):
+        return line
+    return line.rstrip() + "".join(OPENERS[c] for c in reversed(stack))
+
+
+def _first_code_line_raw(text: str) -> str:
+    """The first non-blank line of ``text``, indentation kept ("" when none)."""
+    return next((ln for ln in text.split("\n") if ln.strip()), "")
 
 
 def should_stop(raw: str, ctx: CompletionContext, max_lines: int = 12) -> bool:

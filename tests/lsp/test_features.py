@@ -50,11 +50,42 @@ def test_chat_payload_validation():
             parse_request(bad)
 
 
+def test_chat_payload_seed():
+    assert parse_request({"messages": [{"role": "user", "content": "hi"}], "seed": 7}).seed == 7
+    assert parse_request({"messages": [{"role": "user", "content": "hi"}]}).seed is None
+    for bad in ("7", True, 1.5):
+        with pytest.raises(ValueError, match="seed"):
+            parse_request({"messages": [{"role": "user", "content": "hi"}], "seed": bad})
+
+
 def test_chat_messages_include_selection():
     req = ChatRequest([{"role": "user", "content": "explain"}], "file:///a.py", (1, 0, 2, 0))
     msgs = chat_messages(req, "a.py", "line0\nline1\nline2\n")
-    assert msgs[0]["role"] == "system" and "line1" in msgs[1]["content"] and "line0" not in msgs[1]["content"]
-    assert msgs[-1] == {"role": "user", "content": "explain"}
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    assert "line1" in msgs[1]["content"] and "line0" not in msgs[1]["content"]
+    assert msgs[-1]["content"].endswith("\n\nexplain")
+
+
+def test_chat_messages_put_the_question_last_with_the_document_framed_as_context():
+    question = "In two sentences: what does functools.lru_cache do?"
+    req = ChatRequest([{"role": "user", "content": question}], "file:///p.py")
+    msgs = chat_messages(req, "p.py", "def f():\n    pass\n")
+    # one user turn: the file labelled as context, then the question; no made-up assistant turn between
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    content = msgs[-1]["content"]
+    assert content.startswith("The file open in my editor (p.py), for context:\n```\ndef f():\n    pass\n```")
+    assert content.endswith("\n\n" + question)
+    assert chat_messages(req, None, None)[1:] == [{"role": "user", "content": question}]
+
+
+def test_chat_context_goes_with_the_last_question_and_leaves_the_history_alone():
+    history = [{"role": "system", "content": "ignored"}, {"role": "user", "content": "first"},
+               {"role": "assistant", "content": "answer"}, {"role": "user", "content": "second"}]
+    req = ChatRequest(history, "file:///p.py")
+    msgs = chat_messages(req, "p.py", "x = 1\n")
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    assert msgs[1:3] == history[1:3] and msgs[-1]["content"].endswith("x = 1\n```\n\nsecond")
+    assert req.messages == history  # the request's own messages are not changed
 
 
 def test_snippet_index_updates_and_removes():

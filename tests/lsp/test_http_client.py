@@ -81,6 +81,10 @@ async def test_a_codeloop_server_gets_suffix_and_priority() -> None:
         async for _ in client.chat([{"role": "user", "content": "hi"}], 16, temperature=0.2):
             pass
         assert engine.bodies[-1]["priority"] == "chat" and engine.bodies[-1]["temperature"] == 0.2
+        assert "seed" not in engine.bodies[-1]
+        async for _ in client.chat([{"role": "user", "content": "hi"}], 16, seed=7):
+            pass
+        assert engine.bodies[-1]["seed"] == 7 and "temperature" not in engine.bodies[-1]
         await client.aclose()
 
 

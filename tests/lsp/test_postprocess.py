@@ -154,3 +154,29 @@ def test_the_indentation_the_prompt_left_out_comes_off_the_first_line():
     assert not should_stop("        return 1\n", c)
     # the model indented its first line one level short: the block moves with it
     assert finish("    if self.x:\n        return 1\n    return 2\n", c) == "if self.x:\n            return 1\n        return 2"
+
+
+DEMO_LINE = "def primes_below(limit):\n    return [n for n in range(limit) if |\n\n\ndef run(cmd):\n    pass\n"
+
+
+def test_a_finished_line_gets_the_closers_its_line_left_open():
+    c = ctx(DEMO_LINE)
+    assert c.mode is Mode.SINGLE_LINE
+    assert finish("is_prime(n)\n", c) == "is_prime(n)]"  # the model ended the line without the "]"
+    assert finish("is_prime(n)<|endoftext|>", c) == "is_prime(n)]"
+    assert finish("is_prime(n)]\n", c) == "is_prime(n)]"  # closed by the model: nothing added
+    assert finish("is_prime(n) for", c) == "is_prime(n) for"  # max_tokens, not the end of the line
+    assert ctx("x = dict(a=[1, |\n").mode is Mode.SINGLE_LINE
+    assert finish("2\n", ctx("x = dict(a=[1, |\n")) == "2])"
+
+
+@pytest.mark.parametrize("marked, raw", [
+    ("x = foo(a, |\n", "b,\n"),  # ends in a comma: the call goes on
+    ("x = foo(a, |\n", "b +\n"),  # ends in an operator
+    ("x = foo(|)\n", "a\n"),  # the line suffix closes it
+    ("def f():\n    x = foo(a, |\n            c)\n", "b\n"),  # the next line continues the call
+    ("def f():\n    x = foo(a, |\n    )\n", "b\n"),  # the next line closes it
+    ("x = foo(a, |\n", "b\n        c)\n"),  # the model continues on the next line
+])
+def test_a_line_that_goes_on_is_not_closed(marked, raw):
+    assert finish(raw, ctx(marked)) == raw.split("\n")[0].rstrip()
