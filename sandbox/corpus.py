@@ -17,6 +17,8 @@ P, F, E, T, M, K = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR, RunStat
                     RunStatus.MEMORY, RunStatus.KILLED)
 
 CONTAINED = ["assert not escaped, escaped"]
+WRONG = ("assert solve(1) == 2", "assert solve(2) == 3")
+"""The tests a forgery's wrong ``solve`` must fail (sandbox/tampering.py, sandbox/harness_forgeries.py)."""
 
 
 @dataclass(frozen=True)
