@@ -83,12 +83,7 @@ class LocalRayCluster:
             procs = [raylet, *raylet.children(recursive=True)]
         except psutil.NoSuchProcess:
             return
-        for p in procs:
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(procs, timeout=30)
+        _kill_and_reap(procs)
 
     def processes(self) -> list:
         """Every live process of this cluster (GCS, raylets, agents, workers)."""
@@ -122,13 +117,17 @@ class LocalRayCluster:
         return out
 
     def stop(self) -> None:
-        import psutil
-
-        procs = self.processes()
-        for p in procs:
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(procs, timeout=30)
+        _kill_and_reap(self.processes())
         subprocess.run(["rm", "-rf", str(self.temp_dir)], check=False)
+
+
+def _kill_and_reap(procs: list) -> None:
+    """SIGKILL each psutil process (those already gone are skipped) and wait for them (30 s at most)."""
+    import psutil
+
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=30)
