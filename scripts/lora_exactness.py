@@ -91,6 +91,7 @@ def main() -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from bench.output import emit
     from evals.prompts import PromptMode, build_prompt
     from inference.config import CacheConfig, EngineConfig
     from inference.lora import read_adapter
@@ -135,10 +136,7 @@ def main() -> None:
         "effect_error_merged": effect_error(eng_base, eng_merged, ref_base, ref),
         "effect_error_peft_bf16": effect_error(hf_base_bf16, peft_bf16, ref_base, ref),
     })
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -159,15 +159,14 @@ def main() -> None:
     parser.add_argument("--temperature", action="store_true", help="also measure the loss temperature (loads the model)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    from bench.output import emit
+
     report = {"selection": {str(d): selection(d) for d in args.run_dirs}}
     total = {k: sum(r[k] for r in report["selection"].values()) for k in next(iter(report["selection"].values()))}
     report["selection_total"] = total
     if args.temperature:
         report["temperature"] = temperature_effect(args.run_dirs[0])
-    text = json.dumps(report, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":
