@@ -14,7 +14,7 @@ from inference.fim import fim_prompt
 from lsp.completer import Completer
 from lsp.config import Settings
 from lsp.http_client import HttpClient
-from lsp.suggestion import Document
+from lsp.suggestion import Document, Suggestion
 from tests.inference.server_fixtures import serve_subprocess
 
 from .fake_engine import FakeEngine, FakeServer
@@ -53,19 +53,26 @@ async def test_a_server_without_tokenize_gets_a_safe_estimate_and_no_error(max_m
         await client.aclose()
 
 
-async def test_the_completer_over_http_fits_the_servers_context() -> None:
-    engine = FakeEngine(tokenize=True, max_model_len=300, default="1\n")
+async def _suggest_at_the_end_of_long(max_model_len: int) -> tuple[Suggestion | None, FakeEngine]:
+    """The completer's suggestion at the end of LONG over HTTP from a tokenizing server with ``max_model_len``."""
+    engine = FakeEngine(tokenize=True, max_model_len=max_model_len, default="1\n")
     with FakeServer(engine) as fake:
         client = HttpClient(fake.url)
         completer = Completer(client, Settings().merged({"debounceMs": 0}))
         doc = Document(URI, "/tmp/codeloop-test/long.py", LONG)
-        suggestion = await completer.suggest(doc, LAST_LINE, len("    return "))
-        assert suggestion is not None and suggestion.text == "1"
-        body = engine.bodies[-1]
-        prompt = fim_prompt(body["prompt"], body["suffix"])
-        assert -(-len(prompt) // 4) + body["max_tokens"] <= 300
-        assert len(body["prompt"]) > 100  # fitted, not emptied
-        await client.aclose()
+        try:
+            return await completer.suggest(doc, LAST_LINE, len("    return ")), engine
+        finally:
+            await client.aclose()
+
+
+async def test_the_completer_over_http_fits_the_servers_context() -> None:
+    suggestion, engine = await _suggest_at_the_end_of_long(300)
+    assert suggestion is not None and suggestion.text == "1"
+    body = engine.bodies[-1]
+    prompt = fim_prompt(body["prompt"], body["suffix"])
+    assert -(-len(prompt) // 4) + body["max_tokens"] <= 300
+    assert len(body["prompt"]) > 100  # fitted, not emptied
 
 
 @pytest.mark.slow
@@ -85,11 +92,6 @@ async def test_an_over_long_document_on_a_short_context_server_gets_completions(
 
 
 async def test_a_prompt_that_surely_fits_costs_no_round_trip() -> None:
-    engine = FakeEngine(tokenize=True, max_model_len=32768, default="1\n")
-    with FakeServer(engine) as fake:
-        client = HttpClient(fake.url)
-        completer = Completer(client, Settings().merged({"debounceMs": 0}))
-        doc = Document(URI, "/tmp/codeloop-test/long.py", LONG)
-        assert await completer.suggest(doc, LAST_LINE, len("    return ")) is not None
-        assert engine.tokenized == [] and len(engine.bodies) == 1
-        await client.aclose()
+    suggestion, engine = await _suggest_at_the_end_of_long(32768)
+    assert suggestion is not None
+    assert engine.tokenized == [] and len(engine.bodies) == 1
