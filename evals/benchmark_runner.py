@@ -58,7 +58,8 @@ def generator_settings(spec: EvalSpec, generator: Generator | None) -> dict[str,
     from evals.generate import engine_settings
     from inference.config import EngineConfig
 
-    return engine_settings(EngineConfig(model=spec.model, **spec.engine_options), spec.adapter)
+    settings = engine_settings(EngineConfig(model=spec.model, **spec.engine_options), spec.adapter)
+    return settings if spec.engine_replicas == 1 else {**settings, "engine_replicas": spec.engine_replicas}
 
 
 def resolve_mode(spec: EvalSpec, tokenizer: Any) -> PromptMode:
@@ -120,7 +121,7 @@ def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: Exec
         flush()
         missing = [k for k in todo if k not in generations]
         if missing:
-            generator = generator or make_generator(spec)
+            generator = generator or _make_generator(spec)
             mode = resolve_mode(spec, generator.tokenizer)
             requests = _requests(spec, missing, by_id, mode, generator.tokenizer)
             bars.add("generate", len(requests))
@@ -153,6 +154,15 @@ def evaluate(spec: EvalSpec, generator: Generator | None = None, execution: Exec
         summary.notes.append(complete_samples(samples, spec.benchmark).note())
     rd.write_summary(summary.as_dict())
     return summary
+
+
+def _make_generator(spec: EvalSpec) -> Generator:
+    """``make_generator``'s engine, or ``spec.engine_replicas`` of them as Ray actors."""
+    if spec.engine_replicas > 1:
+        from evals.replicas import ReplicaGenerator
+
+        return ReplicaGenerator(spec.model, spec.adapter, spec.engine_options, spec.engine_replicas, spec.ray_address)
+    return make_generator(spec)
 
 
 def _partial(spec: EvalSpec) -> bool:

@@ -55,6 +55,9 @@ class EvalSpec:
     """Where sandbox runs happen: ``local`` or ``ray`` (``sandbox.executor``). Not part of the identity: a run
     started on one executor may be resumed on the other, and gives the same verdicts."""
     ray_address: str | None = None
+    engine_replicas: int = 1
+    """Engines that generate: 1, in this process; N > 1, Ray actors on the cluster (``--executor ray``) with
+    requests routed by prompt head (``evals.replicas``). Part of the identity through ``engine``."""
     timeout_s: float | None = None
     """Seconds per sandbox run; None: ``BENCHMARK_TIMEOUT_S`` for the benchmark, else ``DEFAULT_TIMEOUT_S``."""
     memory_mb: int = 1024
@@ -82,6 +85,11 @@ class EvalSpec:
             raise ValueError(f"limit must be >= 1, got {self.limit}")
         if self.benchmark == "custom" and self.data_path is None:
             raise ValueError("a custom benchmark needs its JSONL file (data_path)")
+        if self.engine_replicas < 1:
+            raise ValueError(f"engine_replicas must be >= 1, got {self.engine_replicas}")
+        if self.engine_replicas > 1 and (self.executor != "ray" or self.backend != "engine"):
+            raise ValueError("engine replicas (--engine-replicas > 1) run our engine on a Ray cluster: "
+                             "use them with --executor ray and --backend engine")
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
         for name, value, allowed in (("backend", self.backend, BACKENDS), ("sandbox", self.sandbox, SANDBOX_BACKENDS),

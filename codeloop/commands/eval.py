@@ -81,6 +81,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="engine", choices=["engine", "hf"], help="our engine or HF generate")
     p.add_argument("--kv-dtype", help="engine KV cache dtype (e.g. int8)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--engine-replicas", type=positive_int, default=1,
+                   help="engines generating at once as Ray actors on nodes advertising an 'engine' resource, "
+                   "requests routed by prompt head (with --executor ray; default 1: in this process)")
 
 
 def _engine_options(args: argparse.Namespace) -> dict:
@@ -105,7 +108,7 @@ def run_eval(args: argparse.Namespace) -> int:
             limit=args.limit, run_dir=Path(args.run_dir) if args.run_dir else None, resume=args.resume,
             backend=args.backend, sandbox=args.sandbox, prompt_mode=args.prompt_mode, seed=args.seed,
             concurrency=args.concurrency, timeout_s=args.timeout, swebench_dir=swebench_dir(args.swebench_dir),
-            executor=args.executor, ray_address=args.ray_address,
+            executor=args.executor, ray_address=args.ray_address, engine_replicas=args.engine_replicas,
             data_path=Path(args.data_path) if args.data_path else None,
             engine_options=_engine_options(args), progress=not args.json and sys.stderr.isatty(),
         )

@@ -167,6 +167,12 @@ def _field_value(field: Any) -> Any:
     return value
 
 
+def load_tokenizer(path: Path) -> Any:
+    """The tokenizer of an HF folder or ``.gguf`` file, without the weights (a driver that only builds prompts)."""
+    path = Path(path)
+    return _load_tokenizer(path) if path.is_dir() else _load_tokenizer(path.parent, gguf_file=path.name)
+
+
 def _load_tokenizer(folder: Path, gguf_file: str | None = None) -> Any:
     from transformers import AutoTokenizer
 

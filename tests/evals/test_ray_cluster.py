@@ -38,7 +38,7 @@ def cluster():
     c = LocalRayCluster(env={"PYTHONPATH": str(REPO)})  # workers import this checkout's sandbox
     try:
         c.add_node(num_cpus=1, resources={}, head=True)
-        c.add_node(num_cpus=1, resources={"sandbox": 2})
+        c.add_node(num_cpus=1, resources={"sandbox": 2, "engine": 2})
         ray.init(address=c.address, logging_level="ERROR", log_to_driver=False)
         yield c
     finally:
@@ -93,6 +93,25 @@ def test_cli_canonical_same_per_task_verdicts(cluster, tmp_path):
     assert len(runs["ray"]) == 3 and runs["ray"] == runs["local"]
 
 
+def test_engine_replicas_generate_every_request_once(cluster, tmp_path, tiny_qwen2_dir):
+    """Two engine actors on the cluster answer an eval (the tiny random model: the texts are noise); the run's
+    identity records the replica count, so a resume with another count is refused (answers batch apart)."""
+    from evals.benchmark_runner import evaluate
+    from evals.rundir import RunDirError
+
+    spec = EvalSpec(benchmark="humaneval", model=str(tiny_qwen2_dir), limit=3, samples=2, temperature=0.8,
+                    max_tokens=8, run_dir=tmp_path / "run", progress=False, engine_options={"num_threads": 1},
+                    sandbox="bwrap", executor="ray", ray_address=cluster.address, engine_replicas=2)
+    summary = evaluate(spec)
+    assert summary.num_results == 6
+    generations = [json.loads(x) for x in (tmp_path / "run" / "generations.jsonl").read_text().splitlines()]
+    assert sorted((g["task_id"], g["sample_index"]) for g in generations) == sorted(
+        (f"HumanEval/{i}", s) for i in range(3) for s in range(2))
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["identity"]["engine"]["engine_replicas"] == 2
+    with pytest.raises(RunDirError, match="engine"):
+        evaluate(replace(spec, resume=True, engine_replicas=1, executor="local", ray_address=None))
+
+
 def sleepy_tasks(n: int, seconds: float) -> list[Task]:
     """Tasks whose canonical solution takes ``seconds``, so that a run is long enough to be hit mid-way."""
     solution = f"import time\ntime.sleep({seconds})\n\ndef f():\n    return 1\n"
@@ -139,7 +158,7 @@ def recorded(rd: RunDir) -> list[str]:
 def test_a_lost_job_is_not_recorded_and_resume_runs_only_it(cluster, tmp_path):
     from sandbox.ray_executor import RayExecutor
 
-    tasks = sleepy_tasks(5, 3)
+    tasks = sleepy_tasks(5, 2)
     config = ray_config(cluster)
     no_retries = RayExecutor(ExecutorConfig("ray", config.backend, ray_address=cluster.address, max_retries=0))
     rd = open_run_dir(tmp_path / "run")
@@ -178,7 +197,7 @@ def test_a_killed_sandbox_node_loses_no_result_and_counts_none_twice(cluster, tm
     from sandbox.ray_executor import RayExecutor
 
     doomed = cluster.add_node(num_cpus=1, resources={"sandbox": 2})
-    tasks = sleepy_tasks(8, 3)
+    tasks = sleepy_tasks(8, 2)
     config = ray_config(cluster)
     rd = open_run_dir(tmp_path / "run")
     outcome: dict = {}
