@@ -50,6 +50,12 @@ DEMO_TESTS = [
 ]
 CHAT_QUESTION = "In two sentences: what does functools.lru_cache do, and when should I avoid it?"
 CHAT_TOKEN = "codeloop-demo-chat"
+CHAT_SEED = 0
+"""Sent with the chat request (its ``seed``): the answer is sampled with the model family's recommended
+settings, and the seed makes the demo show the same one on every run."""
+WARMUP_POSITION = (0, len("import "))
+"""The first request (it waits while the model loads) asks here, not at a demo cursor: the same document
+version and position would then be answered from the suggestion cache, and its time would be the cache's."""
 CHECK_WAIT_S = 30.0
 """How long the demo waits for a check result that arrives after its suggestion."""
 
@@ -139,7 +145,7 @@ async def _editor_session(console: Console, model_path: Path) -> EditorSession:
         client.initialized(t.InitializedParams())
         client.text_document_did_open(t.DidOpenTextDocumentParams(
             t.TextDocumentItem(uri=DEMO_URI, language_id="python", version=1, text=_doc_text())))
-        await _inline(client, "{single}")  # first request also loads the model
+        await _inline(client, WARMUP_POSITION)  # the first request waits for the model to load
     console.print(f"language server ready in {time.perf_counter() - start:.1f} s")
     single = await _show_inline(console, client, "{single}", "single-line completion (mid-line)")
     multi = await _show_checked(console, client, session.check_results)
@@ -153,10 +159,11 @@ async def _editor_session(console: Console, model_path: Path) -> EditorSession:
     return session
 
 
-async def _inline(client, marker: str):
+async def _inline(client, where: str | tuple[int, int]):
+    """Inline completion at a demo marker or a (line, character) position."""
     from lsprotocol import types as t
 
-    line, col = _cursor(marker)
+    line, col = _cursor(where) if isinstance(where, str) else where
     params = t.InlineCompletionParams(
         text_document=t.TextDocumentIdentifier(uri=DEMO_URI), position=t.Position(line=line, character=col),
         context=t.InlineCompletionContext(trigger_kind=t.InlineCompletionTriggerKind.Invoked))
@@ -204,7 +211,8 @@ async def _show_checked(console: Console, client, results: list[dict[str, Any]])
 async def _chat(console: Console, client, progress: list[str]) -> str:
     start = time.perf_counter()
     result = await client.protocol.send_request_async(
-        "codeloop/chat", {"messages": [{"role": "user", "content": CHAT_QUESTION}], "workDoneToken": CHAT_TOKEN})
+        "codeloop/chat", {"messages": [{"role": "user", "content": CHAT_QUESTION}], "textDocument": {"uri": DEMO_URI},
+                          "seed": CHAT_SEED, "workDoneToken": CHAT_TOKEN})
     text = result["text"] if isinstance(result, dict) else getattr(result, "text", str(result))
     console.print(Panel(text.strip(), title=f"chat: {time.perf_counter() - start:.1f} s, "
                                              f"{len(progress)} streamed $/progress updates",
