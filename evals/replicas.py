@@ -39,6 +39,11 @@ class EngineReplica:
     def settings(self) -> dict[str, Any]:
         return self.generator.settings()
 
+    def node_id(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def generate(self, requests: list[GenRequest]) -> Iterator[Generation]:
         yield from self.generator.generate(requests)
 
@@ -65,6 +70,10 @@ class ReplicaGenerator:
     def settings(self) -> dict[str, Any]:
         """The replicas' engine settings (all alike) and how many: requests batch differently per count."""
         return {**self.ray.get(self.replicas[0].settings.remote()), "engine_replicas": len(self.replicas)}
+
+    def node_ids(self) -> list[str]:
+        """The node each replica runs on (placement checks)."""
+        return self.ray.get([r.node_id.remote() for r in self.replicas])
 
     def generate(self, requests: list[GenRequest]) -> Iterator[Generation]:
         groups: list[list[GenRequest]] = [[] for _ in self.replicas]

@@ -1,5 +1,6 @@
-"""Evals on a real 2-node Ray cluster on this machine: a head without a sandbox resource (like a node with
-neither bwrap nor Docker) and a second node advertising 2 sandbox slots. Same verdicts as the local
+"""Evals on a real multi-node Ray cluster on this machine: a head without a sandbox resource (like a node
+with neither bwrap nor Docker), a node advertising 2 sandbox slots and one advertising 2 engine slots (a
+stand-in for a GPU node). Same verdicts as the local
 executor; sandbox jobs land only on the sandbox node; a Ray worker or a whole node killed mid-run loses no
 recorded result and counts none twice, and a resumed run re-runs only what has no result."""
 
@@ -38,7 +39,8 @@ def cluster():
     c = LocalRayCluster(env={"PYTHONPATH": str(REPO)})  # workers import this checkout's sandbox
     try:
         c.add_node(num_cpus=1, resources={}, head=True)
-        c.add_node(num_cpus=1, resources={"sandbox": 2, "engine": 2})
+        c.add_node(num_cpus=1, resources={"sandbox": 2})  # a CPU node with bwrap or Docker
+        c.add_node(num_cpus=1, resources={"engine": 2})  # a stand-in for a GPU node: engines, no sandbox
         ray.init(address=c.address, logging_level="ERROR", log_to_driver=False)
         yield c
     finally:
@@ -50,10 +52,14 @@ def ray_config(c: LocalRayCluster, **kw) -> ExecConfig:
     return replace(LOCAL, executor="ray", ray_address=c.address, **kw)
 
 
-def sandbox_node_ids() -> set[str]:
+def node_ids_with(resource: str) -> set[str]:
     import ray
 
-    return {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("sandbox", 0) > 0}
+    return {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get(resource, 0) > 0}
+
+
+def sandbox_node_ids() -> set[str]:
+    return node_ids_with("sandbox")
 
 
 def verdicts(results) -> list[tuple]:
@@ -94,15 +100,20 @@ def test_cli_canonical_same_per_task_verdicts(cluster, tmp_path):
 
 
 def test_engine_replicas_generate_every_request_once(cluster, tmp_path, tiny_qwen2_dir):
-    """Two engine actors on the cluster answer an eval (the tiny random model: the texts are noise); the run's
-    identity records the replica count, so a resume with another count is refused (answers batch apart)."""
+    """Placement as docs/SCALING.md lays it out, with fake resource labels: the two engine actors land on
+    the engine node only (not the sandbox node, not the head). They answer an eval (the tiny random model:
+    the texts are noise); the run's identity records the replica count, so a resume with another count is
+    refused (answers batch apart)."""
     from evals.benchmark_runner import evaluate
+    from evals.replicas import ReplicaGenerator
     from evals.rundir import RunDirError
 
     spec = EvalSpec(benchmark="humaneval", model=str(tiny_qwen2_dir), limit=3, samples=2, temperature=0.8,
                     max_tokens=8, run_dir=tmp_path / "run", progress=False, engine_options={"num_threads": 1},
                     sandbox="bwrap", executor="ray", ray_address=cluster.address, engine_replicas=2)
-    summary = evaluate(spec)
+    replicas = ReplicaGenerator(spec.model, None, spec.engine_options, 2, cluster.address)
+    assert set(replicas.node_ids()) == node_ids_with("engine") and not node_ids_with("engine") & sandbox_node_ids()
+    summary = evaluate(spec, generator=replicas)
     assert summary.num_results == 6
     generations = [json.loads(x) for x in (tmp_path / "run" / "generations.jsonl").read_text().splitlines()]
     assert sorted((g["task_id"], g["sample_index"]) for g in generations) == sorted(
