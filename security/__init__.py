@@ -6,30 +6,11 @@ Names are imported lazily so that ``import security.config`` stays cheap (no ban
 the command line reads its defaults at start-up.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-from typing import TYPE_CHECKING, Any
-
-__all__ = ["Finding", "Kind", "Related", "ScanConfig", "Severity", "explain", "scan"]
-
-_WHERE = {
-    "ScanConfig": "security.config", "explain": "security.explain", "Finding": "security.finding",
-    "Kind": "security.finding", "Related": "security.finding", "Severity": "security.finding",
-    "scan": "security.scanner",
-}
-
-if TYPE_CHECKING:
-    from security.config import ScanConfig
-    from security.explain import explain
-    from security.finding import Finding, Kind, Related, Severity
-    from security.scanner import scan
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'security' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "config": ["ScanConfig"],
+    "explain": ["explain"],
+    "finding": ["Finding", "Kind", "Related", "Severity"],
+    "scanner": ["scan"],
+})
