@@ -9,25 +9,16 @@ the replica that already holds it. Replicas run on nodes that advertise the cust
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from evals.generate import EngineGenerator, Generation, GenRequest
+from inference.affinity import affinity_index as route
 from sandbox.executor_config import ExecutorError
 
 ENGINE_RESOURCE = "engine"
-PREFIX_CHARS = 512
-"""How much of a prompt's head decides its replica: past the chat template and shared instructions, short
-of most task text, so one task's samples always meet and unrelated tasks spread."""
-
-
-def route(prompt: str, num_replicas: int) -> int:
-    """The replica of ``prompt``: a stable hash of its first ``PREFIX_CHARS`` characters (any process, any run)."""
-    digest = hashlib.blake2b(prompt[:PREFIX_CHARS].encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % num_replicas
 
 
 class EngineReplica:

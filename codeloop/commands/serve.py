@@ -33,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-body-mb", type=float, default=4.0, help="largest request body (413 above)")
     p.add_argument("--max-pending", type=int, default=256, help="requests in flight before 503")
     p.add_argument("--idle-shutdown-s", type=float, default=None, help="exit after this long without requests")
+    p.add_argument("--replicas", type=positive_int, default=1,
+                   help="N > 1: N servers as Ray actors on nodes advertising an 'engine' resource behind one "
+                   "router with session affinity (X-Codeloop-Session header, else the request's user, else the "
+                   "prompt head); needs codeloop[cluster] and a Ray cluster")
+    p.add_argument("--ray-address", default=None, help="the Ray head's host:port with --replicas (default: "
+                   "$RAY_ADDRESS, else the cluster `ray start` left on this machine)")
     _add_engine_args(p)
     p.set_defaults(func=_serve)
 
@@ -111,6 +117,8 @@ def _serve(args: argparse.Namespace) -> int:
     if config.host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
         logging.warning("binding %s without --api-key: anyone who can reach this port can use the model",
                         config.host)
+    if args.replicas > 1:
+        return _serve_replicas(args, config)
     from inference.model_specs import DEFAULT_MODEL
     from inference.server.backend import EngineBackend
     from inference.server.uvicorn_runner import serve
@@ -155,3 +163,24 @@ def _watch_adapter(load, adapter: str, option: str):
         raise UserError(f"{option} {adapter}: {exc}") from None
     logging.info("serving adapter %s as %s", path, key)
     return AdapterWatcher(path, load).start()
+
+
+def _serve_replicas(args: argparse.Namespace, config) -> int:
+    """The router on ``--host:--port`` in front of ``--replicas`` Ray actors, each serving one engine."""
+    import uvicorn
+
+    from inference.server.replicas import ReplicaSet
+    from inference.server.router import create_router
+    from sandbox.executor_config import ExecutorError
+
+    if args.adapter or args.lora:
+        raise UserError("--replicas serves the base model only for now: leave out --adapter and --lora")
+    try:
+        replicas = ReplicaSet(engine_config(args), config, args.replicas, args.ray_address)
+    except ExecutorError as exc:
+        raise UserError(str(exc)) from None
+    logging.info("router on %s:%d in front of %d replicas (base model only, no adapters): %s", config.host,
+                 config.port, args.replicas, replicas.urls)
+    uvicorn.run(create_router(replicas), host=config.host, port=config.port, log_level="warning")
+    return 0
+

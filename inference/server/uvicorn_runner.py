@@ -70,7 +70,8 @@ def _idle_watch(server: _Server, app: FastAPI, idle_shutdown_s: float) -> None:
 
 
 class ThreadedServer:
-    """The app served on ``127.0.0.1:<free port>`` from a background thread; ``url`` once entered.
+    """The app served on ``config.host`` (default 127.0.0.1), port ``config.port`` (0: a free one) from a
+    background thread; ``url`` (loopback) once entered.
 
     Leaving the context stops uvicorn (graceful, then the lifespan shuts the engine down) and joins.
     """
@@ -81,7 +82,7 @@ class ThreadedServer:
         self._server = _Server(_uvicorn_config(self.app, self.config, "warning"), self.app)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", self.config.port))
+        self._socket.bind((self.config.host, self.config.port))
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._run, name="codeloop-uvicorn", daemon=True)

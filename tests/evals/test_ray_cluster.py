@@ -203,7 +203,7 @@ def test_rl_task_validation_through_ray_keeps_what_local_keeps(cluster):
 
 
 def test_a_killed_sandbox_node_loses_no_result_and_counts_none_twice(cluster, tmp_path):
-    """Runs last: a third node (2 sandbox slots) is killed whole (raylet, workers) mid-run; Ray re-runs its
+    """A further node (2 sandbox slots) is killed whole (raylet, workers) mid-run; Ray re-runs its
     jobs on the surviving sandbox node and every task is recorded exactly once."""
     from sandbox.ray_executor import RayExecutor
 
@@ -244,3 +244,59 @@ def test_a_killed_sandbox_node_loses_no_result_and_counts_none_twice(cluster, tm
     assert sorted(recorded(rd)) == sorted(t.task_id for t in tasks)  # each exactly once
     assert rd.results.path.read_text().startswith(before)
 
+
+
+def test_serve_replicas_session_affinity_failover_and_metrics(cluster, tiny_qwen2_dir):
+    """`serve --replicas 2` on the cluster's engine node: a session stays on its replica; a killed replica's
+    session moves to the other one, Ray replaces the replica and the session comes home; /metrics adds up."""
+    import os
+    import signal
+
+    import httpx
+    import ray
+    import uvicorn
+
+    from bench.ray_cluster import free_port
+    from inference.affinity import affinity_index
+    from inference.config import EngineConfig
+    from inference.server.config import ServerConfig
+    from inference.server.replicas import ReplicaSet
+    from inference.server.router import REPLICA_HEADER, SESSION_HEADER, create_router
+
+    engine = EngineConfig(model=str(tiny_qwen2_dir), dtype="float32", max_num_seqs=8, num_threads=1)
+    replicas = ReplicaSet(engine, ServerConfig(model_name="tiny"), 2, cluster.address)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_router(replicas), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + WAIT_S
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    sessions = {affinity_index(f"file:///doc{i}.py", 2): f"file:///doc{i}.py" for i in range(20)}
+
+    def complete(session: str) -> str:
+        reply = httpx.post(f"{url}/v1/completions", headers={SESSION_HEADER: session}, timeout=WAIT_S,
+                           json={"model": "tiny", "prompt": "def add(a, b):", "max_tokens": 4})
+        assert reply.status_code == 200, reply.text
+        return reply.headers[REPLICA_HEADER]
+
+    try:
+        assert [complete(sessions[0]) for _ in range(3)] == ["0"] * 3
+        assert [complete(sessions[1]) for _ in range(2)] == ["1"] * 2
+        metrics = httpx.get(f"{url}/metrics", timeout=WAIT_S).text
+        finished = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                       if line.startswith("codeloop_requests_total{"))
+        assert finished == 5 and "codeloop_replicas_up 2" in metrics, metrics
+        os.kill(ray.get(replicas.actors[0].pid.remote()), signal.SIGKILL)
+        assert complete(sessions[0]) == "1"  # moved while replica 0 is down
+        while replicas.urls[0] is None:  # Ray restarts the actor: a new engine on a new port
+            assert time.monotonic() < deadline, "replica 0 was not replaced"
+            time.sleep(0.5)
+        assert complete(sessions[0]) == "0"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        for actor in replicas.actors:
+            ray.kill(actor, no_restart=True)

@@ -1,6 +1,7 @@
 """Routing of eval requests to engine replicas by prompt head (pure; no Ray)."""
 
-from evals.replicas import PREFIX_CHARS, route
+from evals.replicas import route
+from inference.affinity import PREFIX_CHARS
 
 
 def test_same_head_same_replica_and_every_replica_used():
