@@ -4,7 +4,7 @@ actors, each owning one ``EngineGenerator``) and yields each ``Generation`` as i
 Routing: a request goes to the replica picked by a hash of its prompt's head (``route``), so prompts that
 share a head (the same chat template and few-shot text, the samples of one task) meet the prefix cache of
 the replica that already holds it. Replicas run on nodes that advertise the custom resource ``engine``
-(one unit per replica, e.g. one per GPU). Ray is imported only here and in ``sandbox/ray_executor.py``.
+(one unit per replica, e.g. one per GPU). Ray is imported only when a ``ReplicaGenerator`` is made.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any
 
 from evals.generate import EngineGenerator, Generation, GenRequest
 from inference.affinity import affinity_index as route
+from inference.server.replicas import ENGINE_RESOURCE
 from sandbox.executor_config import ExecutorError
-
-ENGINE_RESOURCE = "engine"
 
 
 class EngineReplica:
@@ -90,7 +89,3 @@ class ReplicaGenerator:
             out.put(exc)
         finally:
             out.put(None)
-
-    def close(self) -> None:
-        for r in self.replicas:
-            self.ray.kill(r)

@@ -2,8 +2,8 @@
 finishes, so the caller (the driver) can record every result the moment it exists.
 
 ``local``: this machine's thread pool (``iter_many``, the path ``run_many`` always took). ``ray``: Ray tasks
-on the cluster nodes that advertise a ``sandbox`` resource (``sandbox/ray_executor.py``, the only module
-that imports Ray; the default path never does).
+on the cluster nodes that advertise a ``sandbox`` resource (``sandbox/ray_executor.py``, the sandbox's only
+module that imports Ray; the default path never does).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """``RayExecutor``: sandbox jobs as Ray tasks on the nodes that advertise a ``sandbox`` resource.
 
-The only module that imports Ray. The driver (the process that called ``run``) owns the results: a job's
+The sandbox's only module that imports Ray (through ``import_ray``, which the other cluster paths share:
+``evals/replicas.py``, ``inference/server/replicas.py``). The driver (the process that called ``run``) owns the results: a job's
 result reaches the caller when its task finishes, and the caller records it. A job whose worker or node
 dies is re-run by Ray up to ``max_retries`` times; past that it is reported lost (``JobsLost``), never
 turned into a verdict, so a resumed run re-runs exactly the lost jobs.

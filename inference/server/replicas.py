@@ -15,6 +15,8 @@ from typing import Any
 from inference.affinity import affinity_index
 
 ENGINE_RESOURCE = "engine"
+"""The Ray resource a node advertises once per engine it can hold (e.g. one per GPU); every serving or eval
+engine replica asks for one unit."""
 
 
 class ServeReplica:
