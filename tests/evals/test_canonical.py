@@ -8,6 +8,7 @@ from evals.execute import ExecConfig
 from sandbox.types import Limits
 
 CONFIG = ExecConfig("auto", 2, Limits(timeout_s=20, memory_mb=1024))
+ALONE = ExecConfig("auto", 1, Limits(timeout_s=120, memory_mb=1024))
 
 
 def test_canonical_sample_of_each_benchmark():
@@ -55,7 +56,13 @@ def test_canonical_bigcodebench_subset_sample_passes(subset):
 @pytest.mark.slow
 @pytest.mark.parametrize("bench", ["humaneval", "mbpp", "humanevalplus", "mbppplus"])
 def test_canonical_full(bench):
-    report = check_canonical(datasets.load(bench), CONFIG, progress=False)
+    tasks = datasets.load(bench)
+    report = check_canonical(tasks, CONFIG, progress=False)
+    slow = {t.task_id for t in tasks if report.failed.get(t.task_id, "").startswith("timeout")}
+    if slow:  # a loaded machine (2 cores, parallel runs): a wall-clock timeout is checked again, alone, with room
+        again = check_canonical([t for t in tasks if t.task_id in slow], ALONE, progress=False)
+        report.passed += again.passed
+        report.failed = {k: v for k, v in report.failed.items() if k not in slow} | again.failed
     known = KNOWN_CANONICAL_FAILURES.get(bench, {})
     assert report.unexpected == {}, report.unexpected
     assert len(report.passed) >= report.num_tasks - len(known)
