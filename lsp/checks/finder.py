@@ -31,7 +31,7 @@ def find_checks(path: str, text: str, line: int, character: int, *, root: str | 
     if site is None:
         return None
     checks = doctests(site) + same_file(view, site)
-    found = coverage.checks_for(path, site.qualname) if coverage is not None else None
+    found = coverage.checks_for(path, site.qualname, line + 1) if coverage is not None else None
     suite = found[0] if found else None
     if found:
         checks += found[1]

@@ -22,7 +22,8 @@ from lsp.checks.verdict import Verdict, VerdictStatus, check_failed, short
 from sandbox.types import Limits
 
 MAX_SUITE_TESTS = 8
-"""Covering tests kept per function (the map gives the fastest first)."""
+"""Covering tests kept per function: those that run the function from the cursor on first (they reach the code
+the suggestion replaces), then the function's other tests; fastest first within each group."""
 MAP_TTL_S = 30.0
 SUITE_CHECK_LIMITS = Limits(timeout_s=60, memory_mb=2048, pids=256, tmpfs_mb=256, max_output_bytes=64 * 1024,
                             kill_output_bytes=64 * 2**20)
@@ -61,8 +62,9 @@ class CoverageSource:
     def has_map(self) -> bool:
         return self._latest() is not None
 
-    def checks_for(self, path: str, qualname: str) -> tuple[SuiteChecks, list[Check]] | None:
-        """The map's passing tests that run ``qualname`` of ``path`` (None: no map, or none run it)."""
+    def checks_for(self, path: str, qualname: str, cursor_line: int | None = None) -> tuple[SuiteChecks, list[Check]] | None:
+        """The map's passing tests that run ``qualname`` of ``path`` (None: no map, or none run it);
+        ``cursor_line`` (1-based) puts first the tests that run the function's lines from there on."""
         from sandbox.suite.environment import EnvError, SuiteEnv
 
         cmap = self._latest()
@@ -70,7 +72,7 @@ class CoverageSource:
             return None
         rel = os.path.relpath(path, self.root)
         lines = function_lines(path, qualname)
-        ids = cmap.tests_for_lines(rel, lines)[:MAX_SUITE_TESTS] if lines else []  # type: ignore[attr-defined]
+        ids = tests_near_cursor(cmap, rel, lines, cursor_line) if lines else []
         if not ids:
             return None
         env = cmap.env  # type: ignore[attr-defined]
@@ -82,6 +84,16 @@ class CoverageSource:
         checks = [Check(CheckKind.SUITE, i.split("::", 1)[-1].replace("::", "."), path=i.split("::", 1)[0], node=i)
                   for i in ids]
         return SuiteChecks(suite, rel, tuple(ids)), checks
+
+
+def tests_near_cursor(cmap: object, rel: str, lines: range, cursor_line: int | None) -> list[str]:
+    """At most MAX_SUITE_TESTS of the tests that run ``lines``: first those that run ``lines`` from
+    ``cursor_line`` on (a test that runs only the function's other branches cannot judge the suggestion)."""
+    ids: list[str] = cmap.tests_for_lines(rel, lines)  # type: ignore[attr-defined]
+    if cursor_line is not None and cursor_line in lines:
+        near = cmap.tests_for_lines(rel, range(cursor_line, lines.stop))  # type: ignore[attr-defined]
+        ids = near + [i for i in ids if i not in set(near)]
+    return ids[:MAX_SUITE_TESTS]
 
 
 def function_lines(path: str, qualname: str) -> range | None:

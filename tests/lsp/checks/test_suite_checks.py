@@ -98,3 +98,20 @@ def test_a_hostile_candidate_never_passes_the_suite_checks(name, mapped, monkeyp
         assert v.summary().startswith("check failed"), v
     assert (root / "pkg/calc.py").read_text() == CALC and (root / "tests/test_calc.py").read_text() == TESTS
     assert not descendants(os.getpid()), "a sandboxed process outlived its run"
+
+
+def test_tests_that_run_the_code_after_the_cursor_come_first(monkeypatch):
+    """``sign`` (lines 2-4): every test runs line 2, only test_pos runs line 4. A cursor on line 4 keeps
+    test_pos although test_neg is faster; a cursor on line 2 keeps the fastest."""
+    from lsp.checks import suite_checks
+    from sandbox.suite.coverage_map import CoverageMap
+
+    cmap = CoverageMap("/r", "k", None, {}, ["t.py::test_neg", "t.py::test_pos"], ["passed", "passed"], [0.1, 0.2],
+                       {"m.py": {2: [0, 1], 3: [0], 4: [1]}})
+    monkeypatch.setattr(suite_checks, "MAX_SUITE_TESTS", 1)
+    assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 5), 4) == ["t.py::test_pos"]
+    assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 5), 3) == ["t.py::test_neg"]
+    assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 5), 2) == ["t.py::test_neg"]
+    assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 5), None) == ["t.py::test_neg"]
+    monkeypatch.setattr(suite_checks, "MAX_SUITE_TESTS", 8)
+    assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 5), 4) == ["t.py::test_pos", "t.py::test_neg"]
