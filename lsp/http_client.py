@@ -9,6 +9,7 @@ server lists it (``codeloop serve`` serves every registered adapter). With a ``r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -150,14 +151,15 @@ class HttpClient:
     async def _sse_samples(self, body_of: Any, n: int, adapter: str | None = None) -> AsyncIterator[Samples]:
         texts, done = [""] * n, [False] * n
         prompt_tokens = cached = 0
-        async for event in self._events("/completions", body_of, adapter):
-            for choice in event.get("choices") or []:
-                i = choice.get("index", 0)
-                if isinstance(i, int) and 0 <= i < n:
-                    texts[i] += choice.get("text") or ""
-                    done[i] = done[i] or choice.get("finish_reason") is not None
-            prompt_tokens, cached = _usage(event, prompt_tokens, cached)
-            yield Samples([Sample(i, texts[i], None, done[i]) for i in range(n)], False, prompt_tokens, cached)
+        async with contextlib.aclosing(self._events("/completions", body_of, adapter)) as events:
+            async for event in events:
+                for choice in event.get("choices") or []:
+                    i = choice.get("index", 0)
+                    if isinstance(i, int) and 0 <= i < n:
+                        texts[i] += choice.get("text") or ""
+                        done[i] = done[i] or choice.get("finish_reason") is not None
+                prompt_tokens, cached = _usage(event, prompt_tokens, cached)
+                yield Samples([Sample(i, texts[i], None, done[i]) for i in range(n)], False, prompt_tokens, cached)
         yield Samples([Sample(i, texts[i], None, True) for i in range(n)], True, prompt_tokens, cached)
 
     def chat(self, messages: list[dict[str, str]], max_tokens: int,
@@ -177,12 +179,13 @@ class HttpClient:
                        adapter: str | None = None) -> AsyncIterator[Chunk]:
         text = ""
         prompt_tokens = cached = 0
-        async for event in self._events(path, body_of, adapter):
-            prompt_tokens, cached = _usage(event, prompt_tokens, cached)
-            for choice in event.get("choices") or []:
-                delta = delta_of(choice)
-                text += delta
-                yield Chunk(text, delta, False, prompt_tokens, cached)
+        async with contextlib.aclosing(self._events(path, body_of, adapter)) as events:
+            async for event in events:
+                prompt_tokens, cached = _usage(event, prompt_tokens, cached)
+                for choice in event.get("choices") or []:
+                    delta = delta_of(choice)
+                    text += delta
+                    yield Chunk(text, delta, False, prompt_tokens, cached)
         yield Chunk(text, "", True, prompt_tokens, cached)
 
     async def _events(self, path: str, body_of: Any, adapter: str | None = None) -> AsyncIterator[dict[str, Any]]:
@@ -192,14 +195,16 @@ class HttpClient:
         gives the same server back if it is healthy after all)."""
         url, yielded = str(self._http.base_url), False
         try:
-            async for event in self._events_once(path, body_of, adapter):
-                yielded = True
-                yield event
+            async with contextlib.aclosing(self._events_once(path, body_of, adapter)) as events:
+                async for event in events:
+                    yielded = True
+                    yield event
         except EngineUnreachable:
             if yielded or not await self._relaunched(url):
                 raise
-            async for event in self._events_once(path, body_of, adapter):  # NOTE: once; a second refusal is the error
-                yield event
+            async with contextlib.aclosing(self._events_once(path, body_of, adapter)) as events:  # NOTE: once; a second refusal is the error
+                async for event in events:
+                    yield event
 
     async def _relaunched(self, failed_url: str) -> bool:
         """Whether a server was relaunched after ``failed_url`` refused a connection (by this request or by
