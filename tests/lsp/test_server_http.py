@@ -156,7 +156,9 @@ async def test_chat_streams_progress(client: LanguageClient, fake):
     streamed = "".join(r.message or "" for r in reports if isinstance(r, types.WorkDoneProgressReport))
     assert streamed == fake.engine.chat_answer and len(reports) > 3
     messages = fake.engine.bodies[-1]["messages"]
-    assert "def area(r)" in messages[1]["content"] and messages[-1]["content"] == "square a list?"
+    # the open document is context at the head of the question's message; the question comes last
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "def area(r)" in messages[-1]["content"] and messages[-1]["content"].endswith("\n\nsquare a list?")
     # the custom request, with a client-provided token
     client.progress_reports["tok-1"] = []
     out = await client.protocol.send_request_async("codeloop/chat", {**args, "workDoneToken": "tok-1"})
