@@ -92,7 +92,8 @@ def tests_near_cursor(cmap: object, rel: str, lines: range, cursor_line: int | N
     ids: list[str] = cmap.tests_for_lines(rel, lines)  # type: ignore[attr-defined]
     if cursor_line is not None and cursor_line in lines:
         near = cmap.tests_for_lines(rel, range(cursor_line, lines.stop))  # type: ignore[attr-defined]
-        ids = near + [i for i in ids if i not in set(near)]
+        first = set(near)
+        ids = near + [i for i in ids if i not in first]
     return ids[:MAX_SUITE_TESTS]
 
 
