@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from sandbox.bwrap import available
+from tests.lsp.checks.readable import needs_readable_pytest
 from tests.lsp.fake_engine import FakeEngine, FakeServer
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.skipif(available() is not None, reason=f"no bwrap: {available()}")]
@@ -22,6 +23,7 @@ def complete(workspace, url: str, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
+@needs_readable_pytest
 def test_complete_check_prints_the_best_candidate_and_what_passed(workspace):
     (workspace / "pyproject.toml").write_text("[project]\nname = 'calc'\n")
     (workspace / "calc.py").write_text(SOURCE)

@@ -13,6 +13,7 @@ from lsp.checks.job import ModuleName, build_job, module_name
 from lsp.checks.test_index import TestIndex
 from lsp.checks.verdict import VerdictStatus
 from sandbox.bwrap import available
+from tests.lsp.checks.readable import needs_readable_pytest
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.skipif(available() is not None, reason=f"no bwrap: {available()}")]
 
@@ -74,6 +75,7 @@ def test_a_candidate_that_does_not_compile_fails(workspace):
     assert v.status is VerdictStatus.FAILED and v.num_passed == 0 and "SyntaxError" in v.detail
 
 
+@needs_readable_pytest
 def test_workspace_tests_import_the_candidate_not_the_file_on_disk(workspace):
     (workspace / "src" / "mathx").mkdir(parents=True)
     (workspace / "src" / "mathx" / "__init__.py").write_text("")
