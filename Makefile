@@ -23,8 +23,15 @@ demo: venv
 	scripts/sandbox_setup.sh --bwrap-only
 	$(VENV)/bin/codeloop demo --model $(MODEL)
 
+# Python sources, for the 3.10 check: vermin fails on a module, member or syntax newer than Python 3.10 (the
+# oldest release pyproject admits) outside a sys.version_info guard. Excluded: torch's `.long()` (read as
+# Python 2's builtin) and sys.set_int_max_str_digits (3.10.7+, used behind hasattr).
+PY_SRC := codeloop bench inference lsp sandbox security evals rl tests scripts
+
 lint: venv
 	$(RUFF) check .
+	$(VENV)/bin/vermin -q -t=3.10- --violations --eval-annotations --no-parse-comments --no-tips \
+	  --exclude long --exclude sys.set_int_max_str_digits $(PY_SRC)
 
 test: system lint
 	$(PYTEST) -m "not gpu" $(PYTEST_ARGS)
