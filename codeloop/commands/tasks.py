@@ -30,6 +30,24 @@ def mine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check-concurrency", type=int, default=2, help="sandboxed test runs at once")
     p.add_argument("--refresh", action="store_true", help="rebuild the cached coverage map and gold checks")
     p.add_argument("--swebench-dir", help="offline SWE-bench folder (default $CODELOOP_SWEBENCH_DIR or ../shared/...)")
+    acceptance_flag(p)
+
+
+ACCEPTANCE_HELP = ("the editor's acceptance log (LSP setting acceptanceLogPath, by default "
+                   "$CODELOOP_HOME/acceptance.jsonl, i.e. ~/.cache/codeloop/acceptance.jsonl): its accepted "
+                   "multi-line suggestions in tested functions under REPO become tasks too, gold-checked and "
+                   "split by file like mined ones (default: none)")
+
+
+def acceptance_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument("--acceptance-log", type=Path, metavar="FILE", help=ACCEPTANCE_HELP)
+
+
+def acceptance_log(path: Path | None) -> Path | None:
+    """``--acceptance-log``, refused when it names no file (a typo would silently add nothing)."""
+    if path is not None and not path.expanduser().is_file():
+        raise UserError(f"--acceptance-log {path}: no such file")
+    return path.expanduser() if path is not None else None
 
 
 def mine_repo(args: argparse.Namespace, out: Path | None, quiet: bool):
@@ -37,6 +55,7 @@ def mine_repo(args: argparse.Namespace, out: Path | None, quiet: bool):
     from evals.repo.miner import MineOptions, mine
     from evals.repo.target import TargetError, resolve_target
 
+    accepted = acceptance_log(args.acceptance_log)
     try:
         target = resolve_target(args.repo, python=args.python, swebench_dir=swebench_dir(args.swebench_dir))
     except TargetError as exc:
@@ -44,7 +63,7 @@ def mine_repo(args: argparse.Namespace, out: Path | None, quiet: bool):
     out = out or Path("runs/tasks") / f"{target.name}.jsonl"
     options = MineOptions(out=out, seed=args.seed, heldout_fraction=args.heldout, max_tests=args.max_tests,
                           concurrency=args.check_concurrency, refresh=args.refresh,
-                          progress=not quiet and sys.stderr.isatty())
+                          progress=not quiet and sys.stderr.isatty(), acceptance_log=accepted)
     return mine(target, options)
 
 
@@ -61,6 +80,9 @@ def run_mine(args: argparse.Namespace) -> int:
     skipped = sum(1 for why in report.files.values() if not why.endswith(" tasks"))
     print(f"{report.repo}: {counts or 'no tasks'}; {len(report.dropped)} dropped by the gold check; "
           f"{skipped} files skipped (reasons in {report.out}.report.json); {report.seconds['total']:.0f} s")
+    if report.accepted:
+        made = sum(why.startswith("task ") for why in report.accepted.values())
+        print(f"  accepted suggestions: {made} became tasks, {len(report.accepted) - made} did not (reasons in the report)")
     for path, why in report.collect_errors.items():
         print(f"  test file {path} does not import: {why}")
     print(f"wrote {report.out}")

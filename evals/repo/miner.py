@@ -3,7 +3,10 @@
 coverage map (cached per repository content) -> each file's functions -> candidate spans (body, block,
 line) that passing tests execute -> a few per function, chosen by a stable hash -> gold check (the original
 span spliced back, the task's tests run alone in the sandbox; a task whose gold fails is dropped with the
-reason: flaky or order-dependent tests exist) -> tasks file + report.
+reason: flaky or order-dependent tests exist) -> tasks file + report. With an acceptance log, the user's
+accepted multi-line suggestions in this repository join the chosen tasks (``evals/repo/accepted.py``: same
+split rule, same test choice, same gold check, the accepted text spliced in); each that does not become a
+task has a one-line reason in the report.
 
 Bad input never stops the rest: a file that does not parse, a test file that does not import, a test that
 needs the network each get a one-line reason in the report. Only a suite that cannot run at all (no tests,
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.progress import Bars
+from evals.repo.accepted import ORIGIN, tasks_from_acceptance
 from evals.repo.check import CheckResult, check_completion
 from evals.repo.source import SourceFile, python_files, read_source, skip_reason
 from evals.repo.spans import (
@@ -39,6 +43,7 @@ from evals.repo.spans import (
 from evals.repo.target import RepoTarget
 from evals.repo.task import DEFAULT_HELDOUT_FRACTION, DEFAULT_SEED, FimTask, split_of, write_tasks
 from evals.results import JsonlStore
+from lsp.acceptance_log import AcceptanceLog
 from lsp.context import index_to_utf16
 from sandbox.suite.coverage_map import DEFAULT_CACHE_DIR, CoverageMap, cache_path, coverage_map
 
@@ -63,6 +68,9 @@ class MineOptions:
     refresh: bool = False
     """Rebuild the coverage map and redo gold checks even when cached."""
     progress: bool = False
+    acceptance_log: Path | None = None
+    """The editor's acceptance log (lsp/acceptance_log.py): its accepted suggestions under the repository
+    root become tasks too (None: none)."""
 
 
 @dataclass
@@ -89,6 +97,8 @@ class MineReport:
     """Task id -> why the task was dropped after it was chosen (its gold check)."""
     tasks: dict[str, dict[str, int]] = field(default_factory=dict)
     """Split -> kind -> tasks written."""
+    accepted: dict[str, str] = field(default_factory=dict)
+    """Accepted suggestion of the acceptance log (event id) -> ``task <task id> (<split>)`` or why it gave none."""
 
     def as_dict(self) -> dict[str, object]:
         from dataclasses import asdict
@@ -108,10 +118,12 @@ def mine(target: RepoTarget, options: MineOptions) -> MineReport:
     if not report.reason:
         t0 = time.perf_counter()
         chosen = _choose_tasks(target, cmap, options, report)
+        accepted = _accepted_tasks(target, cmap, options, chosen, report)
         report.seconds["spans"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
-        kept = _gold_check(target, cmap, chosen, options, report)
+        kept = _gold_check(target, cmap, chosen + accepted, options, report)
         report.seconds["gold"] = round(time.perf_counter() - t0, 1)
+        _report_accepted(accepted, kept, report)
         write_tasks(options.out, kept)
         for t in kept:
             report.tasks.setdefault(t.split, {}).setdefault(t.kind, 0)
@@ -190,6 +202,25 @@ def _task(target: RepoTarget, cmap: CoverageMap, source: SourceFile, lines: Line
         repo_key=cmap.key, commit=cmap.commit)
 
 
+def _accepted_tasks(target: RepoTarget, cmap: CoverageMap, options: MineOptions, mined: list[FimTask],
+                    report: MineReport) -> list[FimTask]:
+    """The acceptance log's accepted suggestions under the root, split and tested as mined tasks are."""
+    if options.acceptance_log is None:
+        return []
+    tasks, report.accepted = tasks_from_acceptance(
+        AcceptanceLog(options.acceptance_log).read(), str(target.root), cmap, target.name, target.source,
+        split=lambda rel: split_of(rel, options.seed, options.heldout_fraction),
+        pick_tests=lambda tests: pick_tests(tests, cmap, options), taken=mined)
+    return tasks
+
+
+def _report_accepted(accepted: list[FimTask], kept: list[FimTask], report: MineReport) -> None:
+    written = {t.task_id for t in kept}
+    for t in accepted:
+        report.accepted[str(t.extra[ORIGIN])] = (f"task {t.task_id} ({t.split})" if t.task_id in written
+                                                 else f"dropped: {report.dropped[t.task_id]}")
+
+
 def pick_tests(tests: list[str], cmap: CoverageMap, options: MineOptions) -> tuple[str, ...]:
     """At most ``max_tests`` of a span's covering tests, the same on every run of the miner: the tests that
     took at most SLOW_TEST_S in the suite run (all of them if none did), chosen by a hash of (seed, id),
@@ -234,8 +265,10 @@ def _gold_check(target: RepoTarget, cmap: CoverageMap, tasks: list[FimTask], opt
 
 
 def _tests_key(task: FimTask) -> str:
-    """Gold results depend only on which tests run (the spliced file is the original)."""
-    return hashlib.sha256("\n".join((task.path, *task.tests)).encode()).hexdigest()[:24]
+    """Gold results depend only on which tests run when the spliced file is the original; an accepted
+    suggestion's file is the one the editor held, so its text is part of the key."""
+    text = (hashlib.sha256(task.splice(task.middle).encode()).hexdigest(),) if ORIGIN in task.extra else ()
+    return hashlib.sha256("\n".join((task.path, *task.tests, *text)).encode()).hexdigest()[:24]
 
 
 def _with_seconds(task: FimTask, seconds: float) -> FimTask:

@@ -10,12 +10,16 @@ What it holds, and what the miner must make of it:
 - ``tests/test_aaa.py`` sets a flag that ``tests/test_order.py::test_needs_ready`` depends on: it passes in
   the whole suite and fails alone, so the task of ``mathx.triple`` (covered only by it) fails its gold check.
 - ``tests/test_net.py`` needs the network (blocked in the sandbox).
+
+``accepted_event`` is the editor's acceptance-log event of a suggestion typed into one of these files.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from lsp.acceptance_log import AcceptanceEvent
 
 FILES = {
     "minipkg/__init__.py": "",
@@ -163,3 +167,13 @@ def make_minirepo(root: Path, files: dict[str, str] | None = None) -> Path:
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), 0o644)
     return root
+
+
+def accepted_event(root: Path, rel: str, old: str, new: str, event_id: str, accepted: bool = True) -> AcceptanceEvent:
+    """The editor held ``FILES[rel]`` without ``old`` (the cursor where it began) and showed ``new`` there."""
+    text = FILES[rel]
+    start = text.index(old)
+    prefix = text[:start]
+    return AcceptanceEvent("inline", accepted, new, prefix=prefix, suffix=text[start + len(old):],
+                           path=str(root / rel), root=str(root), event_id=event_id, line=prefix.count("\n"),
+                           character=len(prefix) - prefix.rfind("\n") - 1)
