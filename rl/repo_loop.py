@@ -7,7 +7,8 @@ rollout engine with the iteration's adapter. Everything else is rl/loop.py's res
 
 Run directory (besides rl/loop.py's)::
 
-    repo/tasks.jsonl                 the mined tasks (or a copy of ``--tasks``); never re-mined on resume
+    repo/tasks.jsonl                 the mined tasks, the acceptance log's accepted suggestions among them
+                                     (``--acceptance-log``), or a copy of ``--tasks``; never re-mined on resume
     repo/tasks.jsonl.report.json     the miner's report: every file's task count or one-line reason
     evals/iter-NNNN/fim/             eval fim run folders on the held-out split (resumable)
 
@@ -57,15 +58,22 @@ class RepoSpec:
     refresh: bool = False
     cache_dir: Path | None = None
     """The miner's cache (coverage maps, gold checks); None: its default."""
+    acceptance_log: Path | None = None
+    """The editor's acceptance log: its accepted suggestions in the repository become tasks when mining."""
 
     def __post_init__(self) -> None:
         if self.repo is None and self.tasks is None:
             raise RepoLoopError("give a repository to mine or a tasks file")
+        if self.acceptance_log is not None and self.tasks is not None:
+            raise RepoLoopError("an acceptance log joins the tasks when mining: mine with `codeloop tasks mine "
+                                "--acceptance-log`, or give --repo instead of --tasks")
 
 
 def prepare_tasks(run_dir: Path, spec: RepoSpec) -> Path:
     """``<run_dir>/repo/tasks.jsonl``: kept when there (a resumed run), else a copy of ``spec.tasks``, else
-    mined (the miner caches its coverage map and gold checks, so a killed mining resumes). Raises
+    mined, with ``spec.acceptance_log``'s accepted suggestions (the miner caches its coverage map and gold
+    checks, so a killed mining resumes). NOTE: never re-mined on resume, so the tasks of a run do not change
+    when the acceptance log grows: a new run directory learns the new suggestions. Raises
     RepoLoopError when the repository cannot be mined or a split is empty."""
     dest = Path(run_dir) / TASKS
     if spec.tasks is not None:
@@ -95,7 +103,8 @@ def _mine(spec: RepoSpec, dest: Path) -> None:
         raise RepoLoopError(str(exc)) from exc
     cache = {"cache_dir": spec.cache_dir} if spec.cache_dir else {}
     options = MineOptions(out=dest, seed=spec.seed, heldout_fraction=spec.heldout_fraction,
-                          max_tests=spec.max_tests, concurrency=spec.concurrency, refresh=spec.refresh, **cache)
+                          max_tests=spec.max_tests, concurrency=spec.concurrency, refresh=spec.refresh,
+                          acceptance_log=spec.acceptance_log, **cache)
     report = mine(target, options)
     if report.reason:
         dest.unlink(missing_ok=True)  # NOTE: a failed mining leaves no tasks file, so a rerun mines again

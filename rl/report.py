@@ -122,7 +122,8 @@ def decontamination_lines(run_dir: Path) -> list[str]:
 
 def repository_lines(run_dir: Path) -> list[str]:
     """The repository loop's tasks: counts per split and kind, and the miner's one-line reason for every file
-    that gave no task, every test file that does not import, every failing test and every dropped task."""
+    that gave no task, every accepted editor suggestion that gave none, every test file that does not import,
+    every failing test and every dropped task."""
     from evals.repo.miner import report_path
     from rl.repo_loop import TASKS
 
@@ -138,7 +139,13 @@ def repository_lines(run_dir: Path) -> list[str]:
     lines += [f"`{mined.get('repo')}` ({mined.get('source')}, commit {mined.get('commit')}): {counts or 'no tasks'}. "
               f"Mining took {mined.get('seconds', {})} s.", ""]
     skipped = {f: why for f, why in mined.get("files", {}).items() if not why.endswith(" tasks")}
-    for title, items in (("Files without tasks", skipped), ("Test files that do not import", mined.get("collect_errors", {})),
+    accepted = mined.get("accepted", {})
+    if accepted:
+        made = sum(why.startswith("task ") for why in accepted.values())
+        lines += [f"Accepted editor suggestions (acceptance log): {made} of {len(accepted)} became tasks.", ""]
+    for title, items in (("Files without tasks", skipped),
+                         ("Accepted suggestions without a task", {k: why for k, why in accepted.items()
+                                                                  if not why.startswith("task ")}), ("Test files that do not import", mined.get("collect_errors", {})),
                          ("Tests failing in the suite run", mined.get("failing_tests", {})),
                          ("Tasks dropped by the gold check", mined.get("dropped", {}))):
         if items:

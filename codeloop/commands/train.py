@@ -1,5 +1,5 @@
 """``codeloop train --config FILE`` and ``codeloop loop [--iterations N] [--config FILE]`` /
-``codeloop loop --repo REPO [--tasks FILE]`` (the user's repository, rl/repo_loop.py) /
+``codeloop loop --repo REPO [--tasks FILE] [--acceptance-log FILE]`` (the user's repository, rl/repo_loop.py) /
 ``codeloop loop report RUN_DIR``: the RL loop (rl/)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codeloop.arguments import positive_int
+from codeloop.commands.tasks import acceptance_flag, acceptance_log
 from codeloop.errors import UserError
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def register(subparsers: Any) -> None:
     repo.add_argument("--max-tests", type=int, default=8, help="covering tests kept per task")
     repo.add_argument("--refresh", action="store_true", help="rebuild the cached coverage map and gold checks")
     repo.add_argument("--swebench-dir", help="offline SWE-bench folder (default $CODELOOP_SWEBENCH_DIR or ../shared/...)")
+    acceptance_flag(repo)
     p.set_defaults(func=_loop)
 
 
@@ -142,7 +144,7 @@ def _repo_loop(args: argparse.Namespace, config: RLConfig, on_event: Any) -> lis
     tasks = args.tasks or (Path(config.tasks.repo_tasks) if not args.repo and config.tasks.repo_tasks else None)
     spec = RepoSpec(repo=args.repo, tasks=tasks, python=args.python, swebench_dir=where, seed=args.mine_seed,
                     heldout_fraction=args.heldout, max_tests=args.max_tests, concurrency=config.rollout.concurrency,
-                    refresh=args.refresh)
+                    refresh=args.refresh, acceptance_log=acceptance_log(args.acceptance_log))
     return run_repo_loop(config, spec, args.iterations, on_event)
 
 

@@ -169,3 +169,32 @@ def test_a_repository_without_tests_is_a_one_line_error(tmp_path, capsys):
     assert len(errors) == 1 and "no tests collected" in errors[0]
     assert not (run / "repo" / "tasks.jsonl").exists()  # a rerun mines again
     assert json.loads((run / "repo" / "tasks.jsonl.report.json").read_text())["reason"]
+
+
+def test_the_acceptance_log_joins_the_mined_tasks_once_and_resume_keeps_them(mined, tmp_path):
+    from evals.repo.miner import report_path
+    from lsp.acceptance_log import AcceptanceLog
+    from rl.repo_loop import RepoLoopError, RepoSpec, prepare_tasks
+    from rl.report import repository_lines
+    from tests.evals.minirepo import accepted_event
+
+    target, options, _ = mined
+    clamp = "if value < low:\n        return low\n    if value > high:\n        return high\n"
+    log = AcceptanceLog(tmp_path / "acceptance.jsonl")
+    log.record(accepted_event(target.root, "minipkg/mathx.py", clamp, clamp.replace("    if value >", "    elif value >"), "clamp"))
+    log.record(accepted_event(target.root, "minipkg/mathx.py", "result = x * 3", "result = 3 * x", "single"))
+    spec = RepoSpec(repo=str(target.root), cache_dir=options.cache_dir, heldout_fraction=0.5, acceptance_log=log.path)
+    run = tmp_path / "run"
+    dest = prepare_tasks(run, spec)
+    task = next(t for t in read_tasks(dest, "train") if t.extra.get("acceptance_event") == "clamp")
+    assert task.tests == ("tests/test_mathx.py::test_clamp",) and "elif value > high" in task.middle
+    before = dest.read_bytes()
+    initials = "parts = [p for p in name.split() if p]\n    letters = [p[0].upper() for p in parts]\n"
+    log.record(accepted_event(target.root, "minipkg/textx.py", initials, "a = 1\n    b = 2\n", "later"))
+    assert prepare_tasks(run, spec) == dest and dest.read_bytes() == before  # resumed: not mined again
+    assert "later" not in json.loads(report_path(dest).read_text())["accepted"]
+    text = "\n".join(repository_lines(run))
+    assert "Accepted editor suggestions (acceptance log): 1 of 2 became tasks." in text
+    assert "- `single`: single-line suggestion" in text
+    with pytest.raises(RepoLoopError, match="acceptance log joins the tasks when mining"):
+        RepoSpec(tasks=dest, acceptance_log=log.path)
