@@ -7,6 +7,8 @@ position: 0-based line, UTF-16 column); the original file is ``prefix + middle +
 
 Invariants: ``splice(task.middle) == original file text``; ``tests`` is non-empty and every test passed on
 the original file when run alone (the miner's gold check); a file's tasks are all in one split.
+NOTE: for a task made from an accepted editor suggestion (``evals/repo/accepted.py``) the "original file"
+is the document the editor held with the accepted text in it, which may differ from the file on disk.
 """
 
 from __future__ import annotations
