@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
+from security.config import MatchThresholds
 from security.corpus import Function, functions_in_text, renamed, split_of
 from security.index import FingerprintIndex, IndexMatch, Project
 from security.index_sources import source_files
@@ -26,17 +26,6 @@ from security.sdist import Sdist
 MIN_LINES, MAX_LINES = 10, 80
 MAX_FILES_PER_PACKAGE = 40
 """Functions of a project or package are drawn from this many of its files (torch alone has thousands)."""
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When a best match becomes a finding (``ScanConfig.min_index_matches`` / ``min_index_fraction``)."""
-
-    min_matches: int
-    min_fraction: float
-
-    def accepts(self, match: IndexMatch | None) -> bool:
-        return match is not None and match.num_shared >= self.min_matches and match.fraction >= self.min_fraction
 
 
 def positives(projects: list[tuple[Project, Sdist]], split: str, per_project: int, seed: int) -> list[tuple[str, Function]]:
@@ -63,7 +52,7 @@ def negatives(split: str, per_package: int, seed: int, site_packages: Path | Non
 
 
 def evaluate(index: FingerprintIndex, pos: list[tuple[str, Function]], neg: list[Function],
-             thresholds: Thresholds) -> dict:
+             thresholds: MatchThresholds) -> dict:
     """Recall (verbatim, renamed; any indexed project and the right one) and false-positive rate."""
     verbatim = [index.best_match(f.source) for _, f in pos]
     renamed_matches = [index.best_match(renamed(f.source)) for _, f in pos]
@@ -72,7 +61,7 @@ def evaluate(index: FingerprintIndex, pos: list[tuple[str, Function]], neg: list
 
 
 def score(pos: list[tuple[str, Function]], verbatim: list, renamed_matches: list, neg: list[Function],
-          negative: list, thresholds: Thresholds) -> dict:
+          negative: list, thresholds: MatchThresholds) -> dict:
     """The benchmark's figures from already computed best matches (tuning re-scores them cheaply)."""
     def hits(matches: Iterable[IndexMatch | None]) -> list[bool]:
         return [thresholds.accepts(m) for m in matches]
@@ -97,8 +86,7 @@ def run(cache: Path, per_project: int, per_package: int, seed: int, index_path: 
 
     path = index_path or DEFAULT_INDEX_PATH
     index = FingerprintIndex.load(path)
-    config = ScanConfig()
-    thresholds = Thresholds(config.min_index_matches, config.min_index_fraction)
+    thresholds = ScanConfig().index_thresholds
     projects, _ = included_projects(read_candidates(), cache, download=False)
     pos = positives(projects, "measure", per_project, seed)
     packages = evaluate(index, pos, negatives("measure", per_package, seed), thresholds)
@@ -108,6 +96,7 @@ def run(cache: Path, per_project: int, per_package: int, seed: int, index_path: 
     return {**packages, "index": str(path), "index_bytes": path.stat().st_size, "num_projects": len(index.projects),
             "measured_projects": sorted(measured), "k": index.k, "w": index.w,
             "min_matches": thresholds.min_matches, "min_fraction": thresholds.min_fraction,
+            "min_tokens": thresholds.min_tokens,
             "stdlib_false_positive_rate": round(len(stdlib_fp) / max(len(stdlib_neg), 1), 4),
             "stdlib_negatives": len(stdlib_neg), "stdlib_false_positives": stdlib_fp[:50]}
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .index import IndexMatch
 
 DEFAULT_INDEX_PATH = Path(__file__).parent / "data" / "copyleft.idx"
 LABELLED_DIR = Path(__file__).parent / "data" / "labelled"
@@ -12,6 +16,8 @@ DEFAULT_K = 20
 """Tokens per k-gram of a licence fingerprint (security/fingerprint.py)."""
 DEFAULT_W = 8
 """Winnowing window of a licence fingerprint: one kept per ``DEFAULT_W`` consecutive k-grams."""
+DEFAULT_MIN_LITERAL_CHARS = 24
+"""String literals at least this long (whitespace collapsed) are fingerprinted as they are, apart from the k-grams."""
 DEFAULT_MAX_PROJECTS_PER_HASH = 4
 """A fingerprint found in more indexed projects than this is common code, not evidence of copying."""
 CANDIDATES_PATH = Path(__file__).parent / "data" / "copyleft_candidates.tsv"
@@ -19,6 +25,35 @@ CANDIDATES_PATH = Path(__file__).parent / "data" / "copyleft_candidates.tsv"
 DEFAULT_SDIST_CACHE = Path.home() / ".cache" / "codeloop" / "scan"
 """Where ``codeloop scan index --projects`` keeps downloaded sdists."""
 DEFAULT_DISABLED_RULES = frozenset({"B101", "B404", "B603", "B607"})
+
+
+@dataclass(frozen=True)
+class MatchThresholds:
+    """When the index's best match is evidence of copying (chosen on the tuning split:
+    scripts/tune_scan_index.py); validated on construction."""
+
+    min_matches: int = 2
+    """At least this many fingerprints shared with one source file ..."""
+    min_fraction: float = 0.3
+    """... at least this fraction of the snippet's fingerprints ..."""
+    min_tokens: int = 40
+    """... and at least this many of the snippet's normalised tokens inside shared k-grams: a
+    docstring is one token, so a function that is mostly docstring shares a k-gram or two of
+    boilerplate (``def f(x: int) -> T: \"\"\"...\"\"\" return x.y(z=z)``) with many projects ..."""
+    min_literals: int = 1
+    """... unless at least this many of its long string literals (a docstring, a message) are in the
+    matched file verbatim: what a copy of a function that is mostly docstring shares and a
+    look-alike does not."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_fraction <= 1.0:
+            raise ValueError("min_fraction must be within [0, 1]")
+        if self.min_matches < 1 or self.min_tokens < 0 or self.min_literals < 1:
+            raise ValueError("min_matches and min_literals must be >= 1, min_tokens >= 0")
+
+    def accepts(self, match: IndexMatch | None) -> bool:
+        return (match is not None and match.num_shared >= self.min_matches and match.fraction >= self.min_fraction
+                and (match.num_tokens >= self.min_tokens or match.num_literals >= self.min_literals))
 
 
 @dataclass(frozen=True)
@@ -45,10 +80,8 @@ class ScanConfig:
     entropy_limit_hex: float = 3.0
     entropy_needs_keyword: bool = True
     """Report high-entropy strings only on lines that also name a secret (key, token, password, ...)."""
-    min_index_matches: int = 2
-    """A licence match needs at least this many shared fingerprints with one source file ..."""
-    min_index_fraction: float = 0.3
-    """... and at least this fraction of the snippet's fingerprints."""
+    index_thresholds: MatchThresholds = field(default_factory=MatchThresholds)
+    """When a licence-index match becomes a finding."""
     min_severity: str = "low"
     """Drop findings below this severity."""
     disabled_rules: frozenset[str] = field(default_factory=lambda: DEFAULT_DISABLED_RULES)
@@ -59,9 +92,5 @@ class ScanConfig:
     def __post_init__(self) -> None:
         if self.max_chars <= 0 or self.max_line_chars <= 0:
             raise ValueError("max_chars and max_line_chars must be positive")
-        if not 0.0 <= self.min_index_fraction <= 1.0:
-            raise ValueError("min_index_fraction must be within [0, 1]")
-        if self.min_index_matches < 1:
-            raise ValueError("min_index_matches must be >= 1")
         if self.min_severity not in ("low", "medium", "high"):
             raise ValueError("min_severity must be low, medium or high")

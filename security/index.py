@@ -6,8 +6,10 @@ Copilot's code referencing says: project, version, licence and file.
 On disk (one compressed numpy archive, format 2) fingerprints are stored in file order, which
 is what makes the index small: per file its number of fingerprints (``counts``), the 32-bit
 hashes in source order (``hashes``) and the gaps between their lines (``line_gaps``, the first
-one absolute; small numbers that compress to a few bits). A JSON ``header`` holds the
-parameters, projects and files. Loading sorts the hashes once for binary search.
+one absolute; small numbers that compress to a few bits). Hashes of long string literals sit among
+them, with their lines (``fingerprint.py``; a 32-bit value is taken for one kind or the other only by
+accident). A JSON ``header`` holds the parameters (``min_literal_chars`` absent in an index built
+before literal fingerprints: it has none), projects and files. Loading sorts the hashes once for binary search.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_K, DEFAULT_MAX_PROJECTS_PER_HASH, DEFAULT_W
+from .config import DEFAULT_K, DEFAULT_MAX_PROJECTS_PER_HASH, DEFAULT_MIN_LITERAL_CHARS, DEFAULT_W
 from .fingerprint import Fingerprints, fingerprints
 
 FORMAT_VERSION = 2
@@ -49,8 +51,13 @@ class SourceFile:
 class IndexMatch:
     """The indexed file sharing most fingerprints with a snippet.
 
-    ``start_line``/``end_line`` are 0-based lines of the snippet covered by shared k-grams;
-    ``source_line`` is the 0-based line in ``path`` of the first shared k-gram.
+    ``num_shared`` of the snippet's ``num_fingerprints`` (k-gram and long-literal ones) are in
+    ``path``, ``num_literals`` of them literal ones.
+    ``start_line``/``end_line`` are 0-based lines of the snippet covered by shared fingerprints;
+    ``source_line`` is the 0-based line in ``path`` of the first shared one; ``num_tokens``
+    counts the snippet's normalised tokens inside at least one shared k-gram (how much code the
+    match covers: a docstring is one token, so two shared k-grams of a mostly-docstring function
+    cover about ``k`` tokens, a copied function of ten lines of code many more).
     """
 
     project: Project
@@ -60,6 +67,8 @@ class IndexMatch:
     num_fingerprints: int
     start_line: int
     end_line: int
+    num_tokens: int
+    num_literals: int
 
     @property
     def fraction(self) -> float:
@@ -81,6 +90,7 @@ class FingerprintIndex:
 
     k: int
     w: int
+    min_literal_chars: int | None  # None: an index without literal fingerprints (built before them)
     projects: tuple[Project, ...]
     files: tuple[tuple[int, str], ...]
     hashes: np.ndarray  # [n] uint32
@@ -89,25 +99,31 @@ class FingerprintIndex:
 
     @classmethod
     def build(cls, sources: Iterable[SourceFile], k: int = DEFAULT_K, w: int = DEFAULT_W,
-              max_projects_per_hash: int = DEFAULT_MAX_PROJECTS_PER_HASH, background: Iterable[str] = ()) -> FingerprintIndex:
+              max_projects_per_hash: int = DEFAULT_MAX_PROJECTS_PER_HASH, background: Iterable[str] = (),
+              min_literal_chars: int | None = DEFAULT_MIN_LITERAL_CHARS) -> FingerprintIndex:
         """Index ``sources``. A hash found in more than ``max_projects_per_hash`` projects is
-        common code, not evidence of copying (MOSS drops such hashes too); so is any k-gram of a
-        ``background`` text (permissive code that copyleft projects may contain)."""
-        entries = ((s.project, s.path, fingerprints(s.text, k, w)) for s in sources)
-        return cls.from_fingerprints(entries, k, w, max_projects_per_hash, _background_hashes(background, k))
+        common code, not evidence of copying (MOSS drops such hashes too); so is any k-gram or long
+        literal of a ``background`` text (permissive code that copyleft projects may contain)."""
+        entries = ((s.project, s.path, fingerprints(s.text, k, w, min_literal_chars)) for s in sources)
+        return cls.from_fingerprints(entries, k, w, max_projects_per_hash,
+                                     _background_hashes(background, k, min_literal_chars), min_literal_chars)
 
     @classmethod
     def from_fingerprints(cls, entries: Iterable[tuple[Project, str, Fingerprints]], k: int, w: int,
-                          max_projects_per_hash: int = DEFAULT_MAX_PROJECTS_PER_HASH, dropped: np.ndarray | None = None) -> FingerprintIndex:
-        """Index already computed ``(project, path, fingerprints)``; hashes in ``dropped`` are left out."""
+                          max_projects_per_hash: int = DEFAULT_MAX_PROJECTS_PER_HASH, dropped: np.ndarray | None = None,
+                          min_literal_chars: int | None = DEFAULT_MIN_LITERAL_CHARS) -> FingerprintIndex:
+        """Index already computed ``(project, path, fingerprints)`` (their k-gram and literal hashes,
+        computed with ``min_literal_chars``); hashes in ``dropped`` are left out."""
         projects: dict[Project, int] = {}
         files, hashes, lines = [], [], []
         for project, path, prints in entries:
-            _, first = np.unique(prints.hashes, return_index=True)  # one entry per hash and file
+            both = np.concatenate([prints.hashes, prints.literal_hashes])
+            both_lines = np.concatenate([prints.start_lines, prints.literal_lines])
+            _, first = np.unique(both, return_index=True)  # one entry per hash and file
             keep = np.sort(first)
             files.append((projects.setdefault(project, len(projects)), path))
-            hashes.append(prints.hashes[keep])
-            lines.append(np.minimum(prints.start_lines[keep], MAX_LINE).astype(np.uint32))
+            hashes.append(both[keep])
+            lines.append(np.minimum(both_lines[keep], MAX_LINE).astype(np.uint32))
         counts = np.array([len(h) for h in hashes], dtype=np.int64)
         flat = np.concatenate(hashes) if hashes else np.zeros(0, np.uint32)
         file_ids = np.repeat(np.arange(len(files), dtype=np.uint32), counts)
@@ -117,12 +133,13 @@ class FingerprintIndex:
             drop |= np.isin(flat, dropped)
         kept = ~drop
         all_lines = np.concatenate(lines) if lines else np.zeros(0, np.uint32)
-        return cls._sorted(k, w, tuple(projects), tuple(files), flat[kept], file_ids[kept], all_lines[kept])
+        return cls._sorted(k, w, min_literal_chars, tuple(projects), tuple(files), flat[kept], file_ids[kept],
+                           all_lines[kept])
 
     @classmethod
-    def _sorted(cls, k, w, projects, files, hashes, file_ids, lines) -> FingerprintIndex:
+    def _sorted(cls, k, w, min_literal_chars, projects, files, hashes, file_ids, lines) -> FingerprintIndex:
         order = np.argsort(hashes, kind="stable")
-        return cls(k, w, projects, files, hashes[order], file_ids[order].astype(np.uint32),
+        return cls(k, w, min_literal_chars, projects, files, hashes[order], file_ids[order].astype(np.uint32),
                    lines[order].astype(np.uint32))
 
     def save(self, path: Path) -> None:
@@ -133,7 +150,7 @@ class FingerprintIndex:
         gaps = np.diff(lines, prepend=0)
         starts = np.cumsum(counts)[:-1][counts[1:] > 0] if len(counts) else np.zeros(0, np.int64)
         gaps[starts.astype(np.int64)] = lines[starts.astype(np.int64)]  # each file's first line is absolute
-        header = {"version": FORMAT_VERSION, "k": self.k, "w": self.w,
+        header = {"version": FORMAT_VERSION, "k": self.k, "w": self.w, "min_literal_chars": self.min_literal_chars,
                   "projects": [[p.name, p.version, p.licence] for p in self.projects], "files": self.files}
         with open(path, "wb") as out:
             np.savez_compressed(out, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
@@ -158,18 +175,25 @@ class FingerprintIndex:
         previous_end = ends[:-1] - 1
         before = np.where(previous_end >= 0, running[np.maximum(previous_end, 0)] if len(running) else 0, 0)
         lines = running - np.repeat(np.concatenate([[0], before]).astype(np.int64), counts.astype(np.int64))
-        return cls._sorted(int(header["k"]), int(header["w"]), projects, files, hashes, file_ids, lines)
+        min_literal_chars = header.get("min_literal_chars")
+        return cls._sorted(int(header["k"]), int(header["w"]), None if min_literal_chars is None else int(min_literal_chars),
+                           projects, files, hashes, file_ids, lines)
 
     def project_of(self, file_id: int) -> Project:
         return self.projects[self.files[file_id][0]]
 
     def best_match(self, source: str) -> IndexMatch | None:
-        """The file sharing most fingerprints with ``source``, or ``None`` when none shares one."""
-        prints = fingerprints(source, self.k, self.w)
-        if not len(prints) or not len(self.hashes):
+        """The file sharing most fingerprints (k-gram and literal ones) with ``source``, or ``None``
+        when none shares one."""
+        prints = fingerprints(source, self.k, self.w, self.min_literal_chars)
+        literal_hashes, first_of = np.unique(prints.literal_hashes, return_index=True)
+        queries = np.concatenate([prints.hashes, literal_hashes])  # k-gram ones first, then literal ones
+        starts = np.concatenate([prints.start_lines, prints.literal_lines[first_of]])
+        ends = np.concatenate([prints.end_lines, prints.literal_lines[first_of]])
+        if not len(queries) or not len(self.hashes):
             return None
-        lo = np.searchsorted(self.hashes, prints.hashes, side="left")
-        hi = np.searchsorted(self.hashes, prints.hashes, side="right")
+        lo = np.searchsorted(self.hashes, queries, side="left")
+        hi = np.searchsorted(self.hashes, queries, side="right")
         hits = [(q, i) for q in np.nonzero(hi > lo)[0] for i in range(lo[q], hi[q])]
         if not hits:
             return None
@@ -177,10 +201,20 @@ class FingerprintIndex:
         for q, i in hits:
             per_file.setdefault(int(self.file_ids[i]), set()).add(int(q))
         file_id, shared = max(per_file.items(), key=lambda item: (len(item[1]), -item[0]))
-        first = min(shared)
+        kgrams = sorted(q for q in shared if q < len(prints))
+        first = min(shared, key=lambda q: (starts[q], q))
         source_lines = [int(self.lines[i]) for q, i in hits if q == first and self.file_ids[i] == file_id]
         return IndexMatch(self.project_of(file_id), self.files[file_id][1], min(source_lines), len(shared),
-                          len(prints), int(prints.start_lines[first]), int(prints.end_lines[max(shared)]))
+                          len(queries), int(starts[first]), int(max(ends[q] for q in shared)),
+                          _covered_tokens(prints.start_tokens[kgrams], self.k), len(shared) - len(kgrams))
+
+
+def _covered_tokens(starts: np.ndarray, k: int) -> int:
+    """Number of token positions inside at least one k-gram starting at ``starts`` (ascending)."""
+    if not len(starts):
+        return 0
+    ends = np.minimum(starts[1:], starts[:-1] + k)  # each k-gram counts up to where the next one starts
+    return int(np.sum(ends - starts[:-1]) + k)
 
 
 def _common(hashes: np.ndarray, owners: np.ndarray, max_owners: int) -> np.ndarray:
@@ -192,9 +226,9 @@ def _common(hashes: np.ndarray, owners: np.ndarray, max_owners: int) -> np.ndarr
     return np.isin(hashes, values[counts > max_owners])
 
 
-def _background_hashes(texts: Iterable[str], k: int) -> np.ndarray:
-    """Every k-gram hash of ``texts`` (not only the winnowed ones: the index's picks differ)."""
-    found = [fingerprints(text, k, 1).hashes for text in texts]
+def _background_hashes(texts: Iterable[str], k: int, min_literal_chars: int | None) -> np.ndarray:
+    """Every k-gram hash (not only the winnowed ones: the index's picks differ) and long-literal hash of ``texts``."""
+    found = [np.concatenate([p.hashes, p.literal_hashes]) for p in (fingerprints(t, k, 1, min_literal_chars) for t in texts)]
     return np.unique(np.concatenate(found)) if found else np.zeros(0, np.uint32)
 
 

@@ -96,7 +96,7 @@ def _index_findings(text: str, lines: list[str], config: ScanConfig) -> list[Fin
         return []
     index = load_cached(str(path), Path(path).stat().st_mtime_ns)
     match = index.best_match(text)
-    if match is None or match.num_shared < config.min_index_matches or match.fraction < config.min_index_fraction:
+    if match is None or not config.index_thresholds.accepts(match):
         return []
     confidence = Severity.HIGH if match.fraction >= 0.7 else Severity.MEDIUM if match.fraction >= 0.45 else Severity.LOW
     end_col = len(lines[match.end_line]) if match.end_line < len(lines) else 0
@@ -104,7 +104,7 @@ def _index_findings(text: str, lines: list[str], config: ScanConfig) -> list[Fin
     return [Finding(
         Kind.LICENCE, f"licence.{project.licence}", licence_severity(project.licence), confidence,
         f"Code resembles {project.name} {project.version} ({project.licence}), file {match.path} line "
-        f"{match.source_line + 1}: {match.num_shared} of {match.num_fingerprints} fingerprints shared",
+        f"{match.source_line + 1}: {match.num_shared} of {match.num_fingerprints} fingerprints shared ({match.num_tokens} tokens)",
         match.start_line, 0, match.end_line, end_col,
         related=Related(match.source, project.licence, match.source_line, project.name, project.version, match.path))]
 

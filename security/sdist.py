@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_FILE_BYTES = 1_000_000
-VENDORED_DIRS = frozenset({"_vendor", "vendor", "vendored", "_vendored", "extern", "_extern", "externals",
+VENDORED_DIRS = frozenset({"_vendor", "vendor", "vendored", "_vendored", "extern", "_extern", "external", "externals",
                            "third_party", "thirdparty", "3rdparty", "_thirdparty", "contrib_vendor"})
 SKIPPED_DIRS = frozenset({".git", ".hg", "__pycache__", "build", "dist", ".tox", ".eggs", "node_modules"})
 SKIPPED_FILES = frozenset({"setup.py", "conftest.py", "noxfile.py", "tasks.py", "fabfile.py"})
