@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .index import IndexMatch
+from typing import Protocol
 
 DEFAULT_INDEX_PATH = Path(__file__).parent / "data" / "copyleft.idx"
 LABELLED_DIR = Path(__file__).parent / "data" / "labelled"
@@ -25,6 +22,17 @@ CANDIDATES_PATH = Path(__file__).parent / "data" / "copyleft_candidates.tsv"
 DEFAULT_SDIST_CACHE = Path.home() / ".cache" / "codeloop" / "scan"
 """Where ``codeloop scan index --projects`` keeps downloaded sdists."""
 DEFAULT_DISABLED_RULES = frozenset({"B101", "B404", "B603", "B607"})
+
+
+class MatchEvidence(Protocol):
+    """What ``MatchThresholds`` reads of a match (``index.IndexMatch``; the index imports this module)."""
+
+    num_shared: int
+    num_tokens: int
+    num_literals: int
+
+    @property
+    def fraction(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class MatchThresholds:
         if self.min_matches < 1 or self.min_tokens < 0 or self.min_literals < 1:
             raise ValueError("min_matches and min_literals must be >= 1, min_tokens >= 0")
 
-    def accepts(self, match: IndexMatch | None) -> bool:
+    def accepts(self, match: MatchEvidence | None) -> bool:
         return (match is not None and match.num_shared >= self.min_matches and match.fraction >= self.min_fraction
                 and (match.num_tokens >= self.min_tokens or match.num_literals >= self.min_literals))
 
