@@ -7,7 +7,7 @@ RUFF := $(VENV)/bin/ruff
 MODEL ?= qwen2.5-coder-0.5b-instruct
 PYTEST_ARGS ?=
 
-.PHONY: venv system demo test test-fast lint e2e vsix nvim-plugin bench bench-all bench-peer bench-speed eval-canonical rl-smoke scan-index gpu-check clean
+.PHONY: venv system demo test test-fast test-py310 lint e2e vsix nvim-plugin bench bench-all bench-peer bench-speed eval-canonical rl-smoke scan-index gpu-check clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup_venv.sh
 	scripts/setup_venv.sh
@@ -39,6 +39,12 @@ test: system lint
 # Unit tests only: no Docker, editors or real model.
 test-fast: venv
 	$(PYTEST) -m "not gpu and not slow and not docker and not e2e" $(PYTEST_ARGS)
+
+# `make test`'s selection under Python 3.10 in .venv-py310 (not part of `make test`: torch for cp310 is
+# PyPI's CUDA build, about 5 GB once); skips, saying why, where the machine has no CPython 3.10. The script
+# sets up the system itself, with the 3.10 venv.
+test-py310:
+	scripts/test_py310.sh $(PYTEST_ARGS)
 
 e2e: system
 	$(PYTEST) -m e2e $(PYTEST_ARGS)
