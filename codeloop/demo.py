@@ -48,7 +48,11 @@ DEMO_TESTS = [
     "assert not is_prime(1) and not is_prime(0) and not is_prime(15) and not is_prime(91)",
     "assert primes_below(20) == [2, 3, 5, 7, 11, 13, 17, 19]",
 ]
-CHAT_QUESTION = "In two sentences: what does functools.lru_cache do, and when should I avoid it?"
+CHAT_QUESTION = "In two sentences: what does functools.lru_cache do?"
+"""NOTE: one question. Asked a two-part question ("..., and when should I avoid it?"), the embedded 0.5B answers
+the first part in two sentences, then the second as a numbered list (5-11 sentences in each of 6 runs, whatever
+the system prompt said about length); one question gets two sentences with seeds 0, 1 and 2. Measured
+2026-12-02: docs/CLIENTS.md, "Chat: what the embedded 0.5B does with a requested length"."""
 CHAT_TOKEN = "codeloop-demo-chat"
 CHAT_SEED = 0
 """Sent with the chat request (its ``seed``): the answer is sampled with the model family's recommended
