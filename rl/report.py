@@ -188,7 +188,7 @@ def write_report(run_dir: Path) -> Path:
         f"# RL run report: {run_dir}", "",
         f"Model `{config.get('model', '?')}`, algorithm `{config.get('train', {}).get('algo', '?')}`, "
         f"group size {config.get('rollout', {}).get('group_size', '?')}, {len(steps)} steps, {len(loop)} iterations.",
-        f"Held-out evals are limited to the first N tasks of each benchmark ({limits}); every row of a benchmark is on the "
+        f"{_heldout_scope(config, limits)}; every row of a benchmark is on the "
         "tasks all its evaluations judged. Intervals are 95% bootstrap over tasks, Δ vs base a paired bootstrap.", "",
         "## Training", "",
         "| step | reward mean | reward std | pass rate | tamper flagged | loss | KL | clip frac | rollout tok/s | "
@@ -208,3 +208,16 @@ def write_report(run_dir: Path) -> Path:
     path.write_text("\n".join(lines))
     (out / "per_task.jsonl").write_text("".join(json.dumps(r) + "\n" for r in per_task_records(run_dir, loop)))
     return path
+
+
+def _heldout_scope(config: dict, limits: str) -> str:
+    """What the held-out rows cover: the repository's held-out files (``loop --repo``, general benchmarks off),
+    else the first N tasks of each benchmark."""
+    ev, fim_limit = config.get("eval", {}), config.get("eval", {}).get("fim_limit")
+    if "repo" in config.get("tasks", {}).get("sources", ()):
+        scope = f"the first {fim_limit} of the repository's held-out tasks" if fim_limit else \
+            "every task of the repository's held-out files (no file in both splits)"
+        return f"Held-out evals: {scope}" + (f", and the first N tasks of each benchmark ({limits})"
+                                             if ev.get("general") else "")
+    return f"Held-out evals are limited to the first N tasks of each benchmark ({limits})"
+

@@ -41,3 +41,14 @@ def test_per_task_records_pair_base_and_iteration_and_name_the_clean_subset(tmp_
          "iter-0000": 0.0, "iter-0001": 1.0},
         {"benchmark": "mbppplus", "task_id": "Mbpp/602", "subsets": [], "iter-0000": 1.0, "iter-0001": None},
     ]
+
+
+def test_a_repository_run_names_its_held_out_files_not_benchmark_limits():
+    from rl.report import _heldout_scope
+
+    repo = {"tasks": {"sources": ["repo"]}, "eval": {"general": False}}
+    assert _heldout_scope(repo, "mbppplus 20") == ("Held-out evals: every task of the repository's held-out files "
+                                                   "(no file in both splits)")
+    assert "first 7 of the repository" in _heldout_scope({**repo, "eval": {"fim_limit": 7}}, "x")
+    assert "mbppplus 20" in _heldout_scope({**repo, "eval": {"general": True}}, "mbppplus 20")
+    assert _heldout_scope({"tasks": {"sources": ["mbpp-train"]}}, "mbppplus 20").endswith("(mbppplus 20)")
