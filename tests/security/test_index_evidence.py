@@ -12,6 +12,7 @@ from security.config import MatchThresholds
 from security.corpus import renamed
 from security.index import FingerprintIndex, IndexMatch, Project, SourceFile
 from security.sdist import Sdist, python_files
+from tests.security.samples import MERGE_INTERVALS
 
 PROJECT = Project("gplproj", "1.0", "GPL-3.0-only")
 
@@ -38,18 +39,7 @@ PERMISSIVE_SHELL = textwrap.dedent('''
         """
         return conn.call(conn._frame_and_send, payload, *extra, **options)
 ''')
-COPIED = textwrap.dedent('''
-    def merge_intervals(intervals, tolerance=0):
-        """Merge overlapping intervals."""
-        ordered = sorted(intervals, key=lambda pair: pair[0])
-        merged = []
-        for start, end in ordered:
-            if merged and start <= merged[-1][1] + tolerance:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        return merged
-''')
+COPIED = MERGE_INTERVALS
 
 
 @pytest.fixture

@@ -10,18 +10,9 @@ from security.config import DEFAULT_INDEX_PATH
 from security.corpus import edited, renamed
 from security.fingerprint import fingerprints
 from security.index import FingerprintIndex, Project, SourceFile
+from tests.security.samples import MERGE_INTERVALS
 
-COPYLEFT = textwrap.dedent('''
-    def merge_intervals(intervals, tolerance=0):
-        """Merge overlapping intervals."""
-        ordered = sorted(intervals, key=lambda pair: pair[0])
-        merged = []
-        for start, end in ordered:
-            if merged and start <= merged[-1][1] + tolerance:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        return merged
+COPYLEFT = MERGE_INTERVALS + textwrap.dedent('''
 
 
     class Counter:
