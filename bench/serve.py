@@ -144,6 +144,7 @@ def run(spec: BenchSpec, progress: bool = True) -> dict:
         "levels": levels, "one_at_a_time": one_at_a_time,
         "speedup_shared_vs_one_at_a_time": round(shared["tokens_per_s"] / one_at_a_time["tokens_per_s"], 2),
         "memory": {"server_rss_mib_loaded": round(rss_loaded.get("VmRSS", 0) / 1024, 1),
+                   "server_rss_mib_after": round(rss_after.get("VmRSS", 0) / 1024, 1),
                    "server_peak_rss_mib": round(rss_mib, 1),
                    f"estimated_{n_max}_processes_rss_mib": round(n_max * rss_loaded.get("VmRSS", 0) / 1024, 1),
                    "note": f"{n_max} separate engines are estimated as {n_max} x one loaded server (not launched:"
