@@ -124,6 +124,7 @@ def repository_lines(run_dir: Path) -> list[str]:
     """The repository loop's tasks: counts per split and kind, and the miner's one-line reason for every file
     that gave no task, every accepted editor suggestion that gave none, every test file that does not import,
     every failing test and every dropped task."""
+    from evals.repo.accepted import made_task
     from evals.repo.miner import report_path
     from rl.repo_loop import TASKS
 
@@ -140,12 +141,12 @@ def repository_lines(run_dir: Path) -> list[str]:
               f"Mining took {mined.get('seconds', {})} s.", ""]
     skipped = {f: why for f, why in mined.get("files", {}).items() if not why.endswith(" tasks")}
     accepted = mined.get("accepted", {})
+    unmade = {event: why for event, why in accepted.items() if not made_task(why)}
     if accepted:
-        made = sum(why.startswith("task ") for why in accepted.values())
-        lines += [f"Accepted editor suggestions (acceptance log): {made} of {len(accepted)} became tasks.", ""]
-    for title, items in (("Files without tasks", skipped),
-                         ("Accepted suggestions without a task", {k: why for k, why in accepted.items()
-                                                                  if not why.startswith("task ")}), ("Test files that do not import", mined.get("collect_errors", {})),
+        lines += [f"Accepted editor suggestions (acceptance log): {len(accepted) - len(unmade)} of {len(accepted)} "
+                  "became tasks.", ""]
+    for title, items in (("Files without tasks", skipped), ("Accepted suggestions without a task", unmade),
+                         ("Test files that do not import", mined.get("collect_errors", {})),
                          ("Tests failing in the suite run", mined.get("failing_tests", {})),
                          ("Tasks dropped by the gold check", mined.get("dropped", {}))):
         if items:
@@ -213,10 +214,10 @@ def write_report(run_dir: Path) -> Path:
 def _heldout_scope(config: dict, limits: str) -> str:
     """What the held-out rows cover: the repository's held-out files (``loop --repo``, general benchmarks off),
     else the first N tasks of each benchmark."""
-    ev, fim_limit = config.get("eval", {}), config.get("eval", {}).get("fim_limit")
+    ev = config.get("eval", {})
     if "repo" in config.get("tasks", {}).get("sources", ()):
-        scope = f"the first {fim_limit} of the repository's held-out tasks" if fim_limit else \
-            "every task of the repository's held-out files (no file in both splits)"
+        scope = (f"the first {ev['fim_limit']} of the repository's held-out tasks" if ev.get("fim_limit") else
+                 "every task of the repository's held-out files (no file in both splits)")
         return f"Held-out evals: {scope}" + (f", and the first N tasks of each benchmark ({limits})"
                                              if ev.get("general") else "")
     return f"Held-out evals are limited to the first N tasks of each benchmark ({limits})"

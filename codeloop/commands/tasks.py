@@ -81,7 +81,9 @@ def run_mine(args: argparse.Namespace) -> int:
     print(f"{report.repo}: {counts or 'no tasks'}; {len(report.dropped)} dropped by the gold check; "
           f"{skipped} files skipped (reasons in {report.out}.report.json); {report.seconds['total']:.0f} s")
     if report.accepted:
-        made = sum(why.startswith("task ") for why in report.accepted.values())
+        from evals.repo.accepted import made_task
+
+        made = sum(map(made_task, report.accepted.values()))
         print(f"  accepted suggestions: {made} became tasks, {len(report.accepted) - made} did not (reasons in the report)")
     for path, why in report.collect_errors.items():
         print(f"  test file {path} does not import: {why}")

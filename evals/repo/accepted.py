@@ -23,6 +23,13 @@ from sandbox.suite.coverage_map import CoverageMap
 
 ORIGIN = "acceptance_event"
 """``FimTask.extra`` key of an accepted task: the event's key in the miner's report."""
+MADE = "task "
+"""How the miner's report (``MineReport.accepted``) begins the entry of an event that became a task."""
+
+
+def made_task(why: str) -> bool:
+    """Whether a ``MineReport.accepted`` entry is a task made (else the reason it gave none)."""
+    return why.startswith(MADE)
 
 
 def tasks_from_acceptance(events: list[AcceptanceEvent], root: str, cmap: CoverageMap, repo: str, source: str, *,

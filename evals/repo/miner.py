@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.progress import Bars
-from evals.repo.accepted import ORIGIN, tasks_from_acceptance
+from evals.repo.accepted import MADE, ORIGIN, tasks_from_acceptance
 from evals.repo.check import CheckResult, check_completion
 from evals.repo.source import SourceFile, python_files, read_source, skip_reason
 from evals.repo.spans import (
@@ -217,7 +217,7 @@ def _accepted_tasks(target: RepoTarget, cmap: CoverageMap, options: MineOptions,
 def _report_accepted(accepted: list[FimTask], kept: list[FimTask], report: MineReport) -> None:
     written = {t.task_id for t in kept}
     for t in accepted:
-        report.accepted[str(t.extra[ORIGIN])] = (f"task {t.task_id} ({t.split})" if t.task_id in written
+        report.accepted[str(t.extra[ORIGIN])] = (f"{MADE}{t.task_id} ({t.split})" if t.task_id in written
                                                  else f"dropped: {report.dropped[t.task_id]}")
 
 
