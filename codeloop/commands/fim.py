@@ -21,7 +21,16 @@ def register(eval_subparsers: argparse._SubParsersAction) -> None:
     engine = f.add_mutually_exclusive_group()
     engine.add_argument("--model", help="in-process engine model (default qwen2.5-coder-0.5b-instruct)")
     engine.add_argument("--engine-url", help="a running `codeloop serve` (the language server's HTTP client)")
-    engine.add_argument("--infill-url", help="a running llama.cpp llama-server: the /infill peer")
+    engine.add_argument("--infill-url", help="a running llama.cpp llama-server: the /infill peer (see --infill-client)")
+    f.add_argument("--infill-client", choices=("llama.vscode", "raw"), default="llama.vscode",
+                   help="with --infill-url: 'llama.vscode' (default) sends llama.vscode's request (n_indent, "
+                        "t_max_predict_ms, its samplers) and scores the ghost text it would show (trailing blank "
+                        "lines cut, repeats of the document discarded, first line only with text right of the "
+                        "cursor); 'raw' scores the untrimmed reply")
+    f.add_argument("--infill-t-max-predict-ms", type=int, default=500, metavar="MS",
+                   help="with --infill-client llama.vscode: its t_max_predict_ms (default 500, the extension's; "
+                        "generation stops at the first new line after MS ms, so the figure depends on the "
+                        "machine's speed; 0: no time limit)")
     f.add_argument("--split", default="heldout", choices=["heldout", "train", "all"])
     f.add_argument("--kinds", default="body,block,line", help="comma-separated: body,block,line")
     f.add_argument("--per-kind", type=int, help="at most this many tasks of each kind (stable choice)")
@@ -65,7 +74,7 @@ def run_fim(args: argparse.Namespace) -> int:
         engine = EngineChoice(model=None if args.engine_url or args.infill_url else
                               (args.model or "qwen2.5-coder-0.5b-instruct"),
                               engine_url=args.engine_url, infill_url=args.infill_url,
-                              engine_options=_engine_options(args))
+                              engine_options=_peer_options(args) if args.infill_url else _engine_options(args))
         kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
         if not set(kinds) <= set(KINDS):
             raise ValueError(f"--kinds takes {', '.join(KINDS)}, got {args.kinds!r}")
@@ -96,6 +105,11 @@ def run_fim_report(args: argparse.Namespace) -> int:
     print(md.read_text(), end="")
     print(f"wrote {md}")
     return 0
+
+
+def _peer_options(args: argparse.Namespace) -> dict:
+    """The /infill peer's client settings (evals.repo.infill.PeerOptions fields)."""
+    return {"client": args.infill_client, "t_max_predict_ms": args.infill_t_max_predict_ms}
 
 
 def _engine_options(args: argparse.Namespace) -> dict:

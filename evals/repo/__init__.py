@@ -9,7 +9,7 @@
 - ``check.py``: a completion spliced into its file, the task's covering tests run in the sandbox.
 - ``miner.py``: ``codeloop tasks mine``: coverage map -> spans -> tasks -> gold check -> report.
 - ``completions.py`` / ``infill.py``: completions made by the editor's own path (``lsp.completer``), or by
-  llama.cpp's ``/infill`` as llama.vscode asks it (the peer).
+  llama.cpp's ``/infill`` as llama.vscode asks it and read as it shows it (the peer; ``llama_vscode.py``).
 - ``fim.py`` / ``fim_report.py``: ``codeloop eval fim`` (resumable run folder, scores, tests-pass) and the
   side-by-side report.
 

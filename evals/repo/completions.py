@@ -3,8 +3,9 @@
 Our path: ``lsp.completer.Completer.complete`` (the inline-completion feature's own context building with
 snippets from the task's repository, the LSP's engine client, ``lsp/postprocess.py``), through the
 in-process engine (``--model``) or a running ``codeloop serve`` (``--engine-url``, the LSP's HTTP client).
-The peer: llama.cpp's ``/infill`` with llama.vscode's request (evals/repo/infill.py), given the snippets
-our retriever picks for the same cursor.
+The peer: llama.cpp's ``/infill`` asked with llama.vscode's request and scored on what llama.vscode shows
+of the reply, or untrimmed (evals/repo/infill.py ``PeerOptions``), given the snippets our retriever picks
+for the same cursor.
 
 Each finished completion is appended to the run's ``generations.jsonl`` at once, so a killed run keeps it;
 an engine failure is recorded (``error``) with an empty completion and the run goes on.
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.repo.infill import InfillClient, infill_request
-from evals.repo.infill import finish as infill_finish
+from evals.repo import infill
+from evals.repo.infill import InfillClient, PeerOptions
 from evals.repo.task import FimTask
 from lsp.checks.checker import Checker
 from lsp.completer import Completer
@@ -36,7 +37,8 @@ from lsp.suggestion import Document
 
 @dataclass(frozen=True)
 class EngineChoice:
-    """Which engine answers: ``model`` in process, ``engine_url`` (codeloop serve) or ``infill_url``."""
+    """Which engine answers: ``model`` in process, ``engine_url`` (codeloop serve) or ``infill_url``.
+    ``engine_options``: the in-process engine's settings, or with ``infill_url`` the ``PeerOptions`` fields."""
 
     model: str | None = None
     engine_url: str | None = None
@@ -46,10 +48,12 @@ class EngineChoice:
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.model, self.engine_url, self.infill_url)) != 1:
             raise ValueError("choose exactly one of --model, --engine-url, --infill-url")
+        if self.infill_url:
+            PeerOptions.from_dict(self.engine_options)
 
     def describe(self) -> str:
         if self.infill_url:
-            return f"llama-server /infill at {self.infill_url}"
+            return f"llama-server /infill at {self.infill_url} ({PeerOptions.from_dict(self.engine_options).client})"
         return f"codeloop serve at {self.engine_url}" if self.engine_url else f"{self.model} (in process)"
 
 
@@ -78,6 +82,7 @@ async def generate(tasks: list[FimTask], roots: dict[str, Path], engine: EngineC
     if client is None and not engine.infill_url:
         client = _client(engine)
     peer = InfillClient(engine.infill_url) if engine.infill_url else None
+    peer_options = PeerOptions.from_dict(engine.engine_options) if engine.infill_url else PeerOptions()
     checked = settings.check.enabled is True  # checked suggestions: the same prompts, k checked candidates
     completers = {src: Completer(client or _NoEngine(), settings, str(w.root),
                                  Checker(str(w.root), settings.check) if checked else None)
@@ -89,7 +94,8 @@ async def generate(tasks: list[FimTask], roots: dict[str, Path], engine: EngineC
             ws, completer = workspaces[task.source], completers[task.source]
             start = time.perf_counter()
             try:
-                record = await (_peer(peer, completer, ws, task) if peer else _ours(completer, ws, task, checked))
+                record = await (_peer(peer, peer_options, completer, ws, task) if peer
+                                else _ours(completer, ws, task, checked))
             except Exception as exc:  # noqa: BLE001 - one failed request must not end the run
                 record = {"completion": "", "raw": "", "error": f"{type(exc).__name__}: {exc}"[:300]}
             record.update(task_id=task.task_id, sample_index=0, seconds=round(time.perf_counter() - start, 3))
@@ -124,12 +130,11 @@ async def _ours(completer: Completer, ws: Workspace, task: FimTask, checked: boo
     return record
 
 
-async def _peer(peer: InfillClient, completer: Completer, ws: Workspace, task: FimTask) -> Record:
+async def _peer(peer: InfillClient, options: PeerOptions, completer: Completer, ws: Workspace, task: FimTask) -> Record:
     ctx = await asyncio.to_thread(completer.context, ws.document(task), task.line, task.character, ws.index)
-    req = infill_request(task.document(), len(task.prefix), ctx.snippets)
-    content, timings = await peer.complete(req)
-    return {"completion": infill_finish(content, req), "raw": content, "mode": ctx.mode.value,
-            "snippets": [s.path for s in ctx.snippets], "timings": timings}
+    got = await infill.answer(peer, task.document(), len(task.prefix), ctx.snippets, options)
+    return {"completion": got.completion, "raw": got.raw, "mode": ctx.mode.value,
+            "snippets": [s.path for s in ctx.snippets], "peer_client": options.client, **got.notes}
 
 
 def editor_context(task: FimTask, workspace: Workspace, settings: Settings,

@@ -1,93 +1,112 @@
-"""The peer: llama.cpp's own ``llama-server /infill``, asked the way llama.vscode asks it.
+"""The peer: llama.cpp's own ``llama-server /infill``, asked and read as llama.vscode does.
 
-Request (llama.vscode's ``src/completion.ts`` and ``src/llama-server.ts``): ``input_prefix`` = the
-N_PREFIX_LINES lines above the cursor's line, ``prompt`` = the cursor's line up to the cursor (empty when
-it is only indentation, then ``n_indent`` = that indentation), ``input_suffix`` = the rest of the line and
-the N_SUFFIX_LINES lines below, ``input_extra`` = cross-file chunks ``{filename, text}``, ``n_predict``.
-The chunks are the snippets our retriever picks for the same cursor (an eval has no history of opened
-files to fill llama.vscode's ring buffer), so the comparison isolates prompt layout, model serving and
-post-processing. Deviations, for a like-for-like measurement: greedy decoding (``temperature`` 0, as our
-engine path) and no ``t_max_*_ms`` time limits. The reply's ``content`` goes through llama.vscode's own
-client-side rules (``finish``).
+``PeerOptions.client`` picks how a cursor becomes a request and a reply becomes the scored completion:
+
+- ``llama.vscode`` (the default): llama.vscode's request (``n_indent``, ``t_max_predict_ms``, its sampler
+  chain; evals/repo/llama_vscode.py) and what it shows of the reply — the ghost text a user of that editor
+  client would accept with Tab.
+- ``raw``: the same prompt layout and samplers without the server-side stops (``n_indent``,
+  ``t_max_*_ms``), and the reply scored as the server returned it. Untrimmed: replies run on past the
+  line or block.
+
+The ``input_extra`` chunks are the snippets our retriever picks for the same cursor (an eval has no history
+of opened files to fill llama.vscode's ring buffer), so the comparison isolates prompt layout, model
+serving and post-processing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
 
+from evals.repo import llama_vscode
+from evals.repo.llama_vscode import Cursor, InfillRequest, VscodeSettings
 from inference.fim import ContextFile
 
-N_PREFIX_LINES = 256
-N_SUFFIX_LINES = 64
-N_PREDICT = 128
+CLIENTS = ("llama.vscode", "raw")
 
 
 @dataclass(frozen=True)
-class InfillRequest:
-    body: dict[str, Any]
-    line_prefix: str
-    indent_removed: int
-    next_lines: tuple[str, ...]
-    """Document lines after the cursor's line (for the discard rule)."""
+class PeerOptions:
+    """How the peer is asked and read (carried in ``EngineChoice.engine_options``, so it is part of a run's
+    identity)."""
+
+    client: str = "llama.vscode"
+    t_max_predict_ms: int = llama_vscode.T_MAX_PREDICT_MS
+
+    def __post_init__(self) -> None:
+        if self.client not in CLIENTS:
+            raise ValueError(f"infill client {self.client!r}: choose one of {', '.join(CLIENTS)}")
+        if self.t_max_predict_ms < 0:
+            raise ValueError(f"t_max_predict_ms must be >= 0, got {self.t_max_predict_ms}")
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any]) -> PeerOptions:
+        return cls(**options)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def infill_request(text: str, offset: int, chunks: tuple[ContextFile, ...] = (),
-                   n_predict: int = N_PREDICT) -> InfillRequest:
-    """llama.vscode's ``/infill`` body for a cursor at ``offset`` of ``text``."""
-    line_start = text.rfind("\n", 0, offset) + 1
-    line_end = text.find("\n", offset)
-    line_end = len(text) if line_end < 0 else line_end
-    line_prefix, line_suffix = text[line_start:offset], text[offset:line_end]
-    above = text[:line_start].split("\n")[:-1][-N_PREFIX_LINES:]
-    below = text[line_end + 1:].split("\n")[:N_SUFFIX_LINES] if line_end < len(text) else []
-    prompt, indent = (line_prefix, 0) if line_prefix.strip() else ("", len(line_prefix))
-    body: dict[str, Any] = {
-        "input_prefix": "\n".join(above) + "\n", "input_suffix": line_suffix + "\n" + "\n".join(below) + "\n",
-        "input_extra": [{"filename": c.path, "text": c.text} for c in chunks], "prompt": prompt,
-        "n_predict": n_predict, "top_k": 40, "top_p": 0.99, "samplers": ["top_k", "top_p", "infill"],
-        "stream": False, "cache_prompt": True, "temperature": 0.0,
-    }
-    if indent:
-        body["n_indent"] = indent
-    return InfillRequest(body, line_prefix, indent, tuple(below))
+@dataclass(frozen=True)
+class PeerAnswer:
+    completion: str
+    """What is scored."""
+    raw: str
+    """The first candidate's ``content`` as the server returned it."""
+    notes: dict[str, Any]
 
 
-def finish(content: str, req: InfillRequest) -> str:
-    """llama.vscode's client side: drop trailing empty lines, discard a suggestion that is empty or only
-    repeats the next line, strip the indentation the editor already has."""
-    lines = content.split("\n")
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines or (len(lines) == 1 and not lines[0].strip()):
-        return ""
-    following = [ln for ln in req.next_lines if ln.strip()]
-    if len(lines) == 1 and following and req.line_prefix + lines[0] == following[0]:
-        return ""
-    text = "\n".join(lines)
-    if req.indent_removed:
-        i = 0
-        while i < len(text) and i < req.indent_removed and text[i] in " \t":
-            i += 1
-        text = text[i:]
-    return text
+def request(text: str, offset: int, chunks: tuple[ContextFile, ...], options: PeerOptions) -> InfillRequest:
+    """The ``/infill`` request for a cursor at ``offset`` of ``text``."""
+    cursor = Cursor.at(text, offset)
+    extra = [{"filename": c.path, "text": c.text} for c in chunks]
+    req = llama_vscode.infill_request(cursor, extra, VscodeSettings(t_max_predict_ms=options.t_max_predict_ms))
+    if options.client == "raw":
+        body = {k: v for k, v in req.body.items() if k not in ("n_indent", "t_max_prompt_ms", "t_max_predict_ms")}
+        return InfillRequest(body, cursor, req.spaces_to_remove)
+    return req
+
+
+def read(reply: Any, req: InfillRequest, options: PeerOptions) -> PeerAnswer:
+    """The scored completion of ``reply`` (the server's JSON) to ``req``."""
+    first = reply if isinstance(reply, dict) else (reply[0] if reply else {})
+    raw = first.get("content") or ""
+    notes: dict[str, Any] = {"stop_type": first.get("stop_type"), "tokens_predicted": first.get("tokens_predicted"),
+                             "timings": first.get("timings") or {}}
+    if options.client == "raw":
+        return PeerAnswer(raw, raw, notes)
+    seen = llama_vscode.shown(reply, req)
+    notes.update(discarded=seen.discarded, **({"client_error": seen.error} if seen.error else {}))
+    return PeerAnswer(seen.text, raw, notes)
+
+
+async def answer(client: InfillClient, text: str, offset: int, chunks: tuple[ContextFile, ...],
+                 options: PeerOptions) -> PeerAnswer:
+    """Ask the peer for the cursor at ``offset`` of ``text``; with the llama.vscode client, a cursor with
+    more than MAX_LINE_SUFFIX characters right of it gets no request (llama.vscode sends none on its own)."""
+    req = request(text, offset, chunks, options)
+    if options.client == "llama.vscode" and llama_vscode.auto_trigger_refused(req.cursor):
+        return PeerAnswer("", "", {"not_triggered": "line suffix longer than max_line_suffix"})
+    return read(await client.complete(req.body), req, options)
 
 
 class InfillClient:
     """POSTs to a running llama-server; one shared HTTP connection pool."""
 
-    def __init__(self, base_url: str, timeout_s: float = 300.0) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=httpx.Timeout(timeout_s, connect=5.0))
+    def __init__(self, base_url: str, timeout_s: float = 300.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=httpx.Timeout(timeout_s, connect=5.0),
+                                       transport=transport)
 
-    async def complete(self, req: InfillRequest) -> tuple[str, dict[str, Any]]:
-        """(raw ``content``, ``timings``); raises httpx.HTTPError or RuntimeError on a bad reply."""
-        resp = await self._http.post("/infill", json=req.body)
+    async def complete(self, body: dict[str, Any]) -> Any:
+        """The reply's JSON (an object, or a list for ``n_cmpl`` > 1); raises httpx.HTTPError or
+        RuntimeError on a bad reply."""
+        resp = await self._http.post("/infill", json=body)
         if resp.status_code != 200:
             raise RuntimeError(f"llama-server returned HTTP {resp.status_code}: {resp.text[:300]}")
-        data = resp.json()
-        return data.get("content") or "", data.get("timings") or {}
+        return resp.json()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 
 from evals.metrics import edit_similarity, exact_match
-from evals.repo.infill import finish, infill_request
 from evals.repo.source import functions, read_source, skip_reason
 from evals.repo.spans import (
     MAX_SPAN_LINES,
@@ -18,7 +17,6 @@ from evals.repo.spans import (
     pick_line_cuts,
 )
 from evals.repo.task import FimTask, read_tasks, split_of, write_tasks
-from inference.fim import ContextFile
 from lsp.context import Mode, choose_mode, resolve
 from tests.evals.minirepo import FILES, make_minirepo
 
@@ -116,19 +114,6 @@ def test_scores():
     assert edit_similarity("abc", "abc") == 1.0 and edit_similarity("", "") == 1.0
     assert edit_similarity("kitten", "sitting") == 1 - 3 / 7
     assert edit_similarity("", "abc") == 0.0
-
-
-def test_infill_request_follows_llama_vscode():
-    text = "import os\n\ndef f(x):\n    \n    return y\n"
-    offset = text.index("    \n") + 4
-    req = infill_request(text, offset, (ContextFile("b.py", "def g(): pass\n"),))
-    assert req.body["input_prefix"] == "import os\n\ndef f(x):\n"
-    assert req.body["prompt"] == "" and req.body["n_indent"] == 4
-    assert req.body["input_suffix"] == "\n    return y\n\n"
-    assert req.body["input_extra"] == [{"filename": "b.py", "text": "def g(): pass\n"}]
-    assert finish("    y = x + 1\n\n\n", req) == "y = x + 1"
-    assert finish("return y", req) == ""  # it only repeats the next line
-    assert finish("   \n", req) == ""
 
 
 def test_editor_context_is_the_prompt_the_editor_builds(tmp_path):
