@@ -55,6 +55,11 @@ class Rotary(nn.Module):
 
     def __init__(self, cfg: ModelConfig, max_positions: int) -> None:
         super().__init__()
+        if torch.get_default_device().type == "meta":  # a shape-only build (the loader builds the real tables;
+            empty = torch.empty(max_positions, cfg.head_dim)  # meta compute kernels import torch._dynamo)
+            self.register_buffer("cos", empty, persistent=False)
+            self.register_buffer("sin", empty.clone(), persistent=False)
+            return
         freqs = torch.outer(torch.arange(max_positions, dtype=torch.float32), rope_inv_freq(cfg))
         emb = torch.cat((freqs, freqs), dim=-1)
         self.register_buffer("cos", emb.cos(), persistent=False)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 from inference.models.config import ModelConfig
 from inference.models.llama import LlamaModel, Rotary
@@ -61,9 +62,9 @@ def load_model(
         tokenizer, gguf_file = _load_tokenizer(path.parent, gguf_file=path.name), path
     else:
         raise ModelLoadError(f"{path} is neither an HF model folder nor a .gguf file")
-    with torch.device("meta"):
+    with torch.device("meta"), _SkipInit():
         model = LlamaModel(config, backend, max_positions=max_positions)
-    model = model.to_empty(device=device).to(dtype)
+    model = model.to(dtype).to_empty(device=device)
     model.rotary = Rotary(config, max_positions or config.max_position_embeddings).to(device)  # fp32 tables
     if config.tie_word_embeddings:
         model.lm_head.weight = model.embed_tokens.weight
@@ -72,6 +73,8 @@ def load_model(
     except ValueError as exc:
         raise ModelLoadError(f"{path}: {exc}") from exc
     del weights
+    if gguf_file is None and device == "cpu" and not config.tie_word_embeddings:
+        _map_embedding(model, path)
     if weight_quant != "none":
         from inference.models.quant_linear import quantize_model
 
@@ -81,6 +84,43 @@ def load_model(
     if tokenizer.eos_token_id is not None:
         eos.add(tokenizer.eos_token_id)
     return LoadedModel(model, config, tokenizer, eos, path)
+
+
+class _SkipInit(TorchFunctionMode):
+    """Skips ``torch.nn.init`` while a model is built on the meta device: every weight is loaded next, and
+    torch's meta init kernels import ``torch._dynamo`` (and triton), ~120 MiB resident for the process's life."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__module__", None) == "torch.nn.init":
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
+_SAFETENSORS_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
+
+
+def _map_embedding(model: LlamaModel, folder: Path) -> None:
+    """Serve an untied input embedding from the safetensors file, mapped copy-on-write, in place of its copy.
+
+    A prompt reads one row per token, so only the rows of tokens seen become resident (clean file pages the
+    kernel may drop), not the whole table: 260 MiB for a 152k x 896 bf16 vocabulary. Left as loaded when
+    the file's tensor is not in the model's dtype. (A tied table is read whole by the lm_head every step.)
+    """
+    weight = model.embed_tokens.weight
+    for file in sorted(folder.glob("*.safetensors")):
+        with open(file, "rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+            entry = json.loads(f.read(header_len)).get("model.embed_tokens.weight")
+        if entry is None:
+            continue
+        if _SAFETENSORS_DTYPES.get(entry["dtype"]) != weight.dtype or tuple(entry["shape"]) != weight.shape:
+            return
+        start, end = entry["data_offsets"]
+        raw = np.memmap(file, dtype=np.uint8, mode="c", offset=8 + header_len + start, shape=(end - start,))
+        mapped = torch.from_numpy(raw).view(weight.dtype).view(weight.shape)
+        model.embed_tokens.weight = torch.nn.Parameter(mapped, requires_grad=False)
+        return
 
 
 def read_hf_config(folder: Path) -> ModelConfig:

@@ -138,3 +138,53 @@ def test_missing_tensor_is_named(tmp_path, tiny_llama_dir):
     save_file(weights, d / "model.safetensors")
     with pytest.raises(ModelLoadError, match="layers.1.mlp.down_proj"):
         ModelRunner(EngineConfig(model=str(d)))
+
+
+def _file_mapping_of(tensor: torch.Tensor) -> str | None:
+    """The file whose mapping in this process holds ``tensor``'s data, None for anonymous memory."""
+    ptr = tensor.data_ptr()
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        if lo <= ptr < hi:
+            return fields[5] if len(fields) > 5 and fields[5].startswith("/") else None
+    return None
+
+
+def test_untied_embedding_is_read_from_the_file_not_copied(tmp_path, tiny_llama_dir):
+    """Only the rows of tokens seen may become resident: the table stays a copy-on-write file mapping."""
+    from safetensors.torch import load_file
+
+    d = tmp_path / "llama"
+    shutil.copytree(tiny_llama_dir, d)
+    runner = ModelRunner(EngineConfig(model=str(d), dtype="float32"))  # the tiny model's file is float32
+    emb = runner.model.embed_tokens.weight
+    assert _file_mapping_of(emb) == str(d / "model.safetensors")
+    ref = load_file(d / "model.safetensors")
+    assert torch.equal(emb, ref["model.embed_tokens.weight"])
+    assert runner.model.lm_head.weight.data_ptr() != emb.data_ptr()
+    before = (d / "model.safetensors").read_bytes()
+    with torch.no_grad():
+        emb[0].zero_()  # a private page: the file is never written
+    assert (d / "model.safetensors").read_bytes() == before
+    cast = ModelRunner(EngineConfig(model=str(d), dtype="bfloat16"))  # not the file's dtype: a loaded copy
+    assert _file_mapping_of(cast.model.embed_tokens.weight) is None
+
+
+def test_tied_embedding_is_loaded(tiny_qwen2_dir):
+    runner = ModelRunner(EngineConfig(model=str(tiny_qwen2_dir), dtype="float32"))
+    assert _file_mapping_of(runner.model.embed_tokens.weight) is None
+    assert runner.model.lm_head.weight is runner.model.embed_tokens.weight
+
+
+def test_loading_a_model_does_not_import_dynamo(tiny_llama_dir):
+    """Building on the meta device must not run torch's init kernels (they import torch._dynamo and triton)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from inference.config import EngineConfig; from inference.model_runner import ModelRunner;"
+            f"ModelRunner(EngineConfig(model={str(tiny_llama_dir)!r})); print(sorted(m for m in sys.modules"
+            " if m.startswith(('torch._dynamo', 'triton'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}).stdout
+    assert out.strip().splitlines()[-1] == "[]"
