@@ -8,7 +8,7 @@ K/V goes and what it attends to is in :class:`AttentionMetadata`. Numerics follo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -164,7 +164,7 @@ class LlamaModel(nn.Module):
         Raises ``ValueError`` naming any missing or mis-shaped tensor; extra tensors are ignored.
         """
         own = dict(self.named_parameters(remove_duplicate=False))
-        for name, tensor in hf_to_fused(weights, self.config).items():
+        for name, tensor in hf_to_fused(weights, self.config):
             if name not in own:
                 continue
             param = own.pop(name)
@@ -178,18 +178,19 @@ class LlamaModel(nn.Module):
             raise ValueError(f"missing weights: {sorted(own)[:5]}{' ...' if len(own) > 5 else ''}")
 
 
-def hf_to_fused(weights: Mapping[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    """Rename HF tensors to this module's names, concatenating q/k/v and gate/up."""
-    out: dict[str, torch.Tensor] = {}
-    for name, tensor in weights.items():
-        out[name.removeprefix("model.")] = tensor
+def hf_to_fused(weights: Mapping[str, torch.Tensor], cfg: ModelConfig) -> Iterator[tuple[str, torch.Tensor]]:
+    """HF tensors under this module's names, q/k/v and gate/up concatenated; each read from ``weights`` only
+    when it is yielded, so a lazy mapping never holds more than one layer's tensors at once."""
+    names = {name.removeprefix("model."): name for name in weights}
+    fused: set[str] = set()
     for i in range(cfg.num_layers):
         attn, mlp = f"layers.{i}.self_attn", f"layers.{i}.mlp"
-        for kind in ("weight", "bias"):
-            parts = [out.pop(f"{attn}.{p}_proj.{kind}", None) for p in "qkv"]
-            if all(p is not None for p in parts):
-                out[f"{attn}.qkv_proj.{kind}"] = torch.cat(parts, dim=0)
-        gate, up = out.pop(f"{mlp}.gate_proj.weight", None), out.pop(f"{mlp}.up_proj.weight", None)
-        if gate is not None and up is not None:
-            out[f"{mlp}.gate_up_proj.weight"] = torch.cat([gate, up], dim=0)
-    return out
+        groups = [(f"{attn}.qkv_proj.{kind}", [f"{attn}.{p}_proj.{kind}" for p in "qkv"]) for kind in ("weight", "bias")]
+        groups.append((f"{mlp}.gate_up_proj.weight", [f"{mlp}.gate_proj.weight", f"{mlp}.up_proj.weight"]))
+        for target, parts in groups:
+            if all(p in names for p in parts):
+                fused.update(parts)
+                yield target, torch.cat([weights[names[p]] for p in parts], dim=0)
+    for short, name in names.items():
+        if short not in fused:
+            yield short, weights[name]

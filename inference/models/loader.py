@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def load_model(
     """Load an HF folder or ``.gguf`` file into our :class:`LlamaModel` (``dtype``, then ``weight_quant``)."""
     path = Path(path)
     if path.is_dir():
-        config, weights = read_hf_config(path), read_safetensors(path)
+        config, weights = read_hf_config(path), SafetensorsFolder(path)
         tokenizer, gguf_file = _load_tokenizer(path), None
     elif path.suffix == ".gguf" and path.is_file():
         config, weights = read_gguf(path)
@@ -135,15 +136,33 @@ def read_hf_config(folder: Path) -> ModelConfig:
 
 def read_safetensors(folder: Path) -> dict[str, torch.Tensor]:
     """All tensors of ``*.safetensors`` in ``folder`` (single file or shards)."""
-    from safetensors.torch import load_file
+    return dict(SafetensorsFolder(folder))
 
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise ModelLoadError(f"{folder} has no *.safetensors weights")
-    weights: dict[str, torch.Tensor] = {}
-    for f in files:
-        weights.update(load_file(f))
-    return weights
+
+class SafetensorsFolder(Mapping):
+    """The tensors of ``*.safetensors`` in a folder, each read from its file when looked up (a fresh copy).
+
+    Loading copies one tensor at a time into the model and drops it; read through a whole-file mapping
+    instead, every page read would stay resident until the last tensor was copied (the size of the file).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        from safetensors import safe_open
+
+        files = sorted(folder.glob("*.safetensors"))
+        if not files:
+            raise ModelLoadError(f"{folder} has no *.safetensors weights")
+        self._files = [safe_open(f, framework="pt", backend="pread") for f in files]
+        self._where = {name: handle for handle in self._files for name in handle.keys()}
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self._where[name].get_tensor(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
 
 
 def read_gguf(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:

@@ -188,3 +188,35 @@ def test_loading_a_model_does_not_import_dynamo(tiny_llama_dir):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_weights_are_read_one_group_at_a_time(tiny_llama_dir):
+    """Fusing reads a tensor when it is copied, not all up front (a whole model's copies at once)."""
+    from collections.abc import Mapping
+
+    from inference.models.llama import hf_to_fused
+    from inference.models.loader import SafetensorsFolder
+
+    class Recording(Mapping):
+        def __init__(self, inner):
+            self.inner, self.read = inner, []
+
+        def __getitem__(self, name):
+            self.read.append(name)
+            return self.inner[name]
+
+        def __iter__(self):
+            return iter(self.inner)
+
+        def __len__(self):
+            return len(self.inner)
+
+    weights = Recording(SafetensorsFolder(tiny_llama_dir))
+    fused = hf_to_fused(weights, ModelConfig.from_json(tiny_llama_dir / "config.json"))
+    name, tensor = next(fused)
+    assert name == "layers.0.self_attn.qkv_proj.weight"
+    assert sorted(weights.read) == [f"model.layers.0.self_attn.{p}_proj.weight" for p in "kqv"]
+    ref = read_safetensors(tiny_llama_dir)
+    torch.testing.assert_close(tensor, torch.cat([ref[f"model.layers.0.self_attn.{p}_proj.weight"] for p in "qkv"]))
+    rest = dict(fused)
+    assert len(weights.read) == len(ref) and len(rest) + 1 < len(ref)
