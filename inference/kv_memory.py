@@ -2,22 +2,24 @@
 
 The KV pool is sized for the sessions it may have to hold, not for what it holds now; on CPU its pages
 should cost resident memory only once a block is used (that is the pool "growing on demand", up to its
-size). ``torch.zeros`` writes every page; ``calloc`` (numpy's ``zeros``) serves a large allocation from a
-fresh anonymous mapping, which the kernel hands out as zero pages without touching them.
+size). ``torch.zeros`` writes every page. ``calloc`` skips that only when it serves a fresh mapping: a
+layer's K or V of the 0.5B is 8 MiB, under glibc's mmap threshold once it has grown (to 32 MiB), so it came
+from heap memory the loader had freed and calloc zeroed it page by page. Each tensor here is its own
+anonymous mapping, which the kernel hands out as zero pages without touching them.
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 
-import numpy as np
 import torch
 
 
 def lazy_zeros(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
-    """Zeros of ``shape``/``dtype``; on CPU backed by calloc'd memory (committed on first write)."""
-    if torch.device(device).type != "cpu":
+    """Zeros of ``shape``/``dtype``; on CPU backed by an anonymous mapping (committed on first write)."""
+    count = math.prod(shape)
+    if torch.device(device).type != "cpu" or count == 0:
         return torch.zeros(shape, dtype=dtype, device=device)
     itemsize = torch.empty((), dtype=dtype).element_size()
-    raw = np.zeros(math.prod(shape) * itemsize, dtype=np.uint8)
-    return torch.from_numpy(raw).view(dtype).view(shape)
+    return torch.frombuffer(mmap.mmap(-1, count * itemsize), dtype=dtype, count=count).view(shape)

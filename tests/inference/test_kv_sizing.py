@@ -48,3 +48,34 @@ def test_unused_blocks_cost_no_resident_memory(tiny_qwen2_dir):
     assert grown < 64 << 20, f"allocating an unused 256 MiB pool made {grown >> 20} MiB resident"
     cache = runner.kv_caches[0]
     assert float(cache.k.abs().sum()) == 0.0 and float(cache.v.abs().sum()) == 0.0  # still zeroed
+
+
+def _resident_pages(t) -> int:
+    """Pages of ``t``'s memory in RAM (mincore(2))."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    start = t.data_ptr() // mmap.PAGESIZE * mmap.PAGESIZE
+    length = t.data_ptr() + t.numel() * t.element_size() - start
+    vec = (ctypes.c_ubyte * -(-length // mmap.PAGESIZE))()
+    assert libc.mincore(ctypes.c_void_p(start), ctypes.c_size_t(length), vec) == 0, ctypes.get_errno()
+    return sum(b & 1 for b in vec)
+
+
+def test_pool_tensors_are_untouched_whatever_the_heap_holds():
+    """A layer's K/V of the 0.5B (8 MiB) is under glibc's mmap threshold once it has grown: calloc served it
+    from heap memory the loader had freed and zeroed it, making the pool resident at load."""
+    import numpy as np
+    import torch
+
+    from inference.kv_memory import lazy_zeros
+
+    big = np.ones(30 << 20, dtype=np.uint8)  # freeing a 30 MiB mapping raises glibc's mmap threshold to 30 MiB
+    del big
+    scratch = [np.ones(1 << 20, dtype=np.uint8) for _ in range(16)]  # heap memory, written, then freed
+    del scratch
+    t = lazy_zeros((1024, 16, 2, 64), torch.bfloat16, "cpu")  # 4 MiB
+    assert _resident_pages(t) == 0
+    t[3].fill_(1.0)
+    assert 1 <= _resident_pages(t) <= 2 and float(t.sum()) == 16 * 2 * 64
