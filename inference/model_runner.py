@@ -13,6 +13,7 @@ from inference.attention import AttentionMetadata, LayerKVCache, get_backend
 from inference.autotune import KernelPlan, plan_kernels
 from inference.batch import SampledToken, SeqChunk, StepBatch
 from inference.config import EngineConfig
+from inference.heap import release_free_heap
 from inference.kv_cache.quant import SCALE_DTYPE
 from inference.kv_memory import lazy_zeros
 from inference.lora import LoraAdapter
@@ -71,6 +72,7 @@ class ModelRunner:
         self._row_split: RowSplit | None = None
         if self.kernels.decode != "dense":
             self._row_split = make_hybrid(self.model, self.kernels.decode, self.kernels.packed_max_rows)
+        release_free_heap()  # what loading and packing freed between the weights that stay
         self.eos_token_ids: set[int] = loaded.eos_token_ids
         self.max_model_len = config.max_model_len or self.model_config.max_position_embeddings
         self.block_size = config.cache.block_size
