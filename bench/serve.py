@@ -25,6 +25,8 @@ from lsp.percentile import percentile
 SHAPES_0_5B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                    num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768)
 RANDOM_0_5B_DIR = Path("~/.cache/codeloop/bench/random-qwen2-0.5b")
+REQUEST_TIMEOUT_S = 3600.0
+"""Per request: four 8k-token prompts prefilled together on two loaded cores take longer than 10 minutes."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ async def _one_request(client: httpx.AsyncClient, prompt: list[int], spec: Bench
 async def _run_level(url: str, prompts: list[list[list[int]]], spec: BenchSpec, concurrency: int) -> dict:
     """``len(prompts)`` clients, each sending its prompts in turn; at most ``concurrency`` at once."""
     limit = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
 
         async def client_loop(own: list[list[int]]) -> list[dict]:
             async with limit:
