@@ -3,6 +3,8 @@ budget in tokens or bytes), capped by free memory, and its memory is committed o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psutil
 import pytest
 
@@ -79,3 +81,6 @@ def test_pool_tensors_are_untouched_whatever_the_heap_holds():
     assert _resident_pages(t) == 0
     t[3].fill_(1.0)
     assert 1 <= _resident_pages(t) <= 2 and float(t.sum()) == 16 * 2 * 64
+    maps = [line.split() for line in Path("/proc/self/maps").read_text().splitlines()]
+    mine = [m for m in maps if int(m[0].split("-")[0], 16) <= t.data_ptr() < int(m[0].split("-")[1], 16)]
+    assert mine[0][1] == "rw-p"  # private: mmap(-1, n) alone is shared memory a forked child writes through
