@@ -96,8 +96,9 @@ class BwrapBackend:
             return run_process(argv, job, WORKDIR, NAME, kill=kill_process_group, oom=cgroup.oom_killed)
         finally:
             if cgroup is not None:
-                cgroup.destroy()
-            self.uids.release(uid)
+                cgroup.destroy(then=lambda: self.uids.release(uid))
+            else:
+                self.uids.release(uid)
 
     def _argv(self, job: Job, uid: int, cgroup: RunCgroup) -> list[str]:
         t, limits = self.tools, job.limits

@@ -2,18 +2,24 @@
 
 A run's cgroup holds every process the run starts, so the parent can cap memory, pids and CPU, learn
 whether the OOM killer struck, and kill everything left over. Invariant: after ``destroy`` the
-cgroup directories are gone (or it raised), so no cgroup outlives its run.
+cgroup directories are gone, or (a killed process still exiting after ``timeout_s``, seen on a loaded machine)
+handed to the reaper thread, which keeps killing and removing them; ``then`` runs once they are gone, so a
+run's uid is not reused while a process of that run may live. A run's verdict never depends on its cleanup.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PREFIX = "codeloop-"
 
@@ -93,24 +99,40 @@ class RunCgroup:
         fields = dict(line.split() for line in text.splitlines() if len(line.split()) == 2)
         return int(fields["oom_kill"]) > 0 if "oom_kill" in fields else None
 
-    def destroy(self, timeout_s: float = 5.0) -> None:
-        """SIGKILL every process left in the run's cgroups, then remove them."""
-        deadline = time.monotonic() + timeout_s
-        for d in self.dirs:
-            while True:
-                pids = _pids(d)
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+    def destroy(self, timeout_s: float = 5.0, then: Callable[[], None] = lambda: None) -> None:
+        """SIGKILL every process left in the run's cgroups and remove them, then call ``then``. Cgroups still
+        busy after ``timeout_s`` go to the reaper (``then`` runs when it removed them); never raises."""
+        if not self._remove(time.monotonic() + timeout_s):
+            log.warning("run cgroups %s still busy after %.0f s: the reaper removes them", self.dirs, timeout_s)
+            threading.Thread(target=self._reap, args=(then,), name="cgroup-reaper", daemon=True).start()
+            return
+        then()
+
+    def _remove(self, deadline: float) -> bool:
+        while self.dirs:
+            d = self.dirs[0]
+            for pid in _pids(d):
                 try:
-                    d.rmdir()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.01)
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                d.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.01)
+                continue
+            self.dirs.pop(0)
+        return True
+
+    def _reap(self, then: Callable[[], None], pause_s: float = 1.0) -> None:
+        while not self._remove(time.monotonic() + pause_s):
+            time.sleep(pause_s)
+        log.info("reaped a run's busy cgroups")
+        then()
 
 
 def _pids(d: Path) -> list[int]:

@@ -96,9 +96,10 @@ def run_tree(cmd: TreeCommand) -> TreeResult:
         return TreeResult(RunStatus.SANDBOX_ERROR, message=f"{NAME}: {type(exc).__name__}: {exc}")
     finally:
         if cgroup is not None:
-            cgroup.destroy()
+            cgroup.destroy(then=lambda: _UIDS.release(uid))
+        else:
+            _UIDS.release(uid)
         shutil.rmtree(scratch, ignore_errors=True)
-        _UIDS.release(uid)
 
 
 def _write_copies(scratch: Path, files: Mapping[str, str]) -> dict[str, str]:

@@ -77,5 +77,5 @@ def test_hanging_and_codeless_samples_are_recorded_not_fatal():
     hang = t.prompt + "    while True:\n        pass\n"
     results = judge([Candidate(t, 0, "x", hang), Candidate(t, 1, "no code here", ""),
                      Candidate(t, 2, "", t.canonical_solution)], ExecConfig("auto", 2, Limits(timeout_s=2)))
-    assert [r.status for r in results] == ["timeout", "no_code", "passed"]
+    assert [r.status for r in results] == ["timeout", "no_code", "passed"], [r.message for r in results]
     assert "no code" in results[1].message
