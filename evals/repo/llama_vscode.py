@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lsp.lines import LINE_BREAK
+
 N_PREFIX_LINES = 256
 N_SUFFIX_LINES = 64
 N_PREDICT = 128
@@ -36,8 +38,6 @@ SEED = 0
 """Not sent by llama.vscode (the server then seeds at random); fixed here so a run can be repeated. The
 sampler chain has no temperature stage, so the reply is sampled (top-k 40, top-p 0.99, infill) either way."""
 
-_EOL = re.compile(r"\r\n|\r|\n")
-"""VS Code's line breaks (a document's lines)."""
 _REPLY_EOL = re.compile(r"\r?\n")
 """llama.vscode splits a reply on these."""
 
@@ -64,8 +64,8 @@ class Cursor:
 
     @classmethod
     def at(cls, text: str, offset: int) -> Cursor:
-        before = _EOL.split(text[:offset])
-        return cls(tuple(_EOL.split(text)), len(before) - 1, len(before[-1]))
+        before = LINE_BREAK.split(text[:offset])  # the LSP's lines, which are VS Code's
+        return cls(tuple(LINE_BREAK.split(text)), len(before) - 1, len(before[-1]))
 
     @property
     def line_prefix(self) -> str:
