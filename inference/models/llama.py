@@ -8,7 +8,7 @@ K/V goes and what it attends to is in :class:`AttentionMetadata`. Numerics follo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence, Set
 
 import torch
 import torch.nn.functional as F
@@ -158,13 +158,16 @@ class LlamaModel(nn.Module):
         """fp32 logits ``[n, vocab]`` for the rows of ``hidden`` that sample."""
         return self.lm_head(hidden).float()
 
-    def load_hf_weights(self, weights: Mapping[str, torch.Tensor]) -> None:
-        """Copy HF-named weights (``model.layers.0.self_attn.q_proj.weight``...) into the fused layout.
+    def load_hf_weights(self, weights: Mapping[str, torch.Tensor], in_place: Sequence[str] = ()) -> None:
+        """Copy HF-named weights (``model.layers.0.self_attn.q_proj.weight``...) into the fused layout;
+        ``in_place``: parameters (our names) already holding their weights, not read from ``weights``.
 
         Raises ``ValueError`` naming any missing or mis-shaped tensor; extra tensors are ignored.
         """
         own = dict(self.named_parameters(remove_duplicate=False))
-        for name, tensor in hf_to_fused(weights, self.config):
+        for name in in_place:
+            own.pop(name)
+        for name, tensor in hf_to_fused(weights, self.config, skip=set(in_place)):
             if name not in own:
                 continue
             param = own.pop(name)
@@ -178,10 +181,12 @@ class LlamaModel(nn.Module):
             raise ValueError(f"missing weights: {sorted(own)[:5]}{' ...' if len(own) > 5 else ''}")
 
 
-def hf_to_fused(weights: Mapping[str, torch.Tensor], cfg: ModelConfig) -> Iterator[tuple[str, torch.Tensor]]:
-    """HF tensors under this module's names, q/k/v and gate/up concatenated; each read from ``weights`` only
-    when it is yielded, so a lazy mapping never holds more than one layer's tensors at once."""
-    names = {name.removeprefix("model."): name for name in weights}
+def hf_to_fused(weights: Mapping[str, torch.Tensor], cfg: ModelConfig,
+                skip: Set[str] = frozenset()) -> Iterator[tuple[str, torch.Tensor]]:
+    """HF tensors under this module's names (but those in ``skip``, never read), q/k/v and gate/up
+    concatenated; each read from ``weights`` only when it is yielded, so a lazy mapping never holds more
+    than one layer's tensors at once."""
+    names = {short: name for name in weights if (short := name.removeprefix("model.")) not in skip}
     fused: set[str] = set()
     for i in range(cfg.num_layers):
         attn, mlp = f"layers.{i}.self_attn", f"layers.{i}.mlp"

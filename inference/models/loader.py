@@ -69,13 +69,12 @@ def load_model(
     model.rotary = Rotary(config, max_positions or config.max_position_embeddings).to(device)  # fp32 tables
     if config.tie_word_embeddings:
         model.lm_head.weight = model.embed_tokens.weight
+    in_place = _map_embedding(model, weights) if device == "cpu" and not config.tie_word_embeddings else ()
     try:
-        model.load_hf_weights(weights)
+        model.load_hf_weights(weights, in_place=in_place)
     except ValueError as exc:
         raise ModelLoadError(f"{path}: {exc}") from exc
     del weights
-    if gguf_file is None and device == "cpu" and not config.tie_word_embeddings:
-        _map_embedding(model, path)
     if weight_quant != "none":
         from inference.models.quant_linear import quantize_model
 
@@ -101,27 +100,22 @@ class _SkipInit(TorchFunctionMode):
 _SAFETENSORS_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
 
 
-def _map_embedding(model: LlamaModel, folder: Path) -> None:
-    """Serve an untied input embedding from the safetensors file, mapped copy-on-write, in place of its copy.
+def _map_embedding(model: LlamaModel, weights: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
+    """Serve an untied input embedding from the safetensors file, mapped copy-on-write, instead of a copy;
+    the names of the parameters so placed (none for GGUF, or a file tensor not in the model's dtype).
 
     A prompt reads one row per token, so only the rows of tokens seen become resident (clean file pages the
-    kernel may drop), not the whole table: 260 MiB for a 152k x 896 bf16 vocabulary. Left as loaded when
-    the file's tensor is not in the model's dtype. (A tied table is read whole by the lm_head every step.)
+    kernel may drop), not the whole table: 260 MiB for a 152k x 896 bf16 vocabulary. (A tied table is read
+    whole by the lm_head every step.)
     """
     weight = model.embed_tokens.weight
-    for file in sorted(folder.glob("*.safetensors")):
-        with open(file, "rb") as f:
-            header_len = int.from_bytes(f.read(8), "little")
-            entry = json.loads(f.read(header_len)).get("model.embed_tokens.weight")
-        if entry is None:
-            continue
-        if _SAFETENSORS_DTYPES.get(entry["dtype"]) != weight.dtype or tuple(entry["shape"]) != weight.shape:
-            return
-        start, end = entry["data_offsets"]
-        raw = np.memmap(file, dtype=np.uint8, mode="c", offset=8 + header_len + start, shape=(end - start,))
-        mapped = torch.from_numpy(raw).view(weight.dtype).view(weight.shape)
-        model.embed_tokens.weight = torch.nn.Parameter(mapped, requires_grad=False)
-        return
+    if not isinstance(weights, SafetensorsFolder):
+        return ()
+    mapped = weights.mapped("model.embed_tokens.weight", weight.dtype, tuple(weight.shape))
+    if mapped is None:
+        return ()
+    model.embed_tokens.weight = torch.nn.Parameter(mapped, requires_grad=False)
+    return ("embed_tokens.weight",)
 
 
 def read_hf_config(folder: Path) -> ModelConfig:
@@ -152,17 +146,31 @@ class SafetensorsFolder(Mapping):
         files = sorted(folder.glob("*.safetensors"))
         if not files:
             raise ModelLoadError(f"{folder} has no *.safetensors weights")
-        self._files = [safe_open(f, framework="pt", backend="pread") for f in files]
-        self._where = {name: handle for handle in self._files for name in handle.keys()}
+        handles = [(safe_open(f, framework="pt", backend="pread"), f) for f in files]
+        self._where = {name: (handle, f) for handle, f in handles for name in handle.keys()}
 
     def __getitem__(self, name: str) -> torch.Tensor:
-        return self._where[name].get_tensor(name)
+        return self._where[name][0].get_tensor(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
 
     def __len__(self) -> int:
         return len(self._where)
+
+    def mapped(self, name: str, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor | None:
+        """Tensor ``name`` as a private copy-on-write mapping of its file (nothing read yet), or None when the
+        file holds it in another dtype or shape. NOTE: the file must only ever be replaced by rename (as
+        ``model pull`` does): truncated in place, a read of a mapped page would raise SIGBUS."""
+        file = self._where[name][1]
+        with open(file, "rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+            entry = json.loads(f.read(header_len))[name]
+        if _SAFETENSORS_DTYPES.get(entry["dtype"]) != dtype or tuple(entry["shape"]) != shape:
+            return None
+        start, end = entry["data_offsets"]
+        raw = np.memmap(file, dtype=np.uint8, mode="c", offset=8 + header_len + start, shape=(end - start,))
+        return torch.from_numpy(raw).view(dtype).view(shape)
 
 
 def read_gguf(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:

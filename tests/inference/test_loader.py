@@ -151,13 +151,20 @@ def _file_mapping_of(tensor: torch.Tensor) -> str | None:
     return None
 
 
-def test_untied_embedding_is_read_from_the_file_not_copied(tmp_path, tiny_llama_dir):
-    """Only the rows of tokens seen may become resident: the table stays a copy-on-write file mapping."""
+def test_untied_embedding_is_read_from_the_file_not_copied(tmp_path, tiny_llama_dir, monkeypatch):
+    """Only the rows of tokens seen may become resident: the table stays a copy-on-write file mapping, and
+    loading never reads it into a copy first."""
     from safetensors.torch import load_file
 
+    from inference.models.loader import SafetensorsFolder
+
+    read = []
+    get = SafetensorsFolder.__getitem__
+    monkeypatch.setattr(SafetensorsFolder, "__getitem__", lambda self, name: read.append(name) or get(self, name))
     d = tmp_path / "llama"
     shutil.copytree(tiny_llama_dir, d)
     runner = ModelRunner(EngineConfig(model=str(d), dtype="float32"))  # the tiny model's file is float32
+    assert "model.embed_tokens.weight" not in read and "model.layers.0.mlp.down_proj.weight" in read
     emb = runner.model.embed_tokens.weight
     assert _file_mapping_of(emb) == str(d / "model.safetensors")
     ref = load_file(d / "model.safetensors")
