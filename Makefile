@@ -33,8 +33,9 @@ lint: venv
 	$(VENV)/bin/vermin -q -t=3.10- --violations --eval-annotations --no-parse-comments --no-tips \
 	  --exclude long --exclude sys.set_int_max_str_digits $(PY_SRC)
 
+# --durations: the slowest tests are printed at the end (CI shows the tail), to keep `make test` under 20 min.
 test: system lint
-	$(PYTEST) -m "not gpu" $(PYTEST_ARGS)
+	$(PYTEST) -m "not gpu" --durations=25 $(PYTEST_ARGS)
 
 # Unit tests only: no Docker, editors or real model.
 test-fast: venv
