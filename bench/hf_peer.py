@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from inference.compute_dtype import torch_dtype
+
 
 @dataclass(frozen=True)
 class HFTiming:
@@ -30,7 +32,7 @@ class HFPeer:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=getattr(torch, dtype))
+        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype(dtype))
         self.model.eval()
 
     def _generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new: int) -> torch.Tensor:

@@ -69,11 +69,12 @@ class _HFSampler:
     """Sampled ``generate`` with the rollout settings; each call gets a list of prompt batches."""
 
     def __init__(self, model_dir: Path, dtype: str, settings, stop: list[str]) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from inference.compute_dtype import torch_dtype
+
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=getattr(torch, dtype)).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype(dtype)).eval()
         self.settings, self.stop = settings, stop
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         eos = self.model.generation_config.eos_token_id

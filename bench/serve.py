@@ -36,7 +36,7 @@ class BenchSpec:
     requests_per_client: int = 2
     prompt_tokens: int = 256
     max_tokens: int = 32
-    dtype: str = "bfloat16"
+    dtype: str = "auto"
     serve_args: tuple[str, ...] = ()
     """Extra ``codeloop serve`` flags (``--kv-dtype int8``, ``--sessions 4``...)."""
 

@@ -54,7 +54,9 @@ def generator_settings(spec: EvalSpec, generator: Generator | None) -> dict[str,
         settings = getattr(generator, "settings", None)
         return settings() if settings is not None else {"generator": type(generator).__name__}
     if spec.backend == "hf":
-        return {"backend": "hf", "dtype": "bfloat16"}
+        from inference.compute_dtype import resolve_dtype
+
+        return {"backend": "hf", "dtype": resolve_dtype("auto")}
     from evals.generate import engine_settings
     from inference.config import EngineConfig
 

@@ -54,14 +54,17 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
 
 def engine_settings(config: Any, adapter_dir: str | Path | None = None) -> dict[str, Any]:
     """What decides an engine's answers besides the prompt: every ``EngineConfig`` field, the torch threads it
-    runs with, and the sha256 of the adapter's weights (None: the base model)."""
+    runs with, and the sha256 of the adapter's weights (None: the base model). ``dtype`` is the one that runs
+    ("auto" resolved on this machine)."""
     import dataclasses
 
     import torch
 
+    from inference.compute_dtype import resolve_dtype
     from inference.lora import adapter_digest
 
     settings = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    settings["dtype"] = resolve_dtype(config.dtype, config.device)
     settings["torch_threads"] = config.num_threads or torch.get_num_threads()
     settings["adapter_sha256"] = adapter_digest(Path(adapter_dir)) if adapter_dir else None
     return settings
@@ -132,12 +135,13 @@ class HFGenerator:
         return {"backend": "hf", "dtype": str(self.model.dtype).removeprefix("torch.")}
 
     @classmethod
-    def load(cls, model_path: Path, adapter_path: str | None = None, dtype: str = "bfloat16") -> HFGenerator:
-        import torch
+    def load(cls, model_path: Path, adapter_path: str | None = None, dtype: str = "auto") -> HFGenerator:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from inference.compute_dtype import torch_dtype
+
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch_dtype(dtype))
         if adapter_path:
             from peft import PeftModel
 

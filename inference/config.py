@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DTYPES = ("bfloat16", "float16", "float32")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+"""Model dtypes; "auto" is bf16 where the hardware computes it, else float32 (inference/compute_dtype.py)."""
 KV_CACHE_DTYPES = ("auto", "int8")
 WEIGHT_QUANTS = ("none", "int8", "int4", "bnb_int8", "hybrid_int8", "hybrid_int4", "auto")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
@@ -92,8 +93,9 @@ class EngineConfig:
     model: str = "qwen2.5-coder-0.5b-instruct"
     """Catalog name, local HF/safetensors folder, or GGUF file path."""
     device: str = "cpu"
-    dtype: str = "bfloat16"
-    """Activation and weight dtype (weights before weight_quant)."""
+    dtype: str = "auto"
+    """Activation and weight dtype (weights before weight_quant); "auto": bf16 on CUDA and on CPUs with
+    AVX-512-BF16 or AMX, float32 elsewhere (bf16 GEMMs there are tens of times slower)."""
     weight_quant: str = "none"
     """Weight-only quantization of linear layers: none, int8 or int4 (CPU kernels, prefill dequantizes),
     bnb_int8 (bitsandbytes LLM.int8(), CUDA only), hybrid_int8 / hybrid_int4 (CPU: dense weights for prompt

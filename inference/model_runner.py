@@ -12,6 +12,7 @@ import torch
 from inference.attention import AttentionMetadata, LayerKVCache, get_backend
 from inference.autotune import KernelPlan, plan_kernels
 from inference.batch import SampledToken, SeqChunk, StepBatch
+from inference.compute_dtype import torch_dtype
 from inference.config import EngineConfig
 from inference.heap import release_free_heap
 from inference.kv_cache.quant import SCALE_DTYPE
@@ -52,7 +53,7 @@ class ModelRunner:
         ``config.dtype`` with ``config.attention_backend`` (the GPU benchmark's random weights in real shapes)."""
         self.config = config
         self.device = torch.device(config.device)
-        self.dtype: torch.dtype = getattr(torch, config.dtype)
+        self.dtype: torch.dtype = torch_dtype(config.dtype, config.device)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.backend = get_backend(config.attention_backend)

@@ -21,7 +21,8 @@ from rl.grpo import GRPOConfig
 from sandbox.executor_config import EXECUTORS
 
 ALGOS = ("grpo", "rft")
-DTYPES = ("bfloat16", "float32")
+DTYPES = ("auto", "bfloat16", "float32")
+""""auto": bf16 where the hardware computes it, else float32 (inference/compute_dtype.py)."""
 TASK_SOURCES = ("mbpp-train", "mbpp-validation", "synth", "acceptance", "repo")
 EVAL_BENCHMARKS = ("humanevalplus", "mbppplus", "bigcodebench", "swebench", "mbpp-validation")
 
@@ -121,7 +122,7 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     rft_max_per_task: int = 4
     """RFT: train on at most this many distinct passing solutions per task (duplicates never count twice)."""
-    dtype: str = "bfloat16"
+    dtype: str = "auto"
     num_threads: int = 2
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
@@ -178,7 +179,7 @@ class RLConfig:
     model: str = "qwen2.5-coder-0.5b-instruct"
     run_dir: str = "runs/rl"
     seed: int = 0
-    engine_dtype: str = "bfloat16"
+    engine_dtype: str = "auto"
     max_model_len: int = 2048
     kv_cache_mb: int = 1024
     """KV cache of the rollout / eval engine."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from inference.compute_dtype import torch_dtype
 from rl.config import RLConfig
 from rl.grpo import group_advantages, grpo_loss, rft_loss, select_rft
 from rl.rollout import Rollout
@@ -43,7 +44,7 @@ class Trainer:
 
         self.config = config
         torch.set_num_threads(config.train.num_threads)
-        dtype = getattr(torch, config.train.dtype)
+        dtype = torch_dtype(config.train.dtype)
         base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
         lora = config.lora
         peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,

@@ -12,7 +12,7 @@ from pathlib import Path
 from codeloop.arguments import positive_int
 from codeloop.commands import bench_editor
 from codeloop.errors import UserError
-from inference.config import SPECULATIVE_METHODS, WEIGHT_QUANTS
+from inference.config import DTYPES, SPECULATIVE_METHODS, WEIGHT_QUANTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _engine(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("engine", help="engine vs HF transformers (and llama.cpp if installed)")
     p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
-    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
+    p.add_argument("--dtype", default="auto", choices=DTYPES,
+                   help="auto: bf16 where the CPU/GPU computes it (AVX-512-BF16, AMX, CUDA), else float32")
     p.add_argument("--weight-quant", default="auto", choices=WEIGHT_QUANTS,
                    help="weights (default auto: measured per CPU, cached; the JSON says which kernels ran)")
     p.add_argument("--scenarios", default="single,concurrent,keystroke,int8kv",
@@ -81,7 +82,8 @@ def run_fim(args: argparse.Namespace) -> int:
 def _lora(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser("lora", help="unmerged LoRA vs no adapter: prefill and decode tokens/s (JSON)")
     p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
-    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
+    p.add_argument("--dtype", default="auto", choices=DTYPES,
+                   help="auto: bf16 where the CPU/GPU computes it (AVX-512-BF16, AMX, CUDA), else float32")
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--prompt-tokens", type=int, default=512)
@@ -105,7 +107,8 @@ def _serve(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--requests-per-client", type=positive_int, default=2)
     p.add_argument("--prompt-tokens", type=int, default=256)
     p.add_argument("--max-tokens", type=int, default=32)
-    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
+    p.add_argument("--dtype", default="auto", choices=DTYPES,
+                   help="auto: bf16 where the CPU/GPU computes it (AVX-512-BF16, AMX, CUDA), else float32")
     p.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
                    help="extra `codeloop serve` argument, repeatable (--serve-arg=--kv-dtype --serve-arg=int8)")
     p.add_argument("--json", action="store_true", help="print JSON")

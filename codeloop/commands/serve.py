@@ -10,7 +10,7 @@ from pathlib import Path
 
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
-from inference.config import SPECULATIVE_METHODS, WEIGHT_QUANTS
+from inference.config import DTYPES, SPECULATIVE_METHODS, WEIGHT_QUANTS
 from inference.server.launcher import API_KEY_ENV
 
 
@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
+    p.add_argument("--dtype", default="auto", choices=DTYPES,
+                   help="auto: bf16 where the CPU/GPU computes it (AVX-512-BF16, AMX, CUDA), else float32")
     p.add_argument("--device", default="cpu")
     p.add_argument("--kv-dtype", "--kv-cache-dtype", dest="kv_cache_dtype", default="auto", choices=("auto", "int8"),
                    help="KV cache storage: auto (the model dtype) or int8 (half the memory, per-token scales)")
