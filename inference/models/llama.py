@@ -149,7 +149,7 @@ class LlamaModel(nn.Module):
         self, input_ids: torch.Tensor, positions: torch.Tensor, kv_caches: list[LayerKVCache], meta: AttentionMetadata
     ) -> torch.Tensor:
         """Final hidden states ``[num_tokens, hidden]`` for flat ``input_ids``/``positions`` ``[num_tokens]``."""
-        h = self.embed_tokens(input_ids)
+        h = self.embed_tokens(input_ids).to(self.norm.weight.dtype)  # a 16-bit table served to a float32 model
         for layer, cache in zip(self.layers, kv_caches, strict=True):
             h = layer(h, positions, self.rotary, cache, meta)
         return self.norm(h)

@@ -102,16 +102,21 @@ _SAFETENSORS_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torc
 
 def _map_embedding(model: LlamaModel, weights: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
     """Serve an untied input embedding from the safetensors file, mapped copy-on-write, instead of a copy;
-    the names of the parameters so placed (none for GGUF, or a file tensor not in the model's dtype).
+    the names of the parameters so placed (none for GGUF, or a file tensor in another shape or dtype).
 
     A prompt reads one row per token, so only the rows of tokens seen become resident (clean file pages the
-    kernel may drop), not the whole table: 260 MiB for a 152k x 896 bf16 vocabulary. (A tied table is read
-    whole by the lm_head every step.)
+    kernel may drop), not the whole table: 260 MiB for a 152k x 896 bf16 vocabulary. A 16-bit table also
+    serves a float32 model (its rows are widened as they are read, exactly), which would otherwise hold a
+    520 MiB copy. (A tied table is read whole by the lm_head every step.)
     """
     weight = model.embed_tokens.weight
     if not isinstance(weights, SafetensorsFolder):
         return ()
-    mapped = weights.mapped("model.embed_tokens.weight", weight.dtype, tuple(weight.shape))
+    name, shape = "model.embed_tokens.weight", tuple(weight.shape)
+    mapped = weights.mapped(name, weight.dtype, shape)
+    if mapped is None and weight.dtype == torch.float32:
+        mapped = weights.mapped(name, torch.bfloat16, shape)
+        mapped = mapped if mapped is not None else weights.mapped(name, torch.float16, shape)
     if mapped is None:
         return ()
     model.embed_tokens.weight = torch.nn.Parameter(mapped, requires_grad=False)

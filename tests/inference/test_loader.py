@@ -227,3 +227,21 @@ def test_weights_are_read_one_group_at_a_time(tiny_llama_dir):
     torch.testing.assert_close(tensor, torch.cat([ref[f"model.layers.0.self_attn.{p}_proj.weight"] for p in "qkv"]))
     rest = dict(fused)
     assert len(weights.read) == len(ref) and len(rest) + 1 < len(ref)
+
+
+def test_a_16_bit_table_serves_a_float32_model_from_its_file(tmp_path, tiny_llama_dir):
+    """On a CPU without hardware bf16 the model runs in float32 (dtype auto): its bf16 table stays the file's
+    mapping (rows widened as read, exactly), not a float32 copy, and the logits are those of the copy."""
+    from safetensors.torch import load_file, save_file
+
+    d = tmp_path / "llama-bf16"
+    shutil.copytree(tiny_llama_dir, d)
+    tensors = load_file(d / "model.safetensors")
+    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, d / "model.safetensors")
+    runner = ModelRunner(EngineConfig(model=str(d), dtype="float32"))
+    emb = runner.model.embed_tokens.weight
+    assert _file_mapping_of(emb) == str(d / "model.safetensors") and emb.dtype == torch.bfloat16
+    copy = ModelRunner(EngineConfig(model=str(d), dtype="float32"))
+    copy.model.embed_tokens.weight = torch.nn.Parameter(emb.float(), requires_grad=False)
+    ids = [1, 5, 9, 2, 7]
+    torch.testing.assert_close(logits_of(runner, ids), logits_of(copy, ids), rtol=0, atol=0)
