@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--max-model-len", type=int, default=8192)
     parser.add_argument("--weight-quant", default="none")
     parser.add_argument("--kv-dtype", default="auto")
+    parser.add_argument("--dtype", default="auto", help="model dtype (auto: bf16 where the hardware computes it)")
     args = parser.parse_args()
     if args.pid:
         print(json.dumps(report("running", args.pid), indent=1))
@@ -92,8 +93,8 @@ def main() -> None:
 
     rows = [report("imports")]
     engine = Engine(EngineConfig(model=args.model, max_model_len=args.max_model_len, weight_quant=args.weight_quant,
-                                 cache=CacheConfig(kv_cache_dtype=args.kv_dtype)))
-    rows.append(report(f"engine loaded ({engine.num_blocks} KV blocks, none written)"))
+                                 dtype=args.dtype, cache=CacheConfig(kv_cache_dtype=args.kv_dtype)))
+    rows.append(report(f"engine loaded ({engine.num_blocks} KV blocks, none written, {engine.runner.dtype})"))
     print(json.dumps(rows, indent=1))
 
 
