@@ -44,6 +44,9 @@ def test_cpu_check_lists_features_and_warns_without_avx2() -> None:
     assert good.status == doctor.OK and "Test CPU 9000" in good.detail and "avx512_bf16 amx_bf16" in good.detail
     old = doctor.cpu_check("model name\t: Old CPU\nflags\t\t: fpu sse2 sse4_2\n")
     assert old.status == doctor.WARN and "AVX2" in old.fix
+    from inference.compute_dtype import resolve_dtype
+
+    assert f"dtype auto: {resolve_dtype('auto')}" in doctor.cpu_check().detail  # this machine's choice
 
 
 def _fake_pulled_model(home: Path, name: str, payload: bytes, recorded: bytes) -> None:
