@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inference.compute_dtype import native_bf16
 from inference.models.hybrid_linear import BODY_MODULES, PACKED_KINDS, PackedWeight, packable
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def choose(table: dict[str, float], kinds: list[str], counts: list[int]) -> Kern
 
 def _log_cpu_features() -> None:
     flags = cpu_flags()
-    if not flags & {"avx512_bf16", "amx_bf16"}:
+    if not native_bf16():
         log.info("autotune: no AVX-512-BF16 / AMX on this CPU: bf16 GEMMs run without hardware bf16")
     if "avx512f" not in flags and "avx2" not in flags and platform.machine() in ("x86_64", "AMD64"):
         log.info("autotune: no AVX-512 / AVX2 on this CPU: packed kernels use their generic path")

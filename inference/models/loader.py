@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,11 +112,8 @@ def _map_embedding(model: LlamaModel, weights: Mapping[str, torch.Tensor]) -> tu
     weight = model.embed_tokens.weight
     if not isinstance(weights, SafetensorsFolder):
         return ()
-    name, shape = "model.embed_tokens.weight", tuple(weight.shape)
-    mapped = weights.mapped(name, weight.dtype, shape)
-    if mapped is None and weight.dtype == torch.float32:
-        mapped = weights.mapped(name, torch.bfloat16, shape)
-        mapped = mapped if mapped is not None else weights.mapped(name, torch.float16, shape)
+    widened = (torch.bfloat16, torch.float16) if weight.dtype == torch.float32 else ()
+    mapped = weights.mapped("model.embed_tokens.weight", tuple(weight.shape), (weight.dtype, *widened))
     if mapped is None:
         return ()
     model.embed_tokens.weight = torch.nn.Parameter(mapped, requires_grad=False)
@@ -163,15 +160,16 @@ class SafetensorsFolder(Mapping):
     def __len__(self) -> int:
         return len(self._where)
 
-    def mapped(self, name: str, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor | None:
-        """Tensor ``name`` as a private copy-on-write mapping of its file (nothing read yet), or None when the
-        file holds it in another dtype or shape. NOTE: the file must only ever be replaced by rename (as
+    def mapped(self, name: str, shape: tuple[int, ...], dtypes: Sequence[torch.dtype]) -> torch.Tensor | None:
+        """Tensor ``name`` as a private copy-on-write mapping of its file (nothing read yet), in the file's dtype,
+        or None when the file holds it in another shape or in none of ``dtypes``. NOTE: the file must only ever be replaced by rename (as
         ``model pull`` does): truncated in place, a read of a mapped page would raise SIGBUS."""
         file = self._where[name][1]
         with open(file, "rb") as f:
             header_len = int.from_bytes(f.read(8), "little")
             entry = json.loads(f.read(header_len))[name]
-        if _SAFETENSORS_DTYPES.get(entry["dtype"]) != dtype or tuple(entry["shape"]) != shape:
+        dtype = _SAFETENSORS_DTYPES.get(entry["dtype"])
+        if dtype not in dtypes or tuple(entry["shape"]) != shape:
             return None
         start, end = entry["data_offsets"]
         raw = np.memmap(file, dtype=np.uint8, mode="c", offset=8 + header_len + start, shape=(end - start,))
