@@ -75,9 +75,10 @@ bench-all: venv
 	$(VENV)/bin/codeloop bench lsp --json
 	$(VENV)/bin/codeloop bench serve --json
 
+# Every canonical solution through the sandbox (`make test` checks the base sets whole, samples of the rest).
 eval-canonical: system
-	$(VENV)/bin/codeloop eval canonical humaneval
-	$(VENV)/bin/codeloop eval canonical mbpp
+	for b in humaneval mbpp humanevalplus mbppplus; do $(VENV)/bin/codeloop eval canonical $$b || exit 1; done
+	for s in stdlib numpy-pandas; do $(VENV)/bin/codeloop eval canonical bigcodebench --subset $$s || exit 1; done
 
 rl-smoke: system
 	$(VENV)/bin/codeloop loop --iterations 1 --config rl/configs/cpu-smoke.toml

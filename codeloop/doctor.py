@@ -75,10 +75,12 @@ def cpu_check(cpuinfo: str | None = None) -> Check:
     present = [f for f in CPU_FLAGS if f in flags]
     detail = f"{model}, {os.cpu_count()} cores; {' '.join(present) or 'none of ' + ' '.join(CPU_FLAGS)}"
     if cpuinfo is None:  # this machine: what dtype "auto" runs the model in here
-        from inference.compute_dtype import resolve_dtype
+        from inference.compute_dtype import resolve_dtype, resolve_weight_quant
 
         dtype = resolve_dtype("auto")
         detail += f"; dtype auto: {dtype}" + ("" if dtype == "bfloat16" else " (no hardware bf16 on this CPU)")
+        if resolve_weight_quant("none", "auto") == "fp16":
+            detail += ", linear weights stored in fp16"
     if flags and "avx2" not in flags:
         return Check("cpu", WARN, detail, "without AVX2 the CPU engine is several times slower")
     return Check("cpu", OK if flags else INFO, detail)

@@ -54,17 +54,19 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
 
 def engine_settings(config: Any, adapter_dir: str | Path | None = None) -> dict[str, Any]:
     """What decides an engine's answers besides the prompt: every ``EngineConfig`` field, the torch threads it
-    runs with, and the sha256 of the adapter's weights (None: the base model). ``dtype`` is the one that runs
-    ("auto" resolved on this machine)."""
+    runs with, and the sha256 of the adapter's weights (None: the base model). ``dtype``, ``weight_quant`` and
+    the KV cache dtype are the ones that run ("auto" resolved on this machine)."""
     import dataclasses
 
     import torch
 
-    from inference.compute_dtype import resolve_dtype
+    from inference.compute_dtype import resolve_dtype, resolve_kv_dtype, resolve_weight_quant
     from inference.lora import adapter_digest
 
     settings = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     settings["dtype"] = resolve_dtype(config.dtype, config.device)
+    settings["weight_quant"] = resolve_weight_quant(config.weight_quant, config.dtype, config.device)
+    settings["cache"]["kv_cache_dtype"] = resolve_kv_dtype(config.cache.kv_cache_dtype, config.dtype, config.device)
     settings["torch_threads"] = config.num_threads or torch.get_num_threads()
     settings["adapter_sha256"] = adapter_digest(Path(adapter_dir)) if adapter_dir else None
     return settings

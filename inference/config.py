@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 """Model dtypes; "auto" is bf16 where the hardware computes it, else float32 (inference/compute_dtype.py)."""
 KV_CACHE_DTYPES = ("auto", "int8")
-WEIGHT_QUANTS = ("none", "int8", "int4", "bnb_int8", "hybrid_int8", "hybrid_int4", "auto")
+WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "bnb_int8", "hybrid_int8", "hybrid_int4", "auto")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
 ATTENTION_BACKENDS = ("sdpa", "triton", "flash_attn")
 
@@ -95,9 +95,11 @@ class EngineConfig:
     device: str = "cpu"
     dtype: str = "auto"
     """Activation and weight dtype (weights before weight_quant); "auto": bf16 on CUDA and on CPUs with
-    AVX-512-BF16 or AMX, float32 elsewhere (bf16 GEMMs there are tens of times slower)."""
+    AVX-512-BF16 or AMX, float32 elsewhere (bf16 GEMMs there are tens of times slower), where weight_quant
+    "none" then stores linear weights in fp16 (``compute_dtype.resolve_weight_quant``)."""
     weight_quant: str = "none"
     """Weight-only quantization of linear layers: none, int8 or int4 (CPU kernels, prefill dequantizes),
+    fp16 (float32 model, fp16 weights through fbgemm's fp16 GEMM: x86 CPU),
     bnb_int8 (bitsandbytes LLM.int8(), CUDA only), hybrid_int8 / hybrid_int4 (CPU: dense weights for prompt
     rows and packed int8/int4 copies for generated rows, both resident), or auto (CPU: a short measured
     autotune, cached per CPU model and torch version, picks the paths and thread counts; elsewhere none)."""

@@ -12,7 +12,7 @@ import torch
 from inference.attention import AttentionMetadata, LayerKVCache, get_backend
 from inference.autotune import KernelPlan, plan_kernels
 from inference.batch import SampledToken, SeqChunk, StepBatch
-from inference.compute_dtype import torch_dtype
+from inference.compute_dtype import resolve_kv_dtype, resolve_weight_quant, torch_dtype
 from inference.config import EngineConfig
 from inference.heap import release_free_heap
 from inference.kv_cache.quant import SCALE_DTYPE
@@ -54,6 +54,9 @@ class ModelRunner:
         self.config = config
         self.device = torch.device(config.device)
         self.dtype: torch.dtype = torch_dtype(config.dtype, config.device)
+        self.kv_dtype: torch.dtype = getattr(torch, resolve_kv_dtype(config.cache.kv_cache_dtype, config.dtype,
+                                                                     config.device))
+        """K/V storage: int8 (with scales), the model dtype, or bf16 under a float32 "auto" on CPU."""
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.backend = get_backend(config.attention_backend)
@@ -65,7 +68,8 @@ class ModelRunner:
                 dtype=self.dtype,
                 device=config.device,
                 max_positions=config.max_model_len,
-                weight_quant="none" if hybrid else config.weight_quant,
+                weight_quant="none" if hybrid else resolve_weight_quant(config.weight_quant, config.dtype,
+                                                                        config.device),
             )
         self.model, self.model_config, self.tokenizer = loaded.model, loaded.config, loaded.tokenizer
         self.kernels = plan_kernels(self.model, config) if hybrid else KernelPlan(source="config")
@@ -113,7 +117,7 @@ class ModelRunner:
         if self.kv_quantized:
             per_layer = 2 * elems * cfg.head_dim + 2 * elems * SCALE_DTYPE.itemsize
         else:
-            per_layer = 2 * elems * cfg.head_dim * torch.tensor([], dtype=self.dtype).element_size()
+            per_layer = 2 * elems * cfg.head_dim * self.kv_dtype.itemsize
         return per_layer * cfg.num_layers
 
     def allocate_kv(self, num_blocks: int) -> None:
@@ -122,7 +126,7 @@ class ModelRunner:
             raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
         cfg = self.model_config
         shape = (num_blocks, self.block_size, cfg.num_kv_heads, cfg.head_dim)
-        data_dtype = torch.int8 if self.kv_quantized else self.dtype
+        data_dtype = self.kv_dtype
         zeros = functools.partial(lazy_zeros, device=self.device)
         self.kv_caches = []
         for _ in range(cfg.num_layers):

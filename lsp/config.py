@@ -60,7 +60,8 @@ class Settings:
     """Bearer token for ``engine_url``'s server (``codeloop serve --api-key``); the entry point fills it from
     ``$CODELOOP_API_KEY`` when the editor sends none."""
     weight_quant: str = "none"
-    """Weights of the in-process engine: none (bf16), int8 or int4 (prefill dequantizes: slower on CPU),
+    """Weights of the in-process engine: none (the model dtype: bf16 where the CPU computes it, else float32
+    with fp16-stored weights), int8 or int4 (prefill dequantizes: slower on CPU), fp16,
     hybrid_int8 / hybrid_int4 (bf16 for prompts, a packed copy for decoding) or auto (measured per CPU,
     cached; see docs/BENCHMARKS.md, "Interactive speed")."""
     speculative: str = "none"

@@ -4,6 +4,8 @@
         loads the engine as ``codeloop serve`` does (same imports) and reports after the imports and after
         loading: VmRSS / VmHWM, RssAnon / RssFile / RssShmem, glibc ``mallinfo2`` (heap, in use, free,
         mmapped) and the resident MiB per kind of mapping (heap, anonymous, shared libraries, model files).
+    CODELOOP_CPU_BF16=0 python scripts/engine_memory.py ...
+        dtype auto as on a CPU without hardware bf16 (memory does not depend on the CPU; speed does).
     python scripts/engine_memory.py --pid PID
         the same split for a running process (a ``codeloop serve`` between two benchmark levels).
 Linux only (``/proc``); ``mallinfo2`` needs glibc >= 2.33 (left out otherwise, and for ``--pid``).
@@ -94,7 +96,10 @@ def main() -> None:
     rows = [report("imports")]
     engine = Engine(EngineConfig(model=args.model, max_model_len=args.max_model_len, weight_quant=args.weight_quant,
                                  dtype=args.dtype, cache=CacheConfig(kv_cache_dtype=args.kv_dtype)))
-    rows.append(report(f"engine loaded ({engine.num_blocks} KV blocks, none written, {engine.runner.dtype})"))
+    runner = engine.runner
+    kinds = sorted({type(m).__name__ for m in runner.model.modules() if "Linear" in type(m).__name__})
+    rows.append(report(f"engine loaded ({engine.num_blocks} KV blocks of {runner.kv_dtype}, none written; "
+                       f"{runner.dtype} compute, {'/'.join(kinds)})"))
     print(json.dumps(rows, indent=1))
 
 

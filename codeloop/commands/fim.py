@@ -113,10 +113,15 @@ def _peer_options(args: argparse.Namespace) -> dict:
 
 
 def _engine_options(args: argparse.Namespace) -> dict:
-    """In-process engine settings from the flags (threads, KV cache dtype)."""
-    options: dict = {"num_threads": args.num_threads} if args.num_threads else {}
-    if args.kv_dtype:
-        from inference.config import CacheConfig
+    """The in-process engine the language server builds from the same settings (weights, KV cache,
+    speculation: ``lsp.server.engine_options``), with the flags' threads and KV cache dtype."""
+    from evals.repo.fim import lsp_settings
+    from lsp.server import engine_options
 
-        options["cache"] = CacheConfig(kv_cache_dtype=args.kv_dtype)
+    overrides = json.loads(args.settings)
+    if args.kv_dtype:
+        overrides["kv_dtype"] = args.kv_dtype
+    options = engine_options(lsp_settings(overrides))
+    if args.num_threads:
+        options["num_threads"] = args.num_threads
     return options

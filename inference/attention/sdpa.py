@@ -42,6 +42,8 @@ def gather_kv(
     if cache.quantized:
         k = dequantize_kv(k, cache.k_scale[block_tables], dtype)
         v = dequantize_kv(v, cache.v_scale[block_tables], dtype)
+    elif k.dtype != dtype:  # 16-bit storage under float32 compute
+        k, v = k.to(dtype), v.to(dtype)
     shape = (num_seqs, num_blocks * cache.block_size, k.shape[-2], k.shape[-1])
     return k.reshape(shape), v.reshape(shape)
 

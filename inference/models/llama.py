@@ -8,7 +8,7 @@ K/V goes and what it attends to is in :class:`AttentionMetadata`. Numerics follo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 
 import torch
 import torch.nn.functional as F
@@ -158,9 +158,11 @@ class LlamaModel(nn.Module):
         """fp32 logits ``[n, vocab]`` for the rows of ``hidden`` that sample."""
         return self.lm_head(hidden).float()
 
-    def load_hf_weights(self, weights: Mapping[str, torch.Tensor], in_place: Sequence[str] = ()) -> None:
+    def load_hf_weights(self, weights: Mapping[str, torch.Tensor], in_place: Sequence[str] = (),
+                        on_loaded: Callable[[str], None] | None = None) -> None:
         """Copy HF-named weights (``model.layers.0.self_attn.q_proj.weight``...) into the fused layout;
-        ``in_place``: parameters (our names) already holding their weights, not read from ``weights``.
+        ``in_place``: parameters (our names) already holding their weights, not read from ``weights``;
+        ``on_loaded(name)`` runs after each parameter is filled (the loader quantizes there).
 
         Raises ``ValueError`` naming any missing or mis-shaped tensor; extra tensors are ignored.
         """
@@ -175,6 +177,9 @@ class LlamaModel(nn.Module):
                 raise ValueError(f"weight {name}: expected shape {tuple(param.shape)}, got {tuple(tensor.shape)}")
             with torch.no_grad():
                 param.copy_(tensor)
+            del param, tensor
+            if on_loaded is not None:
+                on_loaded(name)
         if self.config.tie_word_embeddings:
             own.pop("lm_head.weight", None)
         if own:

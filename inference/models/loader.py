@@ -70,15 +70,23 @@ def load_model(
     if config.tie_word_embeddings:
         model.lm_head.weight = model.embed_tokens.weight
     in_place = _map_embedding(model, weights) if device == "cpu" and not config.tie_word_embeddings else ()
+    on_loaded = None
+    if weight_quant != "none":
+        from inference.models.quant_linear import check_mode, quantize_model, quantize_module
+
+        check_mode(weight_quant)
+
+        def on_loaded(name: str) -> None:  # each layer quantized as it arrives: no whole dense copy resident
+            module, _, leaf = name.rpartition(".")
+            if leaf == "weight" and not (config.tie_word_embeddings and module == "lm_head"):
+                quantize_module(model, module, weight_quant)
     try:
-        model.load_hf_weights(weights, in_place=in_place)
+        model.load_hf_weights(weights, in_place=in_place, on_loaded=on_loaded)
     except ValueError as exc:
         raise ModelLoadError(f"{path}: {exc}") from exc
     del weights
     if weight_quant != "none":
-        from inference.models.quant_linear import quantize_model
-
-        quantize_model(model, weight_quant)
+        quantize_model(model, weight_quant)  # what loading left dense: a tied lm_head gets its own copy
     model.eval()
     eos = set(config.eos_token_ids) | _generation_eos(path if gguf_file is None else path.parent)
     if tokenizer.eos_token_id is not None:

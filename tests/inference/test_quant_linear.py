@@ -84,5 +84,54 @@ def test_quantized_model_close_to_dense(tiny_qwen2_dir):
 
 
 def test_quantize_model_rejects_unknown_mode():
-    with pytest.raises(ValueError, match="int8 or int4"):
+    with pytest.raises(ValueError, match="int8, int4 or fp16"):
         quantize_model(nn.Sequential(nn.Linear(4, 4)), "fp8")
+
+
+@pytest.mark.parametrize("rows", [1, 7, 300])
+def test_fp16_linear_computes_what_float32_weights_compute(rows):
+    from inference.models.quant_linear import Fp16Linear, fp16_gemm_available
+
+    if not fp16_gemm_available():
+        pytest.skip("this torch build has no fbgemm fp16 GEMM")
+    dense = nn.Linear(96, 80)
+    with torch.no_grad():  # a bf16 checkpoint's weights: exact in fp16
+        dense.weight.copy_(dense.weight.to(torch.bfloat16).float())
+    x = torch.randn(rows, 96)
+    got = Fp16Linear(dense)(x)
+    assert got.dtype == torch.float32 and got.shape == (rows, 80)
+    assert torch.allclose(got, dense(x), atol=1e-5, rtol=1e-5)
+
+
+def test_loading_quantizes_each_linear_as_its_weight_arrives(tiny_qwen2_dir, monkeypatch):
+    """No whole float32 copy of the model is resident at once: each linear is replaced as soon as its weight
+    is loaded, while the rest are still being read (a tied lm_head, which has no weight of its own to wait
+    for, is the one left for after loading)."""
+    import inference.models.quant_linear as ql
+    from inference.attention import get_backend
+    from inference.models.llama import LlamaModel
+    from inference.models.loader import load_model
+
+    if not ql.fp16_gemm_available():
+        pytest.skip("this torch build has no fbgemm fp16 GEMM")
+    loading = {"now": False}
+    calls: list[tuple[str, bool]] = []
+    real_quantize, real_load = ql.quantize_module, LlamaModel.load_hf_weights
+
+    def spy(model, name, mode):
+        calls.append((name, loading["now"]))
+        return real_quantize(model, name, mode)
+
+    def load(self, *args, **kwargs):
+        loading["now"] = True
+        try:
+            return real_load(self, *args, **kwargs)
+        finally:
+            loading["now"] = False
+
+    monkeypatch.setattr(ql, "quantize_module", spy)
+    monkeypatch.setattr(LlamaModel, "load_hf_weights", load)
+    loaded = load_model(tiny_qwen2_dir, backend=get_backend("sdpa"), dtype=torch.float32, weight_quant="fp16")
+    linears = {n for n, m in loaded.model.named_modules() if isinstance(m, ql.Fp16Linear)}
+    assert linears and not any(isinstance(m, nn.Linear) for m in loaded.model.modules())
+    assert {n for n, during in calls if during} >= linears - {"lm_head"}
