@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
-WEIGHT_QUANTS = ("none", "int8", "int4", "hybrid_int8", "hybrid_int4", "auto")
+WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "auto")
 KV_DTYPES = ("auto", "int8")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
 CHECK_BACKENDS = ("auto", "bwrap", "docker")
@@ -62,7 +62,7 @@ class Settings:
     weight_quant: str = "none"
     """Weights of the in-process engine: none (the model dtype: bf16 where the CPU computes it, else float32
     with fp16-stored weights), int8 or int4 (prefill dequantizes: slower on CPU), fp16,
-    hybrid_int8 / hybrid_int4 (bf16 for prompts, a packed copy for decoding) or auto (measured per CPU,
+    hybrid_int8 / hybrid_int4 / hybrid_fp16 (bf16 for prompts, a packed copy for decoding) or auto (measured per CPU,
     cached; see docs/BENCHMARKS.md, "Interactive speed")."""
     speculative: str = "none"
     """Speculative decoding in the in-process engine: none, ngram (drafts copied from the prompt and the

@@ -33,7 +33,7 @@ def test_row_split(generated, packed, dense):
     assert split.packed is None
 
 
-@pytest.mark.parametrize("kind", ["int8", "int4"])
+@pytest.mark.parametrize("kind", ["int8", "int4", "fp16"])
 @pytest.mark.parametrize("generated", [[True] * 4, [False] * 4, [True, True, False, False],
                                        [False, True, False, True]])
 def test_each_row_takes_its_path_exactly(kind, generated):

@@ -56,13 +56,13 @@ def other_qwen2_dir(tmp_path_factory):
 def alone(tiny_qwen2_dir) -> dict[str, list[list[int]]]:
     """Each prompt generated alone without speculation, per weight mode: the reference outputs."""
     out = {}
-    for wq in ("hybrid_int4", "hybrid_int8"):
+    for wq in ("hybrid_int4", "hybrid_int8", "hybrid_fp16"):
         engine = make_engine(tiny_qwen2_dir, weight_quant=wq)
         out[wq] = [tokens(engine.generate([p], PARAMS))[0] for p in PROMPTS]
     return out
 
 
-@pytest.mark.parametrize("weight_quant", ["hybrid_int4", "hybrid_int8"])
+@pytest.mark.parametrize("weight_quant", ["hybrid_int4", "hybrid_int8", "hybrid_fp16"])
 @pytest.mark.parametrize("method", ["ngram", "draft-self", "draft-other"])
 def test_greedy_identical_with_speculation(tiny_qwen2_dir, other_qwen2_dir, alone, weight_quant, method):
     draft = {"draft-self": tiny_qwen2_dir, "draft-other": other_qwen2_dir}.get(method)
