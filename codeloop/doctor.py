@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -68,10 +67,9 @@ def torch_check(has_nvidia: bool | None = None) -> Check:
 
 
 def cpu_check(cpuinfo: str | None = None) -> Check:
-    text = cpuinfo if cpuinfo is not None else _read("/proc/cpuinfo")
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
-                 platform.processor() or platform.machine())
-    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    from inference.cpu_info import cpu_flags, cpu_model
+
+    model, flags = cpu_model(cpuinfo), cpu_flags(cpuinfo)
     present = [f for f in CPU_FLAGS if f in flags]
     detail = f"{model}, {os.cpu_count()} cores; {' '.join(present) or 'none of ' + ' '.join(CPU_FLAGS)}"
     if cpuinfo is None:  # this machine: what dtype "auto" runs the model in here
@@ -190,13 +188,6 @@ def _get_json(url: str, headers: dict[str, str]) -> dict:
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - the user's own server
         body = json.loads(response.read())
     return body if isinstance(body, dict) else {}
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
 
 
 def run_checks(url: str | None = None, api_key: str | None = None, model: str | None = None) -> list[Check]:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inference.compute_dtype import native_bf16
+from inference.cpu_info import cpu_flags, cpu_model
 from inference.models.hybrid_linear import BODY_MODULES, PACKED_KINDS, PackedWeight, packable
 
 log = logging.getLogger(__name__)
@@ -81,27 +82,6 @@ class KernelPlan:
                 return (t0 + (t1 - t0) * (rows - r0) / (r1 - r0)) / base
         (r0, t0), (r1, t1) = points[-2], points[-1]
         return (t1 + (t1 - t0) * (rows - r1) / (r1 - r0)) / base
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def cache_key(model_shape: str) -> str:
