@@ -1,4 +1,5 @@
 """Pick next tokens from logits: penalties, then greedy, temperature, top-k, top-p; seeded per sequence.
+With ``greedy_first``, sample 0 of an n > 1 request is greedy and the others sample.
 
 A seeded sample depends only on (params.seed, sample_index, num_generated) and the logits, never on what
 else is in the batch. Logprobs are of the model's raw distribution (temperature 1, no penalties, no
@@ -33,7 +34,7 @@ def sample(logits: torch.Tensor, chunks: list[SeqChunk], rng: torch.Generator) -
         drafts = chunk.token_ids[len(chunk.token_ids) - chunk.num_draft_tokens:] if chunk.num_draft_tokens else []
         tokens: list[int] = []
         for i in range(len(drafts) + 1):
-            token = argmax[row + i] if chunk.params.greedy else _sample_row(
+            token = argmax[row + i] if _greedy(chunk) else _sample_row(
                 scores[row + i], chunk, _generator(chunk, rng, i))
             tokens.append(token)
             if i == len(drafts) or token != drafts[i]:
@@ -41,6 +42,10 @@ def sample(logits: torch.Tensor, chunks: list[SeqChunk], rng: torch.Generator) -
         out.append(_sampled(logits[row:row + len(tokens)], chunk, tokens))
         row += len(drafts) + 1
     return out
+
+
+def _greedy(chunk: SeqChunk) -> bool:
+    return chunk.params.greedy or (chunk.params.greedy_first and chunk.sample_index == 0)
 
 
 def _sampled(rows: torch.Tensor, chunk: SeqChunk, tokens: list[int]) -> SampledToken:

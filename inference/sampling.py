@@ -30,6 +30,9 @@ class SamplingParams:
     """Per-request seed: the same seed gives the same samples whatever else is in the batch."""
     n: int = 1
     """Number of samples sharing the prompt's KV."""
+    greedy_first: bool = False
+    """With n > 1: sample 0 is the greedy continuation (argmax at every step), the others sample at
+    ``temperature`` (best-of-n that never loses the greedy answer)."""
     logprobs: bool = False
     """Return the log-probability of each sampled token."""
     repetition_penalty: float = 1.0
@@ -50,6 +53,8 @@ class SamplingParams:
             raise ValueError(f"max_tokens must be an int >= 1, got {self.max_tokens!r}")
         if not isinstance(self.n, int) or self.n < 1:
             raise ValueError(f"n must be an int >= 1, got {self.n!r}")
+        if not isinstance(self.greedy_first, bool):
+            raise ValueError(f"greedy_first must be a bool, got {self.greedy_first!r}")
         if self.seed is not None and not isinstance(self.seed, int):
             raise ValueError(f"seed must be an int or None, got {self.seed!r}")
         if isinstance(self.stop, str):

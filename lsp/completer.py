@@ -32,7 +32,8 @@ from lsp.suggestion import Completion, Document, Suggestion
 MAX_RANKED_DOCS = 64
 """Documents whose last snippet ranking is kept (see ``Completer._ranked``)."""
 CHECK_TEMPERATURE = 0.7
-"""Sampling temperature of the k checked candidates (greedy would make them all the same)."""
+"""Sampling temperature of the k checked candidates but the first, which is the greedy suggestion an
+unchecked request would show (``greedy_first``): checking can add passing candidates, never lose it."""
 
 
 class Completer:
@@ -165,7 +166,7 @@ class Completer:
         s, k = self.settings, self.checker.settings.candidates
         gen = Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=CHECK_TEMPERATURE,
                          prefix=None if ctx.snippets else ctx.prefix, suffix=None if ctx.snippets else ctx.suffix,
-                         adapter=adapter)
+                         adapter=adapter, greedy_first=True)
         selection = await self.checker.select(self.client.samples(gen, k), ctx, checks, doc.path, doc.text,
                                               cursor.offset, s.max_lines)
         if selection is None:

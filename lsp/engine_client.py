@@ -38,6 +38,9 @@ class Generation:
     recommended: bool = False
     """Chat: sample with the model family's recommended settings (catalog / generation_config) instead
     of ``temperature``; over HTTP the sampling fields are left out and the server applies them."""
+    greedy_first: bool = False
+    """With n samples (``samples``): sample 0 is the greedy continuation, the others sample at
+    ``temperature``."""
     adapter: str | None = None
     """LoRA adapter the request runs under (``adapter_for``'s answer; over HTTP the ``model`` sent);
     None: the engine's default."""

@@ -96,7 +96,7 @@ class InProcessClient:
 
         aeng = await self.engine()
         params = SamplingParams(temperature=gen.temperature, max_tokens=gen.max_tokens, stop=list(gen.stop),
-                                n=n, logprobs=True)
+                                n=n, greedy_first=gen.greedy_first and n > 1, logprobs=True)
         agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id,
                              adapter_id=gen.adapter)
         try:

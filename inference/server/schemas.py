@@ -77,6 +77,8 @@ class _SamplingFields(_Request):
     stream_options: StreamOptions | None = None
     priority: PriorityName | None = None
     """codeloop extension: scheduling class (interactive completion > chat > batch work)."""
+    greedy_first: StrictBool = False
+    """codeloop extension: with n > 1, choice 0 is the greedy continuation, the others sample."""
     user: Text | None = None
     ignore_eos: StrictBool = False
     """Extension (as in vLLM): keep generating past EOS, for benchmarks with a fixed output length."""

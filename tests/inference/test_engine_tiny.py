@@ -1,5 +1,7 @@
 """End to end with a real (tiny, random) model: the engine against HF transformers."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -100,6 +102,16 @@ def test_n_samples_with_seed_are_reproducible_and_batch_independent(tiny_qwen2_d
     ids = [c.token_ids for c in first.outputs]
     assert ids == [c.token_ids for c in busy.outputs] == [c.token_ids for c in other.outputs]
     assert len({tuple(i) for i in ids}) > 1
+
+
+def test_greedy_first_makes_sample_0_the_greedy_answer_and_leaves_the_others_as_sampled(tiny_qwen2_dir):
+    engine = make_engine(tiny_qwen2_dir)
+    sampled = SamplingParams(max_tokens=12, n=3, temperature=1.0, seed=7, ignore_eos=True)
+    greedy = engine.generate(["def fib(n):"], SamplingParams(max_tokens=12, ignore_eos=True))[0]
+    plain = engine.generate(["def fib(n):"], sampled)[0]
+    mixed = engine.generate(["def fib(n):"], dataclasses.replace(sampled, greedy_first=True))[0]
+    assert mixed.outputs[0].token_ids == greedy.outputs[0].token_ids != plain.outputs[0].token_ids
+    assert [c.token_ids for c in mixed.outputs[1:]] == [c.token_ids for c in plain.outputs[1:]]
 
 
 def test_streaming_deltas_concatenate_to_the_final_text(tiny_qwen2_dir):

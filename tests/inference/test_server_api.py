@@ -104,6 +104,19 @@ def test_n_samples_with_seed(client: openai.OpenAI) -> None:
     assert [c.text for c in a.choices] == [c.text for c in b.choices]
 
 
+def test_greedy_first_extension(client: openai.OpenAI) -> None:
+    """codeloop's ``greedy_first``: choice 0 is the greedy answer, the others sample."""
+    kwargs = dict(model=MODEL, prompt="import os", max_tokens=6, n=3, seed=7, extra_body={"ignore_eos": True})
+    greedy = client.completions.create(model=MODEL, prompt="import os", max_tokens=6, temperature=0,
+                                       extra_body={"ignore_eos": True})
+    mixed = client.completions.create(temperature=1.0, **{**kwargs, "extra_body": {"ignore_eos": True,
+                                                                                    "greedy_first": True}})
+    plain = client.completions.create(temperature=1.0, **kwargs)
+    by_index = {c.index: c.text for c in mixed.choices}
+    assert by_index[0] == greedy.choices[0].text
+    assert [by_index[i] for i in (1, 2)] == [c.text for c in sorted(plain.choices, key=lambda c: c.index)][1:]
+
+
 def test_chat_and_streaming_chat(client: openai.OpenAI) -> None:
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "write fib"}]
     full = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=10, temperature=0,

@@ -157,3 +157,13 @@ async def test_a_failed_relaunch_is_an_error_and_not_tried_again_on_every_keystr
         await _text(client)
     assert len(attempts) == 1
     await client.aclose()
+
+
+def test_greedy_first_goes_only_to_a_codeloop_server():
+    from lsp.engine_client import Generation
+    from lsp.http_client import _completion_body
+
+    gen = Generation(prompt="p", max_tokens=8, temperature=0.7, greedy_first=True)
+    assert _completion_body(gen, codeloop=True)["greedy_first"] is True
+    assert "greedy_first" not in _completion_body(gen, codeloop=False)  # an OpenAI server would refuse it
+    assert "greedy_first" not in _completion_body(Generation(prompt="p", max_tokens=8), codeloop=True)

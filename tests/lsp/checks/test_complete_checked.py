@@ -36,13 +36,13 @@ class ScriptedClient:
         return None
 
     async def samples(self, gen, n: int):
-        self.requests.append((gen.temperature, n))
+        self.requests.append((gen.temperature, n, gen.greedy_first))
         yield Samples([Sample(i, self.choices[i % len(self.choices)], -float(i), True) for i in range(n)], True)
 
     async def stream(self, gen):
         from lsp.engine_client import Chunk
 
-        self.requests.append((gen.temperature, 1))
+        self.requests.append((gen.temperature, 1, gen.greedy_first))
         yield Chunk(self.choices[0], self.choices[0], True)
 
 
@@ -60,11 +60,11 @@ def complete(workspace, choices, deadline_ms: int, checked: bool = True):
 
 def test_checked_complete_waits_for_the_final_choice(workspace):
     done, requests = complete(workspace, ["return n + 3\n\n\n", "return 2 * n\n\n\n"], deadline_ms=0)
-    assert requests == [(0.7, 2)]
+    assert requests == [(0.7, 2, True)]  # candidate 0 is the greedy suggestion, the rest sample
     assert done.shown == "return n + 3" and done.text == "return 2 * n"
     assert done.check.final and done.check.changed and done.check.summary() == "passes 1/1 doctests"
 
 
 def test_unchecked_complete_is_the_greedy_request(workspace):
     done, requests = complete(workspace, ["return n + 3\n\n\n"], deadline_ms=0, checked=False)
-    assert requests == [(0.0, 1)] and done.text == "return n + 3" and done.check is None
+    assert requests == [(0.0, 1, False)] and done.text == "return n + 3" and done.check is None
