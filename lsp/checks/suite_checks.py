@@ -87,13 +87,16 @@ class CoverageSource:
 
 
 def tests_near_cursor(cmap: object, rel: str, lines: range, cursor_line: int | None) -> list[str]:
-    """At most MAX_SUITE_TESTS of the tests that run ``lines``: first those that run ``lines`` from
-    ``cursor_line`` on (a test that runs only the function's other branches cannot judge the suggestion)."""
-    ids: list[str] = cmap.tests_for_lines(rel, lines)  # type: ignore[attr-defined]
+    """At most MAX_SUITE_TESTS of the tests that run ``lines``: first those that run the code where the
+    suggestion goes (the first line at or after ``cursor_line`` that any test runs), then those that run
+    ``lines`` from ``cursor_line`` on, then the rest. A test that runs only the function's other branches, or
+    only the code after the cursor's block, cannot judge the suggestion."""
+    tests_for = cmap.tests_for_lines  # type: ignore[attr-defined]
+    ids: list[str] = tests_for(rel, lines)
     if cursor_line is not None and cursor_line in lines:
-        near = cmap.tests_for_lines(rel, range(cursor_line, lines.stop))  # type: ignore[attr-defined]
-        first = set(near)
-        ids = near + [i for i in ids if i not in first]
+        after = range(cursor_line, lines.stop)
+        at = next((found for line in after if (found := tests_for(rel, range(line, line + 1)))), [])
+        ids = list(dict.fromkeys([*at, *tests_for(rel, after), *ids]))
     return ids[:MAX_SUITE_TESTS]
 
 

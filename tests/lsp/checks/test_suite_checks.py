@@ -115,3 +115,20 @@ def test_tests_that_run_the_code_after_the_cursor_come_first(monkeypatch):
     assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 5), None) == ["t.py::test_neg"]
     monkeypatch.setattr(suite_checks, "MAX_SUITE_TESTS", 8)
     assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 5), 4) == ["t.py::test_pos", "t.py::test_neg"]
+
+
+def test_tests_that_run_the_cursor_line_come_before_those_that_run_only_later_lines(monkeypatch):
+    """Lines 2-5: test_fast runs 2 and 5 (it skips the branch at 3-4), test_branch runs all of them. A
+    cursor on line 3 keeps test_branch although test_fast is faster and also runs a line after the cursor;
+    on line 5 the fastest again; on a line no test runs (6, a new line at the end) the next covered line
+    decides."""
+    from lsp.checks import suite_checks
+    from sandbox.suite.coverage_map import CoverageMap
+
+    cmap = CoverageMap("/r", "k", None, {}, ["t.py::test_fast", "t.py::test_branch"], ["passed", "passed"],
+                       [0.1, 0.2], {"m.py": {2: [0, 1], 3: [1], 4: [1], 5: [0, 1]}})
+    monkeypatch.setattr(suite_checks, "MAX_SUITE_TESTS", 1)
+    assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 6), 3) == ["t.py::test_branch"]
+    assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 6), 5) == ["t.py::test_fast"]
+    monkeypatch.setattr(suite_checks, "MAX_SUITE_TESTS", 8)
+    assert suite_checks.tests_near_cursor(cmap, "m.py", range(2, 7), 6) == ["t.py::test_fast", "t.py::test_branch"]
