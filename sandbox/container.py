@@ -12,6 +12,7 @@ trouble) is reported unhealthy and must be removed, never reused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -198,9 +199,15 @@ class Container:
         in a background thread keeps the wall-clock limit; the container is unhealthy, so its owner
         removes it (``remove`` kills too) and never reuses it.
         """
-        if self.server is not None:
-            self.server.close()
+        self._close_server()
         threading.Thread(target=self.kill, daemon=True, name="sandbox-kill").start()
+
+    def _close_server(self) -> None:
+        """Close our end of the job server's stream; a run's verdict never depends on it (the SDK's own
+        response objects may have closed the descriptor already: EBADF)."""
+        if self.server is not None:
+            with contextlib.suppress(OSError):
+                self.server.close()
 
     def kill(self) -> None:
         try:
@@ -209,8 +216,7 @@ class Container:
             pass
 
     def remove(self) -> None:
-        if self.server is not None:
-            self.server.close()
+        self._close_server()
         try:
             self.handle.remove(force=True)
         except Exception:  # noqa: BLE001 - already gone

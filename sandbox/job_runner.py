@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from sandbox.job import Job, make_job
@@ -96,6 +98,8 @@ def run(code: str | bytes, tests: str | Sequence[str] | None = "", limits: Limit
             return RunResult(status=RunStatus.SANDBOX_ERROR, message=why)
         return get_backend(name).execute(job)
     except Exception as exc:  # noqa: BLE001 - the caller must get a result, not an exception
-        return RunResult(status=RunStatus.SANDBOX_ERROR, message=f"sandbox failure: {type(exc).__name__}: {exc}",
-                         backend=backend)
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return RunResult(status=RunStatus.SANDBOX_ERROR, backend=backend,
+                         message=f"sandbox failure: {type(exc).__name__}: {exc} "
+                                 f"(at {Path(where.filename).name}:{where.lineno} in {where.name})")
 
