@@ -116,7 +116,9 @@ async def test_flood_of_requests_with_cancellations(client: LanguageClient):
     assert c["num_started"] == c["num_finished"] + c["num_aborted"] + c["num_failed"]
     assert c["num_failed"] == 0
     done = s["completer"]
-    assert done["num_superseded"] + done["num_cancelled"] >= 900  # nearly all were replaced by newer ones
+    # Nearly all were answered without an engine completion of their own: superseded or cancelled on a slow
+    # machine, cache hits on a fast one (20 document versions: about one completion each).
+    assert done["num_engine"] <= 100, done
     result = await client.text_document_inline_completion_async(inline_params(URI, 0, 0))
     assert result is not None
 
