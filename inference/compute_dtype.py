@@ -43,12 +43,15 @@ def torch_dtype(name: str, device: str = "cpu") -> torch.dtype:
     return getattr(torch, resolve_dtype(name, device))
 
 
+def _auto_float32_cpu(dtype: str, device: str) -> bool:
+    """dtype "auto" that computes in float32 on a CPU (one without hardware bf16)."""
+    return dtype == "auto" and device.startswith("cpu") and resolve_dtype(dtype, device) == "float32"
+
+
 def resolve_weight_quant(weight_quant: str, dtype: str, device: str = "cpu") -> str:
     """The ``weight_quant`` that runs: "none" under dtype "auto" that computes in float32 on a CPU becomes
     "fp16" where this torch has fbgemm's fp16 GEMM; anything asked for explicitly runs as asked."""
-    if weight_quant != "none" or dtype != "auto" or not device.startswith("cpu"):
-        return weight_quant
-    if resolve_dtype(dtype, device) != "float32":
+    if weight_quant != "none" or not _auto_float32_cpu(dtype, device):
         return weight_quant
     from inference.models.quant_linear import fp16_gemm_available
 
@@ -61,7 +64,4 @@ def resolve_kv_dtype(kv_cache_dtype: str, dtype: str, device: str = "cpu") -> st
     as read."""
     if kv_cache_dtype == "int8":
         return "int8"
-    resolved = resolve_dtype(dtype, device)
-    if dtype == "auto" and resolved == "float32" and device.startswith("cpu"):
-        return "bfloat16"
-    return resolved
+    return "bfloat16" if _auto_float32_cpu(dtype, device) else resolve_dtype(dtype, device)

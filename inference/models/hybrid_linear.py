@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inference.models.quant_linear import int4_group_size, quantize_int4, quantize_int8
+from inference.models.quant_linear import Fp16Linear, int4_group_size, quantize_int4, quantize_int8
 
 log = logging.getLogger(__name__)
 PACKED_KINDS = ("int8", "int4", "fp16")
@@ -77,22 +77,20 @@ class PackedWeight:
             self.scales = sz.to(dtype)
             self.group_size = group_size
         elif kind == "fp16":
-            self.q = torch.ops.quantized.linear_prepack_fp16(weight.detach().float(), None)
-            self.scales = torch.empty(0)
-            self.shape = tuple(weight.shape)
+            self.fp16 = Fp16Linear.from_weight(weight)
         else:
             raise ValueError(f"packed kind must be one of {PACKED_KINDS}, got {kind!r}")
 
     @property
     def nbytes(self) -> int:
         if self.kind == "fp16":
-            return 2 * self.shape[0] * self.shape[1]
+            return self.fp16.nbytes
         return self.q.numel() * self.q.element_size() + self.scales.numel() * self.scales.element_size()
 
     def matmul(self, x: torch.Tensor) -> torch.Tensor:
         """``x [M, K] @ W.T`` in ``x``'s dtype."""
         if self.kind == "fp16":
-            return torch.ops.quantized.linear_dynamic_fp16(x.float(), self.q).to(x.dtype)
+            return self.fp16(x.float()).to(x.dtype)
         if self.kind == "int8":
             return torch.ops.aten._weight_int8pack_mm(x, self.q, self.scales.to(x.dtype))
         return torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.q, self.group_size, self.scales.to(x.dtype))

@@ -141,6 +141,13 @@ class Fp16Linear(nn.Module):
         self.bias = linear.bias
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
+    @classmethod
+    def from_weight(cls, weight: torch.Tensor) -> Fp16Linear:
+        """Without bias, from a weight ``[N, K]`` (the hybrid weights' packed fp16 copy)."""
+        linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device="meta")
+        linear.weight = nn.Parameter(weight.detach(), requires_grad=False)
+        return cls(linear)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x2 = x.reshape(-1, self.in_features)
         y = torch.ops.quantized.linear_dynamic_fp16(x2, self.packed)
