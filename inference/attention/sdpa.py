@@ -38,10 +38,15 @@ def gather_kv(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """K/V of whole block tables ``[num_seqs, num_blocks]`` as ``[num_seqs, num_blocks * block_size, kvh, d]``."""
     num_seqs, num_blocks = block_tables.shape
-    k, v = cache.k[block_tables], cache.v[block_tables]  # [num_seqs, num_blocks, block_size, kvh, d]
+    flat = block_tables.reshape(-1)  # index_select: the same copy as ``cache.k[block_tables]``, 3x cheaper
+
+    def rows(t: torch.Tensor) -> torch.Tensor:  # [num_seqs, num_blocks, block_size, ...]
+        return t.index_select(0, flat).view(num_seqs, num_blocks, *t.shape[1:])
+
+    k, v = rows(cache.k), rows(cache.v)
     if cache.quantized:
-        k = dequantize_kv(k, cache.k_scale[block_tables], dtype)
-        v = dequantize_kv(v, cache.v_scale[block_tables], dtype)
+        k = dequantize_kv(k, rows(cache.k_scale), dtype)
+        v = dequantize_kv(v, rows(cache.v_scale), dtype)
     elif k.dtype != dtype:  # 16-bit storage under float32 compute
         k, v = k.to(dtype), v.to(dtype)
     shape = (num_seqs, num_blocks * cache.block_size, k.shape[-2], k.shape[-1])
@@ -66,9 +71,11 @@ class SdpaAttention:
         scale: float,
     ) -> torch.Tensor:
         """Attention output ``[num_tokens, num_heads, head_dim]``; the new K/V must already be written."""
-        out = torch.empty_like(q)
         state = meta.backend_state.get("sdpa") or self._prepare(meta, cache.block_size)
         meta.backend_state["sdpa"] = state
+        if not state["prefill_parts"]:  # generated rows only (every decode step): they are all of q, in order
+            return self._decode(q, cache, state, scale, whole=True)
+        out = torch.empty_like(q)
         if state["decode_rows"]:
             out[state["decode_tokens"]] = self._decode(q, cache, state, scale)
         for i, start, num_rows in state["prefill_parts"]:
@@ -100,12 +107,14 @@ class SdpaAttention:
             state["decode_mask"] = keep[:, None, None, :]  # [num_rows, 1, 1, L]
         return state
 
-    def _decode(self, q: torch.Tensor, cache: LayerKVCache, state: dict, scale: float) -> torch.Tensor:
+    def _decode(self, q: torch.Tensor, cache: LayerKVCache, state: dict, scale: float,
+                whole: bool = False) -> torch.Tensor:
+        """The generated rows' attention; ``whole``: they are all the rows of ``q``."""
         k, v = gather_kv(cache, state["decode_tables"], q.dtype)  # [R, L, kvh, d]
         num_kv_heads, head_dim = k.shape[2], k.shape[3]
-        qd = q[state["decode_tokens"]]  # [R, H, d]
+        qd = q if whole else q[state["decode_tokens"]]  # [R, H, d]
         num_rows, num_heads = qd.shape[0], qd.shape[1]
-        qd = qd.view(num_rows, num_kv_heads, num_heads // num_kv_heads, head_dim)  # group heads per KV head
+        qd = qd.reshape(num_rows, num_kv_heads, num_heads // num_kv_heads, head_dim)  # group heads per KV head
         o = F.scaled_dot_product_attention(
             qd, k.transpose(1, 2), v.transpose(1, 2), attn_mask=state["decode_mask"], scale=scale
         )

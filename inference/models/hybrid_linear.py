@@ -91,9 +91,10 @@ class PackedWeight:
         """``x [M, K] @ W.T`` in ``x``'s dtype."""
         if self.kind == "fp16":
             return self.fp16(x.float()).to(x.dtype)
+        scales = self.scales if self.scales.dtype == x.dtype else self.scales.to(x.dtype)
         if self.kind == "int8":
-            return torch.ops.aten._weight_int8pack_mm(x, self.q, self.scales.to(x.dtype))
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.q, self.group_size, self.scales.to(x.dtype))
+            return torch.ops.aten._weight_int8pack_mm(x, self.q, scales)
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.q, self.group_size, scales)
 
 
 class HybridLinear(nn.Module):
@@ -114,7 +115,7 @@ class HybridLinear(nn.Module):
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x2 = x.reshape(-1, self.in_features)
+        x2 = x if x.dim() == 2 else x.reshape(-1, self.in_features)
         split = self.split
         if split is None or split.packed is None:
             y = self.packed.matmul(x2) if x2.shape[0] <= self.packed_max_rows else F.linear(x2, self.weight)
@@ -132,7 +133,7 @@ class HybridLinear(nn.Module):
             y[split.dense] = F.linear(x2[split.dense], self.weight)
         if self.bias is not None:
             y = y + self.bias
-        return y.reshape(*x.shape[:-1], self.out_features)
+        return y if x2 is x else y.reshape(*x.shape[:-1], self.out_features)
 
 
 def packable(linear: nn.Linear, kind: str) -> int | None:
