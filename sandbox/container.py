@@ -139,7 +139,7 @@ class Container:
 
     def _via_server(self, job: Job) -> tuple[StopReason, int | None, Exchange, bool]:
         """One request to the container's job server (a fork, no exec)."""
-        if self.server is None:
+        if self.server is None or self.server.fileno() == -1:  # never started, or our end already closed
             self._start_server()
         assert self.server is not None
         ex = Exchange(job, WORKDIR, SCRATCH)
