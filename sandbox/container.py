@@ -96,6 +96,7 @@ class Container:
         self.id = self.handle.id
         self.runs = 0
         self.server = None  # socket of the job server's exec, once started
+        self.server_inode = -1
         self.route = FrameDemux({})
         self.outer = FrameDemux({})
 
@@ -139,7 +140,8 @@ class Container:
 
     def _via_server(self, job: Job) -> tuple[StopReason, int | None, Exchange, bool]:
         """One request to the container's job server (a fork, no exec)."""
-        if self.server is None or self.server.fileno() == -1:  # never started, or our end already closed
+        if not self._server_ours():  # never started, or our end closed (or its descriptor, behind our back)
+            self._close_server()  # a socket whose number is no longer its own forgets it (never closes it)
             self._start_server()
         assert self.server is not None
         ex = Exchange(job, WORKDIR, SCRATCH)
@@ -159,6 +161,7 @@ class Container:
                                   stdout=True, stderr=True, user=f"{SANDBOX_UID}:{SANDBOX_UID}",
                                   workdir=WORKDIR)["Id"]
         self.server = _raw(api.exec_start(exec_id, socket=True))
+        self.server_inode = os.fstat(self.server.fileno()).st_ino
         self.outer = FrameDemux({1: lambda data: self.route.feed(data), 2: lambda data: None})
 
     def _exit_code(self, exec_id: str) -> int | None:
@@ -202,12 +205,29 @@ class Container:
         self._close_server()
         threading.Thread(target=self.kill, daemon=True, name="sandbox-kill").start()
 
+    def _server_ours(self) -> bool:
+        """The job server's socket is open and its descriptor is still that socket."""
+        if self.server is None or self.server.fileno() == -1:
+            return False
+        try:
+            return os.fstat(self.server.fileno()).st_ino == self.server_inode
+        except OSError:
+            return False
+
     def _close_server(self) -> None:
-        """Close our end of the job server's stream; a run's verdict never depends on it (the SDK's own
-        response objects may have closed the descriptor already: EBADF)."""
-        if self.server is not None:
+        """Close our end of the job server's stream; a run's verdict never depends on it.
+
+        NOTE: a descriptor closed behind the socket object's back (the CI flake's EBADF) keeps its number
+        in the object; by now the number may name another file of this process (an HTTP connection to the
+        daemon, in tests), so such a socket forgets its number instead of closing it."""
+        if self.server is None:
+            return
+        if not self._server_ours():
             with contextlib.suppress(OSError):
-                self.server.close()
+                self.server.detach()
+            return
+        with contextlib.suppress(OSError):
+            self.server.close()
 
     def kill(self) -> None:
         try:

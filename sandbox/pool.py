@@ -172,6 +172,12 @@ class DockerBackend:
         healthy = False
         try:
             result, healthy = c.execute(job)
+        except OSError as exc:
+            # NOTE: our end of the container's stream failed (the CI flake: EBADF on a pooled container's
+            # job-server socket; also a daemon that went away mid-run). The container is done for; the
+            # job has produced no verdict, so it gets the backend's one retry on a fresh container.
+            result = RunResult(status=RunStatus.SANDBOX_ERROR, backend=self.name,
+                               message=f"docker backend: {type(exc).__name__}: {exc} (container {c.id[:12]})")
         finally:
             pool.release(c, healthy)
         return _tag(result, self.name)

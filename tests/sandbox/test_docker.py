@@ -4,6 +4,7 @@ and the hostile corpus. Needs a Docker daemon and the sandbox image (scripts/san
 from __future__ import annotations
 
 import functools
+import gc
 import os
 
 import pytest
@@ -130,3 +131,25 @@ def test_a_warm_container_keeps_nothing_of_the_previous_run():
         assert len(backend.live) == 1 and result.status is RunStatus.FAILED, result
     finally:
         backend.close()
+
+
+def test_a_job_server_descriptor_closed_behind_our_back_is_neither_fatal_nor_closed_again(tmp_path):
+    """The CI flake: a pooled container's job-server socket whose descriptor was closed behind the socket
+    object's back (the number still set in it). The next job still runs; the number, now another file's,
+    is never closed by the backend."""
+    backend = create_backend("docker")
+    try:
+        run_ = lambda code: backend.execute(make_job(code, ["assert x == 1"], Limits(timeout_s=4.0)))  # noqa: E731
+        assert run_("x = 1").status is RunStatus.PASSED
+        (container,) = backend.live
+        number = container.server.fileno()
+        os.close(number)
+        other = os.open(tmp_path / "other", os.O_CREAT | os.O_RDWR)  # takes the freed number
+        assert other == number
+        result = run_("x = 1")
+        assert result.status is RunStatus.PASSED, result.message
+    finally:
+        backend.close()
+    gc.collect()  # a socket object finalized with a number still set closes it
+    os.fstat(other)  # still open: the backend did not close a number that is no longer its socket
+    os.close(other)
