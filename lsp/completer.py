@@ -168,7 +168,7 @@ class Completer:
                          prefix=None if ctx.snippets else ctx.prefix, suffix=None if ctx.snippets else ctx.suffix,
                          adapter=adapter, greedy_first=True)
         selection = await self.checker.select(self.client.samples(gen, k), ctx, checks, doc.path, doc.text,
-                                              cursor.offset, s.max_lines)
+                                              cursor.offset, s.max_lines, settle_on=0)  # 0: greedy_first
         if selection is None:
             return None, None
         self.stats.num_checked += 1

@@ -94,8 +94,10 @@ class Checker:
         return self.index is not None and bool(self.index.tests_calling(name))
 
     async def select(self, stream: AsyncIterator[Samples], ctx: CompletionContext, checks: FunctionChecks,
-                     path: str, text: str, offset: int, max_lines: int) -> Selection | None:
-        """Check each candidate of ``stream`` spliced into ``text`` at ``offset``; the one to show."""
+                     path: str, text: str, offset: int, max_lines: int,
+                     settle_on: int | None = None) -> Selection | None:
+        """Check each candidate of ``stream`` spliced into ``text`` at ``offset``; the one to show
+        (``settle_on``: see ``selection.select``)."""
         line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
 
         async def check(candidate: Candidate) -> Verdict:
@@ -107,7 +109,7 @@ class Checker:
                 parts.append(self.executor.run_suite(checks.suite, document, checks.of_suite()))
             return distrust_tampering(merge(list(await asyncio.gather(*parts))), line_prefix + candidate.text)
 
-        return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines)
+        return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines, settle_on)
 
     def stats(self) -> dict[str, object]:
         """For ``codeloop/stats``: the sandbox in use, the test index's progress, the sandbox runs so far."""

@@ -4,8 +4,9 @@
 Each sample is cut by post-processing as soon as more tokens could not change it; its checks start at
 once, while the other samples are still generating. A passing candidate that nothing can beat any more
 (every candidate the model ranks higher failed, and the samples still generating already rank lower) is
-shown at once and the engine request stopped; otherwise the deadline runs from the first finished
-candidate.
+shown at once and the engine request stopped; so is a passing ``settle_on`` candidate (the greedy
+suggestion an unchecked request would show: when it passes, sampling more cannot improve what the user
+gets, only delay it). Otherwise the deadline runs from the first finished candidate.
 
 Invariants: a candidate is shown as checked only with a verdict from its own finished run; a cancelled
 selection cancels its pending runs (those not started never start); the late result never blocks the
@@ -52,8 +53,8 @@ class _Round:
     Invariant: ``bounds`` holds, for every sample not cut yet, its cumulative log-probability so far (an
     upper bound of its final value: log-probabilities only add negative terms), or None when unknown."""
 
-    def __init__(self, check: CheckRun) -> None:
-        self.check = check
+    def __init__(self, check: CheckRun, settle_on: int | None = None) -> None:
+        self.check, self.settle_on = check, settle_on
         self.frozen: dict[int, Candidate] = {}
         self.bounds: dict[int, float | None] = {}
         self.runs: dict[int, asyncio.Task[Verdict]] = {}
@@ -99,6 +100,8 @@ class _Round:
         every candidate the model ranks higher has failed, and no sample still generating can end up
         ranked higher (its log-probability so far already ranks it lower)."""
         verdicts = _done_verdicts(self.runs)
+        if self.settle_on in verdicts and verdicts[self.settle_on].passed:
+            return True
         passing = [c for c in model_order(self.checked()) if c.index in verdicts and verdicts[c.index].passed]
         if not passing:
             return False
@@ -114,12 +117,13 @@ def _model_key(logprob: float | None, index: int) -> tuple[float, int]:
 
 
 async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: CheckRun,
-                 deadline_s: float, max_lines: int = 12) -> Selection | None:
+                 deadline_s: float, max_lines: int = 12, settle_on: int | None = None) -> Selection | None:
     """The candidate to show (None: every candidate was empty). Returns as soon as the best possible
-    candidate is known to pass (the engine request is then stopped), else when generation has ended and
-    every check has finished or ``deadline_s`` has passed since the first candidate."""
+    candidate, or the ``settle_on`` sample, is known to pass (the engine request is then stopped), else
+    when generation has ended and every check has finished or ``deadline_s`` has passed since the first
+    candidate."""
     start = time.perf_counter()
-    rnd = _Round(check)
+    rnd = _Round(check, settle_on)
     reader = asyncio.ensure_future(rnd.read(stream, ctx, max_lines))
     try:
         while not rnd.settled():
@@ -146,7 +150,7 @@ async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: 
     shown = rnd.checked()
     if not shown:
         return None
-    selection = _choose(shown, rnd.runs)
+    selection = _choose(shown, rnd.runs, settle_on if settled else None)
     selection.first_candidate_ms = ((rnd.first_at or start) - start) * 1000
     selection.generation_ms = (generated_at - start) * 1000
     if settled:  # nothing still running can change the choice: no late result
@@ -161,8 +165,12 @@ def _done_verdicts(runs: dict[int, asyncio.Task[Verdict]]) -> dict[int, Verdict]
     return {i: t.result() for i, t in runs.items() if t.done() and not t.cancelled() and t.exception() is None}
 
 
-def _choose(candidates: list[Candidate], runs: dict[int, asyncio.Task[Verdict]]) -> Selection:
+def _choose(candidates: list[Candidate], runs: dict[int, asyncio.Task[Verdict]],
+            settled_on: int | None = None) -> Selection:
     verdicts = _done_verdicts(runs)
+    chosen = [c for c in candidates if c.index == settled_on and c.index in verdicts and verdicts[c.index].passed]
+    if chosen:
+        return Selection(chosen[0], verdicts[chosen[0].index], candidates, verdicts)
     if len(verdicts) == len(candidates):
         best = rank(candidates, verdicts)[0]
         return Selection(best, verdicts[best.index], candidates, verdicts)

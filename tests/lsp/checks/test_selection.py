@@ -123,3 +123,25 @@ async def test_a_sample_that_may_still_outrank_the_pass_is_waited_for():
              [Sample(0, "return 1", -1.0, True), Sample(1, "return 5", -0.5, True)]]
     sel = await select(stream(snaps, [], delay_s=0.05), CTX, checker(results, []), deadline_s=5)
     assert sel.candidate.text == "return 5" and len(sel.candidates) == 2
+
+
+async def test_a_passing_greedy_suggestion_is_shown_at_once_and_sampling_stops():
+    """settle_on: when the suggestion an unchecked request would show passes, the sampled candidates (which
+    the model may rank higher, still generating) are not waited for."""
+    calls: list[str] = []
+    closed: list[bool] = []
+    results = {"return n": (0.0, verdict(2))}
+    snaps = [[Sample(0, "return n", -2.0, True), Sample(1, "if n", -0.1)]]
+    snaps += [[Sample(0, "return n", -2.0, True), Sample(1, "if n" + " " * i, -0.1)] for i in range(1, 50)]
+    sel = await select(stream(snaps, closed, delay_s=0.01), CTX, checker(results, calls), 5, settle_on=0)
+    assert sel.candidate.text == "return n" and sel.verdict.passed and sel.late is None
+    assert closed == [True] and sel.generation_ms < 300  # the stream was stopped, not read to its end
+    without = await select(stream(snaps, [], delay_s=0.01), CTX, checker(results, []), 5)
+    assert without.generation_ms > sel.generation_ms  # without settle_on, the higher-ranked sample is awaited
+
+
+async def test_a_failing_greedy_suggestion_settles_nothing():
+    results = {"return 0": (0.0, verdict(0)), "return n": (0.0, verdict(2))}
+    snaps = [final_snapshot("return 0", "return n", logprobs=[-1.0, -2.0])]
+    sel = await select(stream(snaps, []), CTX, checker(results, []), 5, settle_on=0)
+    assert sel.candidate.text == "return n" and sel.verdict.passed
