@@ -78,3 +78,29 @@ def memory_bandwidth_bytes_per_s(num_bytes: int = 256 << 20, repeats: int = 7) -
         dst.copy_(src)
         rates.append(2 * num_bytes / (time.perf_counter() - start))
     return statistics.median(rates)
+
+
+def prefill_flops_per_token(cfg, context: int) -> float:
+    """FLOPs per prompt token of a ``context``-token prefill of a model with ``cfg``
+    (``inference.models.config.ModelConfig``): every linear layer of every block (the LM head runs for the
+    last token only) and causal attention's scores and weighted sum over ``context / 2`` keys on average.
+    Norms, RoPE and activations are left out (< 1%)."""
+    hidden, q = cfg.hidden_size, cfg.num_heads * cfg.head_dim
+    linear = 2 * hidden * q + 2 * hidden * cfg.num_kv_heads * cfg.head_dim + 3 * hidden * cfg.intermediate_size
+    attention = 2 * q * context / 2
+    return 2.0 * cfg.num_layers * (linear + attention)
+
+
+def gemm_flops_per_s(dtype, m: int, k: int, n: int, repeats: int = 7) -> float:
+    """Median FLOP/s of one ``m x k`` by ``k x n`` matmul in ``dtype`` with torch's threads: what this CPU's
+    GEMM library reaches on a prefill-shaped product (the practical ceiling of a prefill)."""
+    import torch
+
+    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+    torch.matmul(a, b)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        rates.append(2.0 * m * k * n / (time.perf_counter() - start))
+    return statistics.median(rates)

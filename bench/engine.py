@@ -118,6 +118,7 @@ def scenario_single(ctx: BenchContext) -> dict[str, Any]:
         "memory_bandwidth_gb_s": bandwidth / 1e9, "bandwidth_bound_tok_s": bandwidth / weight_bytes,
     }
     out["decode_fraction_of_bound"] = decode / out["bandwidth_bound_tok_s"]
+    out.update(_prefill_roofline(ctx, engine, len(p1000), ours["prefill_1000_tok_s"]["median"]))
     del engine
     gc.collect()
     if not ctx.peers:
@@ -141,6 +142,18 @@ def scenario_single(ctx: BenchContext) -> dict[str, Any]:
         out["prefill_1000_ratio_vs_llama_cpp"] = (ours["prefill_1000_tok_s"]["median"]
                                                   / llama["prefill_1000_tok_s"]["median"])
     return out
+
+
+def _prefill_roofline(ctx: BenchContext, engine, context: int, prefill_tok_s: float) -> dict[str, Any]:
+    """Prefill against this CPU's GEMM: FLOPs per token of the model, the FLOP/s our prefill reached, and
+    the FLOP/s of one matmul of the model's MLP shape in the compute dtype (its practical ceiling)."""
+    model = engine.runner.model
+    per_token = bench_data.prefill_flops_per_token(model.config, context)
+    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    gemm = bench_data.gemm_flops_per_s(dtype, 512, model.config.hidden_size, model.config.intermediate_size)
+    return {"prefill_flops_per_token": per_token, "prefill_1000_gflop_s": prefill_tok_s * per_token / 1e9,
+            "gemm_dtype": str(dtype).removeprefix("torch."), "gemm_gflop_s": gemm / 1e9,
+            "prefill_fraction_of_gemm": prefill_tok_s * per_token / gemm}
 
 
 def scenario_concurrent(ctx: BenchContext) -> dict[str, Any]:
