@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from inference.compute_dtype import torch_dtype
+from inference.heap import release_free_heap
 from rl.config import RLConfig
 from rl.grpo import group_advantages, grpo_loss, rft_loss, select_rft
 from rl.rollout import Rollout
@@ -120,6 +121,10 @@ class Trainer:
                        for micro, (refs, olds) in zip(chunks, before, strict=True)]
         finally:
             self.model.eval()
+            # NOTE: the backward's activations (~5 GiB for 2 x 1,100-token FIM samples of the 0.5B) come back to
+            # glibc's heap as free chunks it keeps; without the trim the loop process stays at ~11 GiB between
+            # updates (measured: one update left 5.2 GiB free in the heap, the trim took RSS 6.8 -> 1.7 GiB).
+            release_free_heap()
         for key in updates[0]:
             metrics[key] = sum(u[key] for u in updates) / (1 if key == "num_tokens" else len(updates))
         metrics["num_updates"] = float(len(updates))
