@@ -1,6 +1,6 @@
 """`RLConfig`: one validated config for a training phase and the loop, loadable from TOML or JSON.
 
-Sections mirror the pipeline: ``tasks`` → ``rollout`` → ``train`` (+ ``lora``, ``grpo``) → ``eval``.
+Sections mirror the pipeline: ``tasks`` → ``rollout`` → ``train`` (+ ``lora``, ``grpo``, ``anchor``) → ``eval``.
 Unknown keys are errors (a typo must not silently fall back to a default).
 """
 
@@ -140,6 +140,27 @@ class TrainSettings:
 
 
 @dataclass
+class AnchorSettings:
+    """The general-skill anchor of a training step (rl/anchor.py): the base model's own greedy answers to
+    ``pool`` general coding prompts (MBPP's train split, decontaminated), ``per_step`` of them distilled back
+    into the adapter at each step with weight ``coef`` (full-vocabulary KL to the base at every answer token)."""
+
+    per_step: int = 0
+    """Anchor prompts per training step; 0: no anchor (no pool is built, the step is unchanged)."""
+    coef: float = 1.0
+    """Weight of the anchor's token-mean KL next to the step's own token-mean loss."""
+    pool: int = 64
+    max_tokens: int = 256
+    """Longest base answer kept in the pool (the KL costs a vocabulary-wide softmax per answer token)."""
+
+    def __post_init__(self) -> None:
+        _check(self.per_step >= 0, "anchor.per_step must be >= 0")
+        _check(self.coef >= 0, "anchor.coef must be >= 0")
+        _check(self.pool >= max(1, self.per_step), "anchor.pool must be >= max(1, anchor.per_step)")
+        _check(self.max_tokens >= 1, "anchor.max_tokens must be >= 1")
+
+
+@dataclass
 class EvalSettings:
     benchmarks: tuple[str, ...] = ("mbpp-validation", "humanevalplus", "mbppplus", "bigcodebench")
     limit: int | None = 20
@@ -189,6 +210,7 @@ class RLConfig:
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
+    anchor: AnchorSettings = field(default_factory=AnchorSettings)
 
     def __post_init__(self) -> None:
         _check(self.engine_dtype in DTYPES, f"engine_dtype must be one of {DTYPES}")
@@ -202,7 +224,7 @@ class RLConfig:
 
 
 SECTIONS = {"lora": LoraSettings, "grpo": GRPOConfig, "tasks": TaskSettings, "rollout": RolloutSettings,
-            "train": TrainSettings, "eval": EvalSettings}
+            "train": TrainSettings, "eval": EvalSettings, "anchor": AnchorSettings}
 
 
 def _check(ok: bool, message: str) -> None:

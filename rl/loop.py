@@ -111,9 +111,22 @@ def open_phase(config: RLConfig, engine: Any = None):
     tasks = [] if (run_dir / "tasks.jsonl").is_file() else build_tasks(config, engine)
     trainer = Trainer(config, resolve_model_path(config.model))
     phase = Phase(config, engine, trainer, tasks, run_many=executor_run_many(config.rollout),
-                  source=task_source(config))
+                  source=task_source(config), anchors=anchor_pool(config, engine))
     phase.resume()
     return phase
+
+
+def anchor_pool(config: RLConfig, engine: Any) -> list[Any]:
+    """The general-skill anchor's pool (rl/anchor.py) when ``anchor.per_step`` asks for one: the base model's
+    answers to MBPP's train prompts (decontaminated), built once per run directory before any adapter is set."""
+    if not config.anchor.per_step:
+        return []
+    from rl.anchor import build_pool, load_or_build
+
+    settings = config.anchor
+    return load_or_build(Path(config.run_dir), lambda: build_pool(
+        engine, clean_source(config, "mbpp-train", from_mbpp("train")), settings.pool, settings.max_tokens,
+        config.seed))
 
 
 def task_source(config: RLConfig) -> Any:

@@ -18,6 +18,7 @@ import torch
 
 from inference.compute_dtype import torch_dtype
 from inference.heap import release_free_heap
+from rl.anchor import Anchor
 from rl.config import RLConfig
 from rl.grpo import group_advantages, grpo_loss, rft_loss, select_rft
 from rl.rollout import Rollout
@@ -68,10 +69,24 @@ class Trainer:
     def logprobs(self, samples: Sequence[Sample], temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(logprobs [batch, max_completion], mask [batch, max_completion]) of each completion token."""
         max_c = max(1, max(len(s.completion_ids) for s in samples))
+        mask = torch.zeros((len(samples), max_c), dtype=torch.float32)
+        rows = []
+        for i, (s, step_logits) in enumerate(zip(samples, self.completion_logits(samples), strict=True)):
+            n = len(s.completion_ids)
+            if n == 0:
+                rows.append(torch.zeros(max_c))
+                continue
+            lp = torch.log_softmax(step_logits / temperature, dim=-1)
+            lp = lp.gather(1, torch.tensor(s.completion_ids)[:, None])[:, 0]
+            rows.append(torch.nn.functional.pad(lp, (0, max_c - n)))
+            mask[i, :n] = 1
+        return torch.stack(rows), mask
+
+    def completion_logits(self, samples: Sequence[Sample | Anchor]) -> list[torch.Tensor]:
+        """Per sample, the float32 logits [completion length, vocab] that predict its completion tokens."""
         seqs = [s.prompt_ids + s.completion_ids for s in samples]
         width = max(len(q) for q in seqs)
-        pad = 0
-        input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        input_ids = torch.zeros((len(seqs), width), dtype=torch.long)
         attention = torch.zeros((len(seqs), width), dtype=torch.long)
         for i, q in enumerate(seqs):
             input_ids[i, :len(q)] = torch.tensor(q)
@@ -79,24 +94,28 @@ class Trainer:
         keep = width - min(len(s.prompt_ids) for s in samples) + 1
         logits = self.model(input_ids=input_ids, attention_mask=attention, logits_to_keep=keep).logits
         first = width - keep  # absolute position of logits[:, 0]
-        mask = torch.zeros((len(samples), max_c), dtype=torch.float32)
-        rows = []
+        out = []
         for i, s in enumerate(samples):
-            n = len(s.completion_ids)
-            if n == 0:
-                rows.append(torch.zeros(max_c))
-                continue
             start = len(s.prompt_ids) - 1 - first  # logits at position p predict token p + 1
-            step_logits = logits[i, start:start + n].float() / temperature  # [n, vocab]
-            lp = torch.log_softmax(step_logits, dim=-1).gather(1, torch.tensor(s.completion_ids)[:, None])[:, 0]
-            rows.append(torch.nn.functional.pad(lp, (0, max_c - n)))
-            mask[i, :n] = 1
-        return torch.stack(rows), mask
+            out.append(logits[i, start:start + len(s.completion_ids)].float())
+        return out
+
+    def anchor_kl(self, samples: Sequence[Sample | Anchor]) -> tuple[torch.Tensor, int]:
+        """(sum over the completion tokens of KL(base || adapter) over the whole vocabulary, token count):
+        rl/anchor.py's loss; zero, with a zero gradient, while the adapter leaves these answers as the base has them."""
+        with torch.no_grad(), self.model.disable_adapter():
+            base = [torch.log_softmax(x, dim=-1) for x in self.completion_logits(samples)]
+        total = torch.zeros(())
+        for ref, cur in zip(base, self.completion_logits(samples), strict=True):
+            total = total + (ref.exp() * (ref - torch.log_softmax(cur, dim=-1))).sum()
+        return total, sum(len(s.completion_ids) for s in samples)
 
     # --- one update ---------------------------------------------------------------------------------------
-    def step(self, groups: Sequence[Sequence[Rollout]]) -> dict[str, float]:
+    def step(self, groups: Sequence[Sequence[Rollout]], anchors: Sequence[Anchor] = ()) -> dict[str, float]:
         """One training step on complete groups: ``epochs_per_batch`` passes over the rollouts, each split into
-        ``updates_per_step`` optimizer updates (interleaved mini-batches); returns metrics averaged over updates."""
+        ``updates_per_step`` optimizer updates (interleaved mini-batches); returns metrics averaged over updates.
+        ``anchors`` (rl/anchor.py) add ``anchor.coef`` x their token-mean KL to the base to every update; they
+        regularise an update, so a step with nothing to learn from its rollouts still makes none."""
         train = self.config.train
         samples = self._samples(groups)
         if train.algo == "grpo":
@@ -115,9 +134,10 @@ class Trainer:
         off_policy = train.epochs_per_batch > 1 or k > 1
         self.model.eval()  # old / reference log-probs without dropout
         before = [self._reference(micro, temperature, off_policy) for micro in chunks]  # all before any update
+        anchor_micro = [list(anchors[i:i + train.micro_batch]) for i in range(0, len(anchors), train.micro_batch)]
         self.model.train()  # the forwards that get gradients: LoRA dropout as configured
         try:
-            updates = [self._update(micro, refs, olds, temperature) for _ in range(train.epochs_per_batch)
+            updates = [self._update(micro, refs, olds, temperature, anchor_micro) for _ in range(train.epochs_per_batch)
                        for micro, (refs, olds) in zip(chunks, before, strict=True)]
         finally:
             self.model.eval()
@@ -131,8 +151,9 @@ class Trainer:
         metrics["skipped_update"] = 0.0
         return metrics
 
-    def _update(self, micro, refs, olds, temperature: float) -> dict[str, float]:
-        """One optimizer update over the micro-batches of one mini-batch (token-level mean over all of them)."""
+    def _update(self, micro, refs, olds, temperature: float, anchor_micro=()) -> dict[str, float]:
+        """One optimizer update over the micro-batches of one mini-batch (token-level mean over all of them),
+        plus the anchor's token-mean KL (``anchor.coef``) over ``anchor_micro``."""
         total_tokens = sum(len(s.completion_ids) for mb in micro for s in mb)
         self.optimizer.zero_grad(set_to_none=True)
         sums: dict[str, float] = {}
@@ -143,9 +164,20 @@ class Trainer:
             (loss * weight).backward()
             for k, v in m.items():
                 sums[k] = sums.get(k, 0.0) + v * (weight if k != "num_tokens" else 1.0)
+        if anchor_micro:
+            sums.update(self._anchor_backward(anchor_micro))
         sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.params, self.config.train.max_grad_norm))
         self.optimizer.step()
         return sums
+
+    def _anchor_backward(self, anchor_micro) -> dict[str, float]:
+        tokens = sum(len(s.completion_ids) for mb in anchor_micro for s in mb)
+        kl_sum = 0.0
+        for mb in anchor_micro:
+            kl, _ = self.anchor_kl(mb)
+            (kl * (self.config.anchor.coef / max(1, tokens))).backward()
+            kl_sum += float(kl.detach())
+        return {"anchor_kl": kl_sum / max(1, tokens), "anchor_tokens": float(tokens)}
 
     def _samples(self, groups: Sequence[Sequence[Rollout]]) -> list[Sample]:
         samples = []

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.jsonl import append_jsonl, read_jsonl, write_jsonl_atomic
+from rl.anchor import Anchor, for_step
 from rl.checkpoint import CheckpointManager, DataCursor, TrainState
 from rl.config import RLConfig
 from rl.rewards import RewardSpec
@@ -75,8 +76,10 @@ class Phase:
 
     def __init__(self, config: RLConfig, engine: Any, trainer: Any, tasks: Sequence[Any],
                  reward_spec: RewardSpec | None = None, run_many: Callable | None = None,
-                 source: TaskSource | None = None) -> None:
+                 source: TaskSource | None = None, anchors: Sequence[Anchor] = ()) -> None:
         self.config, self.engine, self.trainer = config, engine, trainer
+        self.anchors = list(anchors)
+        """The general-skill anchor's pool (rl/anchor.py); ``anchor.per_step`` of it join each step's update."""
         self.source = source or ChatSource()
         """Reads tasks back and turns them into judged rollouts (chat tasks, or the user's repository)."""
         self.run_dir = Path(config.run_dir)
@@ -137,7 +140,8 @@ class Phase:
         batch = self.source.collect(self.engine, batch_tasks, self.config.rollout, self.reward_spec,
                                     seed=self.config.seed * 1_000_003 + step, run_many=self.run_many)
         self._write_rollouts(step, batch)
-        update = self.trainer.step(batch.groups(self.config.rollout.group_size))
+        anchors = for_step(self.anchors, self.config.anchor.per_step, self.config.seed, step)
+        update = self.trainer.step(batch.groups(self.config.rollout.group_size), anchors)
         record = step_metrics(step, batch, update, self.config.rollout.group_size, time.perf_counter() - start)
         record["task_order"] = [t.task_id for t in batch_tasks]
         self.state.step = step

@@ -1,0 +1,108 @@
+"""The general-skill anchor: the base's greedy answers, a KL that is zero at the base and holds a drifting
+adapter back, the same anchors after a resume, and the phase hands them to the trainer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from rl.anchor import Anchor, build_pool, for_step, load_or_build
+from rl.config import ConfigError, config_from_dict
+from rl.trainer import Trainer
+from rl.training_phase import Phase, make_engine
+from tests.rl.helpers import add_task, tiny_config
+from tests.rl.test_trainer import rollouts_from_engine
+
+
+@pytest.fixture(scope="module")
+def parts(tiny_qwen2_dir, tmp_path_factory):
+    config = tiny_config(tiny_qwen2_dir, tmp_path_factory.mktemp("run"), algo="rft")
+    config = replace(config, anchor=replace(config.anchor, per_step=2, pool=4, max_tokens=8))
+    engine = make_engine(config)
+    pool = build_pool(engine, [add_task(i) for i in range(6)], size=4, max_tokens=8, seed=3)
+    groups = rollouts_from_engine(engine, ["def fib(n):", "for i in range(10):"], max_tokens=12)
+    return config, engine, pool, groups
+
+
+def test_the_pool_is_the_base_models_greedy_answer_to_the_eval_prompt(parts):
+    from inference.sampling import SamplingParams
+
+    _, engine, pool, _ = parts
+    assert len(pool) == 4 and len({a.task_id for a in pool}) == 4
+    for anchor in pool:
+        out = engine.generate([anchor.prompt_ids], SamplingParams(temperature=0.0, max_tokens=8))[0]
+        assert anchor.completion_ids == list(out.outputs[0].token_ids) and len(anchor.completion_ids) <= 8
+    with pytest.raises(RuntimeError, match="base model"):
+        build_pool(SimpleNamespace(adapter_key="step-1@1"), [add_task(0)], 1, 8, 0)
+
+
+def test_the_pool_is_written_once_and_read_back(tmp_path, parts):
+    pool = parts[2]
+    calls = []
+    first = load_or_build(tmp_path, lambda: calls.append(1) or pool)
+    again = load_or_build(tmp_path, lambda: calls.append(1) or [])
+    assert first == again == pool and calls == [1]
+    with pytest.raises(ValueError, match="empty"):
+        load_or_build(tmp_path / "other", lambda: [])
+
+
+def test_a_steps_anchors_are_fixed_by_seed_and_step():
+    pool = [Anchor(f"t{i}", [1, 2], [3 + i]) for i in range(10)]
+    assert for_step(pool, 3, seed=1, step=4) == for_step(pool, 3, seed=1, step=4)
+    assert len(set(a.task_id for a in for_step(pool, 3, 1, 4))) == 3
+    assert any(for_step(pool, 3, 1, s) != for_step(pool, 3, 1, 4) for s in range(5, 9))
+    assert for_step(pool, 0, 1, 4) == [] and for_step([], 3, 1, 4) == []
+    assert len(for_step(pool[:2], 3, 1, 1)) == 2
+
+
+def test_the_anchor_kl_is_zero_at_the_base_and_holds_a_drifting_adapter_back(tiny_qwen2_dir, parts):
+    config, _, pool, groups = parts
+    kl = {}
+    for name, anchors in (("plain", ()), ("anchored", pool)):
+        torch.manual_seed(0)
+        trainer = Trainer(config, tiny_qwen2_dir)
+        with torch.no_grad():
+            at_base, tokens = trainer.anchor_kl(pool)
+        assert abs(float(at_base)) < 1e-5 and tokens == sum(len(a.completion_ids) for a in pool)
+        for _ in range(4):
+            metrics = trainer.step(groups, anchors)
+        assert metrics["skipped_update"] == 0.0
+        assert ("anchor_kl" in metrics) == bool(anchors)
+        with torch.no_grad():
+            kl[name] = float(trainer.anchor_kl(pool)[0]) / tokens
+    assert kl["plain"] > 1e-3  # the repository's updates move the general answers...
+    assert kl["anchored"] < 0.5 * kl["plain"]  # ...and the anchor holds most of that back
+
+
+def test_anchors_regularise_an_update_but_never_make_one(tiny_qwen2_dir, parts):
+    config, _, pool, groups = parts
+    failed = [[replace(r, status="failed", reward=0.0) for r in g] for g in groups]
+    metrics = Trainer(config, tiny_qwen2_dir).step(failed, pool)
+    assert metrics["skipped_update"] == 1.0 and "anchor_kl" not in metrics
+
+
+def test_the_phase_hands_each_step_its_anchors(tiny_qwen2_dir, parts, tmp_path):
+    from rl.rollout import RolloutBatch
+
+    config, engine, pool, groups = parts
+    config = replace(config, run_dir=str(tmp_path))
+    source = SimpleNamespace(
+        load=lambda record: None,  # never called: the phase is given its tasks
+        collect=lambda *a, **k: RolloutBatch([r for g in groups for r in g], 1, 1.0, 1.0, 1))
+    phase = Phase(config, engine, Trainer(config, tiny_qwen2_dir), [add_task(0), add_task(1)], source=source,
+                  anchors=pool)
+    record = phase.one_step()
+    chosen = for_step(pool, config.anchor.per_step, config.seed, 1)
+    assert record["anchor_tokens"] == sum(len(a.completion_ids) for a in chosen) and record["anchor_kl"] >= 0
+    engine.set_adapter(None)
+
+
+def test_anchor_settings_are_checked(tiny_qwen2_dir, tmp_path):
+    data = tiny_config(tiny_qwen2_dir, tmp_path).as_dict()
+    for bad, message in (({"per_step": 8, "pool": 4}, "anchor.pool"), ({"coef": -1.0}, "anchor.coef"),
+                         ({"per_step": -1}, "anchor.per_step"), ({"size": 3}, "unknown key")):
+        with pytest.raises(ConfigError, match=message):
+            config_from_dict({**data, "anchor": {**data["anchor"], **bad}})
