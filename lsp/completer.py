@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from lsp import context as ctxmod
@@ -56,6 +57,8 @@ class Completer:
         self.stats = CompleterStats()
         self._inflight: dict[str, asyncio.Task[Any]] = {}
         self._late: dict[str, asyncio.Task[Any]] = {}
+        self._late_generation: dict[str, Callable[[], None]] = {}
+        """uri -> stops the samples a late result is still generating (its checks still finish)."""
         self._ranked: dict[str, tuple[str, list[Snippet]]] = {}
         """uri -> (query, ranking): reused while the query is unchanged, so edits elsewhere (which shift
         BM25 statistics a little) do not reshuffle the snippets that open the prompt."""
@@ -80,6 +83,9 @@ class Completer:
         try:
             if s.debounce_ms:
                 await asyncio.sleep(s.debounce_ms / 1000)
+            stop = self._late_generation.pop(doc.uri, None)
+            if stop is not None:  # a new engine request goes first: the older late result keeps what it has
+                stop()
             await self.client.ready()
             adapter = await self.adapter_for(doc)
             t0 = time.perf_counter()
@@ -146,7 +152,7 @@ class Completer:
         is sent later through ``on_late_check``."""
         old = self._late.pop(doc.uri, None)
         if old is not None:
-            old.cancel()  # a new engine request: the older pending result is about another cursor
+            old.cancel()  # a new checked request: the older pending result is about another cursor
         selection, note = await self._select(doc, ctx, checks, cursor, adapter)
         if selection is None or note is None:
             return "", None
@@ -154,6 +160,8 @@ class Completer:
             self.stats.num_checked_late += 1
             self._late[doc.uri] = asyncio.ensure_future(
                 self._late_result(doc, selection, note, cursor, line, character))
+            if selection.generating:
+                self._late_generation[doc.uri] = selection.stop_generating
         if self.on_check is not None:
             self.on_check(doc, Suggestion(selection.candidate.text, line, character, cursor.line_prefix, "engine",
                                           ctx.mode, check=note, adapter=adapter))
@@ -173,7 +181,8 @@ class Completer:
             return None, None
         self.stats.num_checked += 1
         self.stats.num_checked_passing += bool(selection.verdict and selection.verdict.passed)
-        return selection, CheckNote(checks.function, checks.def_line, selection.verdict, len(selection.candidates),
+        count = k if selection.generating else len(selection.candidates)
+        return selection, CheckNote(checks.function, checks.def_line, selection.verdict, count,
                                     final=selection.late is None)
 
     def pending_check(self, uri: str) -> asyncio.Task[Any] | None:
@@ -188,7 +197,8 @@ class Completer:
         changed = final.candidate.text != shown.candidate.text
         before, after = doc.text[: cursor.offset], doc.text[cursor.offset :]
         self.cache.put(doc.uri, doc.version, line, character, before, after, final.candidate.text)
-        done = dataclasses.replace(note, verdict=final.verdict, final=True, changed=changed)
+        done = dataclasses.replace(note, verdict=final.verdict, final=True, changed=changed,
+                                   num_candidates=len(final.candidates))
         suggestion = Suggestion(final.candidate.text, line, character, cursor.line_prefix, "engine",
                                 ctxmod.Mode.MULTI_LINE, check=done)
         if self._late.get(doc.uri) is asyncio.current_task():
@@ -225,7 +235,8 @@ class Completer:
         if selection.late is None:
             return Completion(ctx, "", shown, note, shown, shown_ms, generation_ms)
         final = await selection.late
-        note = dataclasses.replace(note, verdict=final.verdict, final=True, changed=final.candidate.text != shown)
+        note = dataclasses.replace(note, verdict=final.verdict, final=True, changed=final.candidate.text != shown,
+                                   num_candidates=len(final.candidates))
         return Completion(ctx, "", final.candidate.text, note, shown, shown_ms, generation_ms)
 
     def context(self, doc: Document, line: int, character: int,

@@ -6,7 +6,9 @@ once, while the other samples are still generating. A passing candidate that not
 (every candidate the model ranks higher failed, and the samples still generating already rank lower) is
 shown at once and the engine request stopped; so is a passing ``settle_on`` candidate (the greedy
 suggestion an unchecked request would show: when it passes, sampling more cannot improve what the user
-gets, only delay it). Otherwise the deadline runs from the first finished candidate.
+gets, only delay it). Otherwise the deadline runs from the first finished (non-empty) candidate, whether
+or not the other samples are still generating: what is known then is shown, and the rest of the
+generation and the checks continue in the late result.
 
 Invariants: a candidate is shown as checked only with a verdict from its own finished run; a cancelled
 selection cancels its pending runs (those not started never start); the late result never blocks the
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from lsp import postprocess
@@ -38,10 +40,15 @@ class Selection:
     verdicts: dict[int, Verdict] = field(default_factory=dict)
     late: asyncio.Task[Selection] | None = None
     """Set when checks were still running at the deadline: resolves to the final selection."""
+    generating: bool = False
+    """Shown while samples were still generating: ``candidates`` are those cut so far."""
+    stop_generating: Callable[[], None] = lambda: None
+    """Ends that generation (the late result then chooses among the candidates cut so far)."""
     first_candidate_ms: float = 0.0
     """From the start of the request to the first finished candidate."""
     generation_ms: float = 0.0
-    """From the start of the request to the end of generation (every sample cut, or stopped early)."""
+    """From the start of the request to the end of generation (every sample cut, or stopped early), or to
+    the moment shown when the deadline came while samples were still generating."""
 
 
 CheckRun = Callable[[Candidate], Awaitable[Verdict]]
@@ -82,10 +89,10 @@ class _Round:
         self.changed.set()
 
     def _freeze(self, c: Candidate) -> None:
-        self.first_at = self.first_at or time.perf_counter()
         self.frozen[c.index] = c
         self.bounds.pop(c.index, None)
         if c.text and c.text not in self._seen:  # identical texts are checked once
+            self.first_at = self.first_at or time.perf_counter()  # the deadline runs from the first to show
             self._seen.add(c.text)
             self.runs[c.index] = asyncio.ensure_future(self.check(c))
             self.runs[c.index].add_done_callback(lambda _: self.changed.set())
@@ -119,46 +126,68 @@ def _model_key(logprob: float | None, index: int) -> tuple[float, int]:
 async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: CheckRun,
                  deadline_s: float, max_lines: int = 12, settle_on: int | None = None) -> Selection | None:
     """The candidate to show (None: every candidate was empty). Returns as soon as the best possible
-    candidate, or the ``settle_on`` sample, is known to pass (the engine request is then stopped), else
-    when generation has ended and every check has finished or ``deadline_s`` has passed since the first
-    candidate."""
+    candidate, or the ``settle_on`` sample, is known to pass (the engine request is then stopped), when
+    generation has ended and every check has finished, or ``deadline_s`` after the first candidate, even
+    while other samples still generate: they and their checks go on in ``Selection.late``."""
     start = time.perf_counter()
     rnd = _Round(check, settle_on)
     reader = asyncio.ensure_future(rnd.read(stream, ctx, max_lines))
     try:
-        while not rnd.settled():
-            if reader.done():
-                reader.result()  # an engine error ends the selection
-                deadline = (rnd.first_at or start) + deadline_s
-                if all(t.done() for t in rnd.runs.values()) or time.perf_counter() >= deadline:
-                    break
-            rnd.changed.clear()
-            timeout = max(0.0, (rnd.first_at or start) + deadline_s - time.perf_counter()) if reader.done() else None
-            waiter = asyncio.ensure_future(rnd.changed.wait())
-            await asyncio.wait({waiter}, timeout=timeout)
-            waiter.cancel()
+        await _wait(rnd, reader, lambda: None if rnd.first_at is None else rnd.first_at + deadline_s)
     except BaseException:
-        reader.cancel()
-        for task in rnd.runs.values():
-            task.cancel()
+        await _stop(reader, rnd.runs.values())
         raise
     settled = rnd.settled()
-    if not reader.done():  # settled early: stop generating (closing the stream aborts the request)
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-    generated_at = rnd.read_done_at or time.perf_counter()
+    if settled and not reader.done():  # stop generating (closing the stream aborts the request)
+        await _stop(reader, ())
     shown = rnd.checked()
-    if not shown:
+    if not shown:  # generation ended with nothing to show (the deadline needs a first candidate)
         return None
     selection = _choose(shown, rnd.runs, settle_on if settled else None)
     selection.first_candidate_ms = ((rnd.first_at or start) - start) * 1000
-    selection.generation_ms = (generated_at - start) * 1000
+    selection.generation_ms = ((rnd.read_done_at or time.perf_counter()) - start) * 1000
     if settled:  # nothing still running can change the choice: no late result
         for task in rnd.runs.values():
             task.cancel()
-    elif any(not t.done() for t in rnd.runs.values()):
-        selection.late = asyncio.ensure_future(_final(shown, rnd.runs))
+    elif not reader.done() or any(not t.done() for t in rnd.runs.values()):
+        selection.generating = not reader.done()
+        selection.stop_generating = reader.cancel
+        selection.late = asyncio.ensure_future(_final(rnd, reader))
+        selection.late.add_done_callback(lambda task: _abandon(task, rnd, reader))
     return selection
+
+
+def _abandon(late: asyncio.Task[Selection], rnd: _Round, reader: asyncio.Task[None]) -> None:
+    """A late result cancelled (even before it started) stops its generation and its checks."""
+    if late.cancelled():
+        reader.cancel()
+        for task in rnd.runs.values():
+            task.cancel()
+
+
+async def _wait(rnd: _Round, reader: asyncio.Task[None], deadline: Callable[[], float | None]) -> None:
+    """Until a candidate settles the round, generation has ended and every check has finished, or the
+    ``deadline()`` (None: not running yet) has passed. An engine error ends the wait by raising."""
+    while not rnd.settled():
+        if reader.done():
+            if not reader.cancelled():  # cancelled: generation was stopped, what was cut stays
+                reader.result()
+            if all(t.done() for t in rnd.runs.values()):
+                return
+        limit, now = deadline(), time.perf_counter()
+        if limit is not None and now >= limit:
+            return
+        rnd.changed.clear()
+        waiter = asyncio.ensure_future(rnd.changed.wait())
+        await asyncio.wait({waiter}, timeout=None if limit is None else limit - now)
+        waiter.cancel()
+
+
+async def _stop(reader: asyncio.Task[None], runs: Iterable[asyncio.Task[Verdict]]) -> None:
+    for task in runs:
+        task.cancel()
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
 
 
 def _done_verdicts(runs: dict[int, asyncio.Task[Verdict]]) -> dict[int, Verdict]:
@@ -180,11 +209,22 @@ def _choose(candidates: list[Candidate], runs: dict[int, asyncio.Task[Verdict]],
     return Selection(model_order(candidates)[0], None, candidates, verdicts)
 
 
-async def _final(candidates: list[Candidate], runs: dict[int, asyncio.Task[Verdict]]) -> Selection:
+async def _final(rnd: _Round, reader: asyncio.Task[None]) -> Selection:
+    """The choice once generation has ended (or a candidate settled the round) and every check has
+    finished; cancelling it stops the generation and the checks still running. An engine error after the
+    deadline ends generation: the choice is among the candidates cut before it."""
     try:
-        await asyncio.wait(list(runs.values()))
+        with contextlib.suppress(Exception):
+            await _wait(rnd, reader, lambda: None)
+        settled = rnd.settled()
+        if not reader.done():
+            await _stop(reader, ())
+        if settled:
+            for task in rnd.runs.values():
+                task.cancel()
+        else:
+            await asyncio.gather(*rnd.runs.values(), return_exceptions=True)
     except asyncio.CancelledError:
-        for task in runs.values():
-            task.cancel()
+        await _stop(reader, rnd.runs.values())
         raise
-    return _choose(candidates, runs)
+    return _choose(rnd.checked(), rnd.runs, rnd.settle_on if settled else None)

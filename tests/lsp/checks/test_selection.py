@@ -145,3 +145,46 @@ async def test_a_failing_greedy_suggestion_settles_nothing():
     snaps = [final_snapshot("return 0", "return n", logprobs=[-1.0, -2.0])]
     sel = await select(stream(snaps, []), CTX, checker(results, []), 5, settle_on=0)
     assert sel.candidate.text == "return n" and sel.verdict.passed
+
+
+def slow_second(first: str, second: str, steps: int) -> list[list[Sample]]:
+    """Sample 0 finishes at once; sample 1 keeps generating for ``steps`` snapshots, then finishes."""
+    return ([[Sample(0, first, -1.0, True), Sample(1, "ret", -2.0)]]
+            + [[Sample(0, first, -1.0, True), Sample(1, "ret", -2.0)] for _ in range(steps)]
+            + [[Sample(0, first, -1.0, True), Sample(1, second, -2.0, True)]])
+
+
+async def test_the_deadline_runs_from_the_first_candidate_even_while_others_generate():
+    closed: list[bool] = []
+    results = {"return 1": (0.0, verdict(0)), "return 2": (0.0, verdict(2))}
+    start = asyncio.get_running_loop().time()
+    sel = await select(stream(slow_second("return 1", "return 2", 20), closed, delay_s=0.05), CTX,
+                       checker(results, []), deadline_s=0.2)
+    shown_after = asyncio.get_running_loop().time() - start
+    assert shown_after < 0.6  # not the 1.1 s the second sample takes to finish
+    assert sel.candidate.text == "return 1" and not sel.verdict.passed  # what is known: it fails, shown marked
+    assert sel.generating and sel.late is not None and closed == []
+    final = await sel.late
+    assert final.candidate.text == "return 2" and final.verdict.passed and closed == [True]
+
+
+async def test_stopping_a_late_generation_keeps_what_was_cut():
+    closed: list[bool] = []
+    results = {"return 1": (0.0, verdict(1)), "return 2": (0.0, verdict(2))}
+    sel = await select(stream(slow_second("return 1", "return 2", 200), closed, delay_s=0.05), CTX,
+                       checker(results, []), deadline_s=0.1)
+    assert sel.generating
+    sel.stop_generating()
+    final = await asyncio.wait_for(sel.late, 2)
+    assert final.candidate.text == "return 1" and final.verdict.num_passed == 1 and closed == [True]
+
+
+async def test_cancelling_a_late_result_stops_its_generation():
+    closed: list[bool] = []
+    results = {"return 1": (0.0, verdict(0)), "return 2": (0.0, verdict(2))}
+    sel = await select(stream(slow_second("return 1", "return 2", 200), closed, delay_s=0.05), CTX,
+                       checker(results, []), deadline_s=0.1)
+    sel.late.cancel()
+    await asyncio.gather(sel.late, return_exceptions=True)
+    await asyncio.sleep(0.1)
+    assert closed == [True]
