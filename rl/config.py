@@ -148,7 +148,11 @@ class AnchorSettings:
     per_step: int = 0
     """Anchor prompts per training step; 0: no anchor (no pool is built, the step is unchanged)."""
     coef: float = 1.0
-    """Weight of the anchor's token-mean KL next to the step's own token-mean loss."""
+    """Weight of the anchor's token-mean loss next to the step's own token-mean loss."""
+    loss: str = "kl"
+    """"kl": KL(base || adapter) over the whole vocabulary at each answer token (zero at the base: pulls back
+    only what moved); "nll": the answer tokens' negative log-likelihood (the base's greedy choices as hard
+    targets: holds each greedy argmax with a gradient the size of the step's own, even before anything moved)."""
     pool: int = 64
     max_tokens: int = 256
     """Longest base answer kept in the pool (the KL costs a vocabulary-wide softmax per answer token)."""
@@ -156,6 +160,7 @@ class AnchorSettings:
     def __post_init__(self) -> None:
         _check(self.per_step >= 0, "anchor.per_step must be >= 0")
         _check(self.coef >= 0, "anchor.coef must be >= 0")
+        _check(self.loss in ("kl", "nll"), "anchor.loss must be kl or nll")
         _check(self.pool >= max(1, self.per_step), "anchor.pool must be >= max(1, anchor.per_step)")
         _check(self.max_tokens >= 1, "anchor.max_tokens must be >= 1")
 

@@ -58,23 +58,38 @@ def test_a_steps_anchors_are_fixed_by_seed_and_step():
     assert len(for_step(pool[:2], 3, 1, 1)) == 2
 
 
-def test_the_anchor_kl_is_zero_at_the_base_and_holds_a_drifting_adapter_back(tiny_qwen2_dir, parts):
+def greedy_agreement(trainer, pool) -> float:
+    """Fraction of the answers' tokens that are still the model's argmax (the base's greedy choices)."""
+    with torch.no_grad():
+        logits = trainer.completion_logits(pool)
+    hits = sum(int((x.argmax(-1) == torch.tensor(a.completion_ids)).sum()) for x, a in zip(logits, pool))
+    return hits / sum(len(a.completion_ids) for a in pool)
+
+
+@pytest.mark.parametrize("loss", ["kl", "nll"])
+def test_the_anchor_holds_a_drifting_adapter_back(tiny_qwen2_dir, parts, loss):
     config, _, pool, groups = parts
-    kl = {}
+    config = replace(config, anchor=replace(config.anchor, loss=loss))
+    kl, agree = {}, {}
     for name, anchors in (("plain", ()), ("anchored", pool)):
         torch.manual_seed(0)
         trainer = Trainer(config, tiny_qwen2_dir)
         with torch.no_grad():
             at_base, tokens = trainer.anchor_kl(pool)
         assert abs(float(at_base)) < 1e-5 and tokens == sum(len(a.completion_ids) for a in pool)
+        assert greedy_agreement(trainer, pool) == 1.0  # the pool is the base's greedy answers
         for _ in range(4):
             metrics = trainer.step(groups, anchors)
         assert metrics["skipped_update"] == 0.0
-        assert ("anchor_kl" in metrics) == bool(anchors)
+        assert (f"anchor_{loss}" in metrics) == bool(anchors)
         with torch.no_grad():
             kl[name] = float(trainer.anchor_kl(pool)[0]) / tokens
-    assert kl["plain"] > 1e-3  # the repository's updates move the general answers...
-    assert kl["anchored"] < 0.5 * kl["plain"]  # ...and the anchor holds most of that back
+        agree[name] = greedy_agreement(trainer, pool)
+    assert kl["plain"] > 1e-3 and agree["plain"] < 0.9  # the repository's updates move the general answers...
+    if loss == "kl":  # ...the KL holds most of the distribution back
+        assert kl["anchored"] < 0.5 * kl["plain"]
+    else:  # ...the NLL holds the greedy choices (sharpening them: the distribution may move further)
+        assert agree["anchored"] > agree["plain"] + 0.1
 
 
 def test_anchors_regularise_an_update_but_never_make_one(tiny_qwen2_dir, parts):
@@ -103,6 +118,7 @@ def test_the_phase_hands_each_step_its_anchors(tiny_qwen2_dir, parts, tmp_path):
 def test_anchor_settings_are_checked(tiny_qwen2_dir, tmp_path):
     data = tiny_config(tiny_qwen2_dir, tmp_path).as_dict()
     for bad, message in (({"per_step": 8, "pool": 4}, "anchor.pool"), ({"coef": -1.0}, "anchor.coef"),
-                         ({"per_step": -1}, "anchor.per_step"), ({"size": 3}, "unknown key")):
+                         ({"per_step": -1}, "anchor.per_step"), ({"size": 3}, "unknown key"),
+                         ({"loss": "l2"}, "anchor.loss")):
         with pytest.raises(ConfigError, match=message):
             config_from_dict({**data, "anchor": {**data["anchor"], **bad}})
