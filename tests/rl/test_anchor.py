@@ -62,7 +62,7 @@ def greedy_agreement(trainer, pool) -> float:
     """Fraction of the answers' tokens that are still the model's argmax (the base's greedy choices)."""
     with torch.no_grad():
         logits = trainer.completion_logits(pool)
-    hits = sum(int((x.argmax(-1) == torch.tensor(a.completion_ids)).sum()) for x, a in zip(logits, pool))
+    hits = sum(int((x.argmax(-1) == torch.tensor(a.completion_ids)).sum()) for x, a in zip(logits, pool, strict=True))
     return hits / sum(len(a.completion_ids) for a in pool)
 
 
