@@ -98,6 +98,14 @@ class _Round:
             self.runs[c.index].add_done_callback(lambda _: self.changed.set())
         self.changed.set()
 
+    def showable(self) -> bool:
+        """Whether the deadline may show something now: the ``settle_on`` sample (the suggestion an unchecked
+        request shows) is cut, or a candidate is known to pass; a shorter, sampled candidate that happened to
+        finish first is never shown in place of the usual suggestion before its checks pass."""
+        if self.settle_on is None or self.settle_on in self.frozen:
+            return True
+        return any(v.passed for v in _done_verdicts(self.runs).values())
+
     def checked(self) -> list[Candidate]:
         """The candidates being checked (non-empty, distinct), in sample order."""
         return [self.frozen[i] for i in sorted(self.runs)]
@@ -133,7 +141,7 @@ async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: 
     rnd = _Round(check, settle_on)
     reader = asyncio.ensure_future(rnd.read(stream, ctx, max_lines))
     try:
-        await _wait(rnd, reader, lambda: None if rnd.first_at is None else rnd.first_at + deadline_s)
+        await _wait(rnd, reader, lambda: rnd.first_at + deadline_s if rnd.first_at and rnd.showable() else None)
     except BaseException:
         await _stop(reader, rnd.runs.values())
         raise
@@ -143,7 +151,7 @@ async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: 
     shown = rnd.checked()
     if not shown:  # generation ended with nothing to show (the deadline needs a first candidate)
         return None
-    selection = _choose(shown, rnd.runs, settle_on if settled else None)
+    selection = _choose(shown, rnd.runs, settle_on if settled else None, settle_on)
     selection.first_candidate_ms = ((rnd.first_at or start) - start) * 1000
     selection.generation_ms = ((rnd.read_done_at or time.perf_counter()) - start) * 1000
     if settled:  # nothing still running can change the choice: no late result
@@ -195,7 +203,9 @@ def _done_verdicts(runs: dict[int, asyncio.Task[Verdict]]) -> dict[int, Verdict]
 
 
 def _choose(candidates: list[Candidate], runs: dict[int, asyncio.Task[Verdict]],
-            settled_on: int | None = None) -> Selection:
+            settled_on: int | None = None, usual: int | None = None) -> Selection:
+    """Shown unmarked when nothing is known to pass and checks are still running: the ``usual`` sample (what
+    an unchecked request shows) when it is among ``candidates``, else the model's first."""
     verdicts = _done_verdicts(runs)
     chosen = [c for c in candidates if c.index == settled_on and c.index in verdicts and verdicts[c.index].passed]
     if chosen:
@@ -206,7 +216,8 @@ def _choose(candidates: list[Candidate], runs: dict[int, asyncio.Task[Verdict]],
     passing = [c for c in rank(candidates, verdicts) if c.index in verdicts and verdicts[c.index].passed]
     if passing:  # a candidate already known to pass beats waiting
         return Selection(passing[0], verdicts[passing[0].index], candidates, verdicts)
-    return Selection(model_order(candidates)[0], None, candidates, verdicts)
+    fallback = [c for c in candidates if c.index == usual] or model_order(candidates)
+    return Selection(fallback[0], None, candidates, verdicts)
 
 
 async def _final(rnd: _Round, reader: asyncio.Task[None]) -> Selection:
@@ -227,4 +238,4 @@ async def _final(rnd: _Round, reader: asyncio.Task[None]) -> Selection:
     except asyncio.CancelledError:
         await _stop(reader, rnd.runs.values())
         raise
-    return _choose(rnd.checked(), rnd.runs, rnd.settle_on if settled else None)
+    return _choose(rnd.checked(), rnd.runs, rnd.settle_on if settled else None, rnd.settle_on)

@@ -188,3 +188,16 @@ async def test_cancelling_a_late_result_stops_its_generation():
     await asyncio.gather(sel.late, return_exceptions=True)
     await asyncio.sleep(0.1)
     assert closed == [True]
+
+
+async def test_a_sample_finishing_before_the_greedy_one_is_not_shown_in_its_place():
+    results = {"pass": (0.0, verdict(0)), "x = greedy\n    return x": (0.5, verdict(2))}
+    greedy_late = ([[Sample(0, "x = gre", -1.0), Sample(1, "pass", -0.1, True)]]
+                   + [[Sample(0, "x = gre", -1.0), Sample(1, "pass", -0.1, True)] for _ in range(6)]
+                   + [[Sample(0, "x = greedy\n    return x", -1.0, True), Sample(1, "pass", -0.1, True)]])
+    sel = await select(stream(greedy_late, [], delay_s=0.05), CTX, checker(results, []), deadline_s=0.05,
+                       settle_on=0)
+    assert sel.candidate.text == "x = greedy\n    return x"  # the usual suggestion, not the sample done first
+    assert sel.verdict is None and sel.late is not None  # shown at the deadline, its check still running
+    final = await sel.late
+    assert final.candidate.text == "x = greedy\n    return x" and final.verdict.passed
