@@ -172,20 +172,17 @@ class Trainer:
 
     def anchor_nll(self, samples: Sequence[Sample | Anchor]) -> tuple[torch.Tensor, int]:
         """(sum of the completion tokens' negative log-likelihood, token count): ``anchor.loss = "nll"``."""
-        total = torch.zeros(())
-        for s, logits in zip(samples, self.completion_logits(samples), strict=True):
-            lp = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(s.completion_ids)[:, None])
-            total = total - lp.sum()
-        return total, sum(len(s.completion_ids) for s in samples)
+        lp, mask = self.logprobs(samples, temperature=1.0)
+        return -(lp * mask).sum(), int(mask.sum())
 
     def _anchor_backward(self, anchor_micro) -> dict[str, float]:
         tokens = sum(len(s.completion_ids) for mb in anchor_micro for s in mb)
-        kl_sum = 0.0
+        total = 0.0
         for mb in anchor_micro:
-            kl, _ = self.anchor_kl(mb) if self.config.anchor.loss == "kl" else self.anchor_nll(mb)
-            (kl * (self.config.anchor.coef / max(1, tokens))).backward()
-            kl_sum += float(kl.detach())
-        return {f"anchor_{self.config.anchor.loss}": kl_sum / max(1, tokens), "anchor_tokens": float(tokens)}
+            loss, _ = self.anchor_kl(mb) if self.config.anchor.loss == "kl" else self.anchor_nll(mb)
+            (loss * (self.config.anchor.coef / max(1, tokens))).backward()
+            total += float(loss.detach())
+        return {f"anchor_{self.config.anchor.loss}": total / max(1, tokens), "anchor_tokens": float(tokens)}
 
     def _samples(self, groups: Sequence[Sequence[Rollout]]) -> list[Sample]:
         samples = []
