@@ -7,12 +7,19 @@ next-token distribution to the adapter's, at each token of the base's answers: z
 the base, so it pulls back only what the repository's updates moved, and it cannot teach the general tasks
 (the answers are the base's own, passing or not, and their prompts are decontaminated against every eval set).
 
+Prompt kinds (``anchor.prompts``): ``mbpp``, the task as the MBPP/MBPP+ evals prompt it (problem text and one
+example assert); ``signature``, the same task laid out as HumanEval prompts a model (the reference's imports and
+signature, the problem text and one doctest example in the docstring), so both kinds of general request hold.
+The pool's tasks take the kinds in turn.
+
 Run directory: ``anchor.jsonl`` holds the pool (written once, from the base model, before any adapter is set);
 a resumed run reads it back, and each step's anchors are a pure function of (seed, step).
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import logging
 import random
 from collections.abc import Sequence
@@ -35,9 +42,43 @@ class Anchor:
     completion_ids: list[int]
 
 
-def build_pool(engine: Any, tasks: Sequence[Any], size: int, max_tokens: int, seed: int) -> list[Anchor]:
+def signature_task(task: Any) -> Any | None:
+    """``task`` (``rl.tasks.RLTask``) laid out as a HumanEval prompt: imports, the reference's signature and a
+    docstring with the problem text and its first assert as a doctest; None when the entry point is no
+    function of the reference."""
+    from rl.tasks import entry_header
+
+    found = entry_header(task.reference, task.entry_point)
+    if found is None or not found[1].startswith("def "):
+        return None
+    imports, header = found
+    text = task.instruction.split('"""')[1] if task.instruction.count('"""') >= 2 else task.instruction
+    lines = [line for line in text.strip().splitlines() if not line.lstrip().startswith("assert ")]
+    doc = [*lines, *(_doctest(task.tests[0]) if task.tests else [])]
+    body = "\n".join(f"    {line}".rstrip() for line in doc)
+    prompt = "\n".join([*imports, "", "", header, f'    """{body.lstrip()}', '    """', ""]).lstrip("\n")
+    return dataclasses.replace(task, task_id=f"{task.task_id}/signature", instruction=prompt)
+
+
+def _doctest(assertion: str) -> list[str]:
+    """``assert f(x) == y`` as ``>>> f(x)`` / ``y``; any other assert as ``>>> <expression>`` / ``True``."""
+    try:
+        node = ast.parse(assertion.strip()).body[0]
+    except (SyntaxError, IndexError):
+        return []
+    if not isinstance(node, ast.Assert):
+        return []
+    test = node.test
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+        return ["", f">>> {ast.unparse(test.left)}", ast.unparse(test.comparators[0])]
+    return ["", f">>> {ast.unparse(test)}", "True"]
+
+
+def build_pool(engine: Any, tasks: Sequence[Any], size: int, max_tokens: int, seed: int,
+               kinds: Sequence[str] = ("mbpp",)) -> list[Anchor]:
     """Greedy answers of ``engine``'s base model (no adapter may be set) to ``size`` of ``tasks`` (chat tasks,
-    ``rl.tasks.RLTask``), prompted exactly as the evals and the chat rollouts prompt them."""
+    ``rl.tasks.RLTask``), prompted exactly as the evals and the chat rollouts prompt them; the tasks take
+    ``kinds`` in turn (a task with no ``signature`` form keeps its ``mbpp`` one)."""
     from evals.prompts import PromptMode, build_prompt
     from inference.sampling import SamplingParams
     from rl.rollout import eval_task, run_requests
@@ -45,6 +86,8 @@ def build_pool(engine: Any, tasks: Sequence[Any], size: int, max_tokens: int, se
     if engine.adapter_key is not None:
         raise RuntimeError(f"the anchor pool is the base model's answers, but adapter {engine.adapter_key} is set")
     chosen = random.Random(seed).sample(list(tasks), min(size, len(tasks)))
+    chosen = [(signature_task(t) or t) if kinds[i % len(kinds)] == "signature" else t
+              for i, t in enumerate(chosen)]
     requests = []
     for task in chosen:
         prompt = build_prompt(eval_task(task), PromptMode.CHAT, engine.tokenizer)

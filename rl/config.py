@@ -142,8 +142,8 @@ class TrainSettings:
 @dataclass
 class AnchorSettings:
     """The general-skill anchor of a training step (rl/anchor.py): the base model's own greedy answers to
-    ``pool`` general coding prompts (MBPP's train split, decontaminated), ``per_step`` of them distilled back
-    into the adapter at each step with weight ``coef`` (full-vocabulary KL to the base at every answer token)."""
+    ``pool`` general coding prompts (MBPP's train split, decontaminated; as MBPP or HumanEval lay them out),
+    ``per_step`` of them distilled back into the adapter at each step with weight ``coef``."""
 
     per_step: int = 0
     """Anchor prompts per training step; 0: no anchor (no pool is built, the step is unchanged)."""
@@ -154,6 +154,9 @@ class AnchorSettings:
     only what moved); "nll": the answer tokens' negative log-likelihood (the base's greedy choices as hard
     targets: holds each greedy argmax with a gradient the size of the step's own, even before anything moved)."""
     pool: int = 64
+    prompts: tuple[str, ...] = ("mbpp",)
+    """Prompt kinds of the pool, taken in turn (rl/anchor.py): "mbpp" (as the MBPP evals prompt) and
+    "signature" (the same tasks laid out as HumanEval prompts: signature and docstring)."""
     max_tokens: int = 256
     """Longest base answer kept in the pool (the KL costs a vocabulary-wide softmax per answer token)."""
 
@@ -163,6 +166,9 @@ class AnchorSettings:
         _check(self.loss in ("kl", "nll"), "anchor.loss must be kl or nll")
         _check(self.pool >= max(1, self.per_step), "anchor.pool must be >= max(1, anchor.per_step)")
         _check(self.max_tokens >= 1, "anchor.max_tokens must be >= 1")
+        self.prompts = tuple(self.prompts)
+        _check(bool(self.prompts) and all(p in ("mbpp", "signature") for p in self.prompts),
+               "anchor.prompts must be a non-empty list of mbpp, signature")
 
 
 @dataclass

@@ -126,7 +126,7 @@ def anchor_pool(config: RLConfig, engine: Any) -> list[Any]:
     settings = config.anchor
     return load_or_build(Path(config.run_dir), lambda: build_pool(
         engine, clean_source(config, "mbpp-train", from_mbpp("train")), settings.pool, settings.max_tokens,
-        config.seed))
+        config.seed, settings.prompts))
 
 
 def task_source(config: RLConfig) -> Any:

@@ -82,8 +82,9 @@ def instruction_with_example(text: str, first_assert: str) -> str:
     return f'"""\n{text.strip()}\n{first_assert.strip()}\n"""\n'
 
 
-def wrong_solution(reference: str, entry_point: str) -> str | None:
-    """The reference's imports + the entry point with the same signature returning None."""
+def entry_header(reference: str, entry_point: str) -> tuple[list[str], str] | None:
+    """The reference's top-level imports and the entry point's header line (``def f(a, b=1):`` with the
+    same signature, or ``class C:``); None when the reference does not parse or define it."""
     try:
         tree = ast.parse(reference)
     except SyntaxError:
@@ -91,11 +92,21 @@ def wrong_solution(reference: str, entry_point: str) -> str | None:
     imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry_point:
-            return "\n".join([*imports, f"def {entry_point}({ast.unparse(node.args)}):", "    return None", ""])
-    for node in tree.body:  # entry point is a class: an empty one
+            returns = f" -> {ast.unparse(node.returns)}" if node.returns is not None else ""
+            return imports, f"def {entry_point}({ast.unparse(node.args)}){returns}:"
+    for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == entry_point:
-            return "\n".join([*imports, f"class {entry_point}:", "    pass", ""])
+            return imports, f"class {entry_point}:"
     return None
+
+
+def wrong_solution(reference: str, entry_point: str) -> str | None:
+    """The reference's imports + the entry point with the same signature returning None (a class: empty)."""
+    found = entry_header(reference, entry_point)
+    if found is None:
+        return None
+    imports, header = found
+    return "\n".join([*imports, header, "    pass" if header.startswith("class") else "    return None", ""])
 
 
 def validate(tasks: Sequence[RLTask], limits: Limits | None = None, concurrency: int = 2, backend: str = "auto",

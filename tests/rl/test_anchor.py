@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rl.anchor import Anchor, build_pool, for_step, load_or_build
+from rl.anchor import Anchor, build_pool, for_step, load_or_build, signature_task
 from rl.config import ConfigError, config_from_dict
 from rl.trainer import Trainer
 from rl.training_phase import Phase, make_engine
@@ -119,6 +119,31 @@ def test_anchor_settings_are_checked(tiny_qwen2_dir, tmp_path):
     data = tiny_config(tiny_qwen2_dir, tmp_path).as_dict()
     for bad, message in (({"per_step": 8, "pool": 4}, "anchor.pool"), ({"coef": -1.0}, "anchor.coef"),
                          ({"per_step": -1}, "anchor.per_step"), ({"size": 3}, "unknown key"),
-                         ({"loss": "l2"}, "anchor.loss")):
+                         ({"loss": "l2"}, "anchor.loss"), ({"prompts": ["humaneval"]}, "anchor.prompts"),
+                         ({"prompts": []}, "anchor.prompts")):
         with pytest.raises(ConfigError, match=message):
             config_from_dict({**data, "anchor": {**data["anchor"], **bad}})
+
+
+def test_a_signature_prompt_is_the_task_laid_out_as_humaneval_lays_out_its_prompts():
+    task = replace(add_task(3), reference="import math\n\ndef add3(x: int, y=0) -> int:\n    return x + 3\n",
+                   tests=("assert add3(1) == 4", "assert add3(2) == 5"))
+    sig = signature_task(task)
+    assert sig.task_id == "t/3/signature" and sig.tests == task.tests and sig.reference == task.reference
+    assert sig.instruction == ('import math\n\n\ndef add3(x: int, y=0) -> int:\n    """Add 3 to x.\n\n'
+                               '    >>> add3(1)\n    4\n    """\n')
+    compile(sig.instruction + "    pass\n", "sig", "exec")
+    other = signature_task(replace(task, tests=("assert set(add3(1)) == {4} or True",)))
+    assert ">>> set(add3(1)) == {4} or True\n    True" in other.instruction
+    assert signature_task(replace(task, reference="class add3:\n    pass\n")) is None
+    assert signature_task(replace(task, reference="def (:")) is None
+
+
+def test_the_pool_takes_the_prompt_kinds_in_turn(parts):
+    _, engine, _, _ = parts
+    tasks = [add_task(i) for i in range(6)] + [replace(add_task(9), reference="class add9:\n    pass\n")]
+    pool = build_pool(engine, tasks, size=7, max_tokens=4, seed=3, kinds=("mbpp", "signature"))
+    ids = [a.task_id for a in pool]
+    assert len(ids) == 7 and sum(i.endswith("/signature") for i in ids) in (3, 2)  # add9 keeps its mbpp form
+    signature = build_pool(engine, tasks[:2], size=2, max_tokens=4, seed=3, kinds=("signature",))
+    assert all(a.task_id.endswith("/signature") for a in signature)
