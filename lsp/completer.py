@@ -34,7 +34,7 @@ MAX_RANKED_DOCS = 64
 """Documents whose last snippet ranking is kept (see ``Completer._ranked``)."""
 CHECK_TEMPERATURE = 0.7
 """Sampling temperature of the k checked candidates but the first, which is the greedy suggestion an
-unchecked request would show (``greedy_first``): checking can add passing candidates, never lose it."""
+unchecked request would show: checking can add passing candidates, never lose it."""
 
 
 class Completer:
@@ -169,14 +169,20 @@ class Completer:
 
     async def _select(self, doc: Document, ctx: ctxmod.CompletionContext, checks: Any, cursor: ctxmod.Cursor,
                       adapter: str | None = None) -> tuple[Selection | None, CheckNote | None]:
-        """k candidates from one engine request, checked; the selection and its note (None: all empty)."""
+        """k checked candidates; the selection and its note (None: all empty). The greedy suggestion (what an
+        unchecked request shows) is decoded alone first; the other k - 1 samples are asked for, in one n > 1
+        request sharing the cached prompt, only when it fails its checks (``selection.select``, staged)."""
         assert self.checker is not None
         s, k = self.settings, self.checker.settings.candidates
-        gen = Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=CHECK_TEMPERATURE,
-                         prefix=None if ctx.snippets else ctx.prefix, suffix=None if ctx.snippets else ctx.suffix,
-                         adapter=adapter, greedy_first=True)
-        selection = await self.checker.select(self.client.samples(gen, k), ctx, checks, doc.path, doc.text,
-                                              cursor.offset, s.max_lines, settle_on=0)  # 0: greedy_first
+
+        def gen(temperature: float) -> Generation:
+            return Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=temperature,
+                              prefix=None if ctx.snippets else ctx.prefix,
+                              suffix=None if ctx.snippets else ctx.suffix, adapter=adapter)
+
+        more = (lambda: self.client.samples(gen(CHECK_TEMPERATURE), k - 1)) if k > 1 else None
+        selection = await self.checker.select(self.client.samples(gen(0.0), 1), ctx, checks, doc.path, doc.text,
+                                              cursor.offset, s.max_lines, settle_on=0, more=more)
         if selection is None:
             return None, None
         self.stats.num_checked += 1

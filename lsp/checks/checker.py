@@ -16,7 +16,7 @@ from lsp.checks.executor import CheckExecutor
 from lsp.checks.finder import find_checks
 from lsp.checks.job import build_job
 from lsp.checks.ranker import Candidate
-from lsp.checks.selection import Selection, select
+from lsp.checks.selection import More, Selection, select
 from lsp.checks.suite_checks import CoverageSource
 from lsp.checks.test_index import TestIndex
 from lsp.checks.verdict import Verdict, distrust_tampering, merge
@@ -95,9 +95,9 @@ class Checker:
 
     async def select(self, stream: AsyncIterator[Samples], ctx: CompletionContext, checks: FunctionChecks,
                      path: str, text: str, offset: int, max_lines: int,
-                     settle_on: int | None = None) -> Selection | None:
-        """Check each candidate of ``stream`` spliced into ``text`` at ``offset``; the one to show
-        (``settle_on``: see ``selection.select``)."""
+                     settle_on: int | None = None, more: More | None = None) -> Selection | None:
+        """Check each candidate of ``stream`` (and of ``more``) spliced into ``text`` at ``offset``; the one to
+        show (``settle_on``, ``more``: see ``selection.select``)."""
         line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
 
         async def check(candidate: Candidate) -> Verdict:
@@ -109,7 +109,7 @@ class Checker:
                 parts.append(self.executor.run_suite(checks.suite, document, checks.of_suite()))
             return distrust_tampering(merge(list(await asyncio.gather(*parts))), line_prefix + candidate.text)
 
-        return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines, settle_on)
+        return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines, settle_on, more)
 
     def stats(self) -> dict[str, object]:
         """For ``codeloop/stats``: the sandbox in use, the test index's progress, the sandbox runs so far."""

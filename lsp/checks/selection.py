@@ -10,6 +10,11 @@ gets, only delay it). Otherwise the deadline runs from the first finished (non-e
 or not the other samples are still generating: what is known then is shown, and the rest of the
 generation and the checks continue in the late result.
 
+Staged (``more``): the first stream holds only the ``settle_on`` suggestion, decoded alone (not in a batch
+of k, so it comes as fast as an unchecked one); the other samples are asked for only when it fails its
+checks (their request finds the prompt in the engine's prefix cache). When the usual suggestion passes, the
+only latency the check adds is its own run.
+
 Invariants: a candidate is shown as checked only with a verdict from its own finished run; a cancelled
 selection cancels its pending runs (those not started never start); the late result never blocks the
 caller.
@@ -52,6 +57,8 @@ class Selection:
 
 
 CheckRun = Callable[[Candidate], Awaitable[Verdict]]
+More = Callable[[], AsyncIterator[Samples]]
+"""The second stage of a staged selection: opens the engine request of the other samples."""
 
 
 class _Round:
@@ -70,23 +77,42 @@ class _Round:
         self.changed = asyncio.Event()
         self._seen: set[str] = set()
 
-    async def read(self, stream: AsyncIterator[Samples], ctx: CompletionContext, max_lines: int) -> None:
+    async def read(self, stream: AsyncIterator[Samples], ctx: CompletionContext, max_lines: int,
+                   more: More | None = None) -> None:
         """Cut each sample as soon as more tokens could not change it and start its run; stop the stream
-        once every sample is cut."""
+        once every sample is cut. With ``more``: once ``stream``'s samples are cut, wait for the
+        ``settle_on`` candidate's verdict and read ``more()``'s samples (numbered after the first
+        stream's) only when it did not pass."""
+        await self._cut(stream, ctx, max_lines, 0)
+        if more is not None and not await self._usual_passed():
+            await self._cut(more(), ctx, max_lines, len(self.frozen))
+        self.read_done_at = time.perf_counter()
+        self.changed.set()
+
+    async def _cut(self, stream: AsyncIterator[Samples], ctx: CompletionContext, max_lines: int,
+                   offset: int) -> None:
         async with contextlib.aclosing(stream):  # type: ignore[type-var]
             async for batch in stream:
                 for s in batch.samples:
-                    if s.index in self.frozen:
+                    index = s.index + offset
+                    if index in self.frozen:
                         continue
                     if s.finished or postprocess.should_stop(s.text, ctx, max_lines):
-                        self._freeze(Candidate(s.index, postprocess.finish(s.text, ctx, max_lines), s.logprob))
+                        self._freeze(Candidate(index, postprocess.finish(s.text, ctx, max_lines), s.logprob))
                     else:
-                        self.bounds[s.index] = s.logprob
-                if batch.samples and all(s.index in self.frozen for s in batch.samples):
+                        self.bounds[index] = s.logprob
+                if batch.samples and all(s.index + offset in self.frozen for s in batch.samples):
                     break
         self.bounds.clear()
-        self.read_done_at = time.perf_counter()
-        self.changed.set()
+
+    async def _usual_passed(self) -> bool:
+        """Whether the ``settle_on`` candidate's run (once finished) passed; False when it has none (empty)."""
+        run = self.runs.get(self.settle_on) if self.settle_on is not None else None
+        if run is None:
+            return False
+        await asyncio.wait({run})
+        verdict = _done_verdicts(self.runs).get(self.settle_on)
+        return verdict is not None and verdict.passed
 
     def _freeze(self, c: Candidate) -> None:
         self.frozen[c.index] = c
@@ -132,14 +158,16 @@ def _model_key(logprob: float | None, index: int) -> tuple[float, int]:
 
 
 async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: CheckRun,
-                 deadline_s: float, max_lines: int = 12, settle_on: int | None = None) -> Selection | None:
+                 deadline_s: float, max_lines: int = 12, settle_on: int | None = None,
+                 more: More | None = None) -> Selection | None:
     """The candidate to show (None: every candidate was empty). Returns as soon as the best possible
     candidate, or the ``settle_on`` sample, is known to pass (the engine request is then stopped), when
     generation has ended and every check has finished, or ``deadline_s`` after the first candidate, even
-    while other samples still generate: they and their checks go on in ``Selection.late``."""
+    while other samples still generate: they and their checks go on in ``Selection.late``. ``more``: the
+    other samples' request, opened only once ``settle_on`` (from ``stream``) is known not to pass."""
     start = time.perf_counter()
     rnd = _Round(check, settle_on)
-    reader = asyncio.ensure_future(rnd.read(stream, ctx, max_lines))
+    reader = asyncio.ensure_future(rnd.read(stream, ctx, max_lines, more))
     try:
         await _wait(rnd, reader, lambda: rnd.first_at + deadline_s if rnd.first_at and rnd.showable() else None)
     except BaseException:

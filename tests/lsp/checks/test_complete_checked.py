@@ -19,12 +19,14 @@ DOC = 'def double(n):\n    """\n    >>> double(4)\n    8\n    """\n    @\n'.repl
 
 
 class ScriptedClient:
-    """An engine client whose n>1 requests answer ``choices`` (and single requests ``choices[0]``)."""
+    """An engine client whose sample requests answer ``choices`` in turn, one request after the other (and
+    whose single streamed requests answer ``choices[0]``)."""
 
     def __init__(self, choices: list[str]) -> None:
         self.choices = choices
         self.stats = ClientStats()
         self.requests: list[tuple[float, int]] = []
+        self.served = 0
 
     async def ready(self) -> None:
         return None
@@ -37,7 +39,9 @@ class ScriptedClient:
 
     async def samples(self, gen, n: int):
         self.requests.append((gen.temperature, n, gen.greedy_first))
-        yield Samples([Sample(i, self.choices[i % len(self.choices)], -float(i), True) for i in range(n)], True)
+        first, self.served = self.served, self.served + n
+        yield Samples([Sample(i, self.choices[(first + i) % len(self.choices)], -float(i), True)
+                       for i in range(n)], True)
 
     async def stream(self, gen):
         from lsp.engine_client import Chunk
@@ -60,9 +64,17 @@ def complete(workspace, choices, deadline_ms: int, checked: bool = True):
 
 def test_checked_complete_waits_for_the_final_choice(workspace):
     done, requests = complete(workspace, ["return n + 3\n\n\n", "return 2 * n\n\n\n"], deadline_ms=0)
-    assert requests == [(0.7, 2, True)]  # candidate 0 is the greedy suggestion, the rest sample
+    # the greedy suggestion alone first; it fails, so the other k - 1 candidates are sampled
+    assert requests == [(0.0, 1, False), (0.7, 1, False)]
     assert done.shown == "return n + 3" and done.text == "return 2 * n"
     assert done.check.final and done.check.changed and done.check.summary() == "passes 1/1 doctests"
+
+
+def test_a_passing_greedy_suggestion_asks_for_no_samples(workspace):
+    done, requests = complete(workspace, ["return 2 * n\n\n\n", "return n + 3\n\n\n"], deadline_ms=5000)
+    assert requests == [(0.0, 1, False)]
+    assert done.shown == done.text == "return 2 * n" and done.check.summary() == "passes 1/1 doctests"
+    assert done.check.final and not done.check.changed
 
 
 def test_unchecked_complete_is_the_greedy_request(workspace):

@@ -201,3 +201,63 @@ async def test_a_sample_finishing_before_the_greedy_one_is_not_shown_in_its_plac
     assert sel.verdict is None and sel.late is not None  # shown at the deadline, its check still running
     final = await sel.late
     assert final.candidate.text == "x = greedy\n    return x" and final.verdict.passed
+
+
+def opener(snapshots: list[list[Sample]], opened: list[bool], closed: list[bool], delay_s: float = 0.0):
+    """``more`` of a staged selection: records that the second request was opened."""
+    def more():
+        opened.append(True)
+        return stream(snapshots, closed, delay_s)
+    return more
+
+
+async def test_staged_a_passing_greedy_suggestion_never_opens_the_samples_request():
+    opened: list[bool] = []
+    results = {"return n": (0.05, verdict(2))}
+    more = opener([final_snapshot("return 1", "return 2")], opened, [])
+    sel = await select(stream([final_snapshot("return n")], []), CTX, checker(results, []), 5, settle_on=0,
+                       more=more)
+    assert sel.candidate.text == "return n" and sel.verdict.passed and sel.late is None and opened == []
+
+
+async def test_staged_a_failing_greedy_suggestion_opens_the_samples_request_numbered_after_it():
+    opened: list[bool] = []
+    closed: list[bool] = []
+    calls: list[str] = []
+    results = {"return 0": (0.0, verdict(0)), "return 1": (0.0, verdict(1)), "return n": (0.0, verdict(2))}
+    more = opener([final_snapshot("return 1", "return n", logprobs=[-0.5, -3.0])], opened, closed)
+    sel = await select(stream([final_snapshot("return 0", logprobs=[-1.0])], []), CTX, checker(results, calls), 5,
+                       settle_on=0, more=more)
+    assert opened == [True] and closed == [True] and calls == ["return 0", "return 1", "return n"]
+    assert sel.candidate.text == "return n" and sel.verdict.passed
+    assert sorted(c.index for c in sel.candidates) == [0, 1, 2]  # the samples numbered after the greedy one
+
+
+async def test_staged_the_deadline_during_the_greedy_check_shows_it_and_the_samples_follow_late():
+    opened: list[bool] = []
+    results = {"return 0": (0.3, verdict(0)), "return n": (0.0, verdict(2))}
+    more = opener([final_snapshot("return n")], opened, [])
+    sel = await select(stream([final_snapshot("return 0")], []), CTX, checker(results, []), deadline_s=0.05,
+                       settle_on=0, more=more)
+    assert sel.candidate.text == "return 0" and sel.verdict is None and sel.late is not None and opened == []
+    final = await sel.late
+    assert opened == [True] and final.candidate.text == "return n" and final.verdict.passed
+
+
+async def test_staged_cancelling_the_late_result_while_the_greedy_check_runs_opens_nothing():
+    opened: list[bool] = []
+    results = {"return 0": (0.3, verdict(0))}
+    sel = await select(stream([final_snapshot("return 0")], []), CTX, checker(results, []), deadline_s=0.05,
+                       settle_on=0, more=opener([final_snapshot("return n")], opened, []))
+    sel.late.cancel()
+    await asyncio.gather(sel.late, return_exceptions=True)
+    await asyncio.sleep(0.4)
+    assert opened == []
+
+
+async def test_staged_an_empty_greedy_suggestion_goes_straight_to_the_samples():
+    opened: list[bool] = []
+    results = {"return n": (0.0, verdict(2))}
+    sel = await select(stream([final_snapshot("")], []), CTX, checker(results, []), 5, settle_on=0,
+                       more=opener([final_snapshot("return n")], opened, []))
+    assert opened == [True] and sel.candidate.text == "return n" and sel.verdict.passed
