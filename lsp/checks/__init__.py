@@ -11,7 +11,7 @@ The pieces, each in its own module:
 - ``verdict``: a sandbox result read strictly ("passes" only when every check ran and passed);
 - ``ranker``: the candidate to show (all passing, then most passing, then the model's own ranking);
 - ``executor``: sandbox runs off the event loop, bounded, cancellable before they start;
-- ``selection``: k candidates from one engine request, checked against a deadline;
+- ``selection``: k candidates (the greedy one first, the others when it fails), checked against a deadline;
 - ``checker``: the facade the completer uses (settings, index, coverage map, executor);
 - ``note``: what the editor is told (``codeloop/checkResult``).
 """

@@ -1,5 +1,5 @@
-"""k candidates from one engine request, checked against a deadline: the candidate to show now, and
-(when the deadline came first) the final choice later.
+"""k candidates (from one engine request, or staged: the greedy one, then the others), checked against a
+deadline: the candidate to show now, and (when the deadline came first) the final choice later.
 
 Each sample is cut by post-processing as soon as more tokens could not change it; its checks start at
 once, while the other samples are still generating. A passing candidate that nothing can beat any more
