@@ -243,6 +243,10 @@ class Engine:
         for key in self._adapters.collect(in_use):
             self.runner.remove_adapter(key)
 
+    def reset_prefix_cache(self) -> None:
+        """Forget every cached prompt block not in use (benchmarks that time fresh prompts)."""
+        self.kv.pool.reset_cache()
+
     def stats(self) -> EngineStats:
         pool, prefix = self.kv.pool, self.kv.stats
         return EngineStats(

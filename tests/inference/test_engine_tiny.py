@@ -90,6 +90,9 @@ def test_prefix_cache_hit_never_changes_output(tiny_llama_dir):
     warm = warm_engine.generate(prompts, params)
     assert all(o.num_cached_tokens > 0 for o in warm)
     assert [o.outputs[0].token_ids for o in warm] == [o.outputs[0].token_ids for o in cold]
+    warm_engine.reset_prefix_cache()  # benchmarks of fresh prompts: nothing cached is reused afterwards
+    fresh = warm_engine.generate(prompts[:1], params)
+    assert fresh[0].num_cached_tokens == 0 and fresh[0].outputs[0].token_ids == cold[0].outputs[0].token_ids
 
 
 def test_n_samples_with_seed_are_reproducible_and_batch_independent(tiny_qwen2_dir):
