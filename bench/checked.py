@@ -47,6 +47,7 @@ class CheckedBenchSpec:
     deadline_ms: int = 1500
     max_checks: int = 5
     backend: str = "bwrap"
+    staged: bool = True
 
 
 def document(task: Task) -> tuple[str, int]:
@@ -104,7 +105,8 @@ async def run_bench(spec: CheckedBenchSpec, tasks: list[Task]) -> dict[str, Any]
     client = InProcessClient(spec.model)
     client.start()
     settings = Settings().merged({"debounceMs": 0})
-    checks = CheckSettings(enabled=True, candidates=spec.candidates, deadline_ms=spec.deadline_ms, backend=spec.backend)
+    checks = CheckSettings(enabled=True, candidates=spec.candidates, deadline_ms=spec.deadline_ms, backend=spec.backend,
+                           staged=spec.staged)
     checker = Checker(None, checks)
     plain, checked = Completer(client, settings), Completer(client, settings, None, checker)
     engine = await client.engine()

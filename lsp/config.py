@@ -38,7 +38,10 @@ class CheckSettings:
     enabled: bool | None = None
     """None (default): on where a sandbox backend (bwrap or Docker) is available; True/False force it."""
     candidates: int = 4
-    """Candidates asked of the engine in one request (k, 1-16); they share the prompt's KV."""
+    """Candidates per checked suggestion (k, 1-16), the greedy one first; they share the prompt's KV."""
+    staged: bool = True
+    """True: the greedy candidate alone first, the other k - 1 (one request, the prompt found in the prefix
+    cache) only when it fails its checks; False: all k in one n = k request from the start."""
     deadline_ms: int = 1500
     """How long after the first candidate to wait for checks before showing it unmarked (the result then
     arrives later as a ``codeloop/checkResult`` notification)."""
@@ -188,6 +191,7 @@ def _check(current: CheckSettings, value: Any) -> CheckSettings:
             "enabled": v is None or isinstance(v, bool),
             "candidates": isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_CHECK_CANDIDATES,
             "deadline_ms": isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "staged": isinstance(v, bool),
             "backend": v in CHECK_BACKENDS,
         }.get(name)
         if ok:

@@ -91,6 +91,8 @@ def register_checked(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--deadline-ms", type=int, default=1500)
     p.add_argument("--max-checks", type=positive_int, default=5, help="functions with at most this many doctests")
     p.add_argument("--backend", default="bwrap", choices=("auto", "bwrap", "docker"))
+    p.add_argument("--one-request", action="store_true",
+                   help="all candidates in one request from the start (check.staged = false)")
     p.add_argument("--sandbox-only", action="store_true",
                    help="instead: no model, the canonical bodies as candidates: the time the checks alone take")
     p.add_argument("--index-files", type=positive_int, default=None,
@@ -112,7 +114,8 @@ def run_checked(args: argparse.Namespace) -> int:
     name, why = choose_backend(args.backend)
     if name is None:
         raise UserError(f"bench checked needs a sandbox: {why}")
-    spec = CheckedBenchSpec(args.model, args.limit, args.candidates, args.deadline_ms, args.max_checks, args.backend)
+    spec = CheckedBenchSpec(args.model, args.limit, args.candidates, args.deadline_ms, args.max_checks, args.backend,
+                            staged=not args.one_request)
     scenario = check_latency if args.sandbox_only else run_bench
     emit(asyncio.run(scenario(load(spec), spec) if args.sandbox_only else scenario(spec, load(spec))), args.out)
     return 0

@@ -35,12 +35,14 @@ def test_weight_quant_setting_accepts_only_known_values():
 
 def test_check_settings_nested_or_dotted_with_bad_values_ignored():
     assert Settings().check.enabled is None and Settings().check.candidates == 4
-    s = Settings().merged({"check": {"enabled": False, "candidates": 6, "deadlineMs": 800, "backend": "bwrap"}})
+    s = Settings().merged({"check": {"enabled": False, "candidates": 6, "deadlineMs": 800, "backend": "bwrap",
+                                     "staged": False}})
     assert (s.check.enabled, s.check.candidates, s.check.deadline_ms, s.check.backend) == (False, 6, 800, "bwrap")
+    assert not s.check.staged and Settings().check.staged
     d = Settings().merged({"codeloop": {"check.candidates": 2, "check.deadline_ms": 0}})
     assert (d.check.candidates, d.check.deadline_ms) == (2, 0)
     bad = Settings().merged({"check": {"candidates": 0, "deadlineMs": -1, "backend": "unsafe_subprocess",
-                                       "enabled": "yes"}})
+                                       "enabled": "yes", "staged": "no"}})
     assert bad.check == Settings().check
     assert Settings().merged({"check": 3}).check == Settings().check
 

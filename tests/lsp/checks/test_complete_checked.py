@@ -50,10 +50,11 @@ class ScriptedClient:
         yield Chunk(self.choices[0], self.choices[0], True)
 
 
-def complete(workspace, choices, deadline_ms: int, checked: bool = True):
+def complete(workspace, choices, deadline_ms: int, checked: bool = True, staged: bool = True):
     client = ScriptedClient(choices)
     settings = Settings().merged({"debounceMs": 0})
-    checker = Checker(str(workspace), CheckSettings(enabled=True, candidates=2, deadline_ms=deadline_ms))
+    checker = Checker(str(workspace), CheckSettings(enabled=True, candidates=2, deadline_ms=deadline_ms,
+                                                   staged=staged))
     completer = Completer(client, settings, str(workspace), checker)
     doc = Document((workspace / "m.py").as_uri(), str(workspace / "m.py"), DOC)
     try:
@@ -68,6 +69,12 @@ def test_checked_complete_waits_for_the_final_choice(workspace):
     assert requests == [(0.0, 1, False), (0.7, 1, False)]
     assert done.shown == "return n + 3" and done.text == "return 2 * n"
     assert done.check.final and done.check.changed and done.check.summary() == "passes 1/1 doctests"
+
+
+def test_one_request_mode_asks_for_all_candidates_at_once(workspace):
+    done, requests = complete(workspace, ["return n + 3\n\n\n", "return 2 * n\n\n\n"], deadline_ms=0, staged=False)
+    assert requests == [(0.7, 2, True)]  # candidate 0 is the greedy suggestion, the rest sample
+    assert done.shown == "return n + 3" and done.text == "return 2 * n" and done.check.verdict.passed
 
 
 def test_a_passing_greedy_suggestion_asks_for_no_samples(workspace):
