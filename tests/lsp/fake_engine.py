@@ -22,8 +22,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 class FakeEngine:
     answers: dict[str, str] = field(default_factory=dict)
     """Last line of the prompt (stripped) -> completion text; ``default`` otherwise."""
+    answers_after: dict[str, str] = field(default_factory=dict)
+    """Last non-blank line before the cursor's line (stripped) -> completion text; looked up before ``answers``
+    (two cursors on blank lines of different functions get different greedy answers)."""
     choices: list[str] = field(default_factory=list)
-    """The texts of an n>1 request's choices, by index (``text_for`` pads with the single answer)."""
+    """The texts of a sampled request's samples (temperature > 0 or n > 1), by index, padded with the single
+    (greedy) answer; a ``greedy_first`` request's choice 0 is the greedy answer and the samples follow it, as
+    the engine does (a staged checked suggestion: the greedy request, then the others as samples)."""
     default: str = "value\n"
     chat_answer: str = "Use a list comprehension: [x * x for x in xs]"
     delay_s: float = 0.02
@@ -51,13 +56,19 @@ class FakeEngine:
         if "messages" in body:
             return self.chat_answer
         prompt = str(body.get("prompt", "")).split("<|fim_suffix|>")[0]
-        last = prompt.rsplit("\n", 1)[-1].strip()
-        return self.answers.get(last, self.default)
+        *before, last = prompt.split("\n")
+        above = next((line.strip() for line in reversed(before) if line.strip()), None)
+        if above in self.answers_after:
+            return self.answers_after[above]
+        return self.answers.get(last.strip(), self.default)
 
     def texts_for(self, body: dict) -> list[str]:
         n = int(body.get("n") or 1)
         single = self.text_for(body)
-        return [self.choices[i] if i < len(self.choices) else single for i in range(n)] if n > 1 else [single]
+        if n == 1 and not float(body.get("temperature") or 0) > 0:
+            return [single]
+        samples = [self.choices[i] if i < len(self.choices) else single for i in range(n)]
+        return [single, *samples[: n - 1]] if body.get("greedy_first") else samples
 
     def app(self) -> FastAPI:
         app = FastAPI()

@@ -29,7 +29,7 @@ def test_complete_check_prints_the_best_candidate_and_what_passed(workspace):
     (workspace / "calc.py").write_text(SOURCE)
     (workspace / "tests").mkdir()
     (workspace / "tests" / "test_calc.py").write_text(TEST)
-    engine = FakeEngine(answers={"": "return a - b\n\n\n"}, choices=["return a - b\n\n\n", "return a + b\n\n\n"],
+    engine = FakeEngine(answers={"": "return a - b\n\n\n"}, choices=["return a + b\n\n\n"],
                         delay_s=0.001)
     with FakeServer(engine) as server:
         plain = complete(workspace, server.url)

@@ -23,7 +23,7 @@ def test_neovim_shows_the_check_result(workspace, nvim, legacy):
     (workspace / ".git").mkdir()
     src = workspace / "calc.py"
     src.write_text(SOURCE)
-    engine = FakeEngine(answers={"": "return n + 3\n\n\n"}, choices=["return n + 3\n\n\n", "return 2 * n\n\n\n"],
+    engine = FakeEngine(answers={"": "return n + 3\n\n\n"}, choices=["return 2 * n\n\n\n"],
                         delay_s=0.001)
     with FakeServer(engine) as server:
         result = run_nvim(nvim, SCRIPT, workspace, server.url,

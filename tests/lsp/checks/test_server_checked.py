@@ -1,5 +1,5 @@
-"""Checked suggestions through the real server (subprocess over stdio), a scripted engine whose n>1
-choices are known, and the real bwrap sandbox: what the editor is shown and told."""
+"""Checked suggestions through the real server (subprocess over stdio), a scripted engine whose greedy
+answer in ``double`` and whose samples are known, and the real bwrap sandbox: what the editor is shown and told."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ DOC = '''def double(n):
 def main():
     @
 '''.replace("@", "")  # the cursor lines: indented, empty
+IN_DOUBLE = '"""'  # the line above the cursor in ``double``: its greedy answer is scripted per test
 WRONG, RIGHT, HANG = "return n + 2\n\n\n", "return 2 * n\n\n\n", "while True:\n        pass\n\n\n"
 
 
@@ -74,12 +75,13 @@ async def open_in(client, workspace, server, caps, **check):
 
 async def test_the_passing_candidate_is_shown_and_the_editor_is_told(client, workspace, engine):
     fake, server = engine
-    fake.choices = [WRONG, RIGHT, WRONG, "return n\n\n\n"]
+    fake.answers_after[IN_DOUBLE], fake.choices = WRONG, [RIGHT, WRONG, "return n\n\n\n"]
     uri = await open_in(client, workspace, server, capabilities(renders=True))
     result = await client.text_document_inline_completion_async(inline_params(uri, 8, 4))
     assert [i.insert_text for i in result.items] == ["    return 2 * n"]
-    body = fake.bodies[-1]
-    assert body["n"] == 4 and body["temperature"] > 0
+    greedy, samples = fake.bodies[-2:]  # staged: the greedy one failed, so the other k - 1 were asked for
+    assert greedy.get("n", 1) == 1 and greedy["temperature"] == 0.0
+    assert samples["n"] == 3 and samples["temperature"] > 0 and samples["prompt"] == greedy["prompt"]
     for _ in range(50):
         if client.check_results:
             break
@@ -94,7 +96,7 @@ async def test_the_passing_candidate_is_shown_and_the_editor_is_told(client, wor
 
 async def test_a_client_that_renders_nothing_gets_a_hint_on_the_function(client, workspace, engine):
     fake, server = engine
-    fake.choices = [WRONG, WRONG]
+    fake.answers_after[IN_DOUBLE], fake.choices = WRONG, [WRONG]
     uri = await open_in(client, workspace, server, capabilities(renders=False), candidates=2)
     result = await client.text_document_inline_completion_async(inline_params(uri, 8, 4))
     assert [i.insert_text for i in result.items] == ["    return n + 2"]
@@ -110,7 +112,7 @@ async def test_a_client_that_renders_nothing_gets_a_hint_on_the_function(client,
 
 async def test_past_the_deadline_the_first_is_shown_unmarked_and_the_result_follows(client, workspace, engine):
     fake, server = engine
-    fake.choices = [WRONG, RIGHT]
+    fake.answers_after[IN_DOUBLE], fake.choices = WRONG, [RIGHT]
     uri = await open_in(client, workspace, server, capabilities(renders=True), candidates=2, deadlineMs=0)
     first = await client.text_document_inline_completion_async(inline_params(uri, 8, 4))
     assert [i.insert_text for i in first.items] == ["    return n + 2"]  # the model's first, unmarked
@@ -128,7 +130,7 @@ async def test_past_the_deadline_the_first_is_shown_unmarked_and_the_result_foll
 
 async def test_a_hanging_candidate_never_blocks_typing(client, workspace, engine):
     fake, server = engine
-    fake.choices = [HANG, HANG]
+    fake.answers_after[IN_DOUBLE], fake.choices = HANG, [HANG]
     uri = await open_in(client, workspace, server, capabilities(renders=True), candidates=2, deadlineMs=100)
     warm = await client.text_document_inline_completion_async(inline_params(uri, 11, 4))  # first-use costs paid
     assert [i.insert_text for i in warm.items] == ["    return n * n"]
@@ -158,7 +160,7 @@ async def test_no_checks_or_checks_off_is_the_unchecked_request(client, workspac
 
 async def test_thousands_of_test_files_are_indexed_in_the_background(client, workspace, engine):
     fake, server = engine
-    fake.choices = [RIGHT, RIGHT]
+    fake.answers_after[IN_DOUBLE], fake.choices = RIGHT, [RIGHT]
     for i in range(2000):
         folder = workspace / "tests" / f"t{i // 200}"
         folder.mkdir(parents=True, exist_ok=True)
