@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +162,18 @@ class _NoEngine:
 
     def count_tokens(self, text: str) -> None:
         return None
+
+
+NOT_SHAPING = ("engine_url", "api_key", "debounce_ms", "chat_max_tokens", "acceptance_log", "acceptance_log_path")
+"""Settings that never change an eval's completions (the engine is named by ``FimEvalSpec.engine``)."""
+
+
+def completion_settings(settings: Settings) -> dict[str, Any]:
+    """The settings that shape the completions an eval scores, as saved in a run's identity and report: no
+    secret, nothing about timing or chat, and the checked-suggestion settings only where checked suggestions
+    are on (``check.enabled`` true), without the sandbox backend or deadline (the eval waits for the final
+    choice). A run folder is then refused only when its completions could differ."""
+    shaping = {k: v for k, v in asdict(settings).items() if k not in NOT_SHAPING and k != "check"}
+    if settings.check.enabled is True:
+        shaping["check"] = {"candidates": settings.check.candidates, "staged": settings.check.staged}
+    return shaping

@@ -22,7 +22,7 @@ from typing import Any
 from evals.metrics import edit_similarity, exact_match
 from evals.progress import Bars
 from evals.repo.check import check_completion
-from evals.repo.completions import EngineChoice, generate
+from evals.repo.completions import EngineChoice, completion_settings, generate
 from evals.repo.fim_report import FimSummary, summarize, write_run_report
 from evals.repo.spans import KINDS
 from evals.repo.target import RepoTarget, resolve_target
@@ -63,7 +63,7 @@ class FimEvalSpec:
         """What must match for ``--resume`` to continue a run (not the label, progress or concurrency)."""
         return {"tasks": _task_digest(self.tasks_file), "engine": asdict(self.engine), "split": self.split,
                 "kinds": list(self.kinds), "per_kind": self.per_kind, "limit": self.limit,
-                "settings": asdict(self.lsp_settings()), "checks": self.checks,
+                "settings": completion_settings(self.lsp_settings()), "checks": self.checks,
                 **({"adapter": self.adapter} if self.adapter else {})}
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from evals.jsonl import read_jsonl
 from evals.metrics import bootstrap_ci, paired_bootstrap
+from evals.repo.completions import completion_settings
 from evals.repo.spans import KINDS
 from evals.repo.task import FimTask
 
@@ -54,7 +55,7 @@ class FimSummary:
 def summarize(spec: Any, tasks: list[FimTask], results: dict[tuple[str, int], dict]) -> FimSummary:
     records = [results[(t.task_id, 0)] for t in tasks if (t.task_id, 0) in results]
     summary = FimSummary(spec.label or spec.engine.describe(), spec.engine.describe(), str(spec.tasks_file),
-                         spec.split, len(tasks), len(records), settings=asdict(spec.lsp_settings()),
+                         spec.split, len(tasks), len(records), settings=completion_settings(spec.lsp_settings()),
                          run_dir=str(spec.run_dir))
     for kind in (*KINDS, "all"):
         mine = [r for r in records if kind == "all" or r["kind"] == kind]
