@@ -176,16 +176,17 @@ class Completer:
         assert self.checker is not None
         s, k = self.settings, self.checker.settings.candidates
 
-        def gen(temperature: float) -> Generation:
+        def gen(temperature: float, greedy_first: bool = False) -> Generation:
             return Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=temperature,
                               prefix=None if ctx.snippets else ctx.prefix,
-                              suffix=None if ctx.snippets else ctx.suffix, adapter=adapter)
+                              suffix=None if ctx.snippets else ctx.suffix, adapter=adapter,
+                              greedy_first=greedy_first)
 
         if self.checker.settings.staged:
             first = self.client.samples(gen(0.0), 1)
             more = (lambda: self.client.samples(gen(CHECK_TEMPERATURE), k - 1)) if k > 1 else None
         else:  # all k at once: sample 0 is the greedy one
-            first, more = self.client.samples(dataclasses.replace(gen(CHECK_TEMPERATURE), greedy_first=True), k), None
+            first, more = self.client.samples(gen(CHECK_TEMPERATURE, greedy_first=True), k), None
         selection = await self.checker.select(first, ctx, checks, doc.path, doc.text, cursor.offset, s.max_lines,
                                               settle_on=0, more=more)
         if selection is None:
