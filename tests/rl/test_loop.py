@@ -135,6 +135,7 @@ def test_repo_source_config_rules(tmp_path):
     root = Path(__file__).resolve().parents[2]
     config = load_config(root / "rl" / "configs" / "repo-cpu.toml")
     assert config.train.algo == "rft" and config.tasks.repo_similarity_weight == 0.01
+    assert (config.anchor.per_step, config.anchor.coef, config.anchor.loss) == (8, 2.0, "nll")
     path = tmp_path / "c.toml"
     for text, message in (("[tasks]\nsources = ['repo', 'mbpp-train']\nrepo_tasks = 't.jsonl'\n", "cannot be mixed"),
                           ("[tasks]\nsources = ['repo']\n", "needs tasks.repo_tasks"),
