@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from rl.config import RLConfig
 
 
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "rl" / "configs" / "repo-cpu.toml"
+"""The config of ``loop --repo`` / ``--tasks`` without ``--config`` (shipped with the ``rl`` package)."""
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="one RL training phase (GRPO/RFT on LoRA), resumable")
     _common(p)
@@ -49,7 +53,8 @@ def register(subparsers: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="TOML or JSON config (see rl/config.py); defaults otherwise")
+    p.add_argument("--config", type=Path, help="TOML or JSON config (see rl/config.py); defaults otherwise "
+                   "(`loop --repo`/`--tasks`: the shipped rl/configs/repo-cpu.toml)")
     p.add_argument("--run-dir", help="override run_dir")
     p.add_argument("--model", help="override model")
     p.add_argument("--task-limit", type=positive_int, help="override tasks.limit")
@@ -67,8 +72,11 @@ def _config(args: argparse.Namespace, **extra: Any) -> RLConfig:
     overrides = {"run_dir": args.run_dir, "model": args.model, "seed": args.seed, "tasks.limit": args.task_limit,
                  "train.steps": args.steps, "train.num_threads": args.threads, "rollout.executor": args.executor,
                  "rollout.ray_address": args.ray_address, **extra}
+    path = args.config
+    if path is None and (getattr(args, "repo", None) or getattr(args, "tasks", None)):
+        path = REPO_CONFIG  # the repository loop's tuned defaults, not the MBPP loop's
     try:
-        return load_config(args.config, overrides)
+        return load_config(path, overrides)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
 

@@ -143,3 +143,16 @@ def test_repo_source_config_rules(tmp_path):
         path.write_text(text)
         with pytest.raises(ConfigError, match=message):
             load_config(path)
+
+
+def test_the_repository_loop_without_config_takes_the_shipped_repo_config(tmp_path):
+    from codeloop.cli import build_parser
+    from codeloop.commands.train import _config
+
+    parser = build_parser()
+    repo = _config(parser.parse_args(["loop", "--repo", "r", "--run-dir", str(tmp_path)]))
+    assert (repo.anchor.per_step, repo.tasks.repo_similarity_weight, repo.run_dir) == (8, 0.01, str(tmp_path))
+    assert _config(parser.parse_args(["loop"])).anchor.per_step == 0  # the MBPP loop keeps the base defaults
+    own = tmp_path / "c.toml"
+    own.write_text("[train]\nsteps = 3\n")
+    assert _config(parser.parse_args(["loop", "--repo", "r", "--config", str(own)])).anchor.per_step == 0
