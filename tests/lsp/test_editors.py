@@ -186,6 +186,8 @@ def test_vscode_vsix_installs_shows_ghost_text_and_status(tmp_path):
     import time
     import urllib.request
 
+    from lsp.acceptance_log import AcceptanceLog
+
     work = tmp_path / "work"
     work.mkdir()
     (work / "shapes.py").write_text(SOURCE)
@@ -199,7 +201,7 @@ def test_vscode_vsix_installs_shows_ghost_text_and_status(tmp_path):
                                timeout=300)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     assert [p.name for p in ext_dir.glob("codeloop.codeloop-*")] == [f"codeloop.codeloop-{_extension_version()}"]
-    argv_file = tmp_path / "argv.json"
+    argv_file, log = tmp_path / "argv.json", tmp_path / "acceptance.jsonl"
     engine = FakeEngine(answers={"return m": "ath.pi * r ** 2\n"}, default="\n")
     with FakeServer(engine) as fake:
         cmd = [sys.executable, str(Path(__file__).parent / "e2e" / "record_argv.py"), str(argv_file), fake.url]
@@ -209,6 +211,7 @@ def test_vscode_vsix_installs_shows_ghost_text_and_status(tmp_path):
             "editor.suggestOnTriggerCharacters": False, "workbench.startupEditor": "none",
             "security.workspace.trust.enabled": False, "telemetry.telemetryLevel": "off",
             "extensions.autoCheckUpdates": False, "workbench.tips.enabled": False,
+            "codeloop.acceptanceLog": True, "codeloop.acceptanceLogPath": str(log),
         }))
         port = _free_port()
         server = subprocess.Popen(
@@ -231,6 +234,10 @@ def test_vscode_vsix_installs_shows_ghost_text_and_status(tmp_path):
                      "PLAYWRIGHT": str(EDITORS / "code-server" / "node_modules" / "playwright-core"),
                      "SCREENSHOT": str(SCREENSHOT), "FILE_NAME": "shapes.py", "LINE": "5", "TYPE": "m"},
                 capture_output=True, text=True, timeout=240)
+            for _ in range(100):  # Tab ran the item's command; the server appends the event
+                if any(e.accepted for e in AcceptanceLog(log).read()):
+                    break
+                time.sleep(0.1)
         finally:
             server.terminate()
             server.wait(10)
@@ -243,6 +250,9 @@ def test_vscode_vsix_installs_shows_ghost_text_and_status(tmp_path):
     assert result["status"].endswith("codeloop") and result["status_after_click"].endswith("codeloop off")
     settings = json.loads((user / "User" / "settings.json").read_text())
     assert settings["codeloop.enable"] is False  # the toggle wrote the setting the server reads
+    accepted = [e for e in AcceptanceLog(log).read() if e.accepted]  # Tab ran codeloop.acceptCompletion
+    assert len(accepted) == 1 and "ath.pi * r ** 2" in accepted[0].completion, accepted
+    assert accepted[0].path.endswith("shapes.py")
 
 
 @pytest.mark.skipif(not shutil.which("emacs"), reason="apt install emacs-nox elpa-eglot")
