@@ -84,6 +84,9 @@ class RolloutSettings:
     group_size: int = 4
     """G samples per prompt (sharing the prompt's KV)."""
     prompts_per_step: int = 4
+    refill_prompts: int = 0
+    """Up to this many more prompts per step while fewer than ``prompts_per_step`` groups can teach anything
+    (RFT: no passing sample; GRPO: equal rewards); 0: none (DAPO's dynamic sampling, capped)."""
     temperature: float = 1.0
     top_p: float = 1.0
     max_tokens: int = 384
@@ -99,6 +102,7 @@ class RolloutSettings:
     def __post_init__(self) -> None:
         _check(self.group_size >= 2, "rollout.group_size must be >= 2 (advantages are relative to the group)")
         _check(self.prompts_per_step >= 1, "rollout.prompts_per_step must be >= 1")
+        _check(self.refill_prompts >= 0, "rollout.refill_prompts must be >= 0")
         _check(self.temperature > 0, "rollout.temperature must be > 0")
         _check(0 < self.top_p <= 1, "rollout.top_p must be in (0, 1]")
         _check(self.max_tokens >= 1, "rollout.max_tokens must be >= 1")

@@ -74,6 +74,21 @@ class RolloutBatch:
     def sandbox_runs_per_s(self) -> float:
         return self.num_sandbox_runs / self.execution_seconds if self.execution_seconds else 0.0
 
+    def merged(self, other: RolloutBatch) -> RolloutBatch:
+        """This batch and ``other`` (more prompts of the same step) as one."""
+        return RolloutBatch(self.rollouts + other.rollouts, self.num_generated_tokens + other.num_generated_tokens,
+                            self.generation_seconds + other.generation_seconds,
+                            self.execution_seconds + other.execution_seconds,
+                            self.num_sandbox_runs + other.num_sandbox_runs,
+                            sorted({*self.skipped_groups, *other.skipped_groups}))
+
+    def num_teaching(self, group_size: int, algo: str) -> int:
+        """Complete groups that can move the policy: RFT trains on passing samples, GRPO on rewards that
+        differ within the group (equal rewards give zero advantages)."""
+        if algo == "rft":
+            return sum(any(r.status == "passed" for r in g) for g in self.groups(group_size))
+        return sum(len({r.reward for r in g}) > 1 for g in self.groups(group_size))
+
     def groups(self, group_size: int) -> list[list[Rollout]]:
         """Complete groups with no skipped sample (advantages need the whole group)."""
         by_task: dict[str, list[Rollout]] = {}

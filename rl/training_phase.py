@@ -135,20 +135,42 @@ class Phase:
     def one_step(self) -> dict[str, Any]:
         start = time.perf_counter()
         step = self.state.step + 1
-        indices = self.state.cursor.take(len(self.tasks), self.config.rollout.prompts_per_step)
-        batch_tasks = [self.tasks[i] for i in indices]
-        batch = self.source.collect(self.engine, batch_tasks, self.config.rollout, self.reward_spec,
-                                    seed=self.config.seed * 1_000_003 + step, run_many=self.run_many)
+        batch_tasks, batch = self._rollouts(step)
         self._write_rollouts(step, batch)
         anchors = for_step(self.anchors, self.config.anchor.per_step, self.config.seed, step)
         update = self.trainer.step(batch.groups(self.config.rollout.group_size), anchors)
         record = step_metrics(step, batch, update, self.config.rollout.group_size, time.perf_counter() - start)
         record["task_order"] = [t.task_id for t in batch_tasks]
+        record["refilled_prompts"] = max(0, len(batch_tasks) - self.config.rollout.prompts_per_step)
         self.state.step = step
         self.state.history.append(record)
         self._publish(step)
         append_jsonl(self.metrics_path, record)
         return record
+
+    def _rollouts(self, step: int) -> tuple[list[Any], RolloutBatch]:
+        """The step's prompts and their rollouts; with ``rollout.refill_prompts``, more prompts (the cursor's
+        next, never one already in the step) while fewer than ``prompts_per_step`` groups teach anything."""
+        r = self.config.rollout
+        tasks: list[Any] = []
+        batch: RolloutBatch | None = None
+        want, refills = r.prompts_per_step, 0
+        for round_ in range(1 + r.refill_prompts):
+            taken = {t.task_id for t in tasks}
+            new = [t for t in (self.tasks[i] for i in self.state.cursor.take(len(self.tasks), want))
+                   if t.task_id not in taken]
+            if not new:
+                break
+            more = self.source.collect(self.engine, new, r, self.reward_spec, run_many=self.run_many,
+                                       seed=self.config.seed * 1_000_003 + step + 7_919 * round_)
+            tasks, batch = tasks + new, more if batch is None else batch.merged(more)
+            refills += len(new) if round_ else 0
+            useful = batch.num_teaching(r.group_size, self.config.train.algo)
+            want = min(r.prompts_per_step - useful, r.refill_prompts - refills)
+            if want <= 0:
+                break
+        assert batch is not None
+        return tasks, batch
 
     def _publish(self, step: int) -> None:
         """Checkpoint (or save the live adapter) and make the engine generate with the updated adapter."""
