@@ -13,7 +13,9 @@ generation and the checks continue in the late result.
 Staged (``more``): the first stream holds only the ``settle_on`` suggestion, decoded alone (not in a batch
 of k, so it comes as fast as an unchecked one); the other samples are asked for only when it fails its
 checks (their request finds the prompt in the engine's prefix cache). When the usual suggestion passes, the
-only latency the check adds is its own run.
+only latency the check adds is its own run. When it fails and the other samples cannot be expected before
+the deadline (they are asked for only now and decode about as long as it did), it is shown at once with its
+failing verdict, and the samples follow in the late result: waiting would show the same thing later.
 
 Invariants: a candidate is shown as checked only with a verdict from its own finished run; a cancelled
 selection cancels its pending runs (those not started never start); the late result never blocks the
@@ -74,6 +76,9 @@ class _Round:
         self.runs: dict[int, asyncio.Task[Verdict]] = {}
         self.first_at: float | None = None
         self.read_done_at: float | None = None
+        self.streamed_at: float | None = None  # the first stream's first batch (its prompt is read)
+        self.usual_decode_s: float | None = None  # from then to the ``settle_on`` sample's cut
+        self.more_at: float | None = None  # when the staged samples were asked for
         self.changed = asyncio.Event()
         self._seen: set[str] = set()
 
@@ -85,6 +90,8 @@ class _Round:
         stream's) only when it did not pass."""
         await self._cut(stream, ctx, max_lines, 0)
         if more is not None and not await self._usual_passed():
+            self.more_at = time.perf_counter()
+            self.changed.set()
             await self._cut(more(), ctx, max_lines, len(self.frozen))
         self.read_done_at = time.perf_counter()
         self.changed.set()
@@ -93,6 +100,7 @@ class _Round:
                    offset: int) -> None:
         async with contextlib.aclosing(stream):  # type: ignore[type-var]
             async for batch in stream:
+                self.streamed_at = self.streamed_at or time.perf_counter()
                 for s in batch.samples:
                     index = s.index + offset
                     if index in self.frozen:
@@ -116,6 +124,8 @@ class _Round:
 
     def _freeze(self, c: Candidate) -> None:
         self.frozen[c.index] = c
+        if c.index == self.settle_on and self.streamed_at is not None:
+            self.usual_decode_s = time.perf_counter() - self.streamed_at
         self.bounds.pop(c.index, None)
         if c.text and c.text not in self._seen:  # identical texts are checked once
             self.first_at = self.first_at or time.perf_counter()  # the deadline runs from the first to show
@@ -131,6 +141,17 @@ class _Round:
         if self.settle_on is None or self.settle_on in self.frozen:
             return True
         return any(v.passed for v in _done_verdicts(self.runs).values())
+
+    def due(self, deadline_s: float) -> float | None:
+        """When to show what is known (None: not yet due): ``deadline_s`` after the first candidate, once
+        ``showable``; at once when the staged samples, asked for only after the usual suggestion failed,
+        cannot be expected before that (their decoding takes about as long as the usual one's did)."""
+        if self.first_at is None or not self.showable():
+            return None
+        limit = self.first_at + deadline_s
+        if self.more_at is not None and self.usual_decode_s is not None:
+            return self.more_at if self.more_at + self.usual_decode_s > limit else limit
+        return limit
 
     def checked(self) -> list[Candidate]:
         """The candidates being checked (non-empty, distinct), in sample order."""
@@ -169,7 +190,7 @@ async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: 
     rnd = _Round(check, settle_on)
     reader = asyncio.ensure_future(rnd.read(stream, ctx, max_lines, more))
     try:
-        await _wait(rnd, reader, lambda: rnd.first_at + deadline_s if rnd.first_at and rnd.showable() else None)
+        await _wait(rnd, reader, lambda: rnd.due(deadline_s))
     except BaseException:
         await _stop(reader, rnd.runs.values())
         raise

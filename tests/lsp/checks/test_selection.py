@@ -261,3 +261,34 @@ async def test_staged_an_empty_greedy_suggestion_goes_straight_to_the_samples():
     sel = await select(stream([final_snapshot("")], []), CTX, checker(results, []), 5, settle_on=0,
                        more=opener([final_snapshot("return n")], opened, []))
     assert opened == [True] and sel.candidate.text == "return n" and sel.verdict.passed
+
+
+def decoding(text: str, steps: int) -> list[list[Sample]]:
+    """One sample streamed over ``steps`` snapshots (a growing prefix, then the finished text)."""
+    return [[Sample(0, text[: len(text) * (i + 1) // (steps + 1)], -0.1, False)] for i in range(steps)] + \
+        [final_snapshot(text)]
+
+
+async def test_staged_a_failing_greedy_suggestion_is_shown_at_once_when_no_sample_can_beat_the_deadline():
+    """It decoded for ~0.3 s; the samples, asked for only now, are not expected within the 0.2 s deadline:
+    showing the failing greedy one (with its verdict) at once is what waiting would show, later."""
+    results = {"return 0": (0.0, verdict(0)), "return n": (0.0, verdict(2))}
+    more = opener(decoding("return n", 3), [], [], delay_s=0.1)
+    loop = asyncio.get_running_loop()
+    sel = await select(stream(decoding("return 0", 3), [], delay_s=0.1), CTX, checker(results, []),
+                       deadline_s=0.2, settle_on=0, more=more)
+    shown_at = loop.time()
+    assert sel.candidate.text == "return 0" and sel.verdict is not None and not sel.verdict.passed
+    assert sel.late is not None and sel.generating
+    final = await sel.late
+    assert loop.time() - shown_at >= 0.3  # the samples came well after it was shown
+    assert final.candidate.text == "return n" and final.verdict.passed
+
+
+async def test_staged_samples_expected_before_the_deadline_are_waited_for():
+    """Same decoding times, a 5 s deadline: the samples (~0.4 s) can still come in time, so they are."""
+    results = {"return 0": (0.0, verdict(0)), "return n": (0.0, verdict(2))}
+    more = opener(decoding("return n", 3), [], [], delay_s=0.1)
+    sel = await select(stream(decoding("return 0", 3), [], delay_s=0.1), CTX, checker(results, []),
+                       deadline_s=5, settle_on=0, more=more)
+    assert sel.candidate.text == "return n" and sel.verdict.passed and sel.late is None
