@@ -98,7 +98,6 @@ class Checker:
                      settle_on: int | None = None, more: More | None = None) -> Selection | None:
         """Check each candidate of ``stream`` (and of ``more``) spliced into ``text`` at ``offset``; the one to
         show (``settle_on``, ``more``: see ``selection.select``)."""
-        line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
 
         async def check(candidate: Candidate) -> Verdict:
             document = text[:offset] + candidate.text + text[offset:]
@@ -107,7 +106,7 @@ class Checker:
                 parts.append(self.executor.run(build_job(checks, document, path, self.root), checks.plain()))
             if checks.suite is not None:
                 parts.append(self.executor.run_suite(checks.suite, document, checks.of_suite()))
-            return distrust_tampering(merge(list(await asyncio.gather(*parts))), line_prefix + candidate.text)
+            return distrust_tampering(merge(list(await asyncio.gather(*parts))), document, offset, candidate.text)
 
         return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines, settle_on, more)
 

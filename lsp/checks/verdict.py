@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import re
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -131,15 +130,22 @@ def merge(verdicts: Sequence[Verdict]) -> Verdict:
     return Verdict(VerdictStatus.PASSED, passed, total, "", noun)
 
 
-def distrust_tampering(verdict: Verdict, candidate: str) -> Verdict:
+def distrust_tampering(verdict: Verdict, document: str, offset: int, candidate: str) -> Verdict:
     """A pass is not believed from a candidate that reaches for its checker (patches modules or builtins,
     walks frames or gc, exits the process, overrides equality, ...: ``security.tamper``): checks that run
-    in the candidate's process (doctests, pytest) could be fooled by it. A failure stays a failure."""
+    in the candidate's process (doctests, pytest) could be fooled by it. A failure stays a failure.
+
+    ``document`` is the file with ``candidate`` spliced in at ``offset``: it is read whole, so the file's
+    imports resolve (``json.dumps = ...`` under the file's ``import json`` is a patch) and a fragment
+    (``elif x:`` ... ``obj.attr = 1``) is judged as the code it is, not as text; only signs on the
+    candidate's own lines count (the rest is the user's code)."""
     if not verdict.passed:
         return verdict
     from security.tamper import tamper_signs
 
-    rules = sorted({s.rule for s in tamper_signs(textwrap.dedent(candidate))})
+    first = document.count("\n", 0, offset) + 1
+    lines = range(first, first + candidate.count("\n") + 1)
+    rules = sorted({s.rule for s in tamper_signs(document) if s.line in lines})
     if not rules:
         return verdict
     return Verdict(VerdictStatus.CHECK_FAILED, verdict.num_passed, verdict.num_checks,

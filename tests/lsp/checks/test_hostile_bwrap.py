@@ -99,11 +99,34 @@ def test_a_candidate_that_patches_doctest_is_judged_outside_its_reach(workspace)
     assert v.status is VerdictStatus.FAILED and v.summary().startswith("fails doctest double(2): expected '4', got '0'")
 
 
+def spliced(before: str, candidate: str, after: str = "") -> tuple[str, int, str]:
+    return before + candidate + after, len(before), candidate
+
+
 def test_a_pass_from_a_tampering_candidate_is_not_believed():
     from lsp.checks.verdict import Verdict, distrust_tampering
 
     passed = Verdict(VerdictStatus.PASSED, 2, 2)
-    assert distrust_tampering(passed, "    return 2 * n") is passed
-    v = distrust_tampering(passed, "    import builtins\n    builtins.repr = str\n    return 2 * n")
+    head = "def double(n):\n    "
+    assert distrust_tampering(passed, *spliced(head, "return 2 * n")) is passed
+    v = distrust_tampering(passed, *spliced(head, "import builtins\n    builtins.repr = str\n    return 2 * n"))
     assert v.status is VerdictStatus.CHECK_FAILED and v.summary().startswith("check failed: not trusted")
-    assert distrust_tampering(Verdict(VerdictStatus.FAILED, 0, 2, "x"), "    os._exit(0)").status is VerdictStatus.FAILED
+    failed = Verdict(VerdictStatus.FAILED, 0, 2, "x")
+    assert distrust_tampering(failed, *spliced("import os\n" + head, "os._exit(0)")).status is VerdictStatus.FAILED
+
+
+def test_tampering_is_read_in_the_file_the_candidate_lands_in():
+    """The file's imports resolve (a patch of a module imported above is a patch); a fragment that does not
+    parse alone (``elif``) is read as code, so an attribute of a local object is not a module patch; the
+    user's own code around the candidate is not the candidate's doing."""
+    from lsp.checks.verdict import Verdict, distrust_tampering
+
+    passed = Verdict(VerdictStatus.PASSED, 2, 2)
+    head = "import json\nimport sys\n\n\ndef f(obj, x):\n    if x:\n        obj.a = 1\n        "
+    tail = "\n    return obj\n\n\nsys.exit = print\n"
+    fragment = "elif x is None:\n        obj.b = 2"
+    hook = "json.dumps = repr"
+    assert distrust_tampering(passed, *spliced(head, "obj.a = 2", tail)) is passed
+    assert distrust_tampering(passed, *spliced(head[:-4], fragment, tail)) is passed
+    v = distrust_tampering(passed, *spliced(head, hook, tail))
+    assert v.status is VerdictStatus.CHECK_FAILED and "module-patch" in v.summary()
