@@ -171,7 +171,8 @@ class Completer:
                       adapter: str | None = None) -> tuple[Selection | None, CheckNote | None]:
         """k checked candidates; the selection and its note (None: all empty). The greedy suggestion (what an
         unchecked request shows) is decoded alone first; the other k - 1 samples are asked for, in one n > 1
-        request sharing the cached prompt, only when it fails its checks (``selection.select``, staged;
+        request sharing the cached prompt, only when it fails its checks, and once more for any that repeated
+        an earlier candidate when none passed (``selection.select``, staged;
         ``check.staged = false``: all k in one request, sample 0 greedy)."""
         assert self.checker is not None
         s, k = self.settings, self.checker.settings.candidates
@@ -184,7 +185,7 @@ class Completer:
 
         if self.checker.settings.staged:
             first = self.client.samples(gen(0.0), 1)
-            more = (lambda: self.client.samples(gen(CHECK_TEMPERATURE), k - 1)) if k > 1 else None
+            more = (lambda n: self.client.samples(gen(CHECK_TEMPERATURE), n)) if k > 1 else None
         else:  # all k at once: sample 0 is the greedy one
             first, more = self.client.samples(gen(CHECK_TEMPERATURE, greedy_first=True), k), None
         selection = await self.checker.select(first, ctx, checks, doc.path, doc.text, cursor.offset, s.max_lines,

@@ -108,7 +108,8 @@ class Checker:
                 parts.append(self.executor.run_suite(checks.suite, document, checks.of_suite()))
             return distrust_tampering(merge(list(await asyncio.gather(*parts))), document, offset, candidate.text)
 
-        return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines, settle_on, more)
+        return await select(stream, ctx, check, self.settings.deadline_ms / 1000, max_lines, settle_on, more,
+                            want=self.settings.candidates)
 
     def stats(self) -> dict[str, object]:
         """For ``codeloop/stats``: the sandbox in use, the test index's progress, the sandbox runs so far."""

@@ -59,8 +59,8 @@ class Selection:
 
 
 CheckRun = Callable[[Candidate], Awaitable[Verdict]]
-More = Callable[[], AsyncIterator[Samples]]
-"""The second stage of a staged selection: opens the engine request of the other samples."""
+More = Callable[[int], AsyncIterator[Samples]]
+"""The second stage of a staged selection: opens an engine request of ``n`` more samples."""
 
 
 class _Round:
@@ -69,8 +69,8 @@ class _Round:
     Invariant: ``bounds`` holds, for every sample not cut yet, its cumulative log-probability so far (an
     upper bound of its final value: log-probabilities only add negative terms), or None when unknown."""
 
-    def __init__(self, check: CheckRun, settle_on: int | None = None) -> None:
-        self.check, self.settle_on = check, settle_on
+    def __init__(self, check: CheckRun, settle_on: int | None = None, want: int = 1) -> None:
+        self.check, self.settle_on, self.want = check, settle_on, want
         self.frozen: dict[int, Candidate] = {}
         self.bounds: dict[int, float | None] = {}
         self.runs: dict[int, asyncio.Task[Verdict]] = {}
@@ -86,13 +86,16 @@ class _Round:
                    more: More | None = None) -> None:
         """Cut each sample as soon as more tokens could not change it and start its run; stop the stream
         once every sample is cut. With ``more``: once ``stream``'s samples are cut, wait for the
-        ``settle_on`` candidate's verdict and read ``more()``'s samples (numbered after the first
-        stream's) only when it did not pass."""
+        ``settle_on`` candidate's verdict and, only when it did not pass, read samples from ``more`` (numbered
+        after the first stream's) until ``want`` distinct candidates were checked: one request for what is
+        missing, and one more for what repeated samples left missing when none of them passed either."""
         await self._cut(stream, ctx, max_lines, 0)
         if more is not None and not await self._usual_passed():
             self.more_at = time.perf_counter()
             self.changed.set()
-            await self._cut(more(), ctx, max_lines, len(self.frozen))
+            await self._cut(more(max(1, self.want - len(self._seen))), ctx, max_lines, len(self.frozen))
+            if self.want > len(self._seen) and not await self._any_passed():
+                await self._cut(more(self.want - len(self._seen)), ctx, max_lines, len(self.frozen))
         self.read_done_at = time.perf_counter()
         self.changed.set()
 
@@ -121,6 +124,12 @@ class _Round:
         await asyncio.wait({run})
         verdict = _done_verdicts(self.runs).get(self.settle_on)
         return verdict is not None and verdict.passed
+
+    async def _any_passed(self) -> bool:
+        """Whether any candidate passed, once every run started so far has finished."""
+        if self.runs:
+            await asyncio.wait(set(self.runs.values()))
+        return any(v.passed for v in _done_verdicts(self.runs).values())
 
     def _freeze(self, c: Candidate) -> None:
         self.frozen[c.index] = c
@@ -180,14 +189,15 @@ def _model_key(logprob: float | None, index: int) -> tuple[float, int]:
 
 async def select(stream: AsyncIterator[Samples], ctx: CompletionContext, check: CheckRun,
                  deadline_s: float, max_lines: int = 12, settle_on: int | None = None,
-                 more: More | None = None) -> Selection | None:
+                 more: More | None = None, want: int = 1) -> Selection | None:
     """The candidate to show (None: every candidate was empty). Returns as soon as the best possible
     candidate, or the ``settle_on`` sample, is known to pass (the engine request is then stopped), when
     generation has ended and every check has finished, or ``deadline_s`` after the first candidate, even
     while other samples still generate: they and their checks go on in ``Selection.late``. ``more``: the
-    other samples' request, opened only once ``settle_on`` (from ``stream``) is known not to pass."""
+    other samples' requests, opened only once ``settle_on`` (from ``stream``) is known not to pass, until
+    ``want`` distinct candidates were checked (at most two requests)."""
     start = time.perf_counter()
-    rnd = _Round(check, settle_on)
+    rnd = _Round(check, settle_on, want)
     reader = asyncio.ensure_future(rnd.read(stream, ctx, max_lines, more))
     try:
         await _wait(rnd, reader, lambda: rnd.due(deadline_s))

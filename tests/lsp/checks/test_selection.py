@@ -205,7 +205,7 @@ async def test_a_sample_finishing_before_the_greedy_one_is_not_shown_in_its_plac
 
 def opener(snapshots: list[list[Sample]], opened: list[bool], closed: list[bool], delay_s: float = 0.0):
     """``more`` of a staged selection: records that the second request was opened."""
-    def more():
+    def more(n: int = 1):
         opened.append(True)
         return stream(snapshots, closed, delay_s)
     return more
@@ -292,3 +292,32 @@ async def test_staged_samples_expected_before_the_deadline_are_waited_for():
     sel = await select(stream(decoding("return 0", 3), [], delay_s=0.1), CTX, checker(results, []),
                        deadline_s=5, settle_on=0, more=more)
     assert sel.candidate.text == "return n" and sel.verdict.passed and sel.late is None
+
+
+def rounds(*answers: list[list[Sample]]):
+    """``more`` answering each request with the next snapshots; records how many samples each asked for."""
+    asked: list[int] = []
+
+    def more(n: int):
+        asked.append(n)
+        return stream(answers[len(asked) - 1], [])
+    return more, asked
+
+
+async def test_staged_repeated_samples_are_topped_up_to_k_distinct_candidates_when_none_passed():
+    calls: list[str] = []
+    results = {"return 0": (0.0, verdict(0)), "return 1": (0.0, verdict(1)), "return n": (0.0, verdict(2))}
+    more, asked = rounds([final_snapshot("return 0", "return 1", "return 0")], [final_snapshot("return n", "return 1")])
+    sel = await select(stream([final_snapshot("return 0")], []), CTX, checker(results, calls), 5, settle_on=0,
+                       more=more, want=4)
+    assert asked == [3, 2]  # k - 1, then the two that repeated
+    assert calls == ["return 0", "return 1", "return n"]  # each text checked once
+    assert sel.candidate.text == "return n" and sel.verdict.passed
+
+
+async def test_staged_no_top_up_once_a_candidate_passed():
+    results = {"return 0": (0.0, verdict(0)), "return n": (0.0, verdict(2))}
+    more, asked = rounds([final_snapshot("return n", "return n", "return 0")], [final_snapshot("return 5")])
+    sel = await select(stream([final_snapshot("return 0")], []), CTX, checker(results, []), 5, settle_on=0,
+                       more=more, want=4)
+    assert asked == [3] and sel.candidate.text == "return n" and sel.verdict.passed
