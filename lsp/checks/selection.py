@@ -129,6 +129,10 @@ class _Round:
         """Whether any candidate passed, once every run started so far has finished."""
         if self.runs:
             await asyncio.wait(set(self.runs.values()))
+        return self._pass_known()
+
+    def _pass_known(self) -> bool:
+        """Whether a finished run has passed."""
         return any(v.passed for v in _done_verdicts(self.runs).values())
 
     def _freeze(self, c: Candidate) -> None:
@@ -149,7 +153,7 @@ class _Round:
         finish first is never shown in place of the usual suggestion before its checks pass."""
         if self.settle_on is None or self.settle_on in self.frozen:
             return True
-        return any(v.passed for v in _done_verdicts(self.runs).values())
+        return self._pass_known()
 
     def due(self, deadline_s: float) -> float | None:
         """When to show what is known (None: not yet due): ``deadline_s`` after the first candidate, once
