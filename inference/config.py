@@ -10,6 +10,7 @@ KV_CACHE_DTYPES = ("auto", "int8")
 WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "bnb_int8", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "auto")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
 ATTENTION_BACKENDS = ("sdpa", "triton", "flash_attn")
+COMPILE_DECODE = ("auto", "on", "off")
 
 
 @dataclass
@@ -116,6 +117,10 @@ class EngineConfig:
     """Capture decode steps as CUDA graphs per batch-size bucket (CUDA + triton backend only)."""
     num_threads: int | None = None
     """torch CPU threads; None leaves torch's default (or the autotune's choice with weight_quant auto)."""
+    compile_decode: str = "auto"
+    """CPU decode steps through one ``torch.compile``'d decoder layer (``inference/compiled_decode.py``):
+    "auto" where generated rows take packed weights (weight_quant auto / hybrid_*) on the sdpa backend, "on"
+    for any CPU model on sdpa, "off" never. Compiled at load; eager when the compiler is unavailable."""
     speculative: SpeculativeConfig = field(default_factory=SpeculativeConfig)
     seed: int = 0
 
@@ -124,6 +129,8 @@ class EngineConfig:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.weight_quant not in WEIGHT_QUANTS:
             raise ValueError(f"weight_quant must be one of {WEIGHT_QUANTS}, got {self.weight_quant!r}")
+        if self.compile_decode not in COMPILE_DECODE:
+            raise ValueError(f"compile_decode must be one of {COMPILE_DECODE}, got {self.compile_decode!r}")
         if self.attention_backend not in ATTENTION_BACKENDS:
             raise ValueError(
                 f"attention_backend must be one of {ATTENTION_BACKENDS}, got {self.attention_backend!r}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 from inference.attention import AttentionMetadata, LayerKVCache, get_backend
 from inference.autotune import KernelPlan, plan_kernels
 from inference.batch import SampledToken, SeqChunk, StepBatch
+from inference.compiled_decode import OFF_ENV, CompiledDecode
 from inference.compute_dtype import resolve_kv_dtype, resolve_weight_quant, torch_dtype
 from inference.config import EngineConfig
 from inference.heap import release_free_heap
@@ -87,6 +89,8 @@ class ModelRunner:
         self._lora: LoraLayers | None = None
         self.graphs = None
         """DecodeCudaGraphs when decode steps replay captured CUDA graphs (CUDA + triton backend)."""
+        self.compiled: CompiledDecode | None = None
+        """The compiled decoder layer of CPU decode steps, once :meth:`allocate_kv` has warmed it up."""
 
     def fuse_adapter(self, adapter: LoraAdapter) -> dict[str, FusedLora]:
         """``adapter`` laid out for this model's fused modules (AdapterError if it does not fit)."""
@@ -133,6 +137,24 @@ class ModelRunner:
             scales = [zeros(shape[:3], SCALE_DTYPE) for _ in range(2)] if self.kv_quantized else [None, None]
             self.kv_caches.append(LayerKVCache(zeros(shape, data_dtype), zeros(shape, data_dtype), *scales))
         self.graphs = self._capture_graphs()
+        if self.compiled is None and self._wants_compiled() and num_blocks >= 2:
+            compiled = CompiledDecode(self.backend, self.block_size)
+            self.compiled = compiled  # the warm-up's steps run through it
+            if not compiled.warm_up(self._scratch_decode):
+                self.compiled = None
+
+    def _wants_compiled(self) -> bool:
+        mode, cfg = self.config.compile_decode, self.config
+        if mode == "off" or self.device.type != "cpu" or cfg.attention_backend != "sdpa":
+            return False
+        if mode == "auto" and os.environ.get(OFF_ENV) == "off":
+            return False
+        return mode == "on" or self.kernels.decode != "dense"
+
+    def _scratch_decode(self, num_rows: int) -> None:
+        """A decode step of ``num_rows`` rows writing K/V into blocks 0 and 1 (free at allocation)."""
+        bs = self.block_size
+        self.execute(StepBatch(chunks=[SeqChunk(-1 - i, [0], bs + i, [0, 1], False) for i in range(num_rows)]))
 
     def _capture_graphs(self):
         """Decode CUDA graphs per batch-size bucket; None off CUDA, with another backend, or when disabled."""
@@ -176,11 +198,21 @@ class ModelRunner:
             if self.graphs is not None and not lora and self.graphs.can_run(meta):
                 hidden = self.graphs.run(input_ids, positions, meta)  # [num_tokens, hidden]
             else:
-                hidden = self.model(input_ids, positions, self.kv_caches, meta)  # [num_tokens, hidden]
+                hidden = self._forward(input_ids, positions, meta, lora)  # [num_tokens, hidden]
             if not sampling:
                 return []
             logits = self.model.compute_logits(hidden[torch.tensor(rows, device=self.device)])  # [n, vocab]
         return sample(logits.cpu(), sampling, self._rng)
+
+    def _forward(self, input_ids: torch.Tensor, positions: torch.Tensor, meta: AttentionMetadata,
+                 lora: bool) -> torch.Tensor:
+        """The model's hidden states: through the compiled decode graph when this step can take it."""
+        c = self.compiled
+        if c is not None and c.can_run(meta, lora, self.kernels.packed_max_rows):
+            hidden = c.run(self.model, input_ids, positions, self.kv_caches, meta)
+            if hidden is not None:
+                return hidden
+        return self.model(input_ids, positions, self.kv_caches, meta)
 
     @contextmanager
     def _lora_step(self, chunks: list[SeqChunk]) -> Iterator[bool]:

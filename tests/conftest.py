@@ -10,6 +10,9 @@ import pytest
 # NOTE: test models are tiny and the CI cores are shared; torch's OpenMP threads spin-wait and run
 # 10-15x slower under contention than one thread does. Set before torch is first imported.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Engines with hybrid weights compile their decode step at load (inference/compiled_decode.py): seconds to
+# minutes each. Tests build dozens of such engines; the compiled path has its own tests, which ask for it.
+os.environ.setdefault("CODELOOP_COMPILE_DECODE", "off")
 
 # Triton reads TRITON_INTERPRET when a kernel is decorated, i.e. when inference.attention.triton_* is
 # first imported, which may happen in any test module: set it before collection on machines without CUDA.

@@ -71,8 +71,7 @@ class SdpaAttention:
         scale: float,
     ) -> torch.Tensor:
         """Attention output ``[num_tokens, num_heads, head_dim]``; the new K/V must already be written."""
-        state = meta.backend_state.get("sdpa") or self._prepare(meta, cache.block_size)
-        meta.backend_state["sdpa"] = state
+        state = self.prepare(meta, cache.block_size)
         if not state["prefill_parts"]:  # generated rows only (every decode step): they are all of q, in order
             return self._decode(q, cache, state, scale, whole=True)
         out = torch.empty_like(q)
@@ -83,9 +82,12 @@ class SdpaAttention:
             out[start:end] = self._prefill(q[start:end], k[start:end], v[start:end], cache, meta, i, scale)
         return out
 
-    def _prepare(self, meta: AttentionMetadata, block_size: int) -> dict:
-        """Split the batch into generated rows (batched like decode queries, each attending to its own
-        context length) and the prompt part of each sequence (one SDPA call each)."""
+    def prepare(self, meta: AttentionMetadata, block_size: int) -> dict:
+        """This step's plan, made by the first layer and kept in ``meta.backend_state``: the generated rows
+        (batched like decode queries, each attending to its own context length) and the prompt part of each
+        sequence (one SDPA call each)."""
+        if (state := meta.backend_state.get("sdpa")) is not None:
+            return state
         rows, row_seq, row_lens, parts = [], [], [], []
         for i in range(meta.num_seqs):
             start, num_prompt = meta.query_start_loc_list[i], meta.prompt_rows(i)
@@ -105,6 +107,7 @@ class SdpaAttention:
             state["decode_tokens"] = torch.tensor(rows, device=dev)
             state["decode_tables"] = meta.block_tables[torch.tensor(row_seq, device=dev), :num_blocks]
             state["decode_mask"] = keep[:, None, None, :]  # [num_rows, 1, 1, L]
+        meta.backend_state["sdpa"] = state
         return state
 
     def _decode(self, q: torch.Tensor, cache: LayerKVCache, state: dict, scale: float,

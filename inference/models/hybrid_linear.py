@@ -49,7 +49,9 @@ class RowSplit:
             n = self.num_packed = 0
         if n == 0:
             self.packed, self.dense = slice(0, 0), None
-        elif n == len(generated) or all(generated[:n]):
+        elif n == len(generated):  # by row count, as the lm_head does: no per-step state for a compiled step
+            self.packed, self.dense = None, None
+        elif all(generated[:n]):
             self.packed, self.dense = slice(0, n), None
         else:
             self.packed = torch.tensor([i for i, g in enumerate(generated) if g])

@@ -16,7 +16,7 @@ from inference.sampling import SamplingParams
 
 
 @pytest.mark.parametrize("generated, packed, dense", [
-    ([True] * 3, slice(0, 3), None),
+    ([True] * 3, None, None),  # all generated: packed by row count, as the lm_head (no per-step state)
     ([False] * 3, slice(0, 0), None),
     ([True, True, False, False], slice(0, 2), None),
     ([False, True, True, False], [1, 2], [0, 3]),
@@ -25,7 +25,7 @@ from inference.sampling import SamplingParams
 def test_row_split(generated, packed, dense):
     split = RowSplit(packed_max_rows=8)
     split.set_rows(generated)
-    if isinstance(packed, slice):
+    if packed is None or isinstance(packed, slice):
         assert split.packed == packed and split.dense is None
     else:
         assert split.packed.tolist() == packed and split.dense.tolist() == dense

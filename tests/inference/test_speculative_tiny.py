@@ -26,13 +26,13 @@ PARAMS = SamplingParams(max_tokens=24, ignore_eos=True)
 
 
 def make_engine(model_dir, *, weight_quant="hybrid_int4", method="none", draft=None, num_blocks=256,
-                budget=512, num_tokens=4, max_num_seqs=8):
+                budget=512, num_tokens=4, max_num_seqs=8, compile_decode="auto"):
     spec = SpeculativeConfig(method=method, num_tokens=num_tokens, ngram_min=1, ngram_max=3,
                              draft_model=str(draft) if draft else None, draft_weight_quant=weight_quant,
                              max_batch=8, adaptive=False)
     config = EngineConfig(model=str(model_dir), dtype="float32", weight_quant=weight_quant,
                           cache=CacheConfig(block_size=4, kv_cache_bytes=1), max_num_batched_tokens=budget,
-                          max_num_seqs=max_num_seqs, speculative=spec)
+                          max_num_seqs=max_num_seqs, speculative=spec, compile_decode=compile_decode)
     from inference.model_runner import ModelRunner
 
     runner = ModelRunner(config)
