@@ -54,11 +54,19 @@ def timed_request(engine, prompt: list[int] | str, params) -> tuple[float, float
 def weight_bytes_per_token(model) -> int:
     """Bytes of weights read per decoded token: every parameter and buffer but the embedding table
     (one row per token is negligible) and private ``_``-named buffers (prefill-only copies such as
-    Int4Linear's unpacked codes, which decode never reads)."""
-    total = 0
-    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+    Int4Linear's unpacked codes, which decode never reads); with hybrid weights, the packed copies that
+    decode reads instead of the dense weights (a tied lm_head's included)."""
+    from inference.models.hybrid_linear import HybridLinear
+
+    hybrid = [m for m in model.modules() if isinstance(m, HybridLinear)]
+    total = sum(m.packed.nbytes for m in hybrid)
+    seen = {id(m.weight) for m in hybrid}
+    for name, tensor in list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers()):
+        if id(tensor) in seen:  # (a tied lm_head is named twice: counted as the lm_head)
+            continue
         if "embed" in name and "lm_head" not in name or name.rsplit(".", 1)[-1].startswith("_"):
             continue
+        seen.add(id(tensor))
         if "rope" in name or "inv_freq" in name or "cos" in name or "sin" in name:
             continue
         total += tensor.numel() * tensor.element_size()

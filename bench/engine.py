@@ -110,6 +110,11 @@ def scenario_single(ctx: BenchContext) -> dict[str, Any]:
     p300, p1000 = ctx.tokens(engine, 300), ctx.tokens(engine, 1000)
     ours = _single_runs(engine, p300, p1000, max_new, repeats)
     kernels = engine.runner.kernel_report()
+    eager = None
+    if engine.runner.compiled is not None:  # the same engine with its decode steps eager, right after
+        compiled, engine.runner.compiled = engine.runner.compiled, None
+        eager = _single_runs(engine, p300, p1000, max_new, repeats)
+        engine.runner.compiled = compiled
     weight_bytes = bench_data.weight_bytes_per_token(engine.runner.model)
     bandwidth = bench_data.memory_bandwidth_bytes_per_s()
     decode = ours["decode_tok_s"]["median"]
@@ -117,6 +122,9 @@ def scenario_single(ctx: BenchContext) -> dict[str, Any]:
         "repeats": repeats, "engine": ours, "kernels": kernels, "weight_bytes_per_token": weight_bytes,
         "memory_bandwidth_gb_s": bandwidth / 1e9, "bandwidth_bound_tok_s": bandwidth / weight_bytes,
     }
+    if eager is not None:
+        out["engine_eager_decode"] = eager
+        out["decode_ratio_compiled_vs_eager"] = ours["decode_tok_s"]["median"] / eager["decode_tok_s"]["median"]
     out["decode_fraction_of_bound"] = decode / out["bandwidth_bound_tok_s"]
     out.update(_prefill_roofline(ctx, engine, len(p1000), ours["prefill_1000_tok_s"]["median"]))
     del engine

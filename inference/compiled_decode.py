@@ -84,6 +84,10 @@ class CompiledDecode:
                 _mark_dynamic(t, rows)
             _mark_dynamic(state["decode_tables"], (*rows, 1))
             _mark_dynamic(state["decode_mask"], (*rows, 3))
+            for cache in kv_caches:  # the pool's size: one compiled artifact whatever the KV budget
+                for t in (cache.k, cache.v, cache.k_scale, cache.v_scale):
+                    if t is not None:
+                        _mark_dynamic(t, (0,))
         if not self.ready:  # the warm-up compiles
             self.num_runs += 1
             return self._forward(model, input_ids, positions, kv_caches, meta)

@@ -246,8 +246,11 @@ class ModelRunner:
 
     def kernel_report(self) -> dict:
         """Which paths serve prompt and generated rows, how they were chosen, and the weights' memory."""
+        c = self.compiled
+        compiled = None if c is None else {"compile_s": round(c.compile_s, 1), "steps": c.num_runs,
+                                           "eager_misses": c.misses}
         return {**self.kernels.as_dict(), "weight_memory": weight_memory(self.model),
-                "threads_now": torch.get_num_threads()}
+                "threads_now": torch.get_num_threads(), "compiled_decode": compiled}
 
     def _apply_copies(self, batch: StepBatch) -> None:
         if not self.kv_caches:
