@@ -5,7 +5,8 @@ the rest of a line inside a function (single-line suggestions), half write a fun
 the document (multi-line suggestions). Each cursor is completed exactly as the editor asks: the LSP's own
 context building (snippets from the other files, its budgets), engine client and post-processing
 (``Completer.complete``), with the prefix cache off so every completion is fresh. One run measures, side by
-side, every engine configuration asked (``--speculative none,ngram,draft``: the same model and weights) and
+side, every engine configuration asked (``--speculative none,ngram,draft,none+eager``: the same model and
+weights; ``+eager``: decode steps not compiled) and
 the peer, llama.cpp's ``llama-server /infill`` given the same prefix, suffix and snippets and asked for as
 many tokens as our engine generated. Speculation must not change any output: identical outputs are counted.
 """
@@ -149,10 +150,12 @@ async def _complete_all(model: str, options: dict[str, Any], root: Path, cursors
 
 def run_config(model: str, weight_quant: str, speculative: str, draft_model: str | None, root: Path,
                cursors: list[FimCursor], threads: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every cursor through one in-process engine configuration (prefix cache off); the engine is closed after."""
+    """Every cursor through one in-process engine configuration (prefix cache off; ``speculative`` a method,
+    with "+eager" for decode steps that are not compiled); the engine is closed after."""
     from inference.config import CacheConfig, SpeculativeConfig
 
-    options = {"weight_quant": weight_quant, "num_threads": threads,
+    speculative, eager, _ = speculative.partition("+eager")
+    options = {"weight_quant": weight_quant, "num_threads": threads, "compile_decode": "off" if eager else "auto",
                "cache": CacheConfig(enable_prefix_caching=False, kv_cache_tokens=8192),
                "speculative": SpeculativeConfig(method=speculative, draft_model=draft_model,
                                                 draft_weight_quant=weight_quant)}

@@ -56,7 +56,7 @@ def _fim(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-quant", default="auto", choices=WEIGHT_QUANTS)
     p.add_argument("--speculative", default="none,ngram",
                    help="comma-separated engine configurations to compare, the first is the baseline "
-                        "(none, ngram, draft)")
+                        "(none, ngram, draft; with '+eager': decode steps not compiled, e.g. none,none+eager)")
     p.add_argument("--draft-model", default=None, help="draft model for the 'draft' configuration")
     p.add_argument("--source", default="email", help="folder or importable package to take cursors from")
     p.add_argument("--cursors", type=positive_int, default=16, help="cursors (half single-line, half blocks)")
@@ -70,10 +70,10 @@ def run_fim(args: argparse.Namespace) -> int:
     from bench.fim import run_bench
 
     methods = [m.strip() for m in args.speculative.split(",") if m.strip()]
-    bad = set(methods) - set(SPECULATIVE_METHODS)
+    bad = {m.removesuffix("+eager") for m in methods} - set(SPECULATIVE_METHODS)
     if bad or not methods:
         raise UserError(f"--speculative takes a comma-separated list of {SPECULATIVE_METHODS}, got {args.speculative!r}")
-    if "draft" in methods and not args.draft_model:
+    if any(m.startswith("draft") for m in methods) and not args.draft_model:
         raise UserError("--speculative draft needs --draft-model")
     args.speculative = ",".join(methods)
     return run_bench(args)

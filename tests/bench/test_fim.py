@@ -28,9 +28,11 @@ def test_bench_fim_runs_each_configuration_on_the_same_cursors(tiny_qwen2_dir, t
 
     out = tmp_path / "fim.json"
     assert main(["bench", "fim", "--model", str(tiny_qwen2_dir), "--weight-quant", "hybrid_int4", "--cursors", "2",
-                 "--speculative", "none,ngram", "--no-peer", "--out", str(out)]) == 0
+                 "--speculative", "none,ngram,none+eager", "--no-peer", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     none, ngram = result["configs"]["none"], result["configs"]["ngram"]
+    assert result["configs"]["none+eager"]["kernels"]["compiled_decode"] is None
+    assert result["configs"]["none+eager"]["identical_outputs"] == 2
     assert result["cursors"] == 2 and none["kernels"]["decode"] == "int4"
     assert ngram["identical_outputs"] == 2  # speculation never changes an output
     assert set(ngram["speedup_vs_none"]) >= {"multi_line_p50_ratio", "single_line_p50_ratio"}
