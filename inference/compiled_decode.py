@@ -3,13 +3,18 @@
 A batch-1 decode step of the 0.5B is ~14 ms of packed int4 matmuls and ~11 ms of ~1,900 small eager ops
 (RMSNorm, RoPE, K/V write and gather, SDPA, residual adds, module calls) at 2–10 µs each. Inductor fuses
 the elementwise work into a few C++ kernels and leaves torch's own packed matmuls and SDPA in place; with
-``emulate_precision_casts`` it rounds to the model dtype where eager rounds, so a greedy decode gives the
-same tokens compiled or not (tested against the eager forward).
+``emulate_precision_casts`` it rounds to the model dtype where eager rounds. Its fused RMSNorm reduction adds
+in another order than ATen's kernel, so hidden states may differ from eager's by an ulp (0.0 on the tiny test
+models, up to 0.625 on the 0.5B's bf16 hidden states) and a near-tie can flip a greedy token (1 of 16 FIM
+completions in ``bench fim``). Within the compiled path a row gets the same numbers alone, batched or as a
+draft under verification (the one-row and the 2+ row graphs agree bit for bit on the 0.5B), so speculation
+still never changes an output (tested).
 
 What is compiled is ``LlamaModel.forward`` itself, all layers in one graph with a C++ wrapper: one guard
 check and one call per step (a graph per layer, shared by all layers, costs ~0.2 ms of guards and wrapper
 per layer: measured 16% slower per step). It runs steps whose rows are all generated rows (decode steps,
-draft verification) on the "sdpa" backend with no LoRA adapter in the step; anything else runs eagerly.
+draft verification) on the "sdpa" backend with no LoRA adapter in the step; anything else runs eagerly (so a
+step shared with an adapter's request, or a repository adapter's every step, gets no gain, and eager numbers).
 Two graphs: one row, and 2+ rows with the row count dynamic; the context length is dynamic in both (a
 context of at least two KV blocks; shorter ones run eagerly, one graph fewer to compile). Both are compiled
 at load by :meth:`warm_up`: ~2.5 min the first time on 2 cores of a Zen 4, ~15 s on later loads from
