@@ -44,6 +44,10 @@ def _run_model(model: nn.Module, input_ids: torch.Tensor, positions: torch.Tenso
     return model(input_ids, positions, kv_caches, meta)
 
 
+def _first_line(exc: BaseException, default: str) -> str:
+    return str(exc).splitlines()[0] if str(exc) else default
+
+
 def _mark_dynamic(t: torch.Tensor, dims: tuple[int, ...]) -> None:
     for d in dims:
         torch._dynamo.mark_dynamic(t, d)
@@ -104,7 +108,7 @@ class CompiledDecode:
         except RecompileError as exc:
             if not self.misses:
                 log.warning("a decode step did not fit the compiled graphs; it ran eagerly (%s)",
-                            str(exc).splitlines()[0] if str(exc) else "recompile")
+                        _first_line(exc, "recompile"))
             self.misses += 1
             return None
         self.num_runs += 1
@@ -119,7 +123,7 @@ class CompiledDecode:
                 run_step(rows)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means: decode eagerly
             log.warning("compiled decode unavailable (%s: %s); decoding eagerly", type(exc).__name__,
-                        str(exc).splitlines()[0] if str(exc) else "")
+                        _first_line(exc, ""))
             return False
         self.compile_s = time.perf_counter() - start
         self.ready = True

@@ -118,7 +118,7 @@ class EngineConfig:
     num_threads: int | None = None
     """torch CPU threads; None leaves torch's default (or the autotune's choice with weight_quant auto)."""
     compile_decode: str = "auto"
-    """CPU decode steps through one ``torch.compile``'d decoder layer (``inference/compiled_decode.py``):
+    """CPU decode steps through the model's forward ``torch.compile``'d as one graph (``inference/compiled_decode.py``):
     "auto" where generated rows take packed weights (weight_quant auto / hybrid_*) on the sdpa backend, "on"
     for any CPU model on sdpa, "off" never. Compiled at load; eager when the compiler is unavailable."""
     speculative: SpeculativeConfig = field(default_factory=SpeculativeConfig)

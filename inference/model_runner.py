@@ -90,7 +90,7 @@ class ModelRunner:
         self.graphs = None
         """DecodeCudaGraphs when decode steps replay captured CUDA graphs (CUDA + triton backend)."""
         self.compiled: CompiledDecode | None = None
-        """The compiled decoder layer of CPU decode steps, once :meth:`allocate_kv` has warmed it up."""
+        """The compiled forward of CPU decode steps, once :meth:`allocate_kv` has warmed it up."""
 
     def fuse_adapter(self, adapter: LoraAdapter) -> dict[str, FusedLora]:
         """``adapter`` laid out for this model's fused modules (AdapterError if it does not fit)."""

@@ -102,12 +102,10 @@ def test_a_step_outside_the_graphs_runs_eagerly(tiny_qwen2_dir, eager, monkeypat
     """After the warm-up nothing compiles: a step whose guards fail runs eagerly (counted, logged once)."""
     engine = make_engine(tiny_qwen2_dir, compile_decode="on")
     compiled = engine.runner.compiled
-    original = compiled._forward
 
     def recompiling(*args):
         raise torch._dynamo.exc.RecompileError("guard failed")
 
-    compiled._forward = recompiling
+    monkeypatch.setattr(compiled, "_forward", recompiling)
     assert tokens(engine.generate(PROMPTS[:1], PARAMS)) == eager[:1]
     assert compiled.misses > 0
-    compiled._forward = original
