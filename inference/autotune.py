@@ -53,7 +53,7 @@ class KernelPlan:
     """What serves each kind of row. ``decode`` "dense" means no packed copy is kept."""
 
     decode: str = "dense"
-    """Weights of generated rows: "dense", "int8" or "int4" (packed, resident next to the dense ones)."""
+    """Weights of generated rows: "dense" or a packed kind ("int8", "int4", "int4x8", ...; packed, resident next to the dense ones)."""
     prefill: str = "dense"
     """Weights of prompt rows (always the dense model dtype today)."""
     packed_max_rows: int = 16
@@ -85,8 +85,9 @@ class KernelPlan:
 
 
 def cache_key(model_shape: str) -> str:
-    """Key of an autotune entry: CPU model, core count, torch version and model shape."""
-    return f"{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|{model_shape}"
+    """Key of an autotune entry: CPU model, core count, torch version, the candidate kernels and model shape
+    (a kernel added since an entry was measured makes it stale)."""
+    return f"{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|{'+'.join(PACKED_KINDS)}|{model_shape}"
 
 
 def model_shape(model: nn.Module) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
-WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "auto")
+WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "auto")
 KV_DTYPES = ("auto", "int8")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
 CHECK_BACKENDS = ("auto", "bwrap", "docker")

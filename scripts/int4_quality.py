@@ -2,9 +2,11 @@
 
 Simulates ``quantize_int4`` (dequantized back to the model dtype) on every linear layer of the HF model and
 compares next-token predictions with the dense weights over the source files of a mined tasks file:
-top-1 agreement with dense, next-token accuracy, mean KL(dense || int4). Slow (HF forwards, minutes).
+top-1 agreement with dense, next-token accuracy, mean KL(dense || int4). ``--kernels int4x8`` also runs every
+linear layer through our int4 x int8 kernel itself (int8 activations per block of 32; ``inference.kernels``),
+the decode path of ``weight_quant`` ``hybrid_int4x8``. Slow (HF forwards, minutes).
 
-    python scripts/int4_quality.py runs/tasks/marshmallow.jsonl --model qwen2.5-coder-0.5b-instruct
+    python scripts/int4_quality.py runs/tasks/marshmallow.jsonl --model qwen2.5-coder-0.5b-instruct --kernels int4x8
 """
 
 from __future__ import annotations
@@ -18,8 +20,22 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from inference import kernels  # noqa: E402
 from inference.catalog import model_dir  # noqa: E402
+from inference.models.hybrid_linear import PackedWeight  # noqa: E402
 from inference.models.quant_linear import dequantize_int4, quantize_int4  # noqa: E402
+
+
+class KernelLinear(torch.nn.Module):
+    """A linear layer served by a packed kernel for every row (as generated rows are in the engine)."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, kind: str, group: int) -> None:
+        super().__init__()
+        self.packed, self.bias = PackedWeight(weight, kind, group), bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.packed.matmul(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
+        return y if self.bias is None else y + self.bias
 
 
 def source_texts(tasks: Path, chars: int = 5000) -> list[str]:
@@ -58,6 +74,7 @@ def main() -> int:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--groups", default="32,64")
     parser.add_argument("--max-tokens", type=int, default=1024)
+    parser.add_argument("--kernels", default="", help="also run the layers through these packed kernels (int4x8)")
     args = parser.parse_args()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -65,10 +82,23 @@ def main() -> int:
     tokenizer = AutoTokenizer.from_pretrained(hf)
     model = AutoModelForCausalLM.from_pretrained(hf, torch_dtype=torch.bfloat16).eval()
     ids_list = [tokenizer(t, return_tensors="pt").input_ids[:, :args.max_tokens] for t in source_texts(args.tasks)]
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    linears = [model.get_submodule(n) for n in names]
     original = [m.weight.detach().clone() for m in linears]
     dense = logits(model, ids_list)
     results = {}
+    for kind in filter(None, args.kernels.split(",")):
+        if kind == "int4x8" and not kernels.available():
+            results[kind] = "unavailable on this machine (see the log)"
+            continue
+        for group in map(int, args.groups.split(",")):
+            for name, m, w in zip(names, linears, original, strict=True):
+                parent, _, attr = name.rpartition(".")
+                setattr(model.get_submodule(parent), attr, KernelLinear(w, m.bias, kind, group))
+            results[f"{kind}_g{group}"] = compare(dense, logits(model, ids_list), ids_list)
+        for name, m in zip(names, linears, strict=True):
+            parent, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent), attr, m)
     for group in map(int, args.groups.split(",")):
         for m, w in zip(linears, original, strict=True):
             q, sz = quantize_int4(w, group)

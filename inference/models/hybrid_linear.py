@@ -22,10 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inference import kernels
 from inference.models.quant_linear import Fp16Linear, int4_group_size, quantize_int4, quantize_int8
 
 log = logging.getLogger(__name__)
-PACKED_KINDS = ("int8", "int4", "fp16")
+PACKED_KINDS = ("int8", "int4", "fp16", "int4x8")
+"""int4x8: int4 weights times int8 activations through our AVX-512 VNNI kernel (``inference.kernels``)."""
+INT4X8_GROUP_SIZES = (32, 64, 128)
+"""int4x8 group sizes in order of preference; the first dividing a layer's input width packs it."""
 BODY_MODULES = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
 
 
@@ -78,6 +82,13 @@ class PackedWeight:
             self.q = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
             self.scales = sz.to(dtype)
             self.group_size = group_size
+        elif kind == "int4x8":
+            if group_size is None:
+                raise ValueError("int4x8 packing needs a group size")
+            if not kernels.available():
+                raise RuntimeError("int4x8 kernel unavailable on this machine (see the log)")
+            self.q, self.scales = kernels.pack_int4x8(*quantize_int4(weight, group_size), group_size)
+            self.group_size = group_size
         elif kind == "fp16":
             self.fp16 = Fp16Linear.from_weight(weight)
         else:
@@ -93,6 +104,8 @@ class PackedWeight:
         """``x [M, K] @ W.T`` in ``x``'s dtype."""
         if self.kind == "fp16":
             return self.fp16(x.float()).to(x.dtype)
+        if self.kind == "int4x8":
+            return kernels.int4x8_mm(x, self.q, self.scales, self.group_size)
         scales = self.scales if self.scales.dtype == x.dtype else self.scales.to(x.dtype)
         if self.kind == "int8":
             return torch.ops.aten._weight_int8pack_mm(x, self.q, scales)
@@ -142,6 +155,9 @@ def packable(linear: nn.Linear, kind: str) -> int | None:
     """The int4 group size (0 for int8 and fp16) ``linear`` packs with, or None when its shape does not fit."""
     if kind in ("int8", "fp16"):
         return 0
+    if kind == "int4x8":
+        group = next((g for g in INT4X8_GROUP_SIZES if linear.in_features % g == 0), None)
+        return group if group and kernels.packs(linear.out_features, linear.in_features, group) else None
     return int4_group_size(linear)
 
 

@@ -1,0 +1,128 @@
+"""Our own CPU kernels: C++ built on first use with the machine's compiler, registered as ``torch.ops.codeloop``.
+
+``int4x8_mm`` (``int4x8.cpp``): int4 weights times int8-quantized activations on AVX-512 VNNI, the decode GEMV
+of packed int4 weights. torch's ``_weight_int4pack_mm_for_cpu`` widens every weight to float and runs ~19 G
+weights/s on a Zen 4 core pair; integer dot products (16 rows x 4 channels per instruction, as llama.cpp's
+Q4 x Q8 kernels) reach the memory bandwidth. Activations are quantized per block of 32 channels (amax / 127),
+each row on its own: a row gets the same result alone, in a batch or as a draft under verification.
+
+The library is compiled once per source, torch version, compiler and CPU (``-march=native``) into
+``<cache root>/kernels/`` (~15 s) and loaded with ``torch.ops.load_library``; a fake (meta) implementation lets
+``torch.compile`` trace through it. A CPU without AVX-512 VNNI, no compiler, or a failed build: ``available()``
+is False with a log line, and callers keep torch's kernels. ``CODELOOP_NATIVE_KERNELS=off`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import torch
+
+from inference.cpu_info import cpu_flags, cpu_model
+
+log = logging.getLogger(__name__)
+SOURCE = Path(__file__).with_name("int4x8.cpp")
+REQUIRED_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"})
+OFF_ENV = "CODELOOP_NATIVE_KERNELS"
+TILE = 16
+"""Output rows per packed tile (one VNNI lane each)."""
+BLOCK = 32
+"""Input channels per activation quantization block (and the smallest weight group)."""
+CXXFLAGS = ("-O3", "-march=native", "-std=c++20", "-fPIC", "-shared", "-fopenmp", "-w")
+_loaded: bool | None = None
+
+
+def available() -> bool:
+    """Whether ``torch.ops.codeloop.int4x8_mm`` can run here (built and loaded on the first call)."""
+    global _loaded
+    if _loaded is None:
+        _loaded = _load()
+    return _loaded
+
+
+def packs(out_features: int, in_features: int, group_size: int) -> bool:
+    """Whether a weight ``[out_features, in_features]`` with int4 groups of ``group_size`` packs for the kernel."""
+    return out_features % TILE == 0 and group_size % BLOCK == 0 and in_features % group_size == 0
+
+
+def pack_int4x8(q: torch.Tensor, scales_and_zeros: torch.Tensor, group_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``quantize_int4``'s ``(q [N, K] in 0..15, scales_and_zeros [K/G, N, 2])`` in the kernel's layout:
+    ``(uint8 [N/16, K*8], bf16 [N/16, K/G, 2, 16])`` (see ``int4x8.cpp``)."""
+    n, k = q.shape
+    if not packs(n, k, group_size):
+        raise ValueError(f"weight [{n}, {k}] does not pack for int4x8 with group size {group_size}")
+    tiles, blocks = n // TILE, k // BLOCK
+    # channel = block*32 + half*16 + chunk*4 + byte; lane = row within the tile
+    v = q.to(torch.uint8).view(tiles, TILE, blocks, 2, 4, 4).permute(0, 2, 4, 1, 5, 3)
+    weights = (v[..., 0] | (v[..., 1] << 4)).contiguous().view(tiles, k * TILE // 2)
+    sz = scales_and_zeros.transpose(0, 1).reshape(tiles, TILE, k // group_size, 2)
+    return weights, sz.permute(0, 2, 3, 1).contiguous().to(torch.bfloat16)
+
+
+def int4x8_mm(x: torch.Tensor, weights: torch.Tensor, scales: torch.Tensor, group_size: int) -> torch.Tensor:
+    """``x [M, K] @ W.T`` in ``x``'s dtype for a weight packed by :func:`pack_int4x8`."""
+    return torch.ops.codeloop.int4x8_mm(x, weights, scales, group_size)
+
+
+def _load() -> bool:
+    if os.environ.get(OFF_ENV, "").lower() in ("off", "0", "false"):
+        return False
+    missing = REQUIRED_FLAGS - cpu_flags()
+    if missing:
+        log.info("native kernels: this CPU lacks %s; int4 decode keeps torch's kernel", ", ".join(sorted(missing)))
+        return False
+    try:
+        library = _build()
+        torch.ops.load_library(str(library))
+        _register_fake()
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        log.warning("native kernels: unavailable (%s); int4 decode keeps torch's kernel",
+                    (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300])
+        return False
+    return True
+
+
+def _compiler() -> str:
+    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    if not cxx:
+        raise OSError("no C++ compiler (c++, g++ or clang++) on PATH")
+    return cxx
+
+
+def _build() -> Path:
+    """The compiled library for this source, torch, compiler and CPU (built now if absent)."""
+    from torch.utils.cpp_extension import include_paths, library_paths
+
+    from inference.catalog import cache_root
+
+    cxx = _compiler()
+    abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch.compiled_with_cxx11_abi())}"
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), torch.__version__, cxx, abi, *CXXFLAGS, cpu_model(),
+                                    " ".join(sorted(cpu_flags()))]).encode()).hexdigest()[:16]
+    out = cache_root() / "kernels" / f"int4x8-{key}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    cmd = [cxx, *CXXFLAGS, abi, *(f"-I{p}" for p in include_paths()),
+           f"-I{sysconfig.get_paths()['include']}", str(SOURCE), "-o", str(tmp),
+           *(f"-L{p}" for p in library_paths()), "-ltorch", "-ltorch_cpu", "-lc10"]
+    log.info("native kernels: building %s (once per torch and CPU)", out.name)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"{Path(cxx).name} failed: {done.stderr.strip()[-300:]}")
+    os.replace(tmp, out)  # atomic: a concurrent build of the same key writes the same bytes
+    return out
+
+
+def _register_fake() -> None:
+    @torch.library.register_fake("codeloop::int4x8_mm")
+    def _(x: torch.Tensor, weights: torch.Tensor, scales: torch.Tensor, group_size: int) -> torch.Tensor:
+        return x.new_empty(x.shape[0], weights.shape[0] * TILE)

@@ -1,0 +1,146 @@
+// int4 weights x int8 activations on AVX-512 VNNI: the decode GEMV of codeloop's packed int4 path.
+//
+// Weights: asymmetric int4 per group of G input channels (w ~= (q - 8) * scale + zero, as quantize_int4),
+// packed by inference/kernels/__init__.py:pack_int4x8 into tiles of 16 output rows. Per tile and 32-channel
+// block, 4 chunks of 64 bytes; byte (lane r, b) of chunk c holds channel 4c+b (low nibble) and 16+4c+b (high
+// nibble) of row r, so one VPDPBUSD multiplies 16 rows x 4 channels by 4 activation bytes broadcast.
+// Scales and zeros: bf16 [tiles, K/G, 2, 16].
+// Activations: each row quantized to int8 per block of 32 channels (scale amax/127), as llama.cpp's Q8_0:
+// y = sum_g scale * sum_b a_b * (q.xq - 8 * sum xq) + zero * sum_g x. Rows are independent: a row gets the
+// same result alone or in a batch.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+#include <immintrin.h>
+
+#include <cstring>
+#include <vector>
+
+namespace {
+
+constexpr int kBlock = 32;
+constexpr int kTile = 16;
+constexpr int kMaxRows = 4;  // activation rows sharing one unpack of the weights
+
+struct QuantRow {
+  std::vector<int8_t> q;
+  std::vector<float> scale;   // per 32-block
+  std::vector<int32_t> sum8;  // 8 * sum(q) per 32-block
+  std::vector<float> gsum;    // sum(x) per weight group
+};
+
+void quantize_row(const float* x, int64_t K, int G, QuantRow& r) {
+  const int64_t nb = K / kBlock;
+  r.q.resize(K);
+  r.scale.resize(nb);
+  r.sum8.resize(nb);
+  r.gsum.assign(K / G, 0.f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* xb = x + b * kBlock;
+    const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    r.gsum[b * kBlock / G] += _mm512_reduce_add_ps(_mm512_add_ps(v0, v1));
+    const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv));  // round to nearest even
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.q.data() + b * kBlock), _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.q.data() + b * kBlock + 16), _mm512_cvtsepi32_epi8(q1));
+    r.sum8[b] = 8 * (_mm512_reduce_add_epi32(q0) + _mm512_reduce_add_epi32(q1));
+    r.scale[b] = amax / 127.f;
+  }
+}
+
+inline __m512 load_bf16(const uint16_t* p) {
+  const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+inline __m512i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// 16 output rows (one tile) for R activation rows; writes out[r][0..15].
+template <int R>
+void tile(const uint8_t* w, const uint16_t* sz, const QuantRow* const* rows, int64_t K, int G, float* const* out) {
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  __m512 y[R];
+  for (int r = 0; r < R; ++r) y[r] = _mm512_setzero_ps();
+  const int64_t groups = K / G;
+  const int sub = G / kBlock;
+  for (int64_t g = 0; g < groups; ++g) {
+    __m512 t[R];
+    for (int r = 0; r < R; ++r) t[r] = _mm512_setzero_ps();
+    for (int s = 0; s < sub; ++s) {
+      const int64_t blk = g * sub + s;
+      __m512i lo[R], hi[R];
+      for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        const __m512i wv = _mm512_loadu_si512(w);
+        w += 64;
+        const __m512i wl = _mm512_and_si512(wv, m0f);
+        const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(wv, 4), m0f);
+        for (int r = 0; r < R; ++r) {
+          const int8_t* xb = rows[r]->q.data() + blk * kBlock;
+          lo[r] = _mm512_dpbusd_epi32(lo[r], wl, broadcast4(xb + 4 * c));
+          hi[r] = _mm512_dpbusd_epi32(hi[r], wh, broadcast4(xb + 16 + 4 * c));
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const __m512i acc = _mm512_sub_epi32(_mm512_add_epi32(lo[r], hi[r]), _mm512_set1_epi32(rows[r]->sum8[blk]));
+        t[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(rows[r]->scale[blk]), t[r]);
+      }
+    }
+    const __m512 scale = load_bf16(sz + g * 32), zero = load_bf16(sz + g * 32 + 16);
+    for (int r = 0; r < R; ++r) {
+      y[r] = _mm512_fmadd_ps(scale, t[r], y[r]);
+      y[r] = _mm512_fmadd_ps(zero, _mm512_set1_ps(rows[r]->gsum[g]), y[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) _mm512_storeu_ps(out[r], y[r]);
+}
+
+using TileFn = void (*)(const uint8_t*, const uint16_t*, const QuantRow* const*, int64_t, int, float* const*);
+constexpr TileFn kTiles[kMaxRows + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>};
+
+// x [M, K] (float or bf16) @ W.T -> [M, N] in x's dtype; w uint8 [N/16, K*8]; sz bf16 [N/16, K/G, 2, 16].
+at::Tensor int4x8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& sz, int64_t group_size) {
+  TORCH_CHECK(x.dim() == 2, "int4x8_mm: x must be [M, K], got ", x.sizes());
+  TORCH_CHECK(w.scalar_type() == at::kByte && w.dim() == 2 && w.is_contiguous(), "int4x8_mm: bad packed weight");
+  TORCH_CHECK(sz.scalar_type() == at::kBFloat16 && sz.is_contiguous(), "int4x8_mm: scales must be contiguous bf16");
+  const int64_t M = x.size(0), K = x.size(1), T = w.size(0);
+  const int G = static_cast<int>(group_size);
+  TORCH_CHECK(G >= kBlock && G % kBlock == 0 && K % G == 0, "int4x8_mm: K=", K, " does not fit group size ", G);
+  TORCH_CHECK(w.size(1) == K * kTile / 2, "int4x8_mm: packed weight is for another K");
+  TORCH_CHECK(sz.numel() == T * (K / G) * 2 * kTile, "int4x8_mm: scales do not match the weight");
+  const int64_t N = T * kTile;
+  const at::Tensor xf = x.to(at::kFloat).contiguous();
+  std::vector<QuantRow> rows(M);
+  for (int64_t m = 0; m < M; ++m) quantize_row(xf.data_ptr<float>() + m * K, K, G, rows[m]);
+  at::Tensor out = at::empty({M, N}, x.options().dtype(at::kFloat));
+  float* o = out.data_ptr<float>();
+  const uint8_t* wp = w.data_ptr<uint8_t>();
+  const auto* sp = reinterpret_cast<const uint16_t*>(sz.data_ptr<at::BFloat16>());
+  const int64_t tile_bytes = K * kTile / 2, tile_scales = (K / G) * 2 * kTile;
+  at::parallel_for(0, T, 1, [&](int64_t begin, int64_t end) {
+    const QuantRow* rp[kMaxRows];
+    float* op[kMaxRows];
+    for (int64_t t = begin; t < end; ++t) {
+      for (int64_t m0 = 0; m0 < M; m0 += kMaxRows) {
+        const int n = static_cast<int>(std::min<int64_t>(kMaxRows, M - m0));
+        for (int r = 0; r < n; ++r) {
+          rp[r] = &rows[m0 + r];
+          op[r] = o + (m0 + r) * N + t * kTile;
+        }
+        kTiles[n](wp + t * tile_bytes, sp + t * tile_scales, rp, K, G, op);
+      }
+    }
+  });
+  return x.scalar_type() == at::kFloat ? out : out.to(x.scalar_type());
+}
+
+}  // namespace
+
+TORCH_LIBRARY(codeloop, m) { m.def("int4x8_mm(Tensor x, Tensor w, Tensor sz, int group_size) -> Tensor"); }
+TORCH_LIBRARY_IMPL(codeloop, CPU, m) { m.impl("int4x8_mm", &int4x8_mm); }
