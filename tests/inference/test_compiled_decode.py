@@ -11,10 +11,11 @@ import logging
 import pytest
 import torch
 
-from inference import compiled_decode
+from inference import compiled_decode, kernels
 from inference.attention import get_backend
 from inference.batch import SeqChunk
 from inference.compiled_decode import CompiledDecode
+from inference.models.hybrid_linear import HybridLinear
 from tests.inference.test_speculative_tiny import PARAMS, PROMPTS, make_engine, tokens
 
 
@@ -109,3 +110,17 @@ def test_a_step_outside_the_graphs_runs_eagerly(tiny_qwen2_dir, eager, monkeypat
     monkeypatch.setattr(compiled, "_forward", recompiling)
     assert tokens(engine.generate(PROMPTS[:1], PARAMS)) == eager[:1]
     assert compiled.misses > 0
+
+
+@pytest.mark.skipif(not kernels.available(), reason="no AVX-512 VNNI or no C++ compiler here")
+def test_our_int4x8_kernel_inside_the_graph(tiny_qwen2_dir):
+    """The int4 x int8 kernel (a custom op the graph calls through its fake impl): the compiled path gives the
+    tokens the same kernel gives eagerly, batched and alone."""
+    eager = tokens(make_engine(tiny_qwen2_dir, weight_quant="hybrid_int4x8", compile_decode="off")
+                   .generate(PROMPTS, PARAMS))
+    engine = make_engine(tiny_qwen2_dir, weight_quant="hybrid_int4x8", compile_decode="on")
+    kinds = {m.packed.kind for m in engine.runner.model.modules() if isinstance(m, HybridLinear)}
+    assert kinds == {"int4x8"}
+    assert tokens(engine.generate(PROMPTS, PARAMS)) == eager
+    assert [tokens(engine.generate([p], PARAMS))[0] for p in PROMPTS] == eager
+    assert engine.runner.compiled.num_runs >= PARAMS.max_tokens and engine.runner.compiled.misses == 0
