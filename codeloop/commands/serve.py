@@ -58,7 +58,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-model-len", type=positive_int, default=None)
     p.add_argument("--num-threads", type=int, default=None)
     p.add_argument("--weight-quant", default="none", choices=WEIGHT_QUANTS,
-                   help="weights: none (model dtype; under --dtype auto without hardware bf16, fp16-stored), int8/int4, fp16, hybrid_int8/hybrid_int4 (dense for prompts, "
+                   help="weights: none (model dtype; under --dtype auto without hardware bf16, fp16-stored), int8/int4, fp16, hybrid_int8/hybrid_int4/hybrid_int4x8 (dense for prompts, "
                         "packed for decoding), auto (measured per CPU, cached)")
     p.add_argument("--speculative", default="none", choices=SPECULATIVE_METHODS,
                    help="speculative decoding: ngram (prompt lookup) or draft (--draft-model)")

@@ -77,6 +77,8 @@ def _load() -> bool:
     if missing:
         log.info("native kernels: this CPU lacks %s; int4 decode keeps torch's kernel", ", ".join(sorted(missing)))
         return False
+    if _registered():  # loaded earlier in this process
+        return True
     try:
         library = _build()
         torch.ops.load_library(str(library))
@@ -84,6 +86,14 @@ def _load() -> bool:
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         log.warning("native kernels: unavailable (%s); int4 decode keeps torch's kernel",
                     (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300])
+        return False
+    return True
+
+
+def _registered() -> bool:
+    try:
+        torch.ops.codeloop.int4x8_mm  # noqa: B018 - the lookup is the check
+    except (AttributeError, RuntimeError):
         return False
     return True
 

@@ -96,6 +96,12 @@ def test_packed_weight_serves_generated_rows():
     assert packed.nbytes == 64 * 128 // 2 + 64 * (128 // 32) * 2 * 2
 
 
+@needs_kernel
+def test_loading_again_in_the_same_process_keeps_the_ops(monkeypatch):
+    monkeypatch.setattr(kernels, "_loaded", None)
+    assert kernels.available()
+
+
 def test_turned_off_or_unbuildable_means_torch_kernels(monkeypatch, caplog):
     monkeypatch.setattr(kernels, "_loaded", None)
     monkeypatch.setenv(kernels.OFF_ENV, "off")
@@ -119,6 +125,7 @@ def test_turned_off_or_unbuildable_means_torch_kernels(monkeypatch, caplog):
 def test_a_failed_build_is_a_warning_not_a_crash(monkeypatch, caplog, tmp_path):
     monkeypatch.setattr(kernels, "_loaded", None)
     monkeypatch.setattr(kernels, "cpu_flags", lambda: set(kernels.REQUIRED_FLAGS))
+    monkeypatch.setattr(kernels, "_registered", lambda: False)  # as in a process that never loaded it
     monkeypatch.setenv("CODELOOP_HOME", str(tmp_path))
     monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails
     with caplog.at_level(logging.WARNING):
