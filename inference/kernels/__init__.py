@@ -51,23 +51,25 @@ def packs(out_features: int, in_features: int, group_size: int) -> bool:
     return out_features % TILE == 0 and group_size % BLOCK == 0 and in_features % group_size == 0
 
 
-def pack_int4x8(q: torch.Tensor, scales_and_zeros: torch.Tensor, group_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``quantize_int4``'s ``(q [N, K] in 0..15, scales_and_zeros [K/G, N, 2])`` in the kernel's layout:
-    ``(uint8 [N/16, K*8], bf16 [N/16, K/G, 2, 16])`` (see ``int4x8.cpp``)."""
+def pack_int4x8(q: torch.Tensor, scales_and_zeros: torch.Tensor, group_size: int) -> torch.Tensor:
+    """``quantize_int4``'s ``(q [N, K] in 0..15, scales_and_zeros [K/G, N, 2])`` in the kernel's layout: uint8
+    ``[N/16, K/G * (64 + 8G)]``, per tile of 16 rows and group: 16 bf16 scales, 16 bf16 zeros, then the
+    group's nibbles (see ``int4x8.cpp``)."""
     n, k = q.shape
     if not packs(n, k, group_size):
         raise ValueError(f"weight [{n}, {k}] does not pack for int4x8 with group size {group_size}")
-    tiles, blocks = n // TILE, k // BLOCK
+    tiles, blocks, groups = n // TILE, k // BLOCK, k // group_size
     # channel = block*32 + half*16 + chunk*4 + byte; lane = row within the tile
     v = q.to(torch.uint8).view(tiles, TILE, blocks, 2, 4, 4).permute(0, 2, 4, 1, 5, 3)
-    weights = (v[..., 0] | (v[..., 1] << 4)).contiguous().view(tiles, k * TILE // 2)
-    sz = scales_and_zeros.transpose(0, 1).reshape(tiles, TILE, k // group_size, 2)
-    return weights, sz.permute(0, 2, 3, 1).contiguous().to(torch.bfloat16)
+    nibbles = (v[..., 0] | (v[..., 1] << 4)).contiguous().view(tiles, groups, group_size * TILE // 2)
+    sz = scales_and_zeros.transpose(0, 1).reshape(tiles, TILE, groups, 2).permute(0, 2, 3, 1)
+    sz_bytes = sz.contiguous().to(torch.bfloat16).view(torch.uint8).reshape(tiles, groups, 4 * TILE)
+    return torch.cat([sz_bytes, nibbles], dim=2).view(tiles, -1).contiguous()
 
 
-def int4x8_mm(x: torch.Tensor, weights: torch.Tensor, scales: torch.Tensor, group_size: int) -> torch.Tensor:
+def int4x8_mm(x: torch.Tensor, weights: torch.Tensor, group_size: int) -> torch.Tensor:
     """``x [M, K] @ W.T`` in ``x``'s dtype for a weight packed by :func:`pack_int4x8`."""
-    return torch.ops.codeloop.int4x8_mm(x, weights, scales, group_size)
+    return torch.ops.codeloop.int4x8_mm(x, weights, group_size)
 
 
 def _load() -> bool:
@@ -134,5 +136,5 @@ def _build() -> Path:
 
 def _register_fake() -> None:
     @torch.library.register_fake("codeloop::int4x8_mm")
-    def _(x: torch.Tensor, weights: torch.Tensor, scales: torch.Tensor, group_size: int) -> torch.Tensor:
+    def _(x: torch.Tensor, weights: torch.Tensor, group_size: int) -> torch.Tensor:
         return x.new_empty(x.shape[0], weights.shape[0] * TILE)

@@ -1,10 +1,11 @@
 // int4 weights x int8 activations on AVX-512 VNNI: the decode GEMV of codeloop's packed int4 path.
 //
 // Weights: asymmetric int4 per group of G input channels (w ~= (q - 8) * scale + zero, as quantize_int4),
-// packed by inference/kernels/__init__.py:pack_int4x8 into tiles of 16 output rows. Per tile and 32-channel
-// block, 4 chunks of 64 bytes; byte (lane r, b) of chunk c holds channel 4c+b (low nibble) and 16+4c+b (high
-// nibble) of row r, so one VPDPBUSD multiplies 16 rows x 4 channels by 4 activation bytes broadcast.
-// Scales and zeros: bf16 [tiles, K/G, 2, 16].
+// packed by inference/kernels/__init__.py:pack_int4x8 into tiles of 16 output rows, one byte stream per tile:
+// for each group, its 16 scales and 16 zeros (bf16, 64 bytes), then per 32-channel block 4 chunks of 64 bytes;
+// byte (lane r, b) of chunk c holds channel 4c+b (low nibble) and 16+4c+b (high nibble) of row r, so one
+// VPDPBUSD multiplies 16 rows x 4 channels by 4 activation bytes broadcast. Scales inside the weight stream
+// rather than beside it: one sequential stream per thread streamed ~14% faster from memory (1.5B shapes, Zen 4).
 // Activations: each row quantized to int8 per block of 32 channels (scale amax/127), as llama.cpp's Q8_0:
 // y = sum_g scale * sum_b a_b * (q.xq - 8 * sum xq) + zero * sum_g x. Rows are independent: a row gets the
 // same result alone or in a batch.
@@ -63,13 +64,15 @@ inline __m512i broadcast4(const int8_t* p) {
 
 // 16 output rows (one tile) for R activation rows; writes out[r][0..15].
 template <int R>
-void tile(const uint8_t* w, const uint16_t* sz, const QuantRow* const* rows, int64_t K, int G, float* const* out) {
+void tile(const uint8_t* w, const QuantRow* const* rows, int64_t K, int G, float* const* out) {
   const __m512i m0f = _mm512_set1_epi8(0x0F);
   __m512 y[R];
   for (int r = 0; r < R; ++r) y[r] = _mm512_setzero_ps();
   const int64_t groups = K / G;
   const int sub = G / kBlock;
   for (int64_t g = 0; g < groups; ++g) {
+    const uint16_t* sz = reinterpret_cast<const uint16_t*>(w);
+    w += 64;
     __m512 t[R];
     for (int r = 0; r < R; ++r) t[r] = _mm512_setzero_ps();
     for (int s = 0; s < sub; ++s) {
@@ -92,7 +95,7 @@ void tile(const uint8_t* w, const uint16_t* sz, const QuantRow* const* rows, int
         t[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(rows[r]->scale[blk]), t[r]);
       }
     }
-    const __m512 scale = load_bf16(sz + g * 32), zero = load_bf16(sz + g * 32 + 16);
+    const __m512 scale = load_bf16(sz), zero = load_bf16(sz + 16);
     for (int r = 0; r < R; ++r) {
       y[r] = _mm512_fmadd_ps(scale, t[r], y[r]);
       y[r] = _mm512_fmadd_ps(zero, _mm512_set1_ps(rows[r]->gsum[g]), y[r]);
@@ -101,19 +104,18 @@ void tile(const uint8_t* w, const uint16_t* sz, const QuantRow* const* rows, int
   for (int r = 0; r < R; ++r) _mm512_storeu_ps(out[r], y[r]);
 }
 
-using TileFn = void (*)(const uint8_t*, const uint16_t*, const QuantRow* const*, int64_t, int, float* const*);
+using TileFn = void (*)(const uint8_t*, const QuantRow* const*, int64_t, int, float* const*);
 constexpr TileFn kTiles[kMaxRows + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>};
 
-// x [M, K] (float or bf16) @ W.T -> [M, N] in x's dtype; w uint8 [N/16, K*8]; sz bf16 [N/16, K/G, 2, 16].
-at::Tensor int4x8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& sz, int64_t group_size) {
+// x [M, K] (float or bf16) @ W.T -> [M, N] in x's dtype; w uint8 [N/16, (K/G) * (64 + G*8)].
+at::Tensor int4x8_mm(const at::Tensor& x, const at::Tensor& w, int64_t group_size) {
   TORCH_CHECK(x.dim() == 2, "int4x8_mm: x must be [M, K], got ", x.sizes());
   TORCH_CHECK(w.scalar_type() == at::kByte && w.dim() == 2 && w.is_contiguous(), "int4x8_mm: bad packed weight");
-  TORCH_CHECK(sz.scalar_type() == at::kBFloat16 && sz.is_contiguous(), "int4x8_mm: scales must be contiguous bf16");
   const int64_t M = x.size(0), K = x.size(1), T = w.size(0);
   const int G = static_cast<int>(group_size);
   TORCH_CHECK(G >= kBlock && G % kBlock == 0 && K % G == 0, "int4x8_mm: K=", K, " does not fit group size ", G);
-  TORCH_CHECK(w.size(1) == K * kTile / 2, "int4x8_mm: packed weight is for another K");
-  TORCH_CHECK(sz.numel() == T * (K / G) * 2 * kTile, "int4x8_mm: scales do not match the weight");
+  const int64_t tile_bytes = (K / G) * (2 * kTile * 2 + G * kTile / 2);
+  TORCH_CHECK(w.size(1) == tile_bytes, "int4x8_mm: packed weight is for another K or group size");
   const int64_t N = T * kTile;
   const at::Tensor xf = x.to(at::kFloat).contiguous();
   std::vector<QuantRow> rows(M);
@@ -121,8 +123,6 @@ at::Tensor int4x8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor&
   at::Tensor out = at::empty({M, N}, x.options().dtype(at::kFloat));
   float* o = out.data_ptr<float>();
   const uint8_t* wp = w.data_ptr<uint8_t>();
-  const auto* sp = reinterpret_cast<const uint16_t*>(sz.data_ptr<at::BFloat16>());
-  const int64_t tile_bytes = K * kTile / 2, tile_scales = (K / G) * 2 * kTile;
   at::parallel_for(0, T, 1, [&](int64_t begin, int64_t end) {
     const QuantRow* rp[kMaxRows];
     float* op[kMaxRows];
@@ -133,7 +133,7 @@ at::Tensor int4x8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor&
           rp[r] = &rows[m0 + r];
           op[r] = o + (m0 + r) * N + t * kTile;
         }
-        kTiles[n](wp + t * tile_bytes, sp + t * tile_scales, rp, K, G, op);
+        kTiles[n](wp + t * tile_bytes, rp, K, G, op);
       }
     }
   });
@@ -142,5 +142,5 @@ at::Tensor int4x8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor&
 
 }  // namespace
 
-TORCH_LIBRARY(codeloop, m) { m.def("int4x8_mm(Tensor x, Tensor w, Tensor sz, int group_size) -> Tensor"); }
+TORCH_LIBRARY(codeloop, m) { m.def("int4x8_mm(Tensor x, Tensor w, int group_size) -> Tensor"); }
 TORCH_LIBRARY_IMPL(codeloop, CPU, m) { m.impl("int4x8_mm", &int4x8_mm); }

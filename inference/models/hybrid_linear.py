@@ -87,7 +87,7 @@ class PackedWeight:
                 raise ValueError("int4x8 packing needs a group size")
             if not kernels.available():
                 raise RuntimeError("int4x8 kernel unavailable on this machine (see the log)")
-            self.q, self.scales = kernels.pack_int4x8(*quantize_int4(weight, group_size), group_size)
+            self.q = kernels.pack_int4x8(*quantize_int4(weight, group_size), group_size)  # scales inside
             self.group_size = group_size
         elif kind == "fp16":
             self.fp16 = Fp16Linear.from_weight(weight)
@@ -98,6 +98,8 @@ class PackedWeight:
     def nbytes(self) -> int:
         if self.kind == "fp16":
             return self.fp16.nbytes
+        if self.kind == "int4x8":
+            return self.q.numel()
         return self.q.numel() * self.q.element_size() + self.scales.numel() * self.scales.element_size()
 
     def matmul(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +107,7 @@ class PackedWeight:
         if self.kind == "fp16":
             return self.fp16(x.float()).to(x.dtype)
         if self.kind == "int4x8":
-            return kernels.int4x8_mm(x, self.q, self.scales, self.group_size)
+            return kernels.int4x8_mm(x, self.q, self.group_size)
         scales = self.scales if self.scales.dtype == x.dtype else self.scales.to(x.dtype)
         if self.kind == "int8":
             return torch.ops.aten._weight_int8pack_mm(x, self.q, scales)

@@ -43,10 +43,10 @@ def quantized(n: int, k: int, group: int, seed: int = 0):
 @pytest.mark.parametrize("group", [32, 64, 128])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_matches_the_reference_and_the_dequantized_weight(group, dtype):
-    q, sz, (w, s) = quantized(48, 256, group)
+    q, sz, w = quantized(48, 256, group)
     x = (torch.randn(5, 256) * 3).to(dtype)
     x[2, 7] = 60.0  # an outlier channel: its block's scale grows, the other blocks keep theirs
-    y = kernels.int4x8_mm(x, w, s, group)
+    y = kernels.int4x8_mm(x, w, group)
     assert y.dtype == dtype and y.shape == (5, 48)
     ref = reference(x, q, sz, group)
     assert ((y.double() - ref).norm() / ref.norm()).item() < (1e-5 if dtype == torch.float32 else 5e-3)
@@ -56,28 +56,30 @@ def test_matches_the_reference_and_the_dequantized_weight(group, dtype):
 
 @needs_kernel
 def test_rows_are_independent_of_the_batch():
-    _, _, (w, s) = quantized(64, 384, 128, seed=1)
+    _, _, w = quantized(64, 384, 128, seed=1)
     x = torch.randn(9, 384, dtype=torch.bfloat16)  # 9 rows: tiles of 4, 4 and 1 row
-    batched = kernels.int4x8_mm(x, w, s, 128)
+    batched = kernels.int4x8_mm(x, w, 128)
     for m in range(9):
-        assert torch.equal(kernels.int4x8_mm(x[m:m + 1], w, s, 128), batched[m:m + 1])
-    assert torch.equal(kernels.int4x8_mm(x[3:6], w, s, 128), batched[3:6])
+        assert torch.equal(kernels.int4x8_mm(x[m:m + 1], w, 128), batched[m:m + 1])
+    assert torch.equal(kernels.int4x8_mm(x[3:6], w, 128), batched[3:6])
 
 
 @needs_kernel
 def test_zero_rows_and_zero_activations():
-    _, _, (w, s) = quantized(16, 64, 32)
-    assert kernels.int4x8_mm(torch.zeros(0, 64), w, s, 32).shape == (0, 16)
-    assert torch.count_nonzero(kernels.int4x8_mm(torch.zeros(2, 64), w, s, 32)) == 0
+    _, _, w = quantized(16, 64, 32)
+    assert kernels.int4x8_mm(torch.zeros(0, 64), w, 32).shape == (0, 16)
+    assert torch.count_nonzero(kernels.int4x8_mm(torch.zeros(2, 64), w, 32)) == 0
 
 
 @needs_kernel
 def test_shapes_it_cannot_take_are_refused_clearly():
-    q, sz, (w, s) = quantized(16, 64, 32)
+    q, sz, w = quantized(16, 64, 32)
     with pytest.raises(RuntimeError, match="packed weight is for another K"):
-        kernels.int4x8_mm(torch.randn(1, 96), w, s, 32)
+        kernels.int4x8_mm(torch.randn(1, 96), w, 32)
     with pytest.raises(RuntimeError, match="does not fit group size"):
-        kernels.int4x8_mm(torch.randn(1, 64), w, s, 48)
+        kernels.int4x8_mm(torch.randn(1, 64), w, 48)
+    with pytest.raises(RuntimeError, match="another K or group size"):
+        kernels.int4x8_mm(torch.randn(1, 64), w, 64)  # packed with groups of 32
     with pytest.raises(ValueError, match="does not pack"):
         kernels.pack_int4x8(q[:8], sz[:, :8], 32)  # 8 output rows: not a whole tile
     assert not kernels.packs(24, 64, 32) and not kernels.packs(16, 80, 32) and kernels.packs(32, 96, 32)
