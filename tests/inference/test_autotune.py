@@ -8,7 +8,7 @@ import logging
 import pytest
 import torch
 
-from inference import autotune
+from inference import autotune, kernels
 from inference.autotune import DECODE_ROWS, PREFILL_ROWS, KernelPlan, choose, kernel_plan
 
 
@@ -99,9 +99,11 @@ def test_measure_a_real_tiny_model_and_skip_a_missing_kernel(tiny_qwen2_dir, mon
     with caplog.at_level(logging.INFO, logger="inference.autotune"):
         plan = autotune.measure(model, torch.float32, thread_counts=[1])
     assert "int4 packed kernel unavailable" in caplog.text
-    assert not any(k.startswith("int4") for k in plan.table)
+    assert not any(k.startswith("int4@") for k in plan.table)
     assert {"dense@1t/M1", "int8@1t/M1", f"dense@1t/M{PREFILL_ROWS}"} <= set(plan.table)
-    assert plan.decode in ("dense", "int8") and plan.source == "autotune"
+    # our own int4 x int8 kernel does not use torch's: measured wherever it can run
+    assert any(k.startswith("int4x8@") for k in plan.table) == kernels.available()
+    assert plan.decode != "int4" and plan.source == "autotune"
 
 
 def test_row_cost_interpolates_the_measured_decode_rows():
