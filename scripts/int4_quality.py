@@ -38,6 +38,11 @@ class KernelLinear(torch.nn.Module):
         return y if self.bias is None else y + self.bias
 
 
+def replace_module(model: torch.nn.Module, name: str, module: torch.nn.Module) -> None:
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent), attr, module)
+
+
 def source_texts(tasks: Path, chars: int = 5000) -> list[str]:
     """Up to three ``chars``-long pieces of each distinct source file of the tasks."""
     files: dict[str, str] = {}
@@ -93,12 +98,10 @@ def main() -> int:
             continue
         for group in map(int, args.groups.split(",")):
             for name, m, w in zip(names, linears, original, strict=True):
-                parent, _, attr = name.rpartition(".")
-                setattr(model.get_submodule(parent), attr, KernelLinear(w, m.bias, kind, group))
+                replace_module(model, name, KernelLinear(w, m.bias, kind, group))
             results[f"{kind}_g{group}"] = compare(dense, logits(model, ids_list), ids_list)
         for name, m in zip(names, linears, strict=True):
-            parent, _, attr = name.rpartition(".")
-            setattr(model.get_submodule(parent), attr, m)
+            replace_module(model, name, m)
     for group in map(int, args.groups.split(",")):
         for m, w in zip(linears, original, strict=True):
             q, sz = quantize_int4(w, group)

@@ -28,8 +28,6 @@ from inference.models.quant_linear import Fp16Linear, int4_group_size, quantize_
 log = logging.getLogger(__name__)
 PACKED_KINDS = ("int8", "int4", "fp16", "int4x8")
 """int4x8: int4 weights times int8 activations through our AVX-512 VNNI kernel (``inference.kernels``)."""
-INT4X8_GROUP_SIZES = (32, 64, 128)
-"""int4x8 group sizes in order of preference; the first dividing a layer's input width packs it."""
 BODY_MODULES = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
 
 
@@ -157,10 +155,10 @@ def packable(linear: nn.Linear, kind: str) -> int | None:
     """The int4 group size (0 for int8 and fp16) ``linear`` packs with, or None when its shape does not fit."""
     if kind in ("int8", "fp16"):
         return 0
-    if kind == "int4x8":
-        group = next((g for g in INT4X8_GROUP_SIZES if linear.in_features % g == 0), None)
-        return group if group and kernels.packs(linear.out_features, linear.in_features, group) else None
-    return int4_group_size(linear)
+    group = int4_group_size(linear)  # int4x8 quantizes as int4 does, then packs for our kernel
+    if kind == "int4x8" and group is not None and not kernels.packs(linear.out_features, linear.in_features, group):
+        return None
+    return group
 
 
 def make_hybrid(model: nn.Module, kind: str, packed_max_rows: int) -> RowSplit:
