@@ -17,6 +17,8 @@ from inference.attention import get_backend
 from inference.models.config import ModelConfig
 
 SHAPES: dict[str, dict[str, int]] = {  # Qwen2.5-Coder configs (HF config.json); tiny: CPU rehearsals
+    "qwen2.5-coder-0.5b": dict(num_layers=24, hidden_size=896, intermediate_size=4864, num_heads=14,
+                               num_kv_heads=2, head_dim=64, vocab_size=151936),
     "qwen2.5-coder-1.5b": dict(num_layers=28, hidden_size=1536, intermediate_size=8960, num_heads=12,
                                num_kv_heads=2, head_dim=128, vocab_size=151936),
     "qwen2.5-coder-7b": dict(num_layers=28, hidden_size=3584, intermediate_size=18944, num_heads=28,
@@ -29,7 +31,7 @@ BLOCK_SIZE = 16
 
 def model_config(shape: str, max_len: int = 16384) -> ModelConfig:
     return ModelConfig(arch="qwen2", max_position_embeddings=max_len, rope_theta=1e6, attention_bias=True,
-                       tie_word_embeddings=shape.endswith("1.5b"), **SHAPES[shape])
+                       tie_word_embeddings=shape.endswith(("0.5b", "1.5b")), **SHAPES[shape])
 
 
 def _backend(device: str) -> str:
@@ -51,8 +53,9 @@ def dummy_model(cfg: ModelConfig, device: str = "cuda") -> torch.nn.Module:
 
 
 def dummy_engine(model: torch.nn.Module, cfg: ModelConfig, device: str, max_num_seqs: int, max_model_len: int,
-                 cuda_graphs: bool = True):
-    """The real :class:`Engine` over ``model`` (prefix cache off: every run pays its prefill)."""
+                 cuda_graphs: bool = True, kv_cache_dtype: str = "auto", kv_cache_bytes: int | None = None):
+    """The real :class:`Engine` over ``model`` (prefix cache off: every run pays its prefill); ``kv_cache_dtype``
+    and ``kv_cache_bytes`` as in :class:`inference.config.CacheConfig`."""
     from inference.config import CacheConfig, EngineConfig
     from inference.engine import Engine
     from inference.model_runner import ModelRunner
@@ -62,7 +65,8 @@ def dummy_engine(model: torch.nn.Module, cfg: ModelConfig, device: str, max_num_
     config = EngineConfig(model=f"dummy:{cfg.hidden_size}", dtype="bfloat16", device=device,
                           attention_backend=_backend(device), max_num_seqs=max_num_seqs, max_model_len=max_model_len,
                           max_num_batched_tokens=4096, enable_cuda_graphs=cuda_graphs,
-                          cache=CacheConfig(block_size=BLOCK_SIZE, enable_prefix_caching=False))
+                          cache=CacheConfig(block_size=BLOCK_SIZE, enable_prefix_caching=False,
+                                            kv_cache_dtype=kv_cache_dtype, kv_cache_bytes=kv_cache_bytes))
     loaded = LoadedModel(model=model, config=cfg, tokenizer=make_word_tokenizer(cfg.vocab_size), eos_token_ids=set(),
                          source=None)
     return Engine(config, runner=ModelRunner(config, loaded=loaded))

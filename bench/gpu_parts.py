@@ -25,6 +25,7 @@ from bench.dummy_models import (
 from inference.attention import get_backend
 from inference.attention.metadata import AttentionMetadata, LayerKVCache
 from inference.models.config import ModelConfig
+from inference.sampling import SamplingParams
 
 
 def kv_cache(cfg: ModelConfig, num_blocks: int, int8: bool = False) -> LayerKVCache:
@@ -95,22 +96,33 @@ def _engine_decode_rate(engine, prompt: list[int], new: int) -> float:
     return (new - 1) / (many - one)
 
 
-def _ours_decode_rates(cfg: ModelConfig, prompt: list[int], new: int, device: str) -> tuple[float, float, int]:
-    """(CUDA-graph tok/s, eager tok/s, weight bytes per token) of the engine's batch-1 greedy decode
-    (on a CPU both are eager)."""
+def _prefill_rate(engine, cfg: ModelConfig, n: int) -> float:
+    """Prompt tok/s of one ``n``-token prompt through the engine (one token out; prefix cache off)."""
+    prompt = torch.randint(0, cfg.vocab_size, (n,)).tolist()
+    timed_generate(engine, [prompt], [1])  # compiles this length's kernels
+    return n / min(timed_generate(engine, [prompt], [1])["wall_s"] for _ in range(3))
+
+
+def _ours_decode_rates(cfg: ModelConfig, prompt: list[int], new: int, device: str,
+                       prefill_len: int) -> dict[str, float]:
+    """Batch-1 greedy decode tok/s of the engine with CUDA graphs and eager (on a CPU both are eager), and its
+    prefill tok/s at ``prefill_len`` tokens."""
     model = dummy_model(cfg, device)
-    rates = []
+    out: dict[str, float] = {"weight_bytes": _weight_bytes_per_token(model, cfg)}
     for graphs in (True, False):
         engine = dummy_engine(model, cfg, device, max_num_seqs=1, max_model_len=cfg.max_position_embeddings,
                               cuda_graphs=graphs)
         _engine_decode_rate(engine, prompt, min(new, 8))  # compiles every kernel variant
-        rates.append(_engine_decode_rate(engine, prompt, new))
+        out["ours_cuda_graph_tok_s" if graphs else "ours_eager_tok_s"] = _engine_decode_rate(engine, prompt, new)
+        if graphs:
+            out["ours_prefill_tok_s"] = _prefill_rate(engine, cfg, prefill_len)
         del engine
         _free()
-    return rates[0], rates[1], _weight_bytes_per_token(model, cfg)
+    return out
 
 
-def _hf_decode_rate(cfg: ModelConfig, prompt: list[int], new: int, device: str) -> float:
+def _hf_rates(cfg: ModelConfig, prompt: list[int], new: int, device: str, prefill_len: int) -> dict[str, float]:
+    """HF ``generate`` batch-1 decode tok/s and one forward's prefill tok/s (last position's logits only)."""
     hf = hf_dummy_model(cfg, device)
     ids = torch.tensor([prompt], device=device)
 
@@ -122,25 +134,42 @@ def _hf_decode_rate(cfg: ModelConfig, prompt: list[int], new: int, device: str) 
         return time.perf_counter() - t
 
     seconds(4)
-    return (new - 1) / (seconds(new) - seconds(1))
+    rate = (new - 1) / (seconds(new) - seconds(1))
+    long = torch.randint(0, cfg.vocab_size, (1, prefill_len), device=device)
+
+    def forward() -> float:
+        sync(device)
+        t = time.perf_counter()
+        with torch.no_grad():
+            hf(long, logits_to_keep=1)
+        sync(device)
+        return time.perf_counter() - t
+
+    forward()
+    prefill = prefill_len / min(forward() for _ in range(3))
+    del hf
+    _free()
+    return {"hf_generate_tok_s": rate, "hf_prefill_tok_s": prefill}
 
 
 def part_decode_bs1(shape: str, quick: bool = False, device: str = "cuda") -> dict[str, Any]:
     """Batch-1 greedy decode tok/s (the engine with CUDA graphs, the engine eager, HF generate) vs the
-    memory-bandwidth bound."""
+    memory-bandwidth bound, and prefill tok/s of a long prompt (the engine vs one HF forward)."""
     cfg = model_config(shape, 4096)
-    prompt_len, new = (512, 64 if quick else 128) if shape != "tiny" else (32, 8)
+    prompt_len, new, prefill_len = (512, 64 if quick else 128, 2048) if shape != "tiny" else (32, 8, 64)
     prompt = torch.randint(0, cfg.vocab_size, (prompt_len,)).tolist()
-    ours_graph, ours_eager, weight_bytes = _ours_decode_rates(cfg, prompt, new, device)
-    hf_rate = _hf_decode_rate(cfg, prompt, new, device)
-    _free()
+    ours = _ours_decode_rates(cfg, prompt, new, device, prefill_len)
+    hf = _hf_rates(cfg, prompt, new, device, prefill_len)
     kv_bytes = 2 * cfg.num_layers * (prompt_len + new // 2) * cfg.num_kv_heads * cfg.head_dim * 2
     bw = memory_bandwidth(device)
-    bound = bw["nominal_bytes_per_s"] / (weight_bytes + kv_bytes)
-    return {"shape": shape, "device": device, "prompt_len": prompt_len, "new_tokens": new,
-            "ours_cuda_graph_tok_s": ours_graph, "ours_eager_tok_s": ours_eager, "hf_generate_tok_s": hf_rate,
-            "speedup_vs_hf": ours_graph / hf_rate, "bytes_per_token": weight_bytes + kv_bytes,
-            "hbm_bound_tok_s": bound, "fraction_of_hbm_bound": ours_graph / bound, **bw}
+    token_bytes = ours.pop("weight_bytes") + kv_bytes
+    bound = bw["nominal_bytes_per_s"] / token_bytes
+    graph = ours["ours_cuda_graph_tok_s"]
+    return {"shape": shape, "device": device, "prompt_len": prompt_len, "new_tokens": new, **ours, **hf,
+            "speedup_vs_hf": graph / hf["hf_generate_tok_s"], "prefill_len": prefill_len,
+            "prefill_speedup_vs_hf": ours["ours_prefill_tok_s"] / hf["hf_prefill_tok_s"],
+            "bytes_per_token": token_bytes, "hbm_bound_tok_s": bound, "fraction_of_hbm_bound": graph / bound,
+            "fraction_of_measured_copy_bound": graph * token_bytes / bw["measured_copy_bytes_per_s"], **bw}
 
 
 def _hf_static_wall(cfg: ModelConfig, prompts: list[list[int]], max_new: int, device: str) -> float:
@@ -164,26 +193,65 @@ def _hf_static_wall(cfg: ModelConfig, prompts: list[list[int]], max_new: int, de
     return wall
 
 
-def part_batch64(shape: str, quick: bool = False, device: str = "cuda") -> dict[str, Any]:
-    """64 concurrent mixed-length greedy requests: the engine's continuous batching vs HF static batching."""
+def _batch_workload(shape: str, quick: bool) -> tuple[list[list[int]], list[int]]:
+    """64 mixed-length random prompts and their output lengths (seeded: the same in every part)."""
     g = torch.Generator().manual_seed(0)
     n, tiny = 64, shape == "tiny"
     max_prompt, max_out = (64, 16) if tiny else (512, 128) if quick else (1024, 256)
     prompt_lens = torch.randint(8 if tiny else 32, max_prompt, (n,), generator=g).tolist()
     out_lens = torch.randint(4 if tiny else 16, max_out, (n,), generator=g).tolist()
+    vocab = model_config(shape).vocab_size
+    return [torch.randint(0, vocab, (p,), generator=g).tolist() for p in prompt_lens], out_lens
+
+
+def part_batch64(shape: str, quick: bool = False, device: str = "cuda") -> dict[str, Any]:
+    """64 concurrent mixed-length greedy requests: the engine's continuous batching vs HF static batching."""
+    prompts, out_lens = _batch_workload(shape, quick)
     cfg = model_config(shape, 2048)
-    prompts = [torch.randint(0, cfg.vocab_size, (p,), generator=g).tolist() for p in prompt_lens]
     model = dummy_model(cfg, device)
-    engine = dummy_engine(model, cfg, device, max_num_seqs=n, max_model_len=2048)
+    engine = dummy_engine(model, cfg, device, max_num_seqs=len(prompts), max_model_len=2048)
     timed_generate(engine, [p[:64] for p in prompts[:8]], [4] * 8)  # warm-up
     ours = timed_generate(engine, prompts, out_lens)
     del engine, model
     _free()
     hf_wall = _hf_static_wall(cfg, prompts, max(out_lens), device)
     useful = sum(out_lens)
-    return {"shape": shape, "device": device, "num_requests": n, "prompt_tokens": sum(prompt_lens),
+    return {"shape": shape, "device": device, "num_requests": len(prompts), "prompt_tokens": sum(map(len, prompts)),
             "useful_new_tokens": useful, "ours": ours, "hf_static_wall_s": hf_wall,
             "hf_static_useful_tok_s": useful / hf_wall, "speedup_vs_hf": ours["tok_per_s"] / (useful / hf_wall)}
+
+
+def part_int8_kv_engine(shape: str, quick: bool = False, device: str = "cuda") -> dict[str, Any]:
+    """The 64-request workload through the engine with bf16 KV and with INT8 KV under one KV budget: bytes per
+    block, blocks (and 2,048-token sequences) the budget holds, tok/s, and greedy agreement of the outputs."""
+    prompts, out_lens = _batch_workload(shape, quick)
+    cfg = model_config(shape, 2048)
+    model = dummy_model(cfg, device)
+    budget = (256 << 20) if shape != "tiny" else (1 << 20)
+    out: dict[str, Any] = {"shape": shape, "device": device, "kv_cache_bytes": budget}
+    tokens = {}
+    for kv in ("auto", "int8"):
+        engine = dummy_engine(model, cfg, device, max_num_seqs=len(prompts), max_model_len=2048,
+                              kv_cache_dtype=kv, kv_cache_bytes=budget)
+        timed_generate(engine, [p[:64] for p in prompts[:8]], [4] * 8)  # warm-up
+        run = timed_generate(engine, prompts, out_lens)
+        stats = engine.stats()
+        tokens[kv] = [o.outputs[0].token_ids for o in engine.generate(
+            prompts[:16], [SamplingParams(max_tokens=n, ignore_eos=True) for n in out_lens[:16]])]
+        out["bf16" if kv == "auto" else "int8"] = {
+            "bytes_per_block": engine.runner.bytes_per_block(), "num_blocks": stats.num_blocks_total,
+            "full_2048_sequences": stats.num_blocks_total * BLOCK_SIZE // 2048, "max_batch_size": stats.max_batch_size,
+            **run}
+        del engine
+        _free()
+    out["int8_bytes_ratio"] = out["int8"]["bytes_per_block"] / out["bf16"]["bytes_per_block"]
+    out["int8_tok_s_ratio"] = out["int8"]["tok_per_s"] / out["bf16"]["tok_per_s"]
+    pairs = list(zip(tokens["auto"], tokens["int8"], strict=True))
+    out["greedy_identical_outputs"] = sum(a == b for a, b in pairs) / len(pairs)
+    out["greedy_tokens_before_first_difference"] = sum(
+        next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a)) for a, b in pairs) / sum(map(len, tokens["auto"]))
+    out["note"] = "random weights: near-flat logits make greedy agreement a pessimistic figure"
+    return out
 
 
 def _decode_meta(batch: int, ctx: int) -> AttentionMetadata:

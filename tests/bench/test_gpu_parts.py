@@ -25,12 +25,17 @@ def test_dummy_engine_is_the_real_engine_and_generates_every_token():
 
 @pytest.mark.slow
 def test_engine_parts_run_on_cpu_with_tiny_shapes():
-    from bench.gpu_parts import part_batch64, part_decode_bs1
+    from bench.gpu_parts import part_batch64, part_decode_bs1, part_int8_kv_engine
 
     decode = part_decode_bs1("tiny", quick=True, device="cpu")
     assert decode["ours_eager_tok_s"] > 0 and decode["hf_generate_tok_s"] > 0 and decode["device"] == "cpu"
+    assert decode["ours_prefill_tok_s"] > 0 and decode["hf_prefill_tok_s"] > 0
     batch = part_batch64("tiny", quick=True, device="cpu")
     assert batch["ours"]["generated_tokens"] == batch["useful_new_tokens"] and batch["hf_static_wall_s"] > 0
+    kv = part_int8_kv_engine("tiny", quick=True, device="cpu")
+    assert 0.5 < kv["int8_bytes_ratio"] < 0.6 and kv["int8"]["num_blocks"] > 1.7 * kv["bf16"]["num_blocks"]
+    assert kv["bf16"]["generated_tokens"] == kv["int8"]["generated_tokens"] == batch["useful_new_tokens"]
+    assert 0 <= kv["greedy_tokens_before_first_difference"] <= 1
 
 
 def test_without_cuda_every_part_is_skipped_and_recorded(tmp_path):
