@@ -147,8 +147,6 @@ def _hf_rates(cfg: ModelConfig, prompt: list[int], new: int, device: str, prefil
 
     forward()
     prefill = prefill_len / min(forward() for _ in range(3))
-    del hf
-    _free()
     return {"hf_generate_tok_s": rate, "hf_prefill_tok_s": prefill}
 
 
@@ -160,6 +158,7 @@ def part_decode_bs1(shape: str, quick: bool = False, device: str = "cuda") -> di
     prompt = torch.randint(0, cfg.vocab_size, (prompt_len,)).tolist()
     ours = _ours_decode_rates(cfg, prompt, new, device, prefill_len)
     hf = _hf_rates(cfg, prompt, new, device, prefill_len)
+    _free()
     kv_bytes = 2 * cfg.num_layers * (prompt_len + new // 2) * cfg.num_kv_heads * cfg.head_dim * 2
     bw = memory_bandwidth(device)
     token_bytes = ours.pop("weight_bytes") + kv_bytes
@@ -248,8 +247,8 @@ def part_int8_kv_engine(shape: str, quick: bool = False, device: str = "cuda") -
     out["int8_tok_s_ratio"] = out["int8"]["tok_per_s"] / out["bf16"]["tok_per_s"]
     pairs = list(zip(tokens["auto"], tokens["int8"], strict=True))
     out["greedy_identical_outputs"] = sum(a == b for a, b in pairs) / len(pairs)
-    out["greedy_tokens_before_first_difference"] = sum(
-        next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a)) for a, b in pairs) / sum(map(len, tokens["auto"]))
+    same_prefix = sum(next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a)) for a, b in pairs)
+    out["greedy_tokens_before_first_difference"] = same_prefix / sum(map(len, tokens["auto"]))
     out["note"] = "random weights: near-flat logits make greedy agreement a pessimistic figure"
     return out
 
