@@ -38,8 +38,10 @@ def _backend(device: str) -> str:
     return "triton" if device.startswith("cuda") else "sdpa"
 
 
-def dummy_model(cfg: ModelConfig, device: str = "cuda") -> torch.nn.Module:
-    """Our model with small random weights, built directly on ``device`` in bf16."""
+def dummy_model(cfg: ModelConfig, device: str = "cuda", final_norm: float = 1.0) -> torch.nn.Module:
+    """Our model with small random weights, built directly on ``device`` in bf16. ``final_norm`` scales the
+    logits: at 1.0 their spread is ~0.6 and greedy picks are near ties (a rounding flips them); at 50 the
+    top token stands clear, so greedy agreement between two numerics says something."""
     from inference.models.llama import LlamaModel
 
     torch.manual_seed(0)
@@ -49,6 +51,7 @@ def dummy_model(cfg: ModelConfig, device: str = "cuda") -> torch.nn.Module:
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.02) if p.dim() > 1 else p.fill_(1.0 if p.shape[0] == cfg.hidden_size else 0.0)
+        model.norm.weight.fill_(final_norm)
     return model
 
 

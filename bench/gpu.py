@@ -1,6 +1,6 @@
 """GPU engine benchmark with dummy weights in Qwen2.5-Coder-1.5B / -7B shapes, against HF transformers.
 
-``python -m bench.gpu OUTDIR [--quick] [--parts a,b] [--budget-s 270]`` runs each part of
+``python -m bench.gpu OUTDIR [--quick] [--parts a,b] [--budget-s 300]`` runs each part of
 :mod:`bench.gpu_parts` in its own child process under its own timeout (a hung kernel cannot stall the rest),
 and writes ``OUTDIR/bench_gpu.json``: per part either its numbers, ``{"error": ...}`` (a failed part is
 recorded, never fatal) or ``{"skipped": ...}`` (no CUDA device here: ``scripts/gpu_check.sh`` still runs on a
@@ -36,13 +36,13 @@ PARTS = (  # cheapest first, so a slow card still yields the attention numbers
     Part("decode_bs1_0.5b", "part_decode_bs1", ("qwen2.5-coder-0.5b",), 50),
     Part("decode_bs1_1.5b", "part_decode_bs1", ("qwen2.5-coder-1.5b",), 50),
     Part("decode_bs1_7b", "part_decode_bs1", ("qwen2.5-coder-7b",), 60),
-    Part("batch64_1.5b", "part_batch64", ("qwen2.5-coder-1.5b",), 60),
-    Part("int8_kv_engine_1.5b", "part_int8_kv_engine", ("qwen2.5-coder-1.5b",), 60),
+    Part("batch64_1.5b", "part_batch64", ("qwen2.5-coder-1.5b",), 75),
+    Part("int8_kv_engine_1.5b", "part_int8_kv_engine", ("qwen2.5-coder-1.5b",), 75),
 )
 
 
 def run_gpu_bench(out_dir: Path, parts: list[str] | None = None, quick: bool = False,
-                  budget_s: float = 270.0, cuda: bool | None = None) -> dict[str, Any]:
+                  budget_s: float = 300.0, cuda: bool | None = None) -> dict[str, Any]:
     """Run the chosen parts (all by default) within ``budget_s`` seconds; returns and writes the results.
 
     ``cuda``: whether a CUDA device is here (None: ask torch); without one every part is skipped."""
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out_dir", nargs="?", type=Path)
     p.add_argument("--quick", action="store_true", help="shorter runs (smoke test)")
     p.add_argument("--parts", default=None, help=f"comma-separated subset of {[x.name for x in PARTS]}")
-    p.add_argument("--budget-s", type=float, default=270.0, help="total seconds for all parts")
+    p.add_argument("--budget-s", type=float, default=300.0, help="total seconds for all parts")
     p.add_argument("--run-part", default=None, help=argparse.SUPPRESS)
     p.add_argument("--part-out", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--part-arg", action="append", default=[], help=argparse.SUPPRESS)

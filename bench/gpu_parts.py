@@ -209,7 +209,7 @@ def part_batch64(shape: str, quick: bool = False, device: str = "cuda") -> dict[
     cfg = model_config(shape, 2048)
     model = dummy_model(cfg, device)
     engine = dummy_engine(model, cfg, device, max_num_seqs=len(prompts), max_model_len=2048)
-    timed_generate(engine, [p[:64] for p in prompts[:8]], [4] * 8)  # warm-up
+    timed_generate(engine, prompts, out_lens)  # warm-up: every batch size's kernels and graphs, untimed
     ours = timed_generate(engine, prompts, out_lens)
     del engine, model
     _free()
@@ -225,14 +225,14 @@ def part_int8_kv_engine(shape: str, quick: bool = False, device: str = "cuda") -
     block, blocks (and 2,048-token sequences) the budget holds, tok/s, and greedy agreement of the outputs."""
     prompts, out_lens = _batch_workload(shape, quick)
     cfg = model_config(shape, 2048)
-    model = dummy_model(cfg, device)
+    model = dummy_model(cfg, device, final_norm=50.0)
     budget = (256 << 20) if shape != "tiny" else (1 << 20)
     out: dict[str, Any] = {"shape": shape, "device": device, "kv_cache_bytes": budget}
     tokens = {}
     for kv in ("auto", "int8"):
         engine = dummy_engine(model, cfg, device, max_num_seqs=len(prompts), max_model_len=2048,
                               kv_cache_dtype=kv, kv_cache_bytes=budget)
-        timed_generate(engine, [p[:64] for p in prompts[:8]], [4] * 8)  # warm-up
+        timed_generate(engine, prompts, out_lens)  # warm-up: every batch size's kernels and graphs, untimed
         run = timed_generate(engine, prompts, out_lens)
         stats = engine.stats()
         tokens[kv] = [o.outputs[0].token_ids for o in engine.generate(
@@ -249,7 +249,7 @@ def part_int8_kv_engine(shape: str, quick: bool = False, device: str = "cuda") -
     out["greedy_identical_outputs"] = sum(a == b for a, b in pairs) / len(pairs)
     same_prefix = sum(next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a)) for a, b in pairs)
     out["greedy_tokens_before_first_difference"] = same_prefix / sum(map(len, tokens["auto"]))
-    out["note"] = "random weights: near-flat logits make greedy agreement a pessimistic figure"
+    out["note"] = "random weights with logits scaled up (final norm 50): greedy agreement is indicative only"
     return out
 
 

@@ -19,7 +19,11 @@ def quantize_kv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     An all-zero row gets scale 0 and q 0. Per element, ``|dequantize(q) - x| <= scale / 2``.
     """
     xf = x.float()
-    scale = xf.abs().amax(dim=-1) / QMAX  # [..., num_kv_heads]
+    amax = xf.abs().amax(dim=-1)  # [..., num_kv_heads]
+    # NOTE: divide by a tensor, not the Python number: on CUDA torch computes ``t / scalar`` as
+    # ``t * (1 / scalar)``, one ulp off IEEE division at times, and the Triton cache write (IEEE div_rn) must
+    # match this bit for bit (seen on an H200, 2026-12-04: scales and int8 values differed from the kernel's).
+    scale = amax / amax.new_full((), QMAX)
     safe = torch.where(scale > 0, scale, torch.ones_like(scale)).unsqueeze(-1)
     q = torch.round(xf / safe).clamp_(-QMAX, QMAX).to(torch.int8)
     return q, scale
