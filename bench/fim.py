@@ -151,11 +151,14 @@ async def _complete_all(model: str, options: dict[str, Any], root: Path, cursors
 def run_config(model: str, weight_quant: str, speculative: str, draft_model: str | None, root: Path,
                cursors: list[FimCursor], threads: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every cursor through one in-process engine configuration (prefix cache off; ``speculative`` a method,
-    with "+eager" for decode steps that are not compiled); the engine is closed after."""
+    with "+eager" for decode steps that are not compiled and "+dense" / "+int8x8" for that prefill path); the
+    engine is closed after."""
     from inference.config import CacheConfig, SpeculativeConfig
 
-    speculative, eager, _ = speculative.partition("+eager")
-    options = {"weight_quant": weight_quant, "num_threads": threads, "compile_decode": "off" if eager else "auto",
+    speculative, *flags = speculative.split("+")
+    prefill = next((f for f in flags if f != "eager"), "auto")
+    options = {"weight_quant": weight_quant, "num_threads": threads,
+               "compile_decode": "off" if "eager" in flags else "auto", "prefill_quant": prefill,
                "cache": CacheConfig(enable_prefix_caching=False, kv_cache_tokens=8192),
                "speculative": SpeculativeConfig(method=speculative, draft_model=draft_model,
                                                 draft_weight_quant=weight_quant)}

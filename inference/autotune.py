@@ -4,7 +4,8 @@ The fastest CPU path differs between machines (an AMX Xeon prefills bf16 5x fast
 decodes bf16 at half its speed; an EPYC's best int4 kernel differs again), so on the first load of a model
 on a CPU a short autotune times the model's own linear layers (a sample of its layers, a few seconds):
 dense weights against packed int8 / int4 copies at decode row counts (1 row, a speculative verification,
-the row count where dense wins again) and dense at a prefill chunk, for each thread count. The choice is
+the row count where dense wins again) and dense against our int8 x int8 GEMM at a prefill chunk, for each
+thread count. The choice is
 cached in ``<cache root>/autotune.json`` under the CPU model, torch version and model shape; an entry
 measured on another CPU or torch is never used. A kernel this torch build lacks, or that fails, is left out
 with a log line; with none left the model runs dense.
@@ -19,7 +20,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from torch import nn
 
 from inference.compute_dtype import native_bf16
 from inference.cpu_info import cpu_flags, cpu_model
-from inference.models.hybrid_linear import BODY_MODULES, PACKED_KINDS, PackedWeight, packable
+from inference.models.hybrid_linear import BODY_MODULES, PACKED_KINDS, PROMPT_KINDS, PackedWeight, packable
 
 log = logging.getLogger(__name__)
 CACHE_FILE = "autotune.json"
@@ -55,7 +56,7 @@ class KernelPlan:
     decode: str = "dense"
     """Weights of generated rows: "dense" or a packed kind ("int8", "int4", "int4x8", ...; packed, resident next to the dense ones)."""
     prefill: str = "dense"
-    """Weights of prompt rows (always the dense model dtype today)."""
+    """Weights of prompt rows: "dense" (the model dtype) or a prompt kind ("int8x8"; packed, resident)."""
     packed_max_rows: int = 16
     """Most generated rows per step that take the packed path; above, the whole step runs dense."""
     decode_threads: int | None = None
@@ -87,7 +88,8 @@ class KernelPlan:
 def cache_key(model_shape: str) -> str:
     """Key of an autotune entry: CPU model, core count, torch version, the candidate kernels and model shape
     (a kernel added since an entry was measured makes it stale)."""
-    return f"{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|{'+'.join(PACKED_KINDS)}|{model_shape}"
+    kinds = "+".join(PACKED_KINDS + PROMPT_KINDS)
+    return f"{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|{kinds}|{model_shape}"
 
 
 def model_shape(model: nn.Module) -> str:
@@ -124,10 +126,12 @@ def measure(model: nn.Module, dtype: torch.dtype, thread_counts: list[int] | Non
     counts = thread_counts or sorted({1, *range(2, (os.cpu_count() or 1) + 1)})[:4]
     calls: dict[str, list[Call]] = {"dense": [(partial(F.linear, weight=lin.weight), lin.in_features)
                                               for lin in linears]}
-    for kind in PACKED_KINDS:
+    prompt_calls: dict[str, list[Call]] = {"dense": calls["dense"]}
+    for kind in PACKED_KINDS + PROMPT_KINDS:
         packed = _pack_all(linears, kind)
         if packed is not None:
-            calls[kind] = [(p.matmul, lin.in_features) for p, lin in zip(packed, linears, strict=True)]
+            kind_calls = [(p.matmul, lin.in_features) for p, lin in zip(packed, linears, strict=True)]
+            (prompt_calls if kind in PROMPT_KINDS else calls)[kind] = kind_calls
     table: dict[str, float] = {}
     started = time.perf_counter()
     try:
@@ -144,13 +148,15 @@ def measure(model: nn.Module, dtype: torch.dtype, thread_counts: list[int] | Non
                 for rows in DECODE_ROWS:
                     key = f"{kind}@{threads}t/M{rows}"
                     table[key] = table.get(key) or _time(kind_calls, rows, dtype)
-            table[f"dense@{threads}t/M{PREFILL_ROWS}"] = _time(calls["dense"], PREFILL_ROWS, dtype)
+            for kind, kind_calls in prompt_calls.items():
+                table[f"{kind}@{threads}t/M{PREFILL_ROWS}"] = _time(kind_calls, PREFILL_ROWS, dtype)
     finally:
         torch.set_num_threads(threads_before)
-    return choose(table, list(calls), counts)
+    return choose(table, list(calls), counts, list(prompt_calls))
 
 
-def choose(table: dict[str, float], kinds: list[str], counts: list[int]) -> KernelPlan:
+def choose(table: dict[str, float], kinds: list[str], counts: list[int],
+           prompt_kinds: list[str] = ("dense",)) -> KernelPlan:
     """The plan a measured ``table`` implies (pure; see ``measure`` for the keys)."""
     def best(kind: str, rows: int) -> tuple[float, int]:
         return min((table[key], t) for t in counts if (key := f"{kind}@{t}t/M{rows}") in table)
@@ -166,9 +172,11 @@ def choose(table: dict[str, float], kinds: list[str], counts: list[int]) -> Kern
                 break
     if decode_kind != "dense" and max_rows == 0:
         decode_kind = "dense"
-    prefill_threads = best("dense", PREFILL_ROWS)[1]
-    return KernelPlan(decode=decode_kind, packed_max_rows=max(max_rows, 1), decode_threads=decode_threads,
-                      prefill_threads=prefill_threads, source="autotune", table=dict(table))
+    prefill_kind = min(prompt_kinds, key=lambda k: best(k, PREFILL_ROWS)[0])
+    prefill_threads = best(prefill_kind, PREFILL_ROWS)[1]
+    return KernelPlan(decode=decode_kind, prefill=prefill_kind, packed_max_rows=max(max_rows, 1),
+                      decode_threads=decode_threads, prefill_threads=prefill_threads, source="autotune",
+                      table=dict(table))
 
 
 def _log_cpu_features() -> None:
@@ -241,20 +249,28 @@ def _write(path: Path, entries: dict) -> None:
 
 
 def plan_kernels(model: nn.Module, config) -> KernelPlan:
-    """The plan for ``config.weight_quant`` "hybrid_int8" / "hybrid_int4" (as asked, if this torch can run
-    it) or "auto" (measured or cached on CPU; dense elsewhere). ``CODELOOP_AUTOTUNE=force`` re-measures."""
+    """The plan for ``config.weight_quant`` "hybrid_int8" / "hybrid_int4" / ... (as asked, if this torch can
+    run it) or "auto" (measured or cached on CPU; dense elsewhere), with ``config.prefill_quant`` for prompt
+    rows ("auto": the autotune's choice under weight_quant auto, else dense). ``CODELOOP_AUTOTUNE=force``
+    re-measures."""
     dtype = next(model.parameters()).dtype
+    prompt = getattr(config, "prefill_quant", "auto")
+    if prompt != "auto" and prompt != "dense" and _pack_all([nn.Linear(64, 64, bias=False).to(dtype)], prompt) is None:
+        log.info("kernels: prompt rows stay dense (%s unavailable here)", prompt)
+        prompt = "dense"
     if config.weight_quant.startswith("hybrid_"):
         kind = config.weight_quant.removeprefix("hybrid_")
         probe = nn.Linear(64, 64, bias=False).to(dtype)
         if _pack_all([probe], kind) is None:
-            return KernelPlan(source="fallback")
-        return KernelPlan(decode=kind, source="config")
+            return KernelPlan(source="fallback", prefill="dense" if prompt == "auto" else prompt)
+        return KernelPlan(decode=kind, prefill="dense" if prompt == "auto" else prompt, source="config")
     if not str(config.device).startswith("cpu"):
         return KernelPlan(source="config")
     from inference.catalog import cache_root
 
     plan = kernel_plan(model, dtype, cache_root(), force=os.environ.get("CODELOOP_AUTOTUNE") == "force")
+    if prompt != "auto" and prompt != plan.prefill:
+        plan = replace(plan, prefill=prompt, source=f"{plan.source}+config")
     log.info("kernels: generated rows %s (up to %d rows, %s threads), prompt rows %s (%s threads) [%s]",
              plan.decode, plan.packed_max_rows, plan.decode_threads, plan.prefill, plan.prefill_threads,
              plan.source)

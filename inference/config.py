@@ -8,6 +8,7 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 """Model dtypes; "auto" is bf16 where the hardware computes it, else float32 (inference/compute_dtype.py)."""
 KV_CACHE_DTYPES = ("auto", "int8")
 WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "bnb_int8", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "auto")
+PREFILL_QUANTS = ("auto", "dense", "int8x8")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
 ATTENTION_BACKENDS = ("sdpa", "triton", "flash_attn")
 COMPILE_DECODE = ("auto", "on", "off")
@@ -105,6 +106,10 @@ class EngineConfig:
     rows and packed int8/int4/fp16 copies for generated rows, both resident; int4x8: int4 weights times
     int8 activations through our AVX-512 VNNI kernel), or auto (CPU: a short measured
     autotune, cached per CPU model and torch version, picks the paths and thread counts; elsewhere none)."""
+    prefill_quant: str = "auto"
+    """Weights of prompt rows under weight_quant auto / hybrid_*: "dense" (the model dtype), "int8x8" (int8
+    weights times int8 activations through our AVX-512 VNNI GEMM: faster prefill on CPUs without AMX, a
+    resident int8 copy), or "auto" (the autotune's choice under weight_quant auto, else dense)."""
     attention_backend: str = "sdpa"
     """Chosen by config, never by sniffing what is installed."""
     cache: CacheConfig = field(default_factory=CacheConfig)
@@ -130,6 +135,11 @@ class EngineConfig:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.weight_quant not in WEIGHT_QUANTS:
             raise ValueError(f"weight_quant must be one of {WEIGHT_QUANTS}, got {self.weight_quant!r}")
+        if self.prefill_quant not in PREFILL_QUANTS:
+            raise ValueError(f"prefill_quant must be one of {PREFILL_QUANTS}, got {self.prefill_quant!r}")
+        if self.prefill_quant == "int8x8" and not (self.weight_quant == "auto" or self.weight_quant.startswith("hybrid_")):
+            raise ValueError("prefill_quant int8x8 needs weight_quant auto or hybrid_* (it is a hybrid copy for "
+                             f"prompt rows), got weight_quant {self.weight_quant!r}")
         if self.compile_decode not in COMPILE_DECODE:
             raise ValueError(f"compile_decode must be one of {COMPILE_DECODE}, got {self.compile_decode!r}")
         if self.attention_backend not in ATTENTION_BACKENDS:

@@ -77,8 +77,9 @@ class ModelRunner:
         self.kernels = plan_kernels(self.model, config) if hybrid else KernelPlan(source="config")
         """Which weights serve prompt rows and generated rows (``inference/autotune.py``)."""
         self._row_split: RowSplit | None = None
-        if self.kernels.decode != "dense":
-            self._row_split = make_hybrid(self.model, self.kernels.decode, self.kernels.packed_max_rows)
+        if self.kernels.decode != "dense" or self.kernels.prefill != "dense":
+            self._row_split = make_hybrid(self.model, self.kernels.decode, self.kernels.packed_max_rows,
+                                          self.kernels.prefill)
         release_free_heap()  # what loading and packing freed between the weights that stay
         self.eos_token_ids: set[int] = loaded.eos_token_ids
         self.max_model_len = config.max_model_len or self.model_config.max_position_embeddings

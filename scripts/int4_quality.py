@@ -4,7 +4,8 @@ Simulates ``quantize_int4`` (dequantized back to the model dtype) on every linea
 compares next-token predictions with the dense weights over the source files of a mined tasks file:
 top-1 agreement with dense, next-token accuracy, mean KL(dense || int4). ``--kernels int4x8`` also runs every
 linear layer through our int4 x int8 kernel itself (int8 activations per block of 32; ``inference.kernels``),
-the decode path of ``weight_quant`` ``hybrid_int4x8``. Slow (HF forwards, minutes).
+the decode path of ``weight_quant`` ``hybrid_int4x8``; ``--kernels int8x8`` runs them through our int8 x int8
+prefill GEMM (int8 weights per channel; ``prefill_quant`` ``int8x8``). Slow (HF forwards, minutes).
 
     python scripts/int4_quality.py runs/tasks/marshmallow.jsonl --model qwen2.5-coder-0.5b-instruct --kernels int4x8
 """
@@ -29,7 +30,7 @@ from inference.models.quant_linear import dequantize_int4, quantize_int4  # noqa
 class KernelLinear(torch.nn.Module):
     """A linear layer served by a packed kernel for every row (as generated rows are in the engine)."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, kind: str, group: int) -> None:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, kind: str, group: int | None) -> None:
         super().__init__()
         self.packed, self.bias = PackedWeight(weight, kind, group), bias
 
@@ -79,7 +80,7 @@ def main() -> int:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--groups", default="32,64")
     parser.add_argument("--max-tokens", type=int, default=1024)
-    parser.add_argument("--kernels", default="", help="also run the layers through these packed kernels (int4x8)")
+    parser.add_argument("--kernels", default="", help="also run the layers through these packed kernels (int4x8, int8x8)")
     args = parser.parse_args()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -93,13 +94,13 @@ def main() -> int:
     dense = logits(model, ids_list)
     results = {}
     for kind in filter(None, args.kernels.split(",")):
-        if kind == "int4x8" and not kernels.available():
+        if kind in ("int4x8", "int8x8") and not kernels.available():
             results[kind] = "unavailable on this machine (see the log)"
             continue
-        for group in map(int, args.groups.split(",")):
+        for group in map(int, args.groups.split(",")) if kind != "int8x8" else [None]:
             for name, m, w in zip(names, linears, original, strict=True):
                 replace_module(model, name, KernelLinear(w, m.bias, kind, group))
-            results[f"{kind}_g{group}"] = compare(dense, logits(model, ids_list), ids_list)
+            results[kind if group is None else f"{kind}_g{group}"] = compare(dense, logits(model, ids_list), ids_list)
         for name, m in zip(names, linears, strict=True):
             replace_module(model, name, m)
     for group in map(int, args.groups.split(",")):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
-from inference.config import DTYPES, SPECULATIVE_METHODS, WEIGHT_QUANTS
+from inference.config import DTYPES, PREFILL_QUANTS, SPECULATIVE_METHODS, WEIGHT_QUANTS
 from inference.server.launcher import API_KEY_ENV
 
 
@@ -60,6 +60,9 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-quant", default="none", choices=WEIGHT_QUANTS,
                    help="weights: none (model dtype; under --dtype auto without hardware bf16, fp16-stored), int8/int4, fp16, hybrid_int8/hybrid_int4/hybrid_int4x8 (dense for prompts, "
                         "packed for decoding), auto (measured per CPU, cached)")
+    p.add_argument("--prefill-quant", default="auto", choices=PREFILL_QUANTS,
+                   help="prompt rows under --weight-quant auto/hybrid_*: dense, int8x8 (int8 weights x int8 "
+                        "activations, our VNNI GEMM) or auto (the autotune's choice under --weight-quant auto)")
     p.add_argument("--speculative", default="none", choices=SPECULATIVE_METHODS,
                    help="speculative decoding: ngram (prompt lookup) or draft (--draft-model)")
     p.add_argument("--draft-model", default=None, help="draft model for --speculative draft (same tokenizer)")
@@ -80,7 +83,7 @@ def engine_config(args: argparse.Namespace):
                                               kv_cache_bytes=int(args.kv_cache_gib * 2**30) if args.kv_cache_gib else None),
                             max_num_seqs=args.max_num_seqs,
                             max_model_len=args.max_model_len, num_threads=args.num_threads,
-                            weight_quant=args.weight_quant, speculative=spec)
+                            weight_quant=args.weight_quant, prefill_quant=args.prefill_quant, speculative=spec)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

@@ -1,5 +1,8 @@
 """Hybrid weights: dense weights for prompt rows, packed int8/int4/fp16 copies for generated rows, both resident.
 
+Prompt rows may take a packed copy of their own too (``PROMPT_KINDS``): int8 weights times int8 activations
+through our VNNI GEMM (``int8x8``), which prefills faster than bf16 on CPUs without AMX; the autotune decides.
+
 On CPU, prefill is a GEMM that dense bf16 (AVX-512-BF16 / AMX) does best, while decode reads every weight
 for a handful of rows and is bound by bytes per weight, where torch's packed weight-only kernels win.
 Which rows of a step are generated rows (decode tokens, speculative drafts) is set once per step on the
@@ -28,6 +31,9 @@ from inference.models.quant_linear import Fp16Linear, int4_group_size, quantize_
 log = logging.getLogger(__name__)
 PACKED_KINDS = ("int8", "int4", "fp16", "int4x8")
 """int4x8: int4 weights times int8 activations through our AVX-512 VNNI kernel (``inference.kernels``)."""
+PROMPT_KINDS = ("int8x8",)
+"""Packed copies for prompt rows (and for decode batches above ``packed_max_rows``): int8x8, int8 weights per
+output channel times int8 activations per block of 32 through our VNNI kernel (``inference.kernels``)."""
 BODY_MODULES = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
 
 
@@ -87,10 +93,15 @@ class PackedWeight:
                 raise RuntimeError("int4x8 kernel unavailable on this machine (see the log)")
             self.q = kernels.pack_int4x8(*quantize_int4(weight, group_size), group_size)  # scales inside
             self.group_size = group_size
+        elif kind == "int8x8":
+            if not kernels.available():
+                raise RuntimeError("int8x8 kernel unavailable on this machine (see the log)")
+            q, scale = quantize_int8(weight)
+            self.q, self.scales = kernels.pack_int8x8(q), scale.float().contiguous()
         elif kind == "fp16":
             self.fp16 = Fp16Linear.from_weight(weight)
         else:
-            raise ValueError(f"packed kind must be one of {PACKED_KINDS}, got {kind!r}")
+            raise ValueError(f"packed kind must be one of {PACKED_KINDS + PROMPT_KINDS}, got {kind!r}")
 
     @property
     def nbytes(self) -> int:
@@ -106,6 +117,8 @@ class PackedWeight:
             return self.fp16(x.float()).to(x.dtype)
         if self.kind == "int4x8":
             return kernels.int4x8_mm(x, self.q, self.group_size)
+        if self.kind == "int8x8":
+            return kernels.int8x8_mm(x, self.q, self.scales)
         scales = self.scales if self.scales.dtype == x.dtype else self.scales.to(x.dtype)
         if self.kind == "int8":
             return torch.ops.aten._weight_int8pack_mm(x, self.q, scales)
@@ -113,59 +126,71 @@ class PackedWeight:
 
 
 class HybridLinear(nn.Module):
-    """``nn.Linear`` with a resident packed copy for generated rows (see the module docstring).
+    """``nn.Linear`` with a resident packed copy for generated rows (see the module docstring), and optionally
+    one for prompt rows (``prompt``; None: the dense weight).
 
     ``split`` None (the lm_head, which sees only sampled rows): packed when the rows fit
-    ``packed_max_rows``, dense otherwise.
+    ``packed_max_rows``, dense otherwise. ``packed`` None: every row takes the prompt path.
     """
 
-    def __init__(self, linear: nn.Linear, packed: PackedWeight, split: RowSplit | None,
-                 packed_max_rows: int) -> None:
+    def __init__(self, linear: nn.Linear, packed: PackedWeight | None, split: RowSplit | None,
+                 packed_max_rows: int, prompt: PackedWeight | None = None) -> None:
         super().__init__()
         self.weight = linear.weight
         self.bias = linear.bias
         self.packed = packed
+        self.prompt = prompt
         self.split = split
         self.packed_max_rows = packed_max_rows
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
+    def _dense(self, x: torch.Tensor) -> torch.Tensor:
+        return self.prompt.matmul(x) if self.prompt is not None else F.linear(x, self.weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x2 = x if x.dim() == 2 else x.reshape(-1, self.in_features)
         split = self.split
-        if split is None or split.packed is None:
-            y = self.packed.matmul(x2) if x2.shape[0] <= self.packed_max_rows else F.linear(x2, self.weight)
+        if self.packed is None:
+            y = self._dense(x2)
+        elif split is None or split.packed is None:
+            y = self.packed.matmul(x2) if x2.shape[0] <= self.packed_max_rows else self._dense(x2)
         elif split.dense is None:  # generated rows first (or none, or all)
             n = split.num_packed
             if n == x2.shape[0]:
                 y = self.packed.matmul(x2)
             elif n == 0:
-                y = F.linear(x2, self.weight)
+                y = self._dense(x2)
             else:
-                y = torch.cat([self.packed.matmul(x2[:n]), F.linear(x2[n:], self.weight)])
+                y = torch.cat([self.packed.matmul(x2[:n]), self._dense(x2[n:])])
         else:
             y = x2.new_empty(x2.shape[0], self.out_features)
             y[split.packed] = self.packed.matmul(x2[split.packed])
-            y[split.dense] = F.linear(x2[split.dense], self.weight)
+            y[split.dense] = self._dense(x2[split.dense])
         if self.bias is not None:
             y = y + self.bias
         return y if x2 is x else y.reshape(*x.shape[:-1], self.out_features)
 
 
 def packable(linear: nn.Linear, kind: str) -> int | None:
-    """The int4 group size (0 for int8 and fp16) ``linear`` packs with, or None when its shape does not fit."""
+    """The int4 group size (0 for int8, int8x8 and fp16) ``linear`` packs with, or None when its shape does not
+    fit."""
     if kind in ("int8", "fp16"):
         return 0
+    if kind == "int8x8":
+        return 0 if kernels.packs_int8(linear.out_features, linear.in_features) else None
     group = int4_group_size(linear)  # int4x8 quantizes as int4 does, then packs for our kernel
     if kind == "int4x8" and group is not None and not kernels.packs(linear.out_features, linear.in_features, group):
         return None
     return group
 
 
-def make_hybrid(model: nn.Module, kind: str, packed_max_rows: int) -> RowSplit:
-    """Give every body projection and the lm_head of ``model`` a packed ``kind`` copy, in place.
+def make_hybrid(model: nn.Module, kind: str, packed_max_rows: int, prompt_kind: str = "dense") -> RowSplit:
+    """Give every body projection and the lm_head of ``model`` a packed ``kind`` copy for generated rows
+    ("dense": none) and every body projection a ``prompt_kind`` copy for prompt rows ("dense": the dense
+    weight; the lm_head sees only sampled rows), in place.
 
-    Returns the model's :class:`RowSplit`, which the runner sets each step. Layers whose shape does not pack
-    stay plain ``nn.Linear`` (logged).
+    Returns the model's :class:`RowSplit`, which the runner sets each step. A layer whose shape does not pack
+    keeps that path dense (logged).
     """
     split = RowSplit(packed_max_rows)
     for name, module in list(model.named_modules()):
@@ -174,13 +199,17 @@ def make_hybrid(model: nn.Module, kind: str, packed_max_rows: int) -> RowSplit:
         leaf = name.rsplit(".", 1)[-1]
         if leaf not in BODY_MODULES and leaf != "lm_head":
             continue
-        group = packable(module, kind)
-        if group is None:
-            log.info("hybrid weights: %s %s does not pack as %s; it stays dense", name,
-                     tuple(module.weight.shape), kind)
+        copies = {}
+        for role, k in (("packed", kind), ("prompt", prompt_kind if leaf != "lm_head" else "dense")):
+            group = None if k == "dense" else packable(module, k)
+            if k != "dense" and group is None:
+                log.info("hybrid weights: %s %s does not pack as %s; it stays dense", name,
+                         tuple(module.weight.shape), k)
+            copies[role] = None if group is None else PackedWeight(module.weight.detach(), k, group or None)
+        if copies["packed"] is None and copies["prompt"] is None:
             continue
-        packed = PackedWeight(module.weight.detach(), kind, group or None)
-        new = HybridLinear(module, packed, split if leaf != "lm_head" else None, packed_max_rows)
+        new = HybridLinear(module, copies["packed"], split if leaf != "lm_head" else None, packed_max_rows,
+                           copies["prompt"])
         parent_name, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
     return split
@@ -194,5 +223,6 @@ def weight_memory(model: nn.Module) -> dict[str, int]:
         if id(p) not in seen:
             seen.add(id(p))
             dense += p.numel() * p.element_size()
-    packed = sum(m.packed.nbytes for m in model.modules() if isinstance(m, HybridLinear))
+    packed = sum(c.nbytes for m in model.modules() if isinstance(m, HybridLinear)
+                 for c in (m.packed, m.prompt) if c is not None)
     return {"dense_bytes": dense, "packed_bytes": packed, "total_bytes": dense + packed}

@@ -44,6 +44,16 @@ def test_choose_thread_count_per_step_kind():
     assert plan.decode_threads == 1 and plan.prefill_threads == 2
 
 
+def test_choose_the_faster_prompt_kind_and_its_threads():
+    t = table({"dense": 10.0, "int4": 3.0})
+    t.update({f"int8x8@1t/M{PREFILL_ROWS}": 150.0, f"int8x8@2t/M{PREFILL_ROWS}": 80.0})  # dense: 200 / 111
+    plan = choose(t, ["dense", "int4"], [1, 2], ["dense", "int8x8"])
+    assert plan.prefill == "int8x8" and plan.prefill_threads == 2 and plan.decode == "int4"
+    t[f"int8x8@2t/M{PREFILL_ROWS}"] = 150.0
+    assert choose(t, ["dense", "int4"], [1, 2], ["dense", "int8x8"]).prefill == "dense"
+    assert choose(t, ["dense", "int4"], [1, 2]).prefill == "dense"  # not measured: never chosen
+
+
 @pytest.fixture
 def fake_measure(monkeypatch):
     calls = []
@@ -103,6 +113,7 @@ def test_measure_a_real_tiny_model_and_skip_a_missing_kernel(tiny_qwen2_dir, mon
     assert {"dense@1t/M1", "int8@1t/M1", f"dense@1t/M{PREFILL_ROWS}"} <= set(plan.table)
     # our own int4 x int8 kernel does not use torch's: measured wherever it can run
     assert any(k.startswith("int4x8@") for k in plan.table) == kernels.available()
+    assert (f"int8x8@1t/M{PREFILL_ROWS}" in plan.table) == kernels.available()  # our prefill GEMM
     assert plan.decode != "int4" and plan.source == "autotune"
 
 

@@ -1,0 +1,134 @@
+"""Our int8 x int8 VNNI prefill GEMM (``inference.kernels.int8x8_mm``): its math against a float64 reference of
+the same quantization, row independence across register blocks, the shapes it refuses, and prompt rows of the
+hybrid model through it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from inference import kernels
+from inference.models.hybrid_linear import HybridLinear, PackedWeight, RowSplit, make_hybrid, packable
+from inference.models.quant_linear import quantize_int8
+
+needs_kernel = pytest.mark.skipif(not kernels.available(), reason="no AVX-512 VNNI or no C++ compiler here")
+
+
+def reference(x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """What the kernel computes, in float64: activations int8 per block of 32 (amax / 127, round half even)."""
+    x = x.double()
+    m, k = x.shape
+    blocks = x.view(m, k // 32, 32)
+    amax = blocks.abs().amax(-1, keepdim=True)
+    xq = torch.round(blocks * torch.where(amax > 0, 127 / amax, torch.zeros_like(amax))).clamp(-128, 127)
+    return ((xq * amax / 127).view(m, k) @ q.double().T) * scale.double()
+
+
+def packed(n: int, k: int, seed: int = 0):
+    w = torch.randn(n, k, generator=torch.Generator().manual_seed(seed)) * 0.05
+    q, scale = quantize_int8(w)
+    return w, q, scale, kernels.pack_int8x8(q)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(("n", "k"), [(48, 256), (80, 96), (16, 32)])  # 3, 5 and 1 tiles: partial column blocks
+def test_matches_the_reference_and_the_float_product(dtype, n, k):
+    w, q, scale, p = packed(n, k)
+    x = (torch.randn(7, k) * 3).to(dtype)
+    x[2, 5] = 60.0  # an outlier channel: its block's scale grows, the other blocks keep theirs
+    y = kernels.int8x8_mm(x, p, scale)
+    assert y.dtype == dtype and y.shape == (7, n)
+    ref = reference(x, q, scale)
+    assert ((y.double() - ref).norm() / ref.norm()).item() < (1e-5 if dtype == torch.float32 else 5e-3)
+    exact = x.double() @ w.double().T
+    assert ((y.double() - exact).norm() / exact.norm()).item() < 0.02  # int8 weights and activations: ~1%
+
+
+@needs_kernel
+def test_rows_are_independent_of_the_batch():
+    _, _, scale, p = packed(112, 160, seed=1)
+    x = torch.randn(11, 160, dtype=torch.bfloat16)  # row blocks of 3, 3, 3 and 2
+    batched = kernels.int8x8_mm(x, p, scale)
+    for m in range(11):
+        assert torch.equal(kernels.int8x8_mm(x[m:m + 1], p, scale), batched[m:m + 1])
+    assert torch.equal(kernels.int8x8_mm(x[4:9], p, scale), batched[4:9])
+
+
+@needs_kernel
+def test_zero_rows_and_zero_activations():
+    _, _, scale, p = packed(16, 64)
+    assert kernels.int8x8_mm(torch.zeros(0, 64), p, scale).shape == (0, 16)
+    assert torch.count_nonzero(kernels.int8x8_mm(torch.zeros(2, 64), p, scale)) == 0
+
+
+@needs_kernel
+def test_shapes_it_cannot_take_are_refused_clearly():
+    _, q, scale, p = packed(32, 64)
+    with pytest.raises(RuntimeError, match="packed weight is for another K"):
+        kernels.int8x8_mm(torch.randn(1, 96), p, scale)
+    with pytest.raises(RuntimeError, match="scale must be float"):
+        kernels.int8x8_mm(torch.randn(1, 64), p, scale[:16])
+    with pytest.raises(ValueError, match="does not pack"):
+        kernels.pack_int8x8(q[:, :48])
+    assert packable(nn.Linear(48, 32), "int8x8") is None and packable(nn.Linear(64, 32), "int8x8") == 0
+
+
+@needs_kernel
+def test_prompt_rows_take_the_int8_copy_and_generated_rows_the_int4_copy():
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("qkv_proj", nn.Linear(128, 64, bias=True))
+    split = make_hybrid(model, "int4x8", packed_max_rows=4, prompt_kind="int8x8")
+    layer = model.qkv_proj
+    assert isinstance(layer, HybridLinear) and layer.prompt.kind == "int8x8" and layer.packed.kind == "int4x8"
+    x = torch.randn(6, 128)
+    split.set_rows([False, False, False, False, True, True])  # a prompt of 4 rows, then 2 generated rows
+    y = layer(x)
+    split.clear()
+    assert torch.equal(y[:4], layer.prompt.matmul(x[:4]) + layer.bias)
+    assert torch.equal(y[4:], layer.packed.matmul(x[4:]) + layer.bias)
+    dense = x @ layer.weight.T + layer.bias
+    assert ((y - dense).norm() / dense.norm()).item() < 0.05
+
+
+@needs_kernel
+def test_without_a_decode_copy_every_row_takes_the_prompt_copy():
+    lin = nn.Linear(64, 32, bias=False)
+    prompt = PackedWeight(lin.weight.detach(), "int8x8")
+    layer = HybridLinear(lin, None, RowSplit(4), 4, prompt)
+    x = torch.randn(3, 64)
+    assert torch.equal(layer(x), prompt.matmul(x))
+
+
+@needs_kernel
+def test_engine_prefills_through_int8x8_and_agrees_with_dense(tiny_qwen2_dir):
+    from inference.config import CacheConfig, EngineConfig
+    from inference.engine import Engine
+    from inference.sampling import SamplingParams
+
+    def run(**kw):
+        engine = Engine(EngineConfig(model=str(tiny_qwen2_dir), dtype="bfloat16", compile_decode="off",
+                                     cache=CacheConfig(block_size=4, enable_prefix_caching=False), **kw))
+        prompts = [list(range(3, 40)), list(range(50, 61))]
+        outs = engine.generate(prompts, SamplingParams(max_tokens=6, ignore_eos=True))
+        return engine, [o.outputs[0].token_ids for o in outs]
+
+    engine, ours = run(weight_quant="hybrid_int4x8", prefill_quant="int8x8")
+    report = engine.runner.kernel_report()
+    assert report["prefill"] == "int8x8" and report["decode"] == "int4x8"
+    assert report["weight_memory"]["packed_bytes"] > 0
+    _, plain = run(weight_quant="hybrid_int4x8")
+    assert engine.runner.kernel_report()["prefill"] == "int8x8"
+    same = sum(a == b for x, y in zip(ours, plain, strict=True) for a, b in zip(x, y, strict=True))
+    assert same >= 0.5 * sum(map(len, plain))  # random tiny weights: near ties may flip, most tokens agree
+
+
+def test_int8x8_prompts_need_a_hybrid_weight_quant():
+    from inference.config import EngineConfig
+
+    with pytest.raises(ValueError, match="prefill_quant int8x8 needs weight_quant auto or hybrid"):
+        EngineConfig(model="x", weight_quant="none", prefill_quant="int8x8")
+    with pytest.raises(ValueError, match="prefill_quant must be one of"):
+        EngineConfig(model="x", prefill_quant="int4")
