@@ -32,19 +32,38 @@ struct Quantized {  // activations, row-major
   at::Tensor corr;   // int32 [M, K/32]: 128 * sum(q) per block
 };
 
-Quantized quantize(const at::Tensor& xf) {
-  const int64_t M = xf.size(0), K = xf.size(1), nb = K / kBlock;
-  Quantized r{at::empty({M, K}, xf.options().dtype(at::kChar)), at::empty({M, nb}, xf.options()),
-              at::empty({M, nb}, xf.options().dtype(at::kInt))};
-  const float* x = xf.data_ptr<float>();
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const at::BFloat16* p) {
+  const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+inline void store16(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
+inline void store16(at::BFloat16* p, __m512 v) {  // round to nearest even, as torch's float -> bf16
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  const __m512i out = _mm512_mask_blend_epi32(nan, _mm512_srli_epi32(rounded, 16),
+                                              _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(out));
+}
+
+template <typename In>
+Quantized quantize(const at::Tensor& xt) {
+  const int64_t M = xt.size(0), K = xt.size(1), nb = K / kBlock;
+  const auto f32 = xt.options().dtype(at::kFloat);
+  Quantized r{at::empty({M, K}, xt.options().dtype(at::kChar)), at::empty({M, nb}, f32),
+              at::empty({M, nb}, xt.options().dtype(at::kInt))};
+  const In* x = xt.data_ptr<In>();
   int8_t* q = r.q.data_ptr<int8_t>();
   float* s = r.scale.data_ptr<float>();
   int32_t* c = r.corr.data_ptr<int32_t>();
   at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
     for (int64_t m = begin; m < end; ++m) {
       for (int64_t b = 0; b < nb; ++b) {
-        const float* xb = x + m * K + b * kBlock;
-        const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+        const In* xb = x + m * K + b * kBlock;
+        const __m512 v0 = load16(xb), v1 = load16(xb + 16);
         const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
         const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
         const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv));  // round to nearest even
@@ -67,9 +86,9 @@ inline __m512i broadcast4(const int8_t* p) {
 }
 
 // R activation rows x C tiles (16 outputs each): out[r][c*16 + 0..15] = sum_k x[r,k] * w[c*16 + lane, k].
-template <int R, int C>
+template <typename Out, int R, int C>
 void block(const uint8_t* const* w, const int8_t* const* xq, const float* const* xs, const int32_t* const* xc,
-           int64_t K, const float* const* wscale, float* const* out) {
+           int64_t K, const float* const* wscale, Out* const* out) {
   __m512 y[R][C];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) y[r][c] = _mm512_setzero_ps();
@@ -99,47 +118,38 @@ void block(const uint8_t* const* w, const int8_t* const* xq, const float* const*
   }
   for (int c = 0; c < C; ++c) {
     const __m512 ws = _mm512_loadu_ps(wscale[c]);
-    for (int r = 0; r < R; ++r) _mm512_storeu_ps(out[r] + c * kTile, _mm512_mul_ps(y[r][c], ws));
+    for (int r = 0; r < R; ++r) store16(out[r] + c * kTile, _mm512_mul_ps(y[r][c], ws));
   }
 }
 
+template <typename Out>
 using BlockFn = void (*)(const uint8_t* const*, const int8_t* const*, const float* const*, const int32_t* const*,
-                         int64_t, const float* const*, float* const*);
-template <int R, int... Cs>
-constexpr std::array<BlockFn, kCols + 1> row_of(std::integer_sequence<int, Cs...>) {
-  return {nullptr, block<R, Cs + 1>...};
+                         int64_t, const float* const*, Out* const*);
+template <typename Out, int R, int... Cs>
+constexpr std::array<BlockFn<Out>, kCols + 1> row_of(std::integer_sequence<int, Cs...>) {
+  return {nullptr, block<Out, R, Cs + 1>...};
 }
-template <int... Rs>
-constexpr std::array<std::array<BlockFn, kCols + 1>, kRows + 1> table_of(std::integer_sequence<int, Rs...>) {
-  return {std::array<BlockFn, kCols + 1>{}, row_of<Rs + 1>(std::make_integer_sequence<int, kCols>{})...};
+template <typename Out, int... Rs>
+constexpr std::array<std::array<BlockFn<Out>, kCols + 1>, kRows + 1> table_of(std::integer_sequence<int, Rs...>) {
+  return {std::array<BlockFn<Out>, kCols + 1>{}, row_of<Out, Rs + 1>(std::make_integer_sequence<int, kCols>{})...};
 }
-constexpr auto kBlocks = table_of(std::make_integer_sequence<int, kRows>{});
+template <typename Out>
+constexpr auto kBlocks = table_of<Out>(std::make_integer_sequence<int, kRows>{});
 
-// x [M, K] (float or bf16) @ W.T -> [M, N] in x's dtype; w uint8 [N/16, K*16]; scale float [N].
-at::Tensor int8x8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scale) {
-  TORCH_CHECK(x.dim() == 2, "int8x8_mm: x must be [M, K], got ", x.sizes());
-  TORCH_CHECK(w.scalar_type() == at::kByte && w.dim() == 2 && w.is_contiguous(), "int8x8_mm: bad packed weight");
-  const int64_t M = x.size(0), K = x.size(1), T = w.size(0), N = T * kTile;
-  TORCH_CHECK(K % kBlock == 0, "int8x8_mm: K=", K, " is not a multiple of ", kBlock);
-  TORCH_CHECK(w.size(1) == K * kTile, "int8x8_mm: packed weight is for another K");
-  TORCH_CHECK(scale.scalar_type() == at::kFloat && scale.numel() == N && scale.is_contiguous(),
-              "int8x8_mm: scale must be float [", N, "]");
-  const Quantized xq = quantize(x.to(at::kFloat).contiguous());
-  at::Tensor out = at::empty({M, N}, x.options().dtype(at::kFloat));
-  float* o = out.data_ptr<float>();
-  const uint8_t* wp = w.data_ptr<uint8_t>();
-  const float* sp = scale.data_ptr<float>();
+// One GEMM over all rows; Out: float or bf16, as x.
+template <typename Out>
+void gemm(const Quantized& xq, const uint8_t* wp, const float* sp, int64_t M, int64_t K, int64_t T, Out* o) {
+  const int64_t N = T * kTile, nb = K / kBlock, groups = (T + kCols - 1) / kCols;
   const int8_t* qp = xq.q.data_ptr<int8_t>();
   const float* xsp = xq.scale.data_ptr<float>();
   const int32_t* xcp = xq.corr.data_ptr<int32_t>();
-  const int64_t nb = K / kBlock, groups = (T + kCols - 1) / kCols;
   at::parallel_for(0, groups, 1, [&](int64_t begin, int64_t end) {
     const uint8_t* wt[kCols];
     const float* ws[kCols];
     const int8_t* rq[kRows];
     const float* rs[kRows];
     const int32_t* rc[kRows];
-    float* op[kRows];
+    Out* op[kRows];
     for (int64_t g = begin; g < end; ++g) {
       const int64_t t0 = g * kCols;
       const int nc = static_cast<int>(std::min<int64_t>(kCols, T - t0));
@@ -155,10 +165,32 @@ at::Tensor int8x8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor&
           rc[r] = xcp + (m0 + r) * nb;
           op[r] = o + (m0 + r) * N + t0 * kTile;
         }
-        kBlocks[nr][nc](wt, rq, rs, rc, K, ws, op);
+        kBlocks<Out>[nr][nc](wt, rq, rs, rc, K, ws, op);
       }
     }
   });
+}
+
+// x [M, K] (float or bf16) @ W.T -> [M, N] in x's dtype; w uint8 [N/16, K*16]; scale float [N].
+at::Tensor int8x8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scale) {
+  TORCH_CHECK(x.dim() == 2, "int8x8_mm: x must be [M, K], got ", x.sizes());
+  TORCH_CHECK(w.scalar_type() == at::kByte && w.dim() == 2 && w.is_contiguous(), "int8x8_mm: bad packed weight");
+  const int64_t M = x.size(0), K = x.size(1), T = w.size(0), N = T * kTile;
+  TORCH_CHECK(K % kBlock == 0, "int8x8_mm: K=", K, " is not a multiple of ", kBlock);
+  TORCH_CHECK(w.size(1) == K * kTile, "int8x8_mm: packed weight is for another K");
+  TORCH_CHECK(scale.scalar_type() == at::kFloat && scale.numel() == N && scale.is_contiguous(),
+              "int8x8_mm: scale must be float [", N, "]");
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  const at::Tensor xc = bf16 ? x.contiguous() : x.to(at::kFloat).contiguous();
+  const Quantized xq = bf16 ? quantize<at::BFloat16>(xc) : quantize<float>(xc);
+  at::Tensor out = at::empty({M, N}, x.options().dtype(bf16 ? at::kBFloat16 : at::kFloat));
+  const uint8_t* wp = w.data_ptr<uint8_t>();
+  const float* sp = scale.data_ptr<float>();
+  if (bf16) {
+    gemm<at::BFloat16>(xq, wp, sp, M, K, T, out.data_ptr<at::BFloat16>());
+    return out;
+  }
+  gemm<float>(xq, wp, sp, M, K, T, out.data_ptr<float>());
   return x.scalar_type() == at::kFloat ? out : out.to(x.scalar_type());
 }
 

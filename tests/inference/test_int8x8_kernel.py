@@ -44,6 +44,8 @@ def test_matches_the_reference_and_the_float_product(dtype, n, k):
     assert ((y.double() - ref).norm() / ref.norm()).item() < (1e-5 if dtype == torch.float32 else 5e-3)
     exact = x.double() @ w.double().T
     assert ((y.double() - exact).norm() / exact.norm()).item() < 0.02  # int8 weights and activations: ~1%
+    if dtype == torch.bfloat16:  # written as bf16 by the kernel: rounded to nearest even, as torch rounds
+        assert torch.equal(y, kernels.int8x8_mm(x.float(), p, scale).to(torch.bfloat16))
 
 
 @needs_kernel
