@@ -66,8 +66,8 @@ class Settings:
     """Weights of the in-process engine: none (the model dtype: bf16 where the CPU computes it, else float32
     with fp16-stored weights), int8 or int4 (prefill dequantizes: slower on CPU), fp16,
     hybrid_int8 / hybrid_int4 / hybrid_fp16 / hybrid_int4x8 (bf16 for prompts, a packed copy for decoding; int4x8:
-    our int4 x int8 kernel on AVX-512 VNNI) or auto (measured per CPU,
-    cached; see docs/BENCHMARKS.md, "Interactive speed")."""
+    our int4 x int8 kernel on AVX-512 VNNI) or auto (measured per CPU, cached, prompt rows too: bf16 or our
+    int8 x int8 kernel; see docs/BENCHMARKS.md, "Interactive speed")."""
     speculative: str = "none"
     """Speculative decoding in the in-process engine: none, ngram (drafts copied from the prompt and the
     output) or draft (drafts from ``draft_model``). Output is the same; only the time changes."""
