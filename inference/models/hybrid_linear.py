@@ -127,7 +127,8 @@ class PackedWeight:
 
 class HybridLinear(nn.Module):
     """``nn.Linear`` with a resident packed copy for generated rows (see the module docstring), and optionally
-    one for prompt rows (``prompt``; None: the dense weight).
+    one for prompt rows (``prompt``; None: the dense weight). With a prompt copy the dense weight is dropped:
+    every row then takes one of the two copies (``weight`` is None).
 
     ``split`` None (the lm_head, which sees only sampled rows): packed when the rows fit
     ``packed_max_rows``, dense otherwise. ``packed`` None: every row takes the prompt path.
@@ -136,7 +137,7 @@ class HybridLinear(nn.Module):
     def __init__(self, linear: nn.Linear, packed: PackedWeight | None, split: RowSplit | None,
                  packed_max_rows: int, prompt: PackedWeight | None = None) -> None:
         super().__init__()
-        self.weight = linear.weight
+        self.weight = linear.weight if prompt is None else None
         self.bias = linear.bias
         self.packed = packed
         self.prompt = prompt
@@ -187,7 +188,7 @@ def packable(linear: nn.Linear, kind: str) -> int | None:
 def make_hybrid(model: nn.Module, kind: str, packed_max_rows: int, prompt_kind: str = "dense") -> RowSplit:
     """Give every body projection and the lm_head of ``model`` a packed ``kind`` copy for generated rows
     ("dense": none) and every body projection a ``prompt_kind`` copy for prompt rows ("dense": the dense
-    weight; the lm_head sees only sampled rows), in place.
+    weight; the lm_head sees only sampled rows), in place. A layer with a prompt copy drops its dense weight.
 
     Returns the model's :class:`RowSplit`, which the runner sets each step. A layer whose shape does not pack
     keeps that path dense (logged).

@@ -82,16 +82,18 @@ def test_prompt_rows_take_the_int8_copy_and_generated_rows_the_int4_copy():
     torch.manual_seed(0)
     model = nn.Sequential()
     model.add_module("qkv_proj", nn.Linear(128, 64, bias=True))
+    weight = model.qkv_proj.weight.detach().clone()
     split = make_hybrid(model, "int4x8", packed_max_rows=4, prompt_kind="int8x8")
     layer = model.qkv_proj
     assert isinstance(layer, HybridLinear) and layer.prompt.kind == "int8x8" and layer.packed.kind == "int4x8"
+    assert layer.weight is None  # every row takes one of the two copies: the dense weight is dropped
     x = torch.randn(6, 128)
     split.set_rows([False, False, False, False, True, True])  # a prompt of 4 rows, then 2 generated rows
     y = layer(x)
     split.clear()
     assert torch.equal(y[:4], layer.prompt.matmul(x[:4]) + layer.bias)
     assert torch.equal(y[4:], layer.packed.matmul(x[4:]) + layer.bias)
-    dense = x @ layer.weight.T + layer.bias
+    dense = x @ weight.T + layer.bias
     assert ((y - dense).norm() / dense.norm()).item() < 0.05
 
 
@@ -120,8 +122,9 @@ def test_engine_prefills_through_int8x8_and_agrees_with_dense(tiny_qwen2_dir):
     engine, ours = run(weight_quant="hybrid_int4x8", prefill_quant="int8x8")
     report = engine.runner.kernel_report()
     assert report["prefill"] == "int8x8" and report["decode"] == "int4x8"
-    assert report["weight_memory"]["packed_bytes"] > 0
-    _, plain = run(weight_quant="hybrid_int4x8")
+    memory = report["weight_memory"]
+    plain_engine, plain = run(weight_quant="hybrid_int4x8")
+    assert memory["dense_bytes"] < plain_engine.runner.kernel_report()["weight_memory"]["dense_bytes"]  # bf16 body dropped
     assert engine.runner.kernel_report()["prefill"] == "int8x8"
     same = sum(a == b for x, y in zip(ours, plain, strict=True) for a, b in zip(x, y, strict=True))
     assert same >= 0.5 * sum(map(len, plain))  # random tiny weights: near ties may flip, most tokens agree
