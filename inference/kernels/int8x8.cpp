@@ -6,7 +6,9 @@
 // inference/kernels/__init__.py:pack_int8x8 into tiles of 16 output rows; per 32-channel block 8 chunks of 64 bytes,
 // byte (lane r, b) of chunk c = channel 4c+b of row r, stored as q + 128 (unsigned, VPDPBUSD's first operand).
 // Activations: each row quantized to int8 per block of 32 channels (amax/127), as in int4x8.cpp; a block's
-// integer dot product is corrected by 128 * sum(xq) and scaled once per block; the weight scale comes last.
+// integer dot product is scaled by the block's activation scale as it is added up in float; the weights' +128
+// (128 * sum(xq) * scale per block, the same for every output of the row) is taken off once at the end, then
+// the weight scale is applied.
 // Register blocking: kRows activation rows x kCols tiles of 16 outputs share every broadcast and weight load.
 // Rows are independent: a row gets the same result alone or in a batch.
 #include <ATen/ATen.h>
