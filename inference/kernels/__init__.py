@@ -30,6 +30,7 @@ from inference.cpu_info import cpu_flags, cpu_model
 
 log = logging.getLogger(__name__)
 SOURCES = (Path(__file__).with_name("int4x8.cpp"), Path(__file__).with_name("int8x8.cpp"))
+HEADERS = (Path(__file__).with_name("q8_block.h"),)
 REQUIRED_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"})
 OFF_ENV = "CODELOOP_NATIVE_KERNELS"
 TILE = 16
@@ -140,7 +141,7 @@ def _build() -> Path:
 
     cxx = _compiler()
     abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch.compiled_with_cxx11_abi())}"
-    key = hashlib.sha256("\0".join([*(src.read_text() for src in SOURCES), torch.__version__, cxx, abi, *CXXFLAGS, cpu_model(),
+    key = hashlib.sha256("\0".join([*(src.read_text() for src in SOURCES + HEADERS), torch.__version__, cxx, abi, *CXXFLAGS, cpu_model(),
                                     " ".join(sorted(cpu_flags()))]).encode()).hexdigest()[:16]
     out = cache_root() / "kernels" / f"codeloop-{key}.so"
     if out.exists():

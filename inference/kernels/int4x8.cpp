@@ -14,12 +14,14 @@
 #include <torch/library.h>
 #include <immintrin.h>
 
+#include "q8_block.h"
+
 #include <cstring>
 #include <vector>
 
 namespace {
 
-constexpr int kBlock = 32;
+using codeloop_q8::kBlock;
 constexpr int kTile = 16;
 constexpr int kMaxRows = 4;  // activation rows sharing one unpack of the weights
 
@@ -37,17 +39,10 @@ void quantize_row(const float* x, int64_t K, int G, QuantRow& r) {
   r.sum8.resize(nb);
   r.gsum.assign(K / G, 0.f);
   for (int64_t b = 0; b < nb; ++b) {
-    const float* xb = x + b * kBlock;
-    const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-    r.gsum[b * kBlock / G] += _mm512_reduce_add_ps(_mm512_add_ps(v0, v1));
-    const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
-    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv));  // round to nearest even
-    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.q.data() + b * kBlock), _mm512_cvtsepi32_epi8(q0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.q.data() + b * kBlock + 16), _mm512_cvtsepi32_epi8(q1));
-    r.sum8[b] = 8 * (_mm512_reduce_add_epi32(q0) + _mm512_reduce_add_epi32(q1));
-    r.scale[b] = amax / 127.f;
+    const codeloop_q8::Block q = codeloop_q8::quantize_block(x + b * kBlock, r.q.data() + b * kBlock);
+    r.gsum[b * kBlock / G] += q.sumx;
+    r.sum8[b] = 8 * q.sumq;
+    r.scale[b] = q.scale;
   }
 }
 

@@ -16,13 +16,15 @@
 #include <torch/library.h>
 #include <immintrin.h>
 
+#include "q8_block.h"
+
 #include <array>
 #include <cstring>
 #include <utility>
 
 namespace {
 
-constexpr int kBlock = 32;
+using codeloop_q8::kBlock;
 constexpr int kTile = 16;
 constexpr int kRows = 3;
 constexpr int kCols = 4;
@@ -33,12 +35,6 @@ struct Quantized {  // activations, row-major
   at::Tensor scale;  // float [M, K/32]
   at::Tensor corr;   // int32 [M, K/32]: 128 * sum(q) per block
 };
-
-inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-inline __m512 load16(const at::BFloat16* p) {
-  const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
 
 inline void store16(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
 inline void store16(at::BFloat16* p, __m512 v) {  // round to nearest even, as torch's float -> bf16
@@ -64,17 +60,9 @@ Quantized quantize(const at::Tensor& xt) {
   at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
     for (int64_t m = begin; m < end; ++m) {
       for (int64_t b = 0; b < nb; ++b) {
-        const In* xb = x + m * K + b * kBlock;
-        const __m512 v0 = load16(xb), v1 = load16(xb + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-        const __m512 inv = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
-        const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv));  // round to nearest even
-        const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
-        int8_t* qb = q + m * K + b * kBlock;
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtsepi32_epi8(q0));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16), _mm512_cvtsepi32_epi8(q1));
-        c[m * nb + b] = 128 * (_mm512_reduce_add_epi32(q0) + _mm512_reduce_add_epi32(q1));
-        s[m * nb + b] = amax / 127.f;
+        const codeloop_q8::Block blk = codeloop_q8::quantize_block(x + m * K + b * kBlock, q + m * K + b * kBlock);
+        c[m * nb + b] = 128 * blk.sumq;
+        s[m * nb + b] = blk.scale;
       }
     }
   });

@@ -137,3 +137,19 @@ def test_int8x8_prompts_need_a_hybrid_weight_quant():
         EngineConfig(model="x", weight_quant="none", prefill_quant="int8x8")
     with pytest.raises(ValueError, match="prefill_quant must be one of"):
         EngineConfig(model="x", prefill_quant="int4")
+
+
+def test_without_the_kernel_prompt_rows_stay_dense_with_a_log_line(tiny_qwen2_dir, monkeypatch, caplog):
+    import logging
+
+    from inference.config import EngineConfig
+    from inference.model_runner import ModelRunner
+
+    monkeypatch.setattr(kernels, "_loaded", None)
+    monkeypatch.setenv(kernels.OFF_ENV, "off")
+    with caplog.at_level(logging.INFO, logger="inference.autotune"):
+        runner = ModelRunner(EngineConfig(model=str(tiny_qwen2_dir), dtype="float32", weight_quant="hybrid_int4",
+                                          prefill_quant="int8x8", compile_decode="off"))
+    assert "prompt rows stay dense (int8x8 unavailable here)" in caplog.text
+    report = runner.kernel_report()
+    assert report["prefill"] == "dense" and report["decode"] == "int4"
