@@ -88,7 +88,7 @@ class KernelPlan:
 def cache_key(model_shape: str) -> str:
     """Key of an autotune entry: CPU model, core count, torch version, the candidate kernels and model shape
     (a kernel added since an entry was measured makes it stale)."""
-    kinds = "+".join(PACKED_KINDS + PROMPT_KINDS)
+    kinds = "+".join(dict.fromkeys(PACKED_KINDS + PROMPT_KINDS))
     return f"{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|{kinds}|{model_shape}"
 
 
@@ -127,11 +127,14 @@ def measure(model: nn.Module, dtype: torch.dtype, thread_counts: list[int] | Non
     calls: dict[str, list[Call]] = {"dense": [(partial(F.linear, weight=lin.weight), lin.in_features)
                                               for lin in linears]}
     prompt_calls: dict[str, list[Call]] = {"dense": calls["dense"]}
-    for kind in PACKED_KINDS + PROMPT_KINDS:
+    for kind in dict.fromkeys(PACKED_KINDS + PROMPT_KINDS):
         packed = _pack_all(linears, kind)
         if packed is not None:
             kind_calls = [(p.matmul, lin.in_features) for p, lin in zip(packed, linears, strict=True)]
-            (prompt_calls if kind in PROMPT_KINDS else calls)[kind] = kind_calls
+            if kind in PACKED_KINDS:
+                calls[kind] = kind_calls
+            if kind in PROMPT_KINDS:
+                prompt_calls[kind] = kind_calls
     table: dict[str, float] = {}
     started = time.perf_counter()
     try:
@@ -263,7 +266,9 @@ def plan_kernels(model: nn.Module, config) -> KernelPlan:
         probe = nn.Linear(64, 64, bias=False).to(dtype)
         if _pack_all([probe], kind) is None:
             return KernelPlan(source="fallback", prefill="dense" if prompt == "auto" else prompt)
-        return KernelPlan(decode=kind, prefill="dense" if prompt == "auto" else prompt, source="config")
+        if prompt == "auto":  # a decode copy that is also a prompt kind serves the prompts too: no bf16 weights
+            prompt = kind if kind in PROMPT_KINDS else "dense"
+        return KernelPlan(decode=kind, prefill=prompt, source="config")
     if not str(config.device).startswith("cpu"):
         return KernelPlan(source="config")
     from inference.catalog import cache_root

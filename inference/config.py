@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 """Model dtypes; "auto" is bf16 where the hardware computes it, else float32 (inference/compute_dtype.py)."""
 KV_CACHE_DTYPES = ("auto", "int8")
-WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "bnb_int8", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "auto")
+WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "bnb_int8", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "hybrid_int8x8", "auto")
 PREFILL_QUANTS = ("auto", "dense", "int8x8")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
 ATTENTION_BACKENDS = ("sdpa", "triton", "flash_attn")
@@ -102,9 +102,10 @@ class EngineConfig:
     weight_quant: str = "none"
     """Weight-only quantization of linear layers: none, int8 or int4 (CPU kernels, prefill dequantizes),
     fp16 (float32 model, fp16 weights through fbgemm's fp16 GEMM: x86 CPU),
-    bnb_int8 (bitsandbytes LLM.int8(), CUDA only), hybrid_int8 / hybrid_int4 / hybrid_fp16 / hybrid_int4x8 (CPU: dense weights for prompt
+    bnb_int8 (bitsandbytes LLM.int8(), CUDA only), hybrid_int8 / hybrid_int4 / hybrid_fp16 / hybrid_int4x8 / hybrid_int8x8 (CPU: dense weights for prompt
     rows and packed int8/int4/fp16 copies for generated rows, both resident; int4x8: int4 weights times
-    int8 activations through our AVX-512 VNNI kernel), or auto (CPU: a short measured
+    int8 activations through our AVX-512 VNNI kernel; int8x8: one int8 copy for prompt and generated rows, int8
+    activations, no bf16 weights), or auto (CPU: a short measured
     autotune, cached per CPU model and torch version, picks the paths and thread counts; elsewhere none)."""
     prefill_quant: str = "auto"
     """Weights of prompt rows under weight_quant auto / hybrid_*: "dense" (the model dtype), "int8x8" (int8

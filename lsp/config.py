@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
-WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "auto")
+WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "hybrid_int8x8", "auto")
 KV_DTYPES = ("auto", "int8")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
 CHECK_BACKENDS = ("auto", "bwrap", "docker")
@@ -66,7 +66,8 @@ class Settings:
     """Weights of the in-process engine: none (the model dtype: bf16 where the CPU computes it, else float32
     with fp16-stored weights), int8 or int4 (prefill dequantizes: slower on CPU), fp16,
     hybrid_int8 / hybrid_int4 / hybrid_fp16 / hybrid_int4x8 (bf16 for prompts, a packed copy for decoding; int4x8:
-    our int4 x int8 kernel on AVX-512 VNNI) or auto (measured per CPU, cached, prompt rows too: bf16 or our
+    our int4 x int8 kernel on AVX-512 VNNI), hybrid_int8x8 (one int8 copy for prompts and decoding through our
+    int8 x int8 kernel: near bf16's predictions, no bf16 weights) or auto (measured per CPU, cached, prompt rows too: bf16 or our
     int8 x int8 kernel; see docs/BENCHMARKS.md, "Interactive speed")."""
     speculative: str = "none"
     """Speculative decoding in the in-process engine: none, ngram (drafts copied from the prompt and the

@@ -29,8 +29,9 @@ from inference import kernels
 from inference.models.quant_linear import Fp16Linear, int4_group_size, quantize_int4, quantize_int8
 
 log = logging.getLogger(__name__)
-PACKED_KINDS = ("int8", "int4", "fp16", "int4x8")
-"""int4x8: int4 weights times int8 activations through our AVX-512 VNNI kernel (``inference.kernels``)."""
+PACKED_KINDS = ("int8", "int4", "fp16", "int4x8", "int8x8")
+"""int4x8: int4 weights times int8 activations through our AVX-512 VNNI kernel (``inference.kernels``);
+int8x8: int8 weights times int8 activations through our VNNI GEMM (the prompt kind below, also for decode)."""
 PROMPT_KINDS = ("int8x8",)
 """Packed copies for prompt rows (and for decode batches above ``packed_max_rows``): int8x8, int8 weights per
 output channel times int8 activations per block of 32 through our VNNI kernel (``inference.kernels``)."""
@@ -200,13 +201,14 @@ def make_hybrid(model: nn.Module, kind: str, packed_max_rows: int, prompt_kind: 
         leaf = name.rsplit(".", 1)[-1]
         if leaf not in BODY_MODULES and leaf != "lm_head":
             continue
-        copies = {}
+        copies: dict[str, PackedWeight | None] = {}
         for role, k in (("packed", kind), ("prompt", prompt_kind if leaf != "lm_head" else "dense")):
             group = None if k == "dense" else packable(module, k)
             if k != "dense" and group is None:
                 log.info("hybrid weights: %s %s does not pack as %s; it stays dense", name,
                          tuple(module.weight.shape), k)
-            copies[role] = None if group is None else PackedWeight(module.weight.detach(), k, group or None)
+            same = copies.get("packed") if role == "prompt" and k == kind else None  # one copy serves both
+            copies[role] = same or (None if group is None else PackedWeight(module.weight.detach(), k, group or None))
         if copies["packed"] is None and copies["prompt"] is None:
             continue
         new = HybridLinear(module, copies["packed"], split if leaf != "lm_head" else None, packed_max_rows,
@@ -225,5 +227,5 @@ def weight_memory(model: nn.Module) -> dict[str, int]:
             seen.add(id(p))
             dense += p.numel() * p.element_size()
     packed = sum(c.nbytes for m in model.modules() if isinstance(m, HybridLinear)
-                 for c in (m.packed, m.prompt) if c is not None)
+                 for c in {id(x): x for x in (m.packed, m.prompt) if x is not None}.values())
     return {"dense_bytes": dense, "packed_bytes": packed, "total_bytes": dense + packed}

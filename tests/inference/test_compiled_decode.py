@@ -113,14 +113,15 @@ def test_a_step_outside_the_graphs_runs_eagerly(tiny_qwen2_dir, eager, monkeypat
 
 
 @pytest.mark.skipif(not kernels.available(), reason="no AVX-512 VNNI or no C++ compiler here")
-def test_our_int4x8_kernel_inside_the_graph(tiny_qwen2_dir):
-    """The int4 x int8 kernel (a custom op the graph calls through its fake impl): the compiled path gives the
-    tokens the same kernel gives eagerly, batched and alone."""
-    eager = tokens(make_engine(tiny_qwen2_dir, weight_quant="hybrid_int4x8", compile_decode="off")
+@pytest.mark.parametrize("kind", ["int4x8", "int8x8"])
+def test_our_vnni_kernels_inside_the_graph(tiny_qwen2_dir, kind):
+    """Our int4 x int8 / int8 x int8 kernels (custom ops the graph calls through their fake impls): the compiled
+    path gives the tokens the same kernel gives eagerly, batched and alone."""
+    eager = tokens(make_engine(tiny_qwen2_dir, weight_quant=f"hybrid_{kind}", compile_decode="off")
                    .generate(PROMPTS, PARAMS))
-    engine = make_engine(tiny_qwen2_dir, weight_quant="hybrid_int4x8", compile_decode="on")
+    engine = make_engine(tiny_qwen2_dir, weight_quant=f"hybrid_{kind}", compile_decode="on")
     kinds = {m.packed.kind for m in engine.runner.model.modules() if isinstance(m, HybridLinear)}
-    assert kinds == {"int4x8"}
+    assert kinds == {kind}
     assert tokens(engine.generate(PROMPTS, PARAMS)) == eager
     assert [tokens(engine.generate([p], PARAMS))[0] for p in PROMPTS] == eager
     assert engine.runner.compiled.num_runs >= PARAMS.max_tokens and engine.runner.compiled.misses == 0

@@ -153,3 +153,21 @@ def test_without_the_kernel_prompt_rows_stay_dense_with_a_log_line(tiny_qwen2_di
     assert "prompt rows stay dense (int8x8 unavailable here)" in caplog.text
     report = runner.kernel_report()
     assert report["prefill"] == "dense" and report["decode"] == "int4"
+
+
+@needs_kernel
+def test_hybrid_int8x8_keeps_one_int8_copy_for_prompt_and_generated_rows(tiny_qwen2_dir):
+    from inference.config import EngineConfig
+    from inference.model_runner import ModelRunner
+
+    runner = ModelRunner(EngineConfig(model=str(tiny_qwen2_dir), dtype="bfloat16", weight_quant="hybrid_int8x8",
+                                      compile_decode="off"))
+    report = runner.kernel_report()
+    assert report["decode"] == "int8x8" and report["prefill"] == "int8x8" and report["source"] == "config"
+    body = [m for m in runner.model.modules() if isinstance(m, HybridLinear) and m.split is not None]
+    assert body and all(m.packed is m.prompt and m.weight is None for m in body)
+    int8_bytes = sum(m.packed.nbytes for m in runner.model.modules() if isinstance(m, HybridLinear))
+    assert report["weight_memory"]["packed_bytes"] == int8_bytes  # each shared copy counted once
+    dense = ModelRunner(EngineConfig(model=str(tiny_qwen2_dir), dtype="bfloat16", weight_quant="hybrid_int8x8",
+                                     prefill_quant="dense", compile_decode="off")).kernel_report()
+    assert dense["prefill"] == "dense"
