@@ -75,6 +75,15 @@ def dummy_engine(model: torch.nn.Module, cfg: ModelConfig, device: str, max_num_
     return Engine(config, runner=ModelRunner(config, loaded=loaded))
 
 
+def free_memory() -> None:
+    """Collect garbage and return cached GPU memory (between the parts' models)."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def sync(device: str) -> None:
     """Wait for the GPU (timings stop when the work is done, not when it is queued)."""
     if device.startswith("cuda"):

@@ -1,8 +1,8 @@
 """GPU engine benchmark with dummy weights in Qwen2.5-Coder-1.5B / -7B shapes, against HF transformers.
 
 ``python -m bench.gpu OUTDIR [--quick] [--parts a,b] [--budget-s 300]`` runs each part of
-:mod:`bench.gpu_parts` in its own child process under its own timeout (a hung kernel cannot stall the rest),
-and writes ``OUTDIR/bench_gpu.json``: per part either its numbers, ``{"error": ...}`` (a failed part is
+:mod:`bench.gpu_parts` and :mod:`bench.gpu_attention` in its own child process under its own timeout (a hung
+kernel cannot stall the rest), and writes ``OUTDIR/bench_gpu.json``: per part either its numbers, ``{"error": ...}`` (a failed part is
 recorded, never fatal) or ``{"skipped": ...}`` (no CUDA device here: ``scripts/gpu_check.sh`` still runs on a
 CPU machine). :func:`run_gpu_bench` is the same for other callers.
 """
@@ -22,7 +22,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Part:
-    """One measurement: ``bench.gpu_parts.<func>(*args, quick=...)`` with at most ``timeout_s`` seconds."""
+    """One measurement: ``bench.<module>.<func>(*args, quick=...)`` (module ``gpu_parts`` unless ``func`` names
+    one) with at most ``timeout_s`` seconds."""
 
     name: str
     func: str
@@ -31,8 +32,8 @@ class Part:
 
 
 PARTS = (  # cheapest first, so a slow card still yields the attention numbers
-    Part("int8_kv_decode_attention_8k", "part_int8_attention", ("qwen2.5-coder-7b",), 25),
-    Part("prefill_attention", "part_prefill_attention", ("qwen2.5-coder-7b",), 25),
+    Part("int8_kv_decode_attention_8k", "gpu_attention.part_int8_attention", ("qwen2.5-coder-7b",), 25),
+    Part("prefill_attention", "gpu_attention.part_prefill_attention", ("qwen2.5-coder-7b",), 25),
     Part("decode_bs1_0.5b", "part_decode_bs1", ("qwen2.5-coder-0.5b",), 50),
     Part("decode_bs1_1.5b", "part_decode_bs1", ("qwen2.5-coder-1.5b",), 50),
     Part("decode_bs1_7b", "part_decode_bs1", ("qwen2.5-coder-7b",), 60),
@@ -86,10 +87,16 @@ def _run_part(part: Part, out_dir: Path, quick: bool, timeout_s: float) -> dict[
     return {**json.loads(out_file.read_text()), "part_wall_s": wall}
 
 
-def _child(func: str, args: list[str], quick: bool, out: Path) -> int:
-    from bench import gpu_parts
+def part_function(func: str):
+    """The function a :class:`Part` names (``name`` in bench.gpu_parts, or ``module.name`` in bench)."""
+    import importlib
 
-    result = getattr(gpu_parts, func)(*args, quick=quick)
+    module, _, name = func.rpartition(".")
+    return getattr(importlib.import_module(f"bench.{module or 'gpu_parts'}"), name)
+
+
+def _child(func: str, args: list[str], quick: bool, out: Path) -> int:
+    result = part_function(func)(*args, quick=quick)
     out.write_text(json.dumps(result, indent=1))
     return 0
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bench.dummy_models import dummy_engine, dummy_model, model_config, timed_generate
-from bench.gpu import PARTS, run_gpu_bench
+from bench.gpu import PARTS, part_function, run_gpu_bench
 from inference.engine import Engine
 
 
@@ -36,6 +36,11 @@ def test_engine_parts_run_on_cpu_with_tiny_shapes():
     assert 0.5 < kv["int8_bytes_ratio"] < 0.6 and kv["int8"]["num_blocks"] > 1.7 * kv["bf16"]["num_blocks"]
     assert kv["bf16"]["generated_tokens"] == kv["int8"]["generated_tokens"] == batch["useful_new_tokens"]
     assert 0 <= kv["greedy_tokens_before_first_difference"] <= 1
+
+
+def test_every_part_names_a_function():
+    assert all(callable(part_function(p.func)) for p in PARTS)
+    assert part_function("gpu_attention.part_prefill_attention").__module__ == "bench.gpu_attention"
 
 
 def test_without_cuda_every_part_is_skipped_and_recorded(tmp_path):
