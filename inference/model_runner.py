@@ -23,6 +23,7 @@ from inference.lora import LoraAdapter
 from inference.lora_layers import FusedLora, LoraLayers, fuse, step_groups
 from inference.models.hybrid_linear import RowSplit, make_hybrid, weight_memory
 from inference.models.loader import LoadedModel, ModelLoadError, load_model
+from inference.models.quant_linear import quantize_model
 from inference.sampler import sample
 
 
@@ -80,6 +81,8 @@ class ModelRunner:
         if self.kernels.decode != "dense" or self.kernels.prefill != "dense":
             self._row_split = make_hybrid(self.model, self.kernels.decode, self.kernels.packed_max_rows,
                                           self.kernels.prefill)
+        elif hybrid and (stored := resolve_weight_quant("none", config.dtype, config.device)) != "none":
+            quantize_model(self.model, stored)  # dense after all: stored as weight_quant "none" stores them
         release_free_heap()  # what loading and packing freed between the weights that stay
         self.eos_token_ids: set[int] = loaded.eos_token_ids
         self.max_model_len = config.max_model_len or self.model_config.max_position_embeddings

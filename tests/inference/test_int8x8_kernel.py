@@ -171,3 +171,19 @@ def test_hybrid_int8x8_keeps_one_int8_copy_for_prompt_and_generated_rows(tiny_qw
     dense = ModelRunner(EngineConfig(model=str(tiny_qwen2_dir), dtype="bfloat16", weight_quant="hybrid_int8x8",
                                      prefill_quant="dense", compile_decode="off")).kernel_report()
     assert dense["prefill"] == "dense"
+
+
+def test_a_hybrid_kind_that_falls_back_stores_dense_weights_as_none_would(tiny_qwen2_dir, monkeypatch):
+    from inference.config import EngineConfig
+    from inference.model_runner import ModelRunner
+    from inference.models.quant_linear import Fp16Linear, fp16_gemm_available
+
+    if not fp16_gemm_available():
+        pytest.skip("this torch has no fbgemm fp16 GEMM")
+    monkeypatch.setattr(kernels, "_loaded", None)
+    monkeypatch.setenv(kernels.OFF_ENV, "off")  # no VNNI kernels: int8x8 falls back to dense
+    monkeypatch.setenv("CODELOOP_CPU_BF16", "0")  # no hardware bf16: dtype auto computes in float32
+    runner = ModelRunner(EngineConfig(model=str(tiny_qwen2_dir), weight_quant="hybrid_int8x8", compile_decode="off"))
+    assert runner.kernel_report()["decode"] == "dense" and runner.kernel_report()["source"] == "fallback"
+    layers = [m for m in runner.model.modules() if isinstance(m, (nn.Linear, Fp16Linear))]
+    assert layers and all(isinstance(m, Fp16Linear) for m in layers)  # fp16-stored, as weight_quant "none"
