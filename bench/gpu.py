@@ -1,10 +1,10 @@
-"""GPU engine benchmark with dummy weights in Qwen2.5-Coder-1.5B / -7B shapes, against HF transformers.
+"""GPU engine benchmark with dummy weights in Qwen2.5-Coder-0.5B / -1.5B / -7B shapes, against HF transformers.
 
 ``python -m bench.gpu OUTDIR [--quick] [--parts a,b] [--budget-s 300]`` runs each part of
 :mod:`bench.gpu_parts` and :mod:`bench.gpu_attention` in its own child process under its own timeout (a hung
-kernel cannot stall the rest), and writes ``OUTDIR/bench_gpu.json``: per part either its numbers, ``{"error": ...}`` (a failed part is
-recorded, never fatal) or ``{"skipped": ...}`` (no CUDA device here: ``scripts/gpu_check.sh`` still runs on a
-CPU machine). :func:`run_gpu_bench` is the same for other callers.
+kernel cannot stall the rest), and writes ``OUTDIR/bench_gpu.json``: per part either its numbers,
+``{"error": ...}`` (a failed part is recorded, never fatal) or ``{"skipped": ...}`` (no CUDA device here:
+``scripts/gpu_check.sh`` still runs on a CPU machine). :func:`run_gpu_bench` is the same for other callers.
 """
 
 from __future__ import annotations

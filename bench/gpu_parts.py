@@ -3,8 +3,8 @@ JSON-able dict.
 
 The decode and batching parts drive the real engine over random weights in real shapes
 (:mod:`bench.dummy_models`); the peer is HF transformers on the same device in the same process. The
-attention kernels alone are timed in :mod:`bench.gpu_attention`. With ``device="cpu"`` and the ``tiny`` shape the engine
-parts run on a CPU (SDPA backend): the tests and a CPU rehearsal exercise them that way.
+attention kernels alone are timed in :mod:`bench.gpu_attention`. With ``device="cpu"`` and the ``tiny`` shape
+the engine parts run on a CPU (SDPA backend): the tests and a CPU rehearsal exercise them that way.
 """
 
 from __future__ import annotations

@@ -5,8 +5,7 @@ decodes bf16 at half its speed; an EPYC's best int4 kernel differs again), so on
 on a CPU a short autotune times the model's own linear layers (a sample of its layers, a few seconds):
 dense weights against packed int8 / int4 copies at decode row counts (1 row, a speculative verification,
 the row count where dense wins again) and dense against our int8 x int8 GEMM at a prefill chunk, for each
-thread count. The choice is
-cached in ``<cache root>/autotune.json`` under the CPU model, torch version and model shape; an entry
+thread count. The choice is cached in ``<cache root>/autotune.json`` under the CPU model, torch version and model shape; an entry
 measured on another CPU or torch is never used. A kernel this torch build lacks, or that fails, is left out
 with a log line; with none left the model runs dense.
 """
@@ -257,14 +256,17 @@ def plan_kernels(model: nn.Module, config) -> KernelPlan:
     rows ("auto": the autotune's choice under weight_quant auto, else dense). ``CODELOOP_AUTOTUNE=force``
     re-measures."""
     dtype = next(model.parameters()).dtype
+
+    def runs_here(kind: str) -> bool:
+        return _pack_all([nn.Linear(64, 64, bias=False).to(dtype)], kind) is not None
+
     prompt = getattr(config, "prefill_quant", "auto")
-    if prompt != "auto" and prompt != "dense" and _pack_all([nn.Linear(64, 64, bias=False).to(dtype)], prompt) is None:
+    if prompt not in ("auto", "dense") and not runs_here(prompt):
         log.info("kernels: prompt rows stay dense (%s unavailable here)", prompt)
         prompt = "dense"
     if config.weight_quant.startswith("hybrid_"):
         kind = config.weight_quant.removeprefix("hybrid_")
-        probe = nn.Linear(64, 64, bias=False).to(dtype)
-        if _pack_all([probe], kind) is None:
+        if not runs_here(kind):
             return KernelPlan(source="fallback", prefill="dense" if prompt == "auto" else prompt)
         if prompt == "auto":  # a decode copy that is also a prompt kind serves the prompts too: no bf16 weights
             prompt = kind if kind in PROMPT_KINDS else "dense"

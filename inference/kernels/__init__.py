@@ -3,13 +3,13 @@
 ``int4x8_mm`` (``int4x8.cpp``): int4 weights times int8-quantized activations on AVX-512 VNNI, the decode GEMV
 of packed int4 weights. ``int8x8_mm`` (``int8x8.cpp``): int8 weights (per output channel) times int8-quantized
 activations, the prefill GEMM: one VNNI instruction does 64 multiply-adds where a bf16 dot product does 32, so
-on a CPU without AMX a prompt runs ~1.3-1.6x faster than through bf16 weights. torch's ``_weight_int4pack_mm_for_cpu`` widens every weight to float and runs ~19 G
-weights/s on a Zen 4 core pair; integer dot products (16 rows x 4 channels per instruction, as llama.cpp's
+on a CPU without AMX a prompt runs ~1.3-1.6x faster than through bf16 weights. torch's
+``_weight_int4pack_mm_for_cpu`` widens every weight to float and runs ~19 G weights/s on a Zen 4 core pair; integer dot products (16 rows x 4 channels per instruction, as llama.cpp's
 Q4 x Q8 kernels) reach the memory bandwidth. Activations are quantized per block of 32 channels (amax / 127),
 each row on its own: a row gets the same result alone, in a batch or as a draft under verification.
 
-The library (both sources) is compiled once per source, torch version, compiler and CPU (``-march=native``) into
-``<cache root>/kernels/`` (~15 s) and loaded with ``torch.ops.load_library``; a fake (meta) implementation lets
+The library (both sources) is compiled once per source, torch version, compiler and CPU (``-march=native``)
+into ``<cache root>/kernels/`` (~15 s) and loaded with ``torch.ops.load_library``; a fake (meta) implementation lets
 ``torch.compile`` trace through it. A CPU without AVX-512 VNNI, no compiler, or a failed build: ``available()``
 is False with a log line, and callers keep torch's kernels. ``CODELOOP_NATIVE_KERNELS=off`` turns it off.
 """
@@ -141,7 +141,8 @@ def _build() -> Path:
 
     cxx = _compiler()
     abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch.compiled_with_cxx11_abi())}"
-    key = hashlib.sha256("\0".join([*(src.read_text() for src in SOURCES + HEADERS), torch.__version__, cxx, abi, *CXXFLAGS, cpu_model(),
+    texts = [src.read_text() for src in SOURCES + HEADERS]
+    key = hashlib.sha256("\0".join([*texts, torch.__version__, cxx, abi, *CXXFLAGS, cpu_model(),
                                     " ".join(sorted(cpu_flags()))]).encode()).hexdigest()[:16]
     out = cache_root() / "kernels" / f"codeloop-{key}.so"
     if out.exists():

@@ -16,11 +16,11 @@
 
 #include "q8_block.h"
 
-#include <cstring>
 #include <vector>
 
 namespace {
 
+using codeloop_q8::broadcast4;
 using codeloop_q8::kBlock;
 constexpr int kTile = 16;
 constexpr int kMaxRows = 4;  // activation rows sharing one unpack of the weights
@@ -46,17 +46,6 @@ void quantize_row(const float* x, int64_t K, int G, QuantRow& r) {
   }
 }
 
-inline __m512 load_bf16(const uint16_t* p) {
-  const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-
-inline __m512i broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
-
 // 16 output rows (one tile) for R activation rows; writes out[r][0..15].
 template <int R>
 void tile(const uint8_t* w, const QuantRow* const* rows, int64_t K, int G, float* const* out) {
@@ -66,7 +55,7 @@ void tile(const uint8_t* w, const QuantRow* const* rows, int64_t K, int G, float
   const int64_t groups = K / G;
   const int sub = G / kBlock;
   for (int64_t g = 0; g < groups; ++g) {
-    const uint16_t* sz = reinterpret_cast<const uint16_t*>(w);
+    const auto* sz = reinterpret_cast<const at::BFloat16*>(w);
     w += 64;
     __m512 t[R];
     for (int r = 0; r < R; ++r) t[r] = _mm512_setzero_ps();
@@ -90,7 +79,7 @@ void tile(const uint8_t* w, const QuantRow* const* rows, int64_t K, int G, float
         t[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(rows[r]->scale[blk]), t[r]);
       }
     }
-    const __m512 scale = load_bf16(sz), zero = load_bf16(sz + 16);
+    const __m512 scale = codeloop_q8::load16(sz), zero = codeloop_q8::load16(sz + 16);
     for (int r = 0; r < R; ++r) {
       y[r] = _mm512_fmadd_ps(scale, t[r], y[r]);
       y[r] = _mm512_fmadd_ps(zero, _mm512_set1_ps(rows[r]->gsum[g]), y[r]);

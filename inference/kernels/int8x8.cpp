@@ -19,11 +19,11 @@
 #include "q8_block.h"
 
 #include <array>
-#include <cstring>
 #include <utility>
 
 namespace {
 
+using codeloop_q8::broadcast4;
 using codeloop_q8::kBlock;
 constexpr int kTile = 16;
 constexpr int kRows = 3;
@@ -67,12 +67,6 @@ Quantized quantize(const at::Tensor& xt) {
     }
   });
   return r;
-}
-
-inline __m512i broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
 }
 
 // R activation rows x C tiles (16 outputs each): out[r][c*16 + 0..15] = sum_k x[r,k] * w[c*16 + lane, k].

@@ -1,10 +1,12 @@
-// Shared by the VNNI kernels: activations quantized to int8 per block of 32 channels, as llama.cpp's Q8_0.
+// Shared by the VNNI kernels: 16-lane loads of float/bf16, the activation broadcast, and activations quantized
+// to int8 per block of 32 channels, as llama.cpp's Q8_0.
 #pragma once
 
 #include <ATen/ATen.h>
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace codeloop_q8 {
 
@@ -14,6 +16,13 @@ inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 load16(const at::BFloat16* p) {
   const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+// 4 int8 activations broadcast to all 16 lanes: VPDPBUSD's second operand.
+inline __m512i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
 }
 
 struct Block {

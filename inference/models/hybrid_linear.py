@@ -227,5 +227,5 @@ def weight_memory(model: nn.Module) -> dict[str, int]:
             seen.add(id(p))
             dense += p.numel() * p.element_size()
     packed = sum(c.nbytes for m in model.modules() if isinstance(m, HybridLinear)
-                 for c in {id(x): x for x in (m.packed, m.prompt) if x is not None}.values())
+                 for c in {m.packed, m.prompt} - {None})  # a copy serving both roles counts once
     return {"dense_bytes": dense, "packed_bytes": packed, "total_bytes": dense + packed}
