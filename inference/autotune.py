@@ -12,7 +12,6 @@ with a log line; with none left the model runs dense.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -30,9 +29,9 @@ from torch import nn
 from inference.compute_dtype import native_bf16
 from inference.cpu_info import cpu_flags, cpu_model
 from inference.models.hybrid_linear import BODY_MODULES, PACKED_KINDS, PROMPT_KINDS, PackedWeight, packable
+from inference.tune_cache import CACHE_FILE, read_entries, write_entry
 
 log = logging.getLogger(__name__)
-CACHE_FILE = "autotune.json"
 DECODE_ROWS = (1, 4, 8, 16)
 PREFILL_ROWS = 256
 VERIFY_ROWS = 4
@@ -100,8 +99,7 @@ def kernel_plan(model: nn.Module, dtype: torch.dtype, cache_dir: Path, *, force:
     """The cached plan for this CPU + torch + model shape, or a fresh measurement (cached for next time)."""
     key = cache_key(model_shape(model))
     path = cache_dir / CACHE_FILE
-    entries = _read(path)
-    cached = entries.get(key)
+    cached = read_entries(path).get(key)
     if cached and not force:
         try:
             return KernelPlan(**{**cached, "source": "cache"})
@@ -109,9 +107,7 @@ def kernel_plan(model: nn.Module, dtype: torch.dtype, cache_dir: Path, *, force:
             log.info("autotune: ignoring an unreadable cache entry for %s", key)
     plan = measure(model, dtype)
     if plan.source == "autotune":
-        entries = _read(path)  # another process may have written meanwhile
-        entries[key] = plan.as_dict()
-        _write(path, entries)
+        write_entry(path, key, plan.as_dict())
     return plan
 
 
@@ -233,21 +229,6 @@ def _time(calls: list[Call], rows: int, dtype: torch.dtype, repeats: int = REPEA
 
     one()  # warm-up
     return statistics.median(one() for _ in range(repeats))
-
-
-def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write(path: Path, entries: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def plan_kernels(model: nn.Module, config) -> KernelPlan:

@@ -84,6 +84,9 @@ class ModelRunner:
         elif hybrid and (stored := resolve_weight_quant("none", config.dtype, config.device)) != "none":
             quantize_model(self.model, stored)  # dense after all: stored as weight_quant "none" stores them
         release_free_heap()  # what loading and packing freed between the weights that stay
+        if hasattr(self.backend, "choose_prompt_kernel"):  # by measurement on CPU (attention/cpu_prompt.py)
+            mc = self.model_config
+            self.backend.choose_prompt_kernel(mc.num_heads, mc.num_kv_heads, mc.head_dim, self.dtype, self.device)
         self.eos_token_ids: set[int] = loaded.eos_token_ids
         self.max_model_len = config.max_model_len or self.model_config.max_position_embeddings
         self.block_size = config.cache.block_size
@@ -254,6 +257,7 @@ class ModelRunner:
         compiled = None if c is None else {"compile_s": round(c.compile_s, 1), "steps": c.num_runs,
                                            "eager_misses": c.misses}
         return {**self.kernels.as_dict(), "weight_memory": weight_memory(self.model),
+                "prompt_attention": getattr(self.backend, "prompt_kernel", self.backend.name),
                 "threads_now": torch.get_num_threads(), "compiled_decode": compiled}
 
     def _apply_copies(self, batch: StepBatch) -> None:

@@ -5,6 +5,8 @@ batched into one SDPA call over their gathered, padded K/V, one query per row wi
 and the query heads of each KV head grouped so no K/V repeat is needed: a generated token gets the same
 numbers whether it runs alone, next to others or as a draft. Prompt rows run one SDPA call per sequence:
 a fresh prompt attends causally to its own new K/V; a chunk after cached tokens gathers its whole context.
+On CPU with bf16, ``prompt_kernel`` "native" runs prompt rows through our kernel instead of SDPA (chosen by
+measurement per CPU and head shape, ``inference/attention/cpu_prompt.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from inference.attention import cpu_prompt
 from inference.attention.metadata import AttentionMetadata, LayerKVCache
 from inference.kv_cache.quant import dequantize_kv, quantize_kv
 
@@ -57,6 +60,15 @@ class SdpaAttention:
     """Paged attention reference backend. Stateless; per-step scratch lives in ``meta.backend_state``."""
 
     name = "sdpa"
+
+    def __init__(self) -> None:
+        self.prompt_kernel = cpu_prompt.SDPA
+        """What runs prompt rows: "sdpa", or "native" (set by the runner through :meth:`choose_prompt_kernel`)."""
+
+    def choose_prompt_kernel(self, num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype,
+                             device: torch.device) -> str:
+        self.prompt_kernel = cpu_prompt.choose(num_heads, num_kv_heads, head_dim, dtype, device)
+        return self.prompt_kernel
 
     def write_kv(self, cache: LayerKVCache, k: torch.Tensor, v: torch.Tensor, meta: AttentionMetadata) -> None:
         write_kv(cache, k, v, meta.slot_mapping)
@@ -136,17 +148,18 @@ class SdpaAttention:
         """The prompt rows ``q`` of sequence ``i``, which start at its first uncomputed position."""
         num_computed = meta.num_computed_list[i]
         seq_len = num_computed + q.shape[0]
-        qt = q.transpose(0, 1).unsqueeze(0)  # [1, H, n, d]
+        native = self.prompt_kernel == cpu_prompt.NATIVE and q.dtype == torch.bfloat16
         if num_computed == 0:
-            o = F.scaled_dot_product_attention(
-                qt, k.transpose(0, 1).unsqueeze(0), v.transpose(0, 1).unsqueeze(0),
-                is_causal=True, scale=scale, enable_gqa=True,
-            )
-        else:
-            num_blocks = -(-seq_len // cache.block_size)
-            kc, vc = gather_kv(cache, meta.block_tables[i : i + 1, :num_blocks], q.dtype)
-            kc, vc = kc[:, :seq_len].transpose(1, 2), vc[:, :seq_len].transpose(1, 2)  # [1, kvh, L, d]
-            rows = torch.arange(num_computed, seq_len, device=q.device).unsqueeze(1)
-            mask = torch.arange(seq_len, device=q.device).unsqueeze(0) <= rows  # [n, L]
-            o = F.scaled_dot_product_attention(qt, kc, vc, attn_mask=mask, scale=scale, enable_gqa=True)
+            if native:
+                return cpu_prompt.attend(q, k, v, scale)
+            return cpu_prompt.sdpa_causal(q, k, v, scale)
+        num_blocks = -(-seq_len // cache.block_size)
+        kc, vc = gather_kv(cache, meta.block_tables[i : i + 1, :num_blocks], q.dtype)
+        if native:
+            return cpu_prompt.attend(q, kc[0, :seq_len], vc[0, :seq_len], scale)
+        qt = q.transpose(0, 1).unsqueeze(0)  # [1, H, n, d]
+        kc, vc = kc[:, :seq_len].transpose(1, 2), vc[:, :seq_len].transpose(1, 2)  # [1, kvh, L, d]
+        rows = torch.arange(num_computed, seq_len, device=q.device).unsqueeze(1)
+        mask = torch.arange(seq_len, device=q.device).unsqueeze(0) <= rows  # [n, L]
+        o = F.scaled_dot_product_attention(qt, kc, vc, attn_mask=mask, scale=scale, enable_gqa=True)
         return o.squeeze(0).transpose(0, 1)

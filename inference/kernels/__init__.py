@@ -29,9 +29,11 @@ import torch
 from inference.cpu_info import cpu_flags, cpu_model
 
 log = logging.getLogger(__name__)
-SOURCES = (Path(__file__).with_name("int4x8.cpp"), Path(__file__).with_name("int8x8.cpp"))
+SOURCES = tuple(Path(__file__).with_name(f) for f in ("int4x8.cpp", "int8x8.cpp", "attention.cpp"))
 HEADERS = (Path(__file__).with_name("q8_block.h"),)
 REQUIRED_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"})
+ATTENTION_FLAGS = frozenset({"avx512_bf16"})
+"""What ``causal_attention`` needs beyond the library's own flags (its functions alone are built for it)."""
 OFF_ENV = "CODELOOP_NATIVE_KERNELS"
 TILE = 16
 """Output rows per packed tile (one VNNI lane each)."""
@@ -98,6 +100,17 @@ def int8x8_mm(x: torch.Tensor, weights: torch.Tensor, scale: torch.Tensor) -> to
     return torch.ops.codeloop.int8x8_mm(x, weights, scale)
 
 
+def attention_available() -> bool:
+    """Whether ``torch.ops.codeloop.causal_attention`` can run here (the library, and AVX-512 BF16)."""
+    return available() and ATTENTION_FLAGS <= cpu_flags()
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """Causal attention of bf16 ``q [n, H, d]`` over ``k``, ``v`` ``[L, KV, d]`` (``L >= n``; query ``i`` sees
+    keys ``0 .. L - n + i``) as ``[n, H, d]`` (see ``attention.cpp``)."""
+    return torch.ops.codeloop.causal_attention(q, k, v, scale)
+
+
 def _load() -> bool:
     if os.environ.get(OFF_ENV, "").lower() in ("off", "0", "false"):
         return False
@@ -120,7 +133,7 @@ def _load() -> bool:
 
 def _registered() -> bool:
     try:
-        torch.ops.codeloop.int4x8_mm, torch.ops.codeloop.int8x8_mm  # noqa: B018 - the lookup is the check
+        torch.ops.codeloop.int4x8_mm, torch.ops.codeloop.int8x8_mm, torch.ops.codeloop.causal_attention  # noqa: B018
     except (AttributeError, RuntimeError):
         return False
     return True
@@ -165,6 +178,10 @@ def _register_fake() -> None:
     @torch.library.register_fake("codeloop::int4x8_mm")
     def _(x: torch.Tensor, weights: torch.Tensor, group_size: int) -> torch.Tensor:
         return x.new_empty(x.shape[0], weights.shape[0] * TILE)
+
+    @torch.library.register_fake("codeloop::causal_attention")
+    def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+        return torch.empty_like(q, memory_format=torch.contiguous_format)
 
     @torch.library.register_fake("codeloop::int8x8_mm")
     def _(x: torch.Tensor, weights: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,94 @@
+"""Which kernel runs prompt attention on CPU: our AVX-512 BF16 kernel or torch's SDPA, by measurement.
+
+Prompt attention is ~15-30% of a CPU prefill. torch's flash attention runs bf16 through float GEMMs;
+``inference/kernels/attention.cpp`` uses bf16 dot products (2.2-3.4x torch on a Zen 4 core pair), but an AMX
+CPU's torch may do better, so on the first load of a head shape on a CPU both are timed on a 512-token prompt
+and the faster is kept, cached like the weights' autotune (``inference/tune_cache.py``) under the CPU model,
+core count, torch version, thread count and head shape. Without the kernel (no AVX-512 BF16, no compiler,
+``CODELOOP_NATIVE_KERNELS=off``), a dtype other than bf16, a head dim it does not take, or off CPU: SDPA.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from inference.cpu_info import cpu_model
+from inference.tune_cache import CACHE_FILE, read_entries, write_entry
+
+log = logging.getLogger(__name__)
+NATIVE, SDPA = "native", "sdpa"
+TUNE_TOKENS = 512
+REPEATS = 3
+
+
+def supported(num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether our kernel takes this shape and dtype here (and is built)."""
+    if device.type != "cpu" or dtype != torch.bfloat16 or head_dim % 32 or head_dim > 256:
+        return False
+    if num_kv_heads < 1 or num_heads % num_kv_heads:
+        return False
+    from inference import kernels
+
+    return kernels.attention_available()
+
+
+def choose(num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype, device: torch.device) -> str:
+    """``NATIVE`` or ``SDPA`` for this head shape (cached measurement; ``CODELOOP_AUTOTUNE=force`` re-measures)."""
+    if not supported(num_heads, num_kv_heads, head_dim, dtype, device):
+        return SDPA
+    from inference.catalog import cache_root
+
+    key = (f"prompt attention|{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|"
+           f"{torch.get_num_threads()}t|{num_heads}x{num_kv_heads}x{head_dim}")
+    path = cache_root() / CACHE_FILE
+    cached = read_entries(path).get(key)
+    if isinstance(cached, dict) and cached.get("kernel") in (NATIVE, SDPA) and \
+            os.environ.get("CODELOOP_AUTOTUNE") != "force":
+        return cached["kernel"]
+    table = measure(num_heads, num_kv_heads, head_dim)
+    kernel = min(table, key=table.get)
+    log.info("kernels: prompt attention %s (ms per %d-token prompt: %s)", kernel, TUNE_TOKENS,
+             ", ".join(f"{k} {v:.2f}" for k, v in table.items()))
+    write_entry(path, key, {"kernel": kernel, "ms": table})
+    return kernel
+
+
+@torch.inference_mode()
+def measure(num_heads: int, num_kv_heads: int, head_dim: int, tokens: int = TUNE_TOKENS) -> dict[str, float]:
+    """Median milliseconds of one causal prompt of ``tokens`` through each kernel."""
+    q = torch.randn(tokens, num_heads, head_dim, dtype=torch.bfloat16)
+    k = torch.randn(tokens, num_kv_heads, head_dim, dtype=torch.bfloat16)
+    v = torch.randn(tokens, num_kv_heads, head_dim, dtype=torch.bfloat16)
+    scale = head_dim**-0.5
+    runs = {NATIVE: lambda: attend(q, k, v, scale), SDPA: lambda: sdpa_causal(q, k, v, scale)}
+    table = {}
+    for name, run in runs.items():
+        run()  # warm-up
+        times = []
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - start) * 1e3)
+        table[name] = round(statistics.median(times), 3)
+    return table
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """Our kernel: ``q [n, H, d]`` over ``k``/``v`` ``[L, KV, d]``, query ``i`` at position ``L - n + i``."""
+    from inference import kernels
+
+    return kernels.causal_attention(q, k, v, scale)
+
+
+def sdpa_causal(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """torch's SDPA for a fresh prompt (``L == n``), in the same layout as :func:`attend`."""
+    o = F.scaled_dot_product_attention(q.transpose(0, 1).unsqueeze(0), k.transpose(0, 1).unsqueeze(0),
+                                       v.transpose(0, 1).unsqueeze(0), is_causal=True, scale=scale,
+                                       enable_gqa=True)
+    return o.squeeze(0).transpose(0, 1)
