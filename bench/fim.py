@@ -6,7 +6,8 @@ the document (multi-line suggestions). Each cursor is completed exactly as the e
 context building (snippets from the other files, its budgets), engine client and post-processing
 (``Completer.complete``), with the prefix cache off so every completion is fresh. One run measures, side by
 side, every engine configuration asked (``--speculative none,ngram,draft,none+eager``: the same model and
-weights; ``+eager``: decode steps not compiled) and
+weights; ``+eager``: decode steps not compiled; ``+dense`` / ``+int8x8``: that prefill path; ``+attn-native`` /
+``+attn-sdpa``: that prompt attention) and
 the peer, llama.cpp's ``llama-server /infill`` given the same prefix, suffix and snippets and asked for as
 many tokens as our engine generated. Speculation must not change any output: identical outputs are counted.
 """
@@ -151,13 +152,14 @@ async def _complete_all(model: str, options: dict[str, Any], root: Path, cursors
 def run_config(model: str, weight_quant: str, speculative: str, draft_model: str | None, root: Path,
                cursors: list[FimCursor], threads: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every cursor through one in-process engine configuration (prefix cache off; ``speculative`` a method,
-    with "+eager" for decode steps that are not compiled and "+dense" / "+int8x8" for that prefill path); the
-    engine is closed after."""
+    with "+eager" for decode steps that are not compiled, "+dense" / "+int8x8" for that prefill path and
+    "+attn-native" / "+attn-sdpa" for that prompt attention); the engine is closed after."""
     from inference.config import CacheConfig, SpeculativeConfig
 
     speculative, *flags = speculative.split("+")
-    prefill = next((f for f in flags if f != "eager"), "auto")
-    options = {"weight_quant": weight_quant, "num_threads": threads,
+    prefill = next((f for f in flags if f != "eager" and not f.startswith("attn-")), "auto")
+    attention = next((f.removeprefix("attn-") for f in flags if f.startswith("attn-")), "auto")
+    options = {"weight_quant": weight_quant, "num_threads": threads, "prompt_attention": attention,
                "compile_decode": "off" if "eager" in flags else "auto", "prefill_quant": prefill,
                "cache": CacheConfig(enable_prefix_caching=False, kv_cache_tokens=8192),
                "speculative": SpeculativeConfig(method=speculative, draft_model=draft_model,

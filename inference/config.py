@@ -9,6 +9,7 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 KV_CACHE_DTYPES = ("auto", "int8")
 WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "bnb_int8", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "hybrid_int8x8", "auto")
 PREFILL_QUANTS = ("auto", "dense", "int8x8")
+PROMPT_ATTENTIONS = ("auto", "native", "sdpa")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
 ATTENTION_BACKENDS = ("sdpa", "triton", "flash_attn")
 COMPILE_DECODE = ("auto", "on", "off")
@@ -111,6 +112,10 @@ class EngineConfig:
     """Weights of prompt rows under weight_quant auto / hybrid_*: "dense" (the model dtype), "int8x8" (int8
     weights times int8 activations through our AVX-512 VNNI GEMM: faster prefill on CPUs without AMX, a
     resident int8 copy), or "auto" (the autotune's choice under weight_quant auto, else dense)."""
+    prompt_attention: str = "auto"
+    """Prompt rows' attention on the CPU sdpa backend: "native" (our AVX-512 BF16 kernel, bf16 models),
+    "sdpa" (torch's), or "auto" (the faster, measured once per CPU and head shape and cached). Where the
+    kernel cannot run, SDPA with a log line."""
     attention_backend: str = "sdpa"
     """Chosen by config, never by sniffing what is installed."""
     cache: CacheConfig = field(default_factory=CacheConfig)
@@ -141,6 +146,8 @@ class EngineConfig:
         if self.prefill_quant == "int8x8" and not (self.weight_quant == "auto" or self.weight_quant.startswith("hybrid_")):
             raise ValueError("prefill_quant int8x8 needs weight_quant auto or hybrid_* (it is a hybrid copy for "
                              f"prompt rows), got weight_quant {self.weight_quant!r}")
+        if self.prompt_attention not in PROMPT_ATTENTIONS:
+            raise ValueError(f"prompt_attention must be one of {PROMPT_ATTENTIONS}, got {self.prompt_attention!r}")
         if self.compile_decode not in COMPILE_DECODE:
             raise ValueError(f"compile_decode must be one of {COMPILE_DECODE}, got {self.compile_decode!r}")
         if self.attention_backend not in ATTENTION_BACKENDS:

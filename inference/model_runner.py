@@ -86,7 +86,8 @@ class ModelRunner:
         release_free_heap()  # what loading and packing freed between the weights that stay
         if hasattr(self.backend, "choose_prompt_kernel"):  # by measurement on CPU (attention/cpu_prompt.py)
             mc = self.model_config
-            self.backend.choose_prompt_kernel(mc.num_heads, mc.num_kv_heads, mc.head_dim, self.dtype, self.device)
+            self.backend.choose_prompt_kernel(mc.num_heads, mc.num_kv_heads, mc.head_dim, self.dtype, self.device,
+                                              config.prompt_attention)
         self.eos_token_ids: set[int] = loaded.eos_token_ids
         self.max_model_len = config.max_model_len or self.model_config.max_position_embeddings
         self.block_size = config.cache.block_size

@@ -12,7 +12,7 @@ from pathlib import Path
 from codeloop.arguments import positive_int
 from codeloop.commands import bench_editor
 from codeloop.errors import UserError
-from inference.config import DTYPES, PREFILL_QUANTS, SPECULATIVE_METHODS, WEIGHT_QUANTS
+from inference.config import DTYPES, PREFILL_QUANTS, PROMPT_ATTENTIONS, SPECULATIVE_METHODS, WEIGHT_QUANTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,8 @@ def _engine(bsub: argparse._SubParsersAction) -> None:
                    help="weights (default auto: measured per CPU, cached; the JSON says which kernels ran)")
     p.add_argument("--prefill-quant", default="auto", choices=PREFILL_QUANTS,
                    help="prompt rows: dense, int8x8 or auto (the autotune's choice under --weight-quant auto)")
+    p.add_argument("--prompt-attention", default="auto", choices=PROMPT_ATTENTIONS,
+                   help="prompt rows' attention: native (our kernel), sdpa (torch's) or auto (measured)")
     p.add_argument("--scenarios", default="single,concurrent,keystroke,int8kv",
                    help="comma-separated subset of single,concurrent,keystroke,int8kv")
     p.add_argument("--quick", action="store_true", help="fewer requests and repeats (smoke run)")
@@ -59,7 +61,8 @@ def _fim(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--speculative", default="none,ngram",
                    help="comma-separated engine configurations to compare, the first is the baseline "
                         "(none, ngram, draft; with '+eager': decode steps not compiled, e.g. none,none+eager; "
-                        "with '+dense' or '+int8x8': that prefill path, e.g. none+dense,none+int8x8)")
+                        "with '+dense' or '+int8x8': that prefill path, e.g. none+dense,none+int8x8; with '+attn-native' or "
+                        "'+attn-sdpa': that prompt attention)")
     p.add_argument("--draft-model", default=None, help="draft model for the 'draft' configuration")
     p.add_argument("--source", default="email", help="folder or importable package to take cursors from")
     p.add_argument("--cursors", type=positive_int, default=16, help="cursors (half single-line, half blocks)")
@@ -74,7 +77,8 @@ def run_fim(args: argparse.Namespace) -> int:
 
     methods = [m.strip() for m in args.speculative.split(",") if m.strip()]
     bad = {m.split("+")[0] for m in methods} - set(SPECULATIVE_METHODS)
-    bad |= {f for m in methods for f in m.split("+")[1:] if f not in ("eager", *PREFILL_QUANTS)}
+    bad |= {f for m in methods for f in m.split("+")[1:]
+            if f not in ("eager", *PREFILL_QUANTS, *(f"attn-{a}" for a in PROMPT_ATTENTIONS))}
     if bad or not methods:
         raise UserError(f"--speculative takes a comma-separated list of {SPECULATIVE_METHODS}, got {args.speculative!r}")
     if any(m.startswith("draft") for m in methods) and not args.draft_model:

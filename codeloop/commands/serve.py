@@ -10,7 +10,7 @@ from pathlib import Path
 
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
-from inference.config import DTYPES, PREFILL_QUANTS, SPECULATIVE_METHODS, WEIGHT_QUANTS
+from inference.config import DTYPES, PREFILL_QUANTS, PROMPT_ATTENTIONS, SPECULATIVE_METHODS, WEIGHT_QUANTS
 from inference.server.launcher import API_KEY_ENV
 
 
@@ -63,6 +63,9 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prefill-quant", default="auto", choices=PREFILL_QUANTS,
                    help="prompt rows under --weight-quant auto/hybrid_*: dense, int8x8 (int8 weights x int8 "
                         "activations, our VNNI GEMM) or auto (the autotune's choice under --weight-quant auto)")
+    p.add_argument("--prompt-attention", default="auto", choices=PROMPT_ATTENTIONS,
+                   help="prompt rows' attention on CPU: native (our AVX-512 BF16 kernel), sdpa (torch's) or auto "
+                        "(the faster, measured once per CPU)")
     p.add_argument("--speculative", default="none", choices=SPECULATIVE_METHODS,
                    help="speculative decoding: ngram (prompt lookup) or draft (--draft-model)")
     p.add_argument("--draft-model", default=None, help="draft model for --speculative draft (same tokenizer)")
@@ -83,7 +86,8 @@ def engine_config(args: argparse.Namespace):
                                               kv_cache_bytes=int(args.kv_cache_gib * 2**30) if args.kv_cache_gib else None),
                             max_num_seqs=args.max_num_seqs,
                             max_model_len=args.max_model_len, num_threads=args.num_threads,
-                            weight_quant=args.weight_quant, prefill_quant=args.prefill_quant, speculative=spec)
+                            weight_quant=args.weight_quant, prefill_quant=args.prefill_quant,
+                            prompt_attention=args.prompt_attention, speculative=spec)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

@@ -38,10 +38,19 @@ def supported(num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dty
     return kernels.attention_available()
 
 
-def choose(num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype, device: torch.device) -> str:
-    """``NATIVE`` or ``SDPA`` for this head shape (cached measurement; ``CODELOOP_AUTOTUNE=force`` re-measures)."""
-    if not supported(num_heads, num_kv_heads, head_dim, dtype, device):
+def choose(num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype, device: torch.device,
+           asked: str = "auto") -> str:
+    """``NATIVE`` or ``SDPA`` for this head shape: ``asked`` where it can run, else for "auto" a cached
+    measurement (``CODELOOP_AUTOTUNE=force`` re-measures)."""
+    if asked == SDPA:
         return SDPA
+    if not supported(num_heads, num_kv_heads, head_dim, dtype, device):
+        if asked == NATIVE:
+            log.info("kernels: prompt attention stays SDPA (our kernel takes bf16 on a CPU with AVX-512 BF16 and "
+                     "head dims that are multiples of 32 up to 256; here %s, head dim %d)", dtype, head_dim)
+        return SDPA
+    if asked == NATIVE:
+        return NATIVE
     from inference.catalog import cache_root
 
     key = (f"prompt attention|{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|"

@@ -66,8 +66,8 @@ class SdpaAttention:
         """What runs prompt rows: "sdpa", or "native" (set by the runner through :meth:`choose_prompt_kernel`)."""
 
     def choose_prompt_kernel(self, num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype,
-                             device: torch.device) -> str:
-        self.prompt_kernel = cpu_prompt.choose(num_heads, num_kv_heads, head_dim, dtype, device)
+                             device: torch.device, asked: str = "auto") -> str:
+        self.prompt_kernel = cpu_prompt.choose(num_heads, num_kv_heads, head_dim, dtype, device, asked)
         return self.prompt_kernel
 
     def write_kv(self, cache: LayerKVCache, k: torch.Tensor, v: torch.Tensor, meta: AttentionMetadata) -> None:

@@ -140,7 +140,7 @@ def test_measure_times_both_kernels():
 
 
 @needs_kernel
-def test_engine_prompts_through_the_kernel_agree_with_sdpa(tmp_path_factory, monkeypatch):
+def test_engine_prompts_through_the_kernel_agree_with_sdpa(tmp_path_factory):
     from inference.config import CacheConfig, EngineConfig
     from inference.engine import Engine
     from inference.models.tiny import make_tiny_model
@@ -148,8 +148,7 @@ def test_engine_prompts_through_the_kernel_agree_with_sdpa(tmp_path_factory, mon
 
     model = make_tiny_model(tmp_path_factory.mktemp("tiny-d32"), arch="qwen2", seed=3, hidden_size=192,
                             num_attention_heads=6, num_key_value_heads=2)  # head dim 32, group of 3
-    monkeypatch.setattr(cpu_prompt, "choose", lambda *a: "native")
-    engine = Engine(EngineConfig(model=str(model), dtype="bfloat16", compile_decode="off",
+    engine = Engine(EngineConfig(model=str(model), dtype="bfloat16", compile_decode="off", prompt_attention="native",
                                  cache=CacheConfig(block_size=4, enable_prefix_caching=True)))
     assert engine.runner.kernel_report()["prompt_attention"] == "native"
     prompts = [list(range(3, 60)), list(range(3, 40)) + list(range(70, 75)), list(range(80, 91))]
@@ -166,3 +165,23 @@ def test_engine_prompts_through_the_kernel_agree_with_sdpa(tmp_path_factory, mon
     theirs = run()
     assert [t for t, _ in ours] == [t for t, _ in theirs]  # the token after each prompt
     assert all(abs(a - b) < 0.05 for (_, a), (_, b) in zip(ours, theirs, strict=True))
+
+
+def test_asked_kernels_are_kept_where_they_can_run(monkeypatch):
+    def no_measurement(*a):
+        raise AssertionError("an asked kernel is not measured")
+
+    monkeypatch.setattr(cpu_prompt, "measure", no_measurement)
+    cpu = torch.device("cpu")
+    assert cpu_prompt.choose(12, 2, 128, torch.bfloat16, cpu, "sdpa") == "sdpa"
+    assert cpu_prompt.choose(12, 2, 48, torch.bfloat16, cpu, "native") == "sdpa"  # a head dim it does not take
+    if kernels.attention_available():
+        assert cpu_prompt.choose(12, 2, 128, torch.bfloat16, cpu, "native") == "native"
+
+
+def test_prompt_attention_is_a_checked_engine_setting():
+    from inference.config import EngineConfig
+
+    with pytest.raises(ValueError, match="prompt_attention must be one of"):
+        EngineConfig(model="x", prompt_attention="flash")
+    assert EngineConfig(model="x", prompt_attention="sdpa").prompt_attention == "sdpa"
