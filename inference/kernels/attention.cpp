@@ -100,87 +100,108 @@ CL_BF16 inline void pv(const uint16_t (*pb)[kKeys], const uint32_t* vb, int64_t 
     for (int c = 0; c < C; ++c) _mm512_storeu_ps(o[r] + c0 + 16 * c, acc[r][c]);
 }
 
-// Rows row0 .. row0+3 (flattened position * group + head-in-group; past the end: repeats of the last row,
-// computed and not stored) of KV head h.
-CL_BF16 void rows_pass(const Shape& s, const uint16_t* q, const uint32_t* kp, const uint32_t* vp, uint16_t* out,
-                       int64_t h, int64_t row0, float scale) {
-  const int64_t pairs = s.d / 2, lpad = s.nkb * kKeys, last_row = s.n * s.group - 1;
+// Four rows of a KV head's (position, head in group) rows, flattened; past the end: repeats of the last row,
+// computed and not stored. m: running max (log2 units), l: running sum, o: unnormalized output.
+struct Group {
   const uint16_t* qr[kRows];
   int64_t limit[kRows];  // the last key each row sees
-  alignas(64) float obuf[kRows][256];
-  float* o[kRows];
+  int64_t row0, kmax, kmin;
   float m[kRows], l[kRows];
+  alignas(64) float o[kRows][256];
+};
+
+void start(const Shape& s, const uint16_t* q, int64_t h, int64_t row0, Group& g) {
+  const int64_t last_row = s.n * s.group - 1;
+  g.row0 = row0;
   for (int r = 0; r < kRows; ++r) {
     const int64_t row = std::min(row0 + r, last_row), pos = row / s.group, head = h * s.group + row % s.group;
-    qr[r] = q + pos * s.qs0 + head * s.qs1;
-    limit[r] = s.L - s.n + pos;
-    o[r] = obuf[r];
-    std::fill(o[r], o[r] + s.d, 0.f);
-    m[r] = -std::numeric_limits<float>::infinity();
-    l[r] = 0.f;
+    g.qr[r] = q + pos * s.qs0 + head * s.qs1;
+    g.limit[r] = s.L - s.n + pos;
+    std::fill(g.o[r], g.o[r] + s.d, 0.f);
+    g.m[r] = -std::numeric_limits<float>::infinity();
+    g.l[r] = 0.f;
   }
-  const int64_t kmax = *std::max_element(limit, limit + kRows);
-  const uint32_t* kh = kp + h * lpad * pairs;
-  const uint32_t* vh = vp + h * (lpad / 2) * s.d;
-  const __m512 sc = _mm512_set1_ps(scale * kLog2e);
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  alignas(64) uint16_t pb[kRows][kKeys];
-  for (int64_t kb = 0; kb * kKeys <= kmax; ++kb) {
-    __m512 acc[kRows][4];
-    for (int r = 0; r < kRows; ++r)
-      for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
-    const uint32_t* kblk = kh + kb * pairs * kKeys;
-    for (int64_t p = 0; p < pairs; ++p) {
-      __m512 kv[4];
-      for (int c = 0; c < 4; ++c) kv[c] = _mm512_castsi512_ps(_mm512_loadu_si512(kblk + p * kKeys + 16 * c));
-      for (int r = 0; r < kRows; ++r) {
-        const __m512 qv = bcast_pair(qr[r] + 2 * p);
-        for (int c = 0; c < 4; ++c) acc[r][c] = dot(acc[r][c], qv, kv[c]);
-      }
-    }
-    const bool edge = (kb + 1) * kKeys - 1 > *std::min_element(limit, limit + kRows);
+  g.kmax = *std::max_element(g.limit, g.limit + kRows);
+  g.kmin = *std::min_element(g.limit, g.limit + kRows);
+}
+
+// One block of 64 keys (kblk, vblk: its packed K and V) for the group's rows.
+CL_BF16 void step(const Shape& s, Group& g, const uint32_t* kblk, const uint32_t* vblk, int64_t kb, __m512 sc) {
+  const int64_t pairs = s.d / 2;
+  float* const o[kRows] = {g.o[0], g.o[1], g.o[2], g.o[3]};
+  __m512 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r)
+    for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < pairs; ++p) {
+    __m512 kv[4];
+    for (int c = 0; c < 4; ++c) kv[c] = _mm512_castsi512_ps(_mm512_loadu_si512(kblk + p * kKeys + 16 * c));
     for (int r = 0; r < kRows; ++r) {
-      __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-      for (int c = 0; c < 4; ++c) {
-        acc[r][c] = _mm512_mul_ps(acc[r][c], sc);
-        if (edge) {  // keys past this row's position (and the padding past L) do not count
-          const __m512i key = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kb * kKeys + 16 * c)));
-          const __mmask16 hidden = _mm512_cmpgt_epi32_mask(key, _mm512_set1_epi32(static_cast<int>(limit[r])));
-          acc[r][c] = _mm512_mask_mov_ps(acc[r][c], hidden, _mm512_set1_ps(-std::numeric_limits<float>::infinity()));
-        }
-        mx = _mm512_max_ps(mx, acc[r][c]);
-      }
-      const float m_new = std::max(m[r], _mm512_reduce_max_ps(mx));  // finite: key 0 is in the first block
-      const float alpha = std::exp2(m[r] - m_new);
-      const __m512 mv = _mm512_set1_ps(m_new);
-      __m512 sum = _mm512_setzero_ps();
-      for (int c = 0; c < 4; c += 2) {
-        const __m512 p0 = exp2_ps(_mm512_sub_ps(acc[r][c], mv)), p1 = exp2_ps(_mm512_sub_ps(acc[r][c + 1], mv));
-        sum = _mm512_add_ps(sum, _mm512_add_ps(p0, p1));
-        _mm512_storeu_si512(&pb[r][16 * c], (__m512i)_mm512_cvtne2ps_pbh(p1, p0));
-      }
-      l[r] = l[r] * alpha + _mm512_reduce_add_ps(sum);
-      m[r] = m_new;
-      if (alpha != 1.f) {
-        const __m512 av = _mm512_set1_ps(alpha);
-        for (int64_t c = 0; c < s.d; c += 16) _mm512_storeu_ps(o[r] + c, _mm512_mul_ps(_mm512_loadu_ps(o[r] + c), av));
-      }
+      const __m512 qv = bcast_pair(g.qr[r] + 2 * p);
+      for (int c = 0; c < 4; ++c) acc[r][c] = dot(acc[r][c], qv, kv[c]);
     }
-    const uint32_t* vblk = vh + kb * (kKeys / 2) * s.d;
-    int64_t c0 = 0;
-    for (; c0 + 64 <= s.d; c0 += 64) pv<4>(pb, vblk, s.d, c0, o);
-    for (; c0 < s.d; c0 += 32) pv<2>(pb, vblk, s.d, c0, o);
   }
-  for (int r = 0; r < kRows && row0 + r <= last_row; ++r) {
-    const int64_t row = row0 + r, pos = row / s.group, head = h * s.group + row % s.group;
+  const bool edge = (kb + 1) * kKeys - 1 > g.kmin;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  alignas(64) uint16_t pb[kRows][kKeys];
+  for (int r = 0; r < kRows; ++r) {
+    __m512 mx = neg_inf;
+    for (int c = 0; c < 4; ++c) {
+      acc[r][c] = _mm512_mul_ps(acc[r][c], sc);
+      if (edge) {  // keys past this row's position (and the padding past L) do not count
+        const __m512i key = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kb * kKeys + 16 * c)));
+        const __mmask16 hidden = _mm512_cmpgt_epi32_mask(key, _mm512_set1_epi32(static_cast<int>(g.limit[r])));
+        acc[r][c] = _mm512_mask_mov_ps(acc[r][c], hidden, neg_inf);
+      }
+      mx = _mm512_max_ps(mx, acc[r][c]);
+    }
+    const float m_new = std::max(g.m[r], _mm512_reduce_max_ps(mx));  // finite: key 0 is in the first block
+    const float alpha = std::exp2(g.m[r] - m_new);
+    const __m512 mv = _mm512_set1_ps(m_new);
+    __m512 sum = _mm512_setzero_ps();
+    for (int c = 0; c < 4; c += 2) {
+      const __m512 p0 = exp2_ps(_mm512_sub_ps(acc[r][c], mv)), p1 = exp2_ps(_mm512_sub_ps(acc[r][c + 1], mv));
+      sum = _mm512_add_ps(sum, _mm512_add_ps(p0, p1));
+      _mm512_storeu_si512(&pb[r][16 * c], (__m512i)_mm512_cvtne2ps_pbh(p1, p0));
+    }
+    g.l[r] = g.l[r] * alpha + _mm512_reduce_add_ps(sum);
+    g.m[r] = m_new;
+    if (alpha != 1.f) {
+      const __m512 av = _mm512_set1_ps(alpha);
+      for (int64_t c = 0; c < s.d; c += 16) _mm512_storeu_ps(o[r] + c, _mm512_mul_ps(_mm512_loadu_ps(o[r] + c), av));
+    }
+  }
+  int64_t c0 = 0;
+  for (; c0 + 64 <= s.d; c0 += 64) pv<4>(pb, vblk, s.d, c0, o);
+  for (; c0 < s.d; c0 += 32) pv<2>(pb, vblk, s.d, c0, o);
+}
+
+CL_BF16 void finish(const Shape& s, const Group& g, int64_t h, uint16_t* out) {
+  for (int r = 0; r < kRows && g.row0 + r < s.n * s.group; ++r) {
+    const int64_t row = g.row0 + r, pos = row / s.group, head = h * s.group + row % s.group;
     uint16_t* dst = out + pos * s.os0 + head * s.os1;
-    const __m512 inv = _mm512_set1_ps(1.f / l[r]);
+    const __m512 inv = _mm512_set1_ps(1.f / g.l[r]);
     for (int64_t c = 0; c < s.d; c += 32) {
-      const __m512 a = _mm512_mul_ps(_mm512_loadu_ps(o[r] + c), inv);
-      const __m512 b = _mm512_mul_ps(_mm512_loadu_ps(o[r] + c + 16), inv);
+      const __m512 a = _mm512_mul_ps(_mm512_loadu_ps(g.o[r] + c), inv);
+      const __m512 b = _mm512_mul_ps(_mm512_loadu_ps(g.o[r] + c + 16), inv);
       _mm512_storeu_si512(dst + c, (__m512i)_mm512_cvtne2ps_pbh(b, a));
     }
   }
+}
+
+// Rows row0 .. row0+3 of KV head h over every key block they see. One group at a time: its float output rows
+// (4 KB) stay in L1 while K and V stream from L2; sharing each key block among several groups (tried: 4 and 8)
+// was 15-30% slower, even 8k keys back, as their outputs then leave L1.
+CL_BF16 void group_pass(const Shape& s, const uint16_t* q, const uint32_t* kp, const uint32_t* vp, uint16_t* out,
+                        int64_t h, int64_t row0, float scale) {
+  const int64_t pairs = s.d / 2, lpad = s.nkb * kKeys;
+  Group g;
+  start(s, q, h, row0, g);
+  const uint32_t* kh = kp + h * lpad * pairs;
+  const uint32_t* vh = vp + h * (lpad / 2) * s.d;
+  const __m512 sc = _mm512_set1_ps(scale * kLog2e);
+  for (int64_t kb = 0; kb * kKeys <= g.kmax; ++kb) step(s, g, kh + kb * pairs * kKeys, vh + kb * (kKeys / 2) * s.d, kb, sc);
+  finish(s, g, h, out);
 }
 
 // q [n, H, d], k and v [L, KV, d] (bf16, last dim contiguous, L >= n) -> out [n, H, d] bf16.
@@ -218,7 +239,7 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
   at::parallel_for(0, items, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       const int64_t u = t % 2 == 0 ? t / 2 : items - 1 - t / 2;
-      rows_pass(s, qd, kpd, vpd, od, u % s.KV, (u / s.KV) * kRows, static_cast<float>(scale));
+      group_pass(s, qd, kpd, vpd, od, u % s.KV, (u / s.KV) * kRows, static_cast<float>(scale));
     }
   });
   return out;
