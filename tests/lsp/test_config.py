@@ -28,9 +28,9 @@ def test_null_means_unset():
 
 
 def test_weight_quant_setting_accepts_only_known_values():
-    assert Settings().weight_quant == "none"
+    assert Settings().weight_quant == "hybrid_int8x8"
     assert Settings().merged({"weightQuant": "int4"}).weight_quant == "int4"
-    assert Settings().merged({"weightQuant": "int3"}).weight_quant == "none"
+    assert Settings().merged({"weightQuant": "int3"}).weight_quant == "hybrid_int8x8"
 
 
 def test_check_settings_nested_or_dotted_with_bad_values_ignored():
