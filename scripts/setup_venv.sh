@@ -22,5 +22,8 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   fi
 fi
 "${PIP[@]}" install -e ".[dev,rl,cluster]"
+# Our CPU kernels (inference/kernels/), built once per torch and CPU: now (~15 s), not on the editor's first start.
+"$VENV/bin/python" -c "from inference import kernels
+print('native kernels:', 'built' if kernels.available() else 'not on this CPU (torch kernels are used)')" || true
 touch "$VENV/.installed"
 echo "codeloop installed in $VENV"

@@ -162,16 +162,35 @@ def _build() -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [cxx, *CXXFLAGS, abi, *(f"-I{p}" for p in include_paths()),
-           f"-I{sysconfig.get_paths()['include']}", *map(str, SOURCES), "-o", str(tmp),
-           *(f"-L{p}" for p in library_paths()), "-ltorch", "-ltorch_cpu", "-lc10"]
+    objects = [tmp.with_name(f"{tmp.name}.{src.stem}.o") for src in SOURCES]
+    includes = [*(f"-I{p}" for p in include_paths()), f"-I{sysconfig.get_paths()['include']}"]
     log.info("native kernels: building %s (once per torch and CPU)", out.name)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if done.returncode:
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"{Path(cxx).name} failed: {done.stderr.strip()[-300:]}")
-    os.replace(tmp, out)  # atomic: a concurrent build of the same key writes the same bytes
+    try:  # one compiler per source at once (~2x faster on 2 cores), then one link
+        _run_all([[cxx, *CXXFLAGS, abi, *includes, "-c", str(src), "-o", str(obj)]
+                  for src, obj in zip(SOURCES, objects, strict=True)], cxx)
+        _run_all([[cxx, *CXXFLAGS, *map(str, objects), "-o", str(tmp), *(f"-L{p}" for p in library_paths()),
+                   "-ltorch", "-ltorch_cpu", "-lc10"]], cxx)
+        os.replace(tmp, out)  # atomic: a concurrent build of the same key writes the same bytes
+    finally:
+        for path in (tmp, *objects):
+            path.unlink(missing_ok=True)
     return out
+
+
+def _run_all(commands: list[list[str]], cxx: str) -> None:
+    """Run the compiler commands side by side; RuntimeError with the first failure's message."""
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for cmd in commands]
+    errors = []
+    for proc in procs:
+        try:
+            _, err = proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        if proc.returncode:
+            errors.append(err.strip()[-300:] or f"exit {proc.returncode}")
+    if errors:
+        raise RuntimeError(f"{Path(cxx).name} failed: {errors[0]}")
 
 
 def _register_fake() -> None:
