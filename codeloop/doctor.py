@@ -84,6 +84,28 @@ def cpu_check(cpuinfo: str | None = None) -> Check:
     return Check("cpu", OK if flags else INFO, detail)
 
 
+def kernels_check() -> Check:
+    """Our C++ CPU kernels (inference/kernels/): can they run here, and is this machine's library built yet."""
+    from inference import kernels
+    from inference.cpu_info import cpu_flags
+
+    if os.environ.get(kernels.OFF_ENV, "").lower() in ("off", "0", "false"):
+        return Check("kernels", INFO, f"off ({kernels.OFF_ENV}): torch's kernels")
+    flags = cpu_flags()
+    missing = kernels.REQUIRED_FLAGS - flags
+    if missing:
+        return Check("kernels", INFO, f"this CPU lacks {' '.join(sorted(missing))}: torch's kernels (hybrid_int8x8 "
+                     "and int4x8 run as dense weights)")
+    try:
+        path = kernels.library_path()
+    except OSError as exc:
+        return Check("kernels", WARN, str(exc), "install a C++ compiler (g++) for our int8/int4 kernels")
+    attention = "with" if kernels.ATTENTION_FLAGS <= flags else "without (no avx512_bf16)"
+    if path.exists():
+        return Check("kernels", OK, f"built, {attention} prompt attention: {path}")
+    return Check("kernels", INFO, f"not built yet, {attention} prompt attention: built on first use (~15 s) as {path}")
+
+
 def sandbox_check() -> Check:
     """bwrap and Docker, read-only (no orphan cleanup, no image build)."""
     from sandbox.bwrap import available as bwrap_problem
@@ -195,7 +217,8 @@ def run_checks(url: str | None = None, api_key: str | None = None, model: str | 
     from inference.model_specs import DEFAULT_MODEL
 
     checks: list[tuple[str, Callable[[], Check]]] = [
-        ("python", python_check), ("torch", torch_check), ("cpu", cpu_check), ("sandbox", sandbox_check),
+        ("python", python_check), ("torch", torch_check), ("cpu", cpu_check), ("kernels", kernels_check),
+        ("sandbox", sandbox_check),
         ("models", models_check), ("editors", editors_check),
         ("server", lambda: server_check(url, api_key, model or DEFAULT_MODEL)),
     ]

@@ -146,20 +146,29 @@ def _compiler() -> str:
     return cxx
 
 
+def _abi() -> str:
+    return f"-D_GLIBCXX_USE_CXX11_ABI={int(torch.compiled_with_cxx11_abi())}"
+
+
+def library_path() -> Path:
+    """Where the library for these sources, torch, compiler and CPU is (or will be) built; OSError without a
+    compiler. Builds nothing."""
+    from inference.catalog import cache_root
+
+    texts = [src.read_text() for src in SOURCES + HEADERS]
+    key = hashlib.sha256("\0".join([*texts, torch.__version__, _compiler(), _abi(), *CXXFLAGS, cpu_model(),
+                                    " ".join(sorted(cpu_flags()))]).encode()).hexdigest()[:16]
+    return cache_root() / "kernels" / f"codeloop-{key}.so"
+
+
 def _build() -> Path:
     """The compiled library for this source, torch, compiler and CPU (built now if absent)."""
     from torch.utils.cpp_extension import include_paths, library_paths
 
-    from inference.catalog import cache_root
-
-    cxx = _compiler()
-    abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch.compiled_with_cxx11_abi())}"
-    texts = [src.read_text() for src in SOURCES + HEADERS]
-    key = hashlib.sha256("\0".join([*texts, torch.__version__, cxx, abi, *CXXFLAGS, cpu_model(),
-                                    " ".join(sorted(cpu_flags()))]).encode()).hexdigest()[:16]
-    out = cache_root() / "kernels" / f"codeloop-{key}.so"
+    out = library_path()
     if out.exists():
         return out
+    cxx, abi = _compiler(), _abi()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     objects = [tmp.with_name(f"{tmp.name}.{src.stem}.o") for src in SOURCES]

@@ -59,6 +59,27 @@ def _fake_pulled_model(home: Path, name: str, payload: bytes, recorded: bytes) -
     (folder / MANIFEST).write_text(json.dumps({"files": files}))
 
 
+def test_kernels_check_says_whether_they_run_and_are_built(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from inference import cpu_info, kernels
+
+    monkeypatch.setenv("CODELOOP_HOME", str(tmp_path))
+    monkeypatch.delenv(kernels.OFF_ENV, raising=False)
+    monkeypatch.setattr(cpu_info, "read_cpuinfo", lambda: GOOD_CPU.replace("avx512f", "avx512f avx512bw avx512vl "
+                                                                          "avx512_vnni"))
+    monkeypatch.setattr(kernels, "cpu_flags", cpu_info.cpu_flags)
+    monkeypatch.setattr(kernels, "cpu_model", cpu_info.cpu_model)
+    fresh = doctor.kernels_check()  # nothing built under this home, and nothing is built by the check
+    assert fresh.status == doctor.INFO and "not built yet, with prompt attention" in fresh.detail
+    assert not (tmp_path / "kernels").exists()
+    kernels.library_path().parent.mkdir(parents=True)
+    kernels.library_path().write_bytes(b"")
+    assert doctor.kernels_check().status == doctor.OK
+    monkeypatch.setattr(cpu_info, "read_cpuinfo", lambda: GOOD_CPU)  # no VNNI
+    assert "lacks avx512_vnni" in doctor.kernels_check().detail
+    monkeypatch.setenv(kernels.OFF_ENV, "off")
+    assert doctor.kernels_check().detail.startswith("off")
+
+
 def test_models_check(tmp_path: Path) -> None:
     from inference.model_specs import DEFAULT_MODEL
 
@@ -89,7 +110,8 @@ def test_doctor_json_and_exit_code(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert main(["doctor", "--json", "--url", "http://127.0.0.1:9"]) == 1  # a named server that does not answer
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
-    assert [c["name"] for c in report["checks"]] == ["python", "torch", "cpu", "sandbox", "models", "editors", "server"]
+    assert [c["name"] for c in report["checks"]] == ["python", "torch", "cpu", "kernels", "sandbox", "models",
+                                                   "editors", "server"]
     assert {c["name"]: c["status"] for c in report["checks"]}["server"] == "error"
     assert main(["doctor"]) == 0  # no models is a warning, no shared server is information
     assert "[warn]  models" in capsys.readouterr().out
