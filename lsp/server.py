@@ -63,9 +63,7 @@ def engine_options(settings: Settings) -> dict[str, Any]:
     method = settings.speculative if settings.speculative != "draft" or settings.draft_model else "none"
     if method != settings.speculative:
         logger.warning("speculative: draft needs draftModel; running without speculation")
-    # compile_decode off: an editor's completions are prefill-bound (fresh FIM p50 on the 0.5B 1.30 s eager vs
-    # 1.35 s compiled, docs/BENCHMARKS.md), and compiling the decode step costs ~2.5 min on a first start
-    return {"weight_quant": settings.weight_quant, "compile_decode": "off",
+    return {"weight_quant": settings.weight_quant, "compile_decode": "auto" if settings.compile_decode else "off",
             "cache": CacheConfig(kv_cache_dtype=settings.kv_dtype, kv_cache_tokens=settings.kv_cache_tokens),
             "speculative": SpeculativeConfig(method=method, draft_model=settings.draft_model,
                                              draft_weight_quant=settings.weight_quant)}
@@ -138,8 +136,8 @@ class CodeloopServer(LanguageServer):
     def apply_settings(self, options: Any) -> None:
         old = self.settings
         self.settings = old.merged(plain(options))
-        engine = ("model", "engine_url", "api_key", "weight_quant", "kv_dtype", "kv_cache_tokens", "speculative",
-                  "draft_model")
+        engine = ("model", "engine_url", "api_key", "weight_quant", "kv_dtype", "kv_cache_tokens", "compile_decode",
+                  "speculative", "draft_model")
         if any(getattr(old, k) != getattr(self.settings, k) for k in engine) and self._client:
             asyncio.ensure_future(self._client.aclose())
             self._client, self._completer = None, None
