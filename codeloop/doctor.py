@@ -89,10 +89,9 @@ def kernels_check() -> Check:
     from inference import kernels
     from inference.cpu_info import cpu_flags
 
-    if os.environ.get(kernels.OFF_ENV, "").lower() in ("off", "0", "false"):
+    if kernels.switched_off():
         return Check("kernels", INFO, f"off ({kernels.OFF_ENV}): torch's kernels")
-    flags = cpu_flags()
-    missing = kernels.REQUIRED_FLAGS - flags
+    missing = kernels.missing_flags()
     if missing:
         return Check("kernels", INFO, f"this CPU lacks {' '.join(sorted(missing))}: torch's kernels (hybrid_int8x8 "
                      "and int4x8 run as dense weights)")
@@ -100,7 +99,7 @@ def kernels_check() -> Check:
         path = kernels.library_path()
     except OSError as exc:
         return Check("kernels", WARN, str(exc), "install a C++ compiler (g++) for our int8/int4 kernels")
-    attention = "with" if kernels.ATTENTION_FLAGS <= flags else "without (no avx512_bf16)"
+    attention = "with" if kernels.ATTENTION_FLAGS <= cpu_flags() else "without (no avx512_bf16)"
     if path.exists():
         return Check("kernels", OK, f"built, {attention} prompt attention: {path}")
     return Check("kernels", INFO, f"not built yet, {attention} prompt attention: built on first use (~15 s) as {path}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -29,7 +28,7 @@ from torch import nn
 from inference.compute_dtype import native_bf16
 from inference.cpu_info import cpu_flags, cpu_model
 from inference.models.hybrid_linear import BODY_MODULES, PACKED_KINDS, PROMPT_KINDS, PackedWeight, packable
-from inference.tune_cache import CACHE_FILE, read_entries, write_entry
+from inference.tuning import CACHE_FILE, median_ms, read_entries, write_entry
 
 log = logging.getLogger(__name__)
 DECODE_ROWS = (1, 4, 8, 16)
@@ -221,14 +220,11 @@ def _time(calls: list[Call], rows: int, dtype: torch.dtype, repeats: int = REPEA
     """Median milliseconds of one pass of ``rows`` rows through every sampled layer."""
     inputs = {n: torch.randn(rows, n, dtype=dtype) for _, n in calls}
 
-    def one() -> float:
-        start = time.perf_counter()
+    def one() -> None:
         for call, n in calls:
             call(inputs[n])
-        return (time.perf_counter() - start) * 1e3
 
-    one()  # warm-up
-    return statistics.median(one() for _ in range(repeats))
+    return median_ms(one, repeats)
 
 
 def plan_kernels(model: nn.Module, config) -> KernelPlan:

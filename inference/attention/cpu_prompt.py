@@ -3,7 +3,7 @@
 Prompt attention is ~15-30% of a CPU prefill. torch's flash attention runs bf16 through float GEMMs;
 ``inference/kernels/attention.cpp`` uses bf16 dot products (2.2-3.4x torch on a Zen 4 core pair), but an AMX
 CPU's torch may do better, so on the first load of a head shape on a CPU both are timed on a 512-token prompt
-and the faster is kept, cached like the weights' autotune (``inference/tune_cache.py``) under the CPU model,
+and the faster is kept, cached like the weights' autotune (``inference/tuning.py``) under the CPU model,
 core count, torch version, thread count and head shape. Without the kernel (no AVX-512 BF16, no compiler,
 ``CODELOOP_NATIVE_KERNELS=off``), a dtype other than bf16, a head dim it does not take, or off CPU: SDPA.
 """
@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
 from inference.cpu_info import cpu_model
-from inference.tune_cache import CACHE_FILE, read_entries, write_entry
+from inference.tuning import CACHE_FILE, median_ms, read_entries, write_entry
 
 log = logging.getLogger(__name__)
 NATIVE, SDPA = "native", "sdpa"
@@ -76,16 +74,7 @@ def measure(num_heads: int, num_kv_heads: int, head_dim: int, tokens: int = TUNE
     v = torch.randn(tokens, num_kv_heads, head_dim, dtype=torch.bfloat16)
     scale = head_dim**-0.5
     runs = {NATIVE: lambda: attend(q, k, v, scale), SDPA: lambda: sdpa_causal(q, k, v, scale)}
-    table = {}
-    for name, run in runs.items():
-        run()  # warm-up
-        times = []
-        for _ in range(REPEATS):
-            start = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - start) * 1e3)
-        table[name] = round(statistics.median(times), 3)
-    return table
+    return {name: round(median_ms(run, REPEATS), 3) for name, run in runs.items()}
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:

@@ -111,10 +111,20 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: f
     return torch.ops.codeloop.causal_attention(q, k, v, scale)
 
 
+def switched_off() -> bool:
+    """``CODELOOP_NATIVE_KERNELS=off`` (or 0 / false)."""
+    return os.environ.get(OFF_ENV, "").lower() in ("off", "0", "false")
+
+
+def missing_flags() -> frozenset[str]:
+    """The CPU features the library needs that this CPU lacks (empty: it can be built here)."""
+    return REQUIRED_FLAGS - cpu_flags()
+
+
 def _load() -> bool:
-    if os.environ.get(OFF_ENV, "").lower() in ("off", "0", "false"):
+    if switched_off():
         return False
-    missing = REQUIRED_FLAGS - cpu_flags()
+    missing = missing_flags()
     if missing:
         log.info("native kernels: this CPU lacks %s; int4 decode keeps torch's kernel", ", ".join(sorted(missing)))
         return False

@@ -1,6 +1,7 @@
-"""The measured-choice cache: ``<cache root>/autotune.json``, one entry per key (CPU model, torch, shapes).
+"""What the measured kernel choices share: how a candidate is timed, and the cache of choices made
+(``<cache root>/autotune.json``, one entry per key: CPU model, torch, shapes).
 
-Shared by the weights' autotune (``inference/autotune.py``) and the prompt attention's choice
+Used by the weights' autotune (``inference/autotune.py``) and the prompt attention's choice
 (``inference/attention/cpu_prompt.py``). Writes are atomic; an unreadable file reads as empty (re-measured).
 """
 
@@ -8,9 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 CACHE_FILE = "autotune.json"
+
+
+def median_ms(run: Callable[[], object], repeats: int) -> float:
+    """Median milliseconds of ``run()`` over ``repeats`` calls, after one warm-up call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
 
 
 def read_entries(path: Path) -> dict:
