@@ -153,7 +153,8 @@ def block(text: str, ctx: CompletionContext, max_lines: int) -> tuple[str, bool]
                 return _join(kept), True
             if next_code and len(next_code) > 3 and line.strip() == next_code:
                 return _join(kept), True
-        blanks = blanks + 1 if (i > 0 and not line.strip()) else 0
+        # the last piece is the line being written (empty after a final newline): not a blank line yet
+        blanks = blanks + 1 if (0 < i < len(lines) - 1 and not line.strip()) else 0
         if blanks >= MAX_BLANK_RUN:
             return _join(kept), True
         kept.append(line)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lsp.context import Mode
 from lsp.postprocess import balance, finish, should_stop, strip_special, trim_stutter, trim_suffix_overlap
@@ -127,6 +129,38 @@ def test_should_stop_agrees_with_finish():
             break
     else:
         pytest.fail("never stopped")
+
+
+LINES = ["a = 1", "    b = 2", "        if b:", "            return b", "", "    ", "return 3", "    x = [",
+         "    ]", "        pass", "print(a)"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from(LINES), min_size=1, max_size=10),
+       cursor=st.sampled_from(["def f(x):\n    |\n", "class A:\n    def f(self):\n        |\n",
+                               "def f(x):\n    |\n\n    return total\n", "items = [|\n"]),
+       cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=6))
+def test_a_stop_never_depends_on_how_the_text_arrived(pieces, cursor, cuts):
+    """Streamed one character or several tokens at a time (speculative decoding appends several at once),
+    the first prefix ``should_stop`` holds on finishes exactly as the whole text does."""
+    c = ctx(cursor)
+    raw = "\n".join(pieces) + "\n"
+    ends = sorted({min(x, len(raw)) for x in cuts} | {len(raw)})
+    for end in range(1, len(raw) + 1):  # one character at a time
+        if should_stop(raw[:end], c):
+            assert finish(raw[:end], c) == finish(raw, c)
+            break
+    for end in ends:  # a few characters at a time
+        if should_stop(raw[:end], c):
+            assert finish(raw[:end], c) == finish(raw, c)
+            break
+
+
+def test_one_blank_line_inside_a_block_does_not_end_it():
+    c = ctx("def f(x):\n    |\n")
+    assert not should_stop("y = 1\n\n", c)
+    assert finish("y = 1\n\n    return y\n", c) == "y = 1\n\n    return y"
+    assert should_stop("y = 1\n\n\n", c)
 
 
 def test_balance_and_trim_helpers():
