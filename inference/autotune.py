@@ -70,6 +70,9 @@ class KernelPlan:
         """Measured time of ``rows`` generated rows relative to one row (linear between measured row counts);
         None without a measured table."""
         kind, threads = self.decode, self.decode_threads
+        if threads is None:  # a configured kind, measured at the thread count it was loaded with
+            counts = {key.split("@")[1].split("t/")[0] for key in self.table if key.startswith(f"{kind}@")}
+            threads = counts.pop() if len(counts) == 1 else None
         points = sorted((r, self.table[key]) for r in DECODE_ROWS
                         if (key := f"{kind}@{threads}t/M{r}") in self.table)
         if len(points) < 2 or rows < 1:
@@ -83,9 +86,10 @@ class KernelPlan:
 
 
 def cache_key(model_shape: str) -> str:
-    """Key of an autotune entry: CPU model, core count, torch version, the candidate kernels and model shape
-    (a kernel added since an entry was measured makes it stale)."""
-    kinds = "+".join(dict.fromkeys(PACKED_KINDS + PROMPT_KINDS))
+    """Key of an autotune entry: CPU model, core count, torch version, the candidate kernels of each role and
+    model shape (a kernel added since an entry was measured, or a kind newly allowed to decode, makes it
+    stale)."""
+    kinds = f"decode {'+'.join(PACKED_KINDS)}|prompt {'+'.join(PROMPT_KINDS)}"
     return f"{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|{kinds}|{model_shape}"
 
 
@@ -150,6 +154,19 @@ def measure(model: nn.Module, dtype: torch.dtype, thread_counts: list[int] | Non
     finally:
         torch.set_num_threads(threads_before)
     return choose(table, list(calls), counts, list(prompt_calls))
+
+
+def measure_rows(model: nn.Module, kind: str, dtype: torch.dtype) -> dict[str, float]:
+    """Times of 1, 4, 8 and 16 generated rows through a sample of the model's layers packed as ``kind``, at the
+    current thread count (well under a second): how a configured kind's extra rows cost, which speculative
+    decoding weighs its drafts with. Empty when ``kind`` does not run here."""
+    linears = _sample_linears(model)
+    packed = _pack_all(linears, kind) if linears else None
+    if packed is None:
+        return {}
+    calls = [(p.matmul, lin.in_features) for p, lin in zip(packed, linears, strict=True)]
+    threads = torch.get_num_threads()
+    return {f"{kind}@{threads}t/M{rows}": _time(calls, rows, dtype) for rows in DECODE_ROWS}
 
 
 def choose(table: dict[str, float], kinds: list[str], counts: list[int],
@@ -247,7 +264,7 @@ def plan_kernels(model: nn.Module, config) -> KernelPlan:
             return KernelPlan(source="fallback", prefill="dense" if prompt == "auto" else prompt)
         if prompt == "auto":  # a decode copy that is also a prompt kind serves the prompts too: no bf16 weights
             prompt = kind if kind in PROMPT_KINDS else "dense"
-        return KernelPlan(decode=kind, prefill=prompt, source="config")
+        return KernelPlan(decode=kind, prefill=prompt, source="config", table=measure_rows(model, kind, dtype))
     if not str(config.device).startswith("cpu"):
         return KernelPlan(source="config")
     from inference.catalog import cache_root
