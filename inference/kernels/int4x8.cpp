@@ -24,6 +24,10 @@ using codeloop_q8::broadcast4;
 using codeloop_q8::kBlock;
 constexpr int kTile = 16;
 constexpr int kMaxRows = 4;  // activation rows sharing one unpack of the weights
+// Bytes ahead of the weight stream to prefetch: with 2-4 rows the unpack and dot products hold the core long
+// enough that the hardware prefetcher falls behind (4 rows 1.2-1.3x faster on a Zen 4). One row streams
+// at memory speed without it (and a little slower with it).
+constexpr int kPrefetch = 4096;
 
 struct QuantRow {
   std::vector<int8_t> q;
@@ -64,6 +68,7 @@ void tile(const uint8_t* w, const QuantRow* const* rows, int64_t K, int G, float
       __m512i lo[R], hi[R];
       for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_si512();
       for (int c = 0; c < 4; ++c) {
+        if (R > 1) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetch, _MM_HINT_T0);
         const __m512i wv = _mm512_loadu_si512(w);
         w += 64;
         const __m512i wl = _mm512_and_si512(wv, m0f);
