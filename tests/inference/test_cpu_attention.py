@@ -173,6 +173,41 @@ def test_engine_prompts_through_the_kernel_agree_with_sdpa(tmp_path_factory):
     assert all(abs(a - b) < 0.05 for (_, a), (_, b) in zip(ours, theirs, strict=True))
 
 
+@needs_kernel
+def test_generated_rows_through_the_kernel_give_every_token_one_set_of_numbers(tmp_path_factory):
+    """Eager decoding with our kernel for generated rows too: n-gram drafts and batching give the tokens and
+    logprobs plain one-at-a-time decoding gives, bit for bit."""
+    from inference.config import CacheConfig, EngineConfig, SpeculativeConfig
+    from inference.engine import Engine
+    from inference.models.tiny import make_tiny_model
+    from inference.sampling import SamplingParams
+
+    model = make_tiny_model(tmp_path_factory.mktemp("tiny-d32-gen"), arch="qwen2", seed=5, hidden_size=192,
+                            num_attention_heads=6, num_key_value_heads=2)
+
+    def engine(method: str = "none") -> Engine:
+        return Engine(EngineConfig(model=str(model), dtype="bfloat16", compile_decode="off",
+                                   prompt_attention="native", cache=CacheConfig(block_size=4),
+                                   speculative=SpeculativeConfig(method=method, ngram_min=1, ngram_max=3,
+                                                                 adaptive=False)))
+
+    plain, spec = engine(), engine("ngram")
+    assert plain.runner.kernel_report()["generated_attention"] == "native"
+    repeat = [5, 6, 7, 8, 9] * 6  # drafts find matches in their own prompt
+    prompts = [repeat, list(range(3, 40)), list(range(40, 52)) * 3]
+    params = SamplingParams(max_tokens=24, logprobs=True)
+
+    def run(eng: Engine, together: bool) -> list[tuple[list[int], list[float]]]:
+        eng.reset_prefix_cache()
+        outs = eng.generate(prompts, params) if together else [eng.generate([p], params)[0] for p in prompts]
+        return [(list(o.outputs[0].token_ids), list(o.outputs[0].logprobs)) for o in outs]
+
+    alone = run(plain, together=False)
+    assert run(plain, together=True) == alone
+    assert run(spec, together=False) == alone
+    assert spec.stats().num_accepted_tokens > 0
+
+
 def test_asked_kernels_are_kept_where_they_can_run(monkeypatch):
     def no_measurement(*a):
         raise AssertionError("an asked kernel is not measured")
