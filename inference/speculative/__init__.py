@@ -81,6 +81,14 @@ class Speculator:
             self._accepted = DECAY * self._accepted + num_accepted
             self._rejected = DECAY * self._rejected + (num_accepted < num_drafts)
 
+    def _relax(self) -> None:
+        """A step without drafts: the estimate drifts back toward the prior (by ``DECAY``), so a bad run of
+        rejections turns speculation off for a while, not for the rest of the engine's life (no drafts, no
+        new evidence)."""
+        a0, r0 = PRIOR
+        self._accepted = a0 + DECAY * (self._accepted - a0)
+        self._rejected = r0 + DECAY * (self._rejected - r0)
+
     def observe_step(self, seconds: float, generated_rows: int) -> None:
         """Record a step that ran only generated rows: the running time of a one-row decode step."""
         one_row = seconds / self._cost(generated_rows)
@@ -112,6 +120,7 @@ class Speculator:
             return
         k = self.draft_length(len(seqs))
         if k == 0:
+            self._relax()
             return
         spare = k * len(seqs) if self.max_rows is None else min(k * len(seqs), self.max_rows - len(seqs))
         share, extra = divmod(max(spare, 0), len(seqs))

@@ -198,6 +198,27 @@ def test_adaptive_draft_length_follows_acceptance_and_row_costs():
     assert fixed.draft_length(4) == 3
 
 
+def test_speculation_turned_off_by_rejections_tries_again_later():
+    """With no drafts there is no new evidence: steps without drafts let the estimate drift back to the
+    prior, so one stretch of code that repeats nothing does not end speculation for the editor's session."""
+    from inference.sampling import SamplingParams
+    from inference.sequence import Sequence
+
+    spec = Speculator(SpeculativeConfig(method="ngram", num_tokens=4), NgramProposer(), 1000,
+                      row_cost=lambda rows: 1.0 + 0.2 * (rows - 1))
+    for _ in range(60):
+        spec.observe(4, 0)
+    assert spec.draft_length(1) == 0
+    tokens = [1, 2, 3, 4, 1, 2, 3]  # "1 2 3" came before: "4" is a draft once speculation runs again
+    seq = Sequence(0, "r", tokens, SamplingParams(max_tokens=50), num_computed_tokens=len(tokens) - 1)
+    seq.num_prompt_tokens = 3
+    steps = 0
+    while not seq.draft_token_ids and steps < 1000:
+        spec.propose([seq])
+        steps += 1
+    assert seq.is_decoding and 10 < steps < 300 and seq.draft_token_ids[:1] == [4]
+
+
 def test_a_slow_proposer_earns_fewer_drafts():
     class Slow:
         step_seconds = 0.0
