@@ -9,7 +9,8 @@ side, every engine configuration asked (``--speculative none,ngram,draft,none+ea
 weights; ``+eager``: decode steps not compiled; ``+dense`` / ``+int8x8``: that prefill path; ``+attn-native`` /
 ``+attn-sdpa``: that prompt attention) and
 the peer, llama.cpp's ``llama-server /infill`` given the same prefix, suffix and snippets and asked for as
-many tokens as our engine generated. Speculation must not change any output: identical outputs are counted.
+many tokens as our engine generated. Speculation must not change any suggestion: identical suggestions are
+counted (and raw texts that agree as far as the shorter goes: the stream stops once the suggestion is settled).
 """
 
 from __future__ import annotations
@@ -217,7 +218,12 @@ def run_bench(args: argparse.Namespace) -> int:
         if baseline is None:
             baseline = records
         else:
-            entry["identical_outputs"] = sum(a["raw"] == b["raw"] for a, b in zip(baseline, records, strict=True))
+            pairs = list(zip(baseline, records, strict=True))
+            entry["identical_outputs"] = sum(a["text"] == b["text"] for a, b in pairs)  # the suggestion shown
+            # the stream stops once the suggestion is settled, so a step that appends several tokens (drafts)
+            # may leave a longer raw text: the same tokens as far as the shorter one goes
+            entry["consistent_raw"] = sum(a["raw"].startswith(b["raw"]) or b["raw"].startswith(a["raw"])
+                                          for a, b in pairs)
             entry["speedup_vs_" + args.speculative.split(",")[0]] = _speedups(baseline, records)
         result["configs"][method] = entry
     assert baseline is not None

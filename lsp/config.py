@@ -76,9 +76,10 @@ class Settings:
     """Compile the in-process engine's decode step at load (packed decode weights only: ``auto`` / ``hybrid_*``):
     ~2.5 min on a first start (~15 s later), then 1.1-1.5x faster decoding. Off by default: a completion is mostly
     prefill (fresh single-line p50 on the 0.5B 1.30 s eager vs 1.35 s compiled); long completions of the 1.5B gain."""
-    speculative: str = "none"
+    speculative: str = "ngram"
     """Speculative decoding in the in-process engine: none, ngram (drafts copied from the prompt and the
-    output) or draft (drafts from ``draft_model``). Output is the same; only the time changes."""
+    output; the default: block completions ~1.3x faster on marshmallow's held-out tasks, single lines
+    unchanged) or draft (drafts from ``draft_model``). Output is the same; only the time changes."""
     draft_model: str | None = None
     """Draft model for ``speculative: draft`` (same tokenizer as ``model``)."""
     kv_dtype: str = "auto"

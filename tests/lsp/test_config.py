@@ -76,7 +76,7 @@ def test_speculative_and_hybrid_settings_reach_the_in_process_engine():
     assert options["compile_decode"] == "off"  # the editor's engine decodes eagerly unless asked
     assert engine_options(settings.merged({"compileDecode": True}))["compile_decode"] == "auto"
     assert Settings().merged({"compileDecode": "yes"}).compile_decode is False  # wrong type: ignored
-    assert Settings().merged({"speculative": "medusa"}).speculative == "none"  # unknown values ignored
+    assert Settings().merged({"speculative": "medusa"}).speculative == "ngram"  # unknown values ignored: the default
     draft = engine_options(Settings().merged({"speculative": "draft", "draftModel": "qwen2.5-coder-0.5b-instruct"}))
     assert draft["speculative"].draft_model == "qwen2.5-coder-0.5b-instruct"
     assert engine_options(Settings().merged({"speculative": "draft"}))["speculative"].method == "none"
