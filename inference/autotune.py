@@ -264,7 +264,9 @@ def plan_kernels(model: nn.Module, config) -> KernelPlan:
             return KernelPlan(source="fallback", prefill="dense" if prompt == "auto" else prompt)
         if prompt == "auto":  # a decode copy that is also a prompt kind serves the prompts too: no bf16 weights
             prompt = kind if kind in PROMPT_KINDS else "dense"
-        return KernelPlan(decode=kind, prefill=prompt, source="config", table=measure_rows(model, kind, dtype))
+        speculating = config.speculative.method != "none"  # the row costs are for weighing drafts: only then
+        return KernelPlan(decode=kind, prefill=prompt, source="config",
+                          table=measure_rows(model, kind, dtype) if speculating else {})
     if not str(config.device).startswith("cpu"):
         return KernelPlan(source="config")
     from inference.catalog import cache_root
