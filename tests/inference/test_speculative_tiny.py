@@ -135,3 +135,22 @@ def test_draft_model_needs_the_same_tokenizer(tiny_qwen2_dir, tiny_llama_dir):
     """The tiny Llama's tokenizer splits indentation differently: its drafts would be other tokens."""
     with pytest.raises(ValueError, match="tokenizer differs"):
         make_engine(tiny_qwen2_dir, method="draft", draft=tiny_llama_dir)
+
+
+def test_abort_while_drafting_frees_everything(tiny_qwen2_dir, alone):
+    """A request aborted after its drafts were verified (the editor cancelling a completion) returns every KV
+    block at once; the request beside it still gets its lone output."""
+    engine = make_engine(tiny_qwen2_dir, method="ngram")
+    doomed = engine.add_request(PROMPTS[0], PARAMS)
+    kept = engine.add_request(PROMPTS[1], PARAMS)
+    while engine.stats().num_accepted_tokens == 0:
+        engine.step()
+    engine.abort(doomed)
+    final = {}
+    while engine.has_unfinished():
+        for out in engine.step():
+            if out.finished:
+                final[out.request_id] = out
+    assert final[doomed].outputs[0].finish_reason == "abort"
+    assert final[kept].outputs[0].token_ids == alone["hybrid_int4"][1]
+    assert engine.stats().num_blocks_owned == 0 and engine.stats().num_running == 0
