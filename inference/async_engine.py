@@ -147,8 +147,10 @@ class AsyncEngine:
         return outputs[-1]
 
     def abort(self, request_id: str) -> None:
-        """Abort a request (unknown or finished ids are ignored); safe from any thread."""
+        """Abort a request (unknown or finished ids are ignored); safe from any thread. A step running only
+        aborted requests ends between two layers (``Engine.request_stop``)."""
         if not self._closed:
+            self.engine.request_stop(request_id)
             self._commands.put(_Abort(request_id))
 
     def shutdown(self, timeout_s: float = 10.0) -> None:

@@ -18,6 +18,7 @@ from inference.request_state import RequestState
 from inference.sampling import SamplingParams
 from inference.scheduler import Scheduler
 from inference.sequence import Sequence
+from inference.stop_requests import StepInterrupted, StopRequests, may_stop
 
 
 class Engine:
@@ -54,6 +55,8 @@ class Engine:
         self._num_finished = 0
         self._adapters = AdapterRegistry()
         self._num_drafts = self._num_accepted = 0
+        self._stops = StopRequests()
+        self._num_interrupted = 0
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Engine:
@@ -89,11 +92,18 @@ class Engine:
         self.scheduler.add(seqs)
         return request_id
 
+    def request_stop(self, request_id: str) -> None:
+        """Thread-safe, from any thread: an ``abort(request_id)`` is on its way. If every request of the step
+        running now is so marked, the step ends between two layers, keeping nothing (``abort`` still has to
+        follow on the engine's thread; it unmarks the request)."""
+        self._stops.add(request_id)
+
     def abort(self, request_id: str) -> None:
         """Stop a request and free its blocks now; the next ``step()`` reports it (finish reason ABORT).
 
         Unknown or already finished ids are ignored.
         """
+        self._stops.discard(request_id)
         state = self._requests.pop(request_id, None)
         if state is None:
             return
@@ -116,7 +126,16 @@ class Engine:
         if not plan.batch.chunks:
             raise RuntimeError("scheduler planned an empty step with unfinished requests")
         started = time.perf_counter()
-        sampled = self.runner.execute(plan.batch)
+        step_requests = [seq.request_id for seq in plan.scheduled]
+        try:
+            check = self._stops.check(step_requests) if may_stop(plan.batch.chunks) else None
+            sampled = self.runner.execute(plan.batch, check=check)
+        except StepInterrupted:  # every request of the step was aborted meanwhile: end them now, keep nothing
+            self._num_interrupted += 1
+            for request_id in dict.fromkeys(step_requests):
+                self.abort(request_id)
+            outputs, self._pending = outputs + self._pending, []
+            return outputs
         if self.speculator is not None and all(c.num_prompt_rows == 0 for c in plan.batch.chunks):
             self.speculator.observe_step(time.perf_counter() - started, plan.batch.num_tokens)
         grown = self.scheduler.update(plan, sampled)
@@ -258,6 +277,7 @@ class Engine:
             num_generated_tokens=self._num_generated, num_steps=self._num_steps, max_batch_size=self._max_batch,
             num_preemptions=self.scheduler.num_preemptions, num_requests_finished=self._num_finished,
             num_draft_tokens=self._num_drafts, num_accepted_tokens=self._num_accepted,
+            num_interrupted_steps=self._num_interrupted,
         )
 
     def _tokenize(self, prompt: str | list[int]) -> list[int]:

@@ -33,6 +33,8 @@ class EngineStats:
     """Speculative drafts verified."""
     num_accepted_tokens: int = 0
     """Drafts the model accepted (each saves one decode step)."""
+    num_interrupted_steps: int = 0
+    """Steps ended between two layers because every request in them was aborted meanwhile."""
 
     @property
     def draft_acceptance_rate(self) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -190,8 +190,9 @@ class ModelRunner:
             return self.model.compute_logits(self.model(input_ids, positions, self.kv_caches, meta))
 
     @torch.inference_mode()
-    def execute(self, batch: StepBatch) -> list[SampledToken]:
-        """Run one step: block copies, forward over all chunks, one sample per chunk with ``sample=True``."""
+    def execute(self, batch: StepBatch, check: Callable[[], None] | None = None) -> list[SampledToken]:
+        """Run one step: block copies, forward over all chunks, one sample per chunk with ``sample=True``.
+        ``check`` runs between the layers of an eager forward and may raise to end the step early."""
         self._apply_copies(batch)
         if not batch.chunks:
             return []
@@ -206,21 +207,22 @@ class ModelRunner:
             if self.graphs is not None and not lora and self.graphs.can_run(meta):
                 hidden = self.graphs.run(input_ids, positions, meta)  # [num_tokens, hidden]
             else:
-                hidden = self._forward(input_ids, positions, meta, lora)  # [num_tokens, hidden]
+                hidden = self._forward(input_ids, positions, meta, lora, check)  # [num_tokens, hidden]
             if not sampling:
                 return []
             logits = self.model.compute_logits(hidden[torch.tensor(rows, device=self.device)])  # [n, vocab]
         return sample(logits.cpu(), sampling, self._rng)
 
     def _forward(self, input_ids: torch.Tensor, positions: torch.Tensor, meta: AttentionMetadata,
-                 lora: bool) -> torch.Tensor:
-        """The model's hidden states: through the compiled decode graph when this step can take it."""
+                 lora: bool, check: Callable[[], None] | None = None) -> torch.Tensor:
+        """The model's hidden states: through the compiled decode graph when this step can take it (a
+        decode step is short: ``check`` serves the eager forward only)."""
         c = self.compiled
         if c is not None and c.can_run(meta, lora, self.kernels.packed_max_rows):
             hidden = c.run(self.model, input_ids, positions, self.kv_caches, meta)
             if hidden is not None:
                 return hidden
-        return self.model(input_ids, positions, self.kv_caches, meta)
+        return self.model(input_ids, positions, self.kv_caches, meta, check)
 
     @contextmanager
     def _lora_step(self, chunks: list[SeqChunk]) -> Iterator[bool]:

@@ -148,12 +148,16 @@ class LlamaModel(nn.Module):
         self.rotary = Rotary(cfg, max_positions or cfg.max_position_embeddings)
 
     def forward(
-        self, input_ids: torch.Tensor, positions: torch.Tensor, kv_caches: list[LayerKVCache], meta: AttentionMetadata
+        self, input_ids: torch.Tensor, positions: torch.Tensor, kv_caches: list[LayerKVCache], meta: AttentionMetadata,
+        check: Callable[[], None] | None = None,
     ) -> torch.Tensor:
-        """Final hidden states ``[num_tokens, hidden]`` for flat ``input_ids``/``positions`` ``[num_tokens]``."""
+        """Final hidden states ``[num_tokens, hidden]`` for flat ``input_ids``/``positions`` ``[num_tokens]``;
+        ``check`` runs before each layer (it may raise to end the step there: see inference/stop_requests.py)."""
         h = self.embed_tokens(input_ids).to(self.norm.weight.dtype)  # a 16-bit table served to a float32 model
         rope = self.rotary.tables(positions, h.dtype)
         for layer, cache in zip(self.layers, kv_caches, strict=True):
+            if check is not None:
+                check()
             h = layer(h, rope, cache, meta)
         return self.norm(h)
 

@@ -85,7 +85,9 @@ class FakeRunner:
         self.num_blocks = num_blocks
         self.slots = [None] * (num_blocks * self.block_size)
 
-    def execute(self, batch: StepBatch) -> list[SampledToken]:
+    def execute(self, batch: StepBatch, check=None) -> list[SampledToken]:
+        if check is not None:  # like the model: before its first layer
+            check()
         self.batches.append(batch)
         bs = self.block_size
         for copy in batch.copies:

@@ -136,3 +136,31 @@ def test_from_config_sizes_the_cache_from_free_memory(tiny_qwen2_dir):
     assert engine.num_blocks == 4 * -(-engine.max_model_len // 16)  # capped: every sequence at full length
     assert engine.runner.num_blocks == engine.num_blocks
     assert engine.generate("def f():", SamplingParams(max_tokens=4))[0].finished
+
+
+def test_a_step_stopped_between_layers_leaves_no_trace(tiny_qwen2_dir):
+    """An abort that arrives while a prompt runs through the model ends the step at the next layer: the
+    request ends ABORT, every block is free, none of its half-written KV is ever served from the prefix
+    cache, and the same prompt then generates exactly what a fresh engine generates."""
+    from inference.request import FinishReason
+
+    params = SamplingParams(max_tokens=12, ignore_eos=True)
+    head = PROMPTS[3] * 3
+    prompt = head + "\n        self.items.append(x)"
+    expected = make_engine(tiny_qwen2_dir).generate([prompt], params)[0].outputs[0].token_ids
+    engine = make_engine(tiny_qwen2_dir, budget=64)
+    engine.generate([head], params)  # typing: the head is cached, the step computes the changed tail
+    hook = engine.runner.model.layers[0].register_forward_pre_hook(lambda *_: engine.request_stop("stale"))
+    try:
+        engine.add_request(prompt, params, request_id="stale")
+        outputs = engine.step()  # layer 0 wrote K/V for the prompt's first chunk, then the step stopped
+    finally:
+        hook.remove()
+    assert [o.outputs[0].finish_reason for o in outputs] == [FinishReason.ABORT]
+    stats = engine.stats()
+    assert stats.num_interrupted_steps == 1 and stats.num_blocks_owned == 0 and not engine.has_unfinished()
+    cached_before = stats.num_blocks_cached
+    again = engine.generate([prompt], params)[0]
+    assert again.outputs[0].token_ids == expected
+    assert again.num_cached_tokens <= len(engine.tokenizer.encode(head))
+    assert engine.stats().num_blocks_cached > cached_before  # the completed run's blocks are cached now
