@@ -31,7 +31,7 @@ def rollout_bench(config, prompts: int, peers: bool) -> dict[str, Any]:
 def measure(config, peers: bool) -> dict[str, Any]:
     import gc
 
-    from inference.model_runner import resolve_model_path
+    from inference.catalog import resolve_model_path
     from rl.rewards import RewardSpec
     from rl.rollout import collect
     from rl.tasks import from_mbpp

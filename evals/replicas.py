@@ -43,7 +43,7 @@ class ReplicaGenerator:
 
     def __init__(self, model: str, adapter: str | None, engine_options: dict[str, Any], num_replicas: int,
                  ray_address: str | None) -> None:
-        from inference.model_runner import resolve_model_path
+        from inference.catalog import resolve_model_path
         from inference.models.loader import load_tokenizer
         from sandbox.ray_executor import connect, import_ray
 

@@ -279,3 +279,17 @@ def list_models(home: str | os.PathLike[str] | None = None) -> list[dict]:
             "size_bytes": spec.size_bytes,
         })
     return rows
+
+
+def resolve_model_path(name: str) -> Path:
+    """A local folder / ``.gguf`` path as given, else the catalog's local copy of ``name`` (never pulls);
+    ``ModelLoadError`` when there is neither."""
+    from inference.models.loader import ModelLoadError
+
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    try:
+        return Path(resolve_model(name, pull_missing=False))
+    except ModelError as exc:
+        raise ModelLoadError(str(exc)) from exc

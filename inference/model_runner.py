@@ -6,13 +6,13 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 
 from inference.attention import AttentionMetadata, LayerKVCache, get_backend
 from inference.autotune import KernelPlan, plan_kernels
 from inference.batch import SampledToken, SeqChunk, StepBatch
+from inference.catalog import resolve_model_path
 from inference.compiled_decode import OFF_ENV, CompiledDecode
 from inference.compute_dtype import resolve_kv_dtype, resolve_weight_quant, torch_dtype
 from inference.config import EngineConfig
@@ -22,22 +22,9 @@ from inference.kv_memory import lazy_zeros
 from inference.lora import LoraAdapter
 from inference.lora_layers import FusedLora, LoraLayers, fuse, step_groups
 from inference.models.hybrid_linear import RowSplit, make_hybrid, weight_memory
-from inference.models.loader import LoadedModel, ModelLoadError, load_model
+from inference.models.loader import LoadedModel, load_model
 from inference.models.quant_linear import quantize_model
 from inference.sampler import sample
-
-
-def resolve_model_path(name: str) -> Path:
-    """A local folder / ``.gguf`` path as given, else the catalog's local copy of ``name`` (never pulls)."""
-    path = Path(name).expanduser()
-    if path.exists():
-        return path
-    from inference.catalog import ModelError, resolve_model
-
-    try:
-        return Path(resolve_model(name, pull_missing=False))
-    except ModelError as exc:
-        raise ModelLoadError(str(exc)) from exc
 
 
 class ModelRunner:

@@ -100,7 +100,7 @@ def clean_source(config: RLConfig, source: str, tasks: list[RLTask]) -> list[RLT
 
 def open_phase(config: RLConfig, engine: Any = None):
     """Engine, trainer and Phase for ``config`` with the newest checkpoint restored."""
-    from inference.model_runner import resolve_model_path
+    from inference.catalog import resolve_model_path
     from rl.trainer import Trainer
     from rl.training_phase import Phase, make_engine
 

@@ -93,9 +93,10 @@ def main() -> None:
 
     from bench.output import emit
     from evals.prompts import PromptMode, build_prompt
+    from inference.catalog import resolve_model_path
     from inference.config import CacheConfig, EngineConfig
     from inference.lora import read_adapter
-    from inference.model_runner import ModelRunner, resolve_model_path
+    from inference.model_runner import ModelRunner
     from rl.rollout import eval_task
     from rl.tasks import RLTask
 

@@ -73,7 +73,7 @@ def temperature_effect(run_dir: Path) -> dict:
     """One update per temperature from the same start; T=1 NLL of the trained and of unseen passing samples."""
     import torch
 
-    from inference.model_runner import resolve_model_path
+    from inference.catalog import resolve_model_path
     from rl.config import config_from_dict
     from rl.tasks import RLTask
     from rl.trainer import Trainer
@@ -148,7 +148,7 @@ def _one_update(trainer, batch: list, temperature: float, max_grad_norm: float) 
 def trainer_tokenizer(config):
     from transformers import AutoTokenizer
 
-    from inference.model_runner import resolve_model_path
+    from inference.catalog import resolve_model_path
 
     return AutoTokenizer.from_pretrained(resolve_model_path(config.model))
 

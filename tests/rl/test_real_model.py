@@ -37,7 +37,7 @@ def test_real_rollouts_and_one_update(config):
     tasks = [t for t in from_mbpp("train") if t.task_id in ("Mbpp/602", "Mbpp/604")]
     batch = collect(engine, tasks, config.rollout, RewardSpec(), seed=0)
     assert sum(r.status == "passed" for r in batch.rollouts) >= 1, [r.completion for r in batch.rollouts]
-    from inference.model_runner import resolve_model_path
+    from inference.catalog import resolve_model_path
 
     trainer = Trainer(config, resolve_model_path(config.model))
     r = batch.rollouts[0]

@@ -74,7 +74,7 @@ def test_repo_source_prompts_are_the_ones_eval_fim_sends(mined, tmp_path, tiny_q
     # GRPO and RFT both train on these groups (one sample swapped for the gold span, which passes its tests)
     from dataclasses import replace
 
-    from inference.model_runner import resolve_model_path
+    from inference.catalog import resolve_model_path
     from rl.trainer import Trainer
 
     groups = batch.groups(config.rollout.group_size)
