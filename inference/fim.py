@@ -15,6 +15,12 @@ FIM_PAD = "<|fim_pad|>"
 FILE_SEP = "<|file_sep|>"
 REPO_NAME = "<|repo_name|>"
 END_OF_TEXT = "<|endoftext|>"
+FIM_ORDERS = ("psm", "spm")
+"""Layouts of the current file (Bavarian et al. 2022): "psm" prefix, suffix, then the middle is written;
+"spm" the suffix first, then the prefix, which the middle continues (StarCoder's variant:
+``<|fim_prefix|><|fim_suffix|>suffix<|fim_middle|>prefix``). Under "spm" a keystroke changes only the
+prompt's end, so everything before the cursor's block stays in the prefix cache; under "psm" everything
+after the cursor (the suffix) is computed again on every keystroke."""
 
 
 @dataclass(frozen=True)
@@ -32,9 +38,16 @@ def fim_prompt(
     path: str | None = None,
     context: list[ContextFile] | tuple[ContextFile, ...] = (),
     repo_name: str | None = None,
+    order: str = "psm",
 ) -> str:
-    """Build a FIM prompt; with ``context`` or ``repo_name`` use the repository-level layout."""
-    body = f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}"
+    """Build a FIM prompt; with ``context`` or ``repo_name`` use the repository-level layout. ``order`` (see
+    FIM_ORDERS) places the code after the cursor before or after the code above it."""
+    if order == "spm":
+        body = f"{FIM_PREFIX}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}{prefix}"
+    elif order == "psm":
+        body = f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}"
+    else:
+        raise ValueError(f"FIM order must be one of {FIM_ORDERS}, got {order!r}")
     if not context and repo_name is None:
         return body
     return "".join(context_header(context, repo_name)) + current_file_header(path) + body

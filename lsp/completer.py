@@ -178,10 +178,9 @@ class Completer:
         s, k = self.settings, self.checker.settings.candidates
 
         def gen(temperature: float, greedy_first: bool = False) -> Generation:
+            prefix, suffix = self._fim_parts(ctx)
             return Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=temperature,
-                              prefix=None if ctx.snippets else ctx.prefix,
-                              suffix=None if ctx.snippets else ctx.suffix, adapter=adapter,
-                              greedy_first=greedy_first)
+                              prefix=prefix, suffix=suffix, adapter=adapter, greedy_first=greedy_first)
 
         if self.checker.settings.staged:
             first = self.client.samples(gen(0.0), 1)
@@ -270,7 +269,7 @@ class Completer:
         def build(chars: int, snippet_chars: int) -> ctxmod.CompletionContext:
             return ctxmod.build(self._rel(doc.path), doc.text, line, character, retrieve=retrieve,
                                 budget_chars=chars, snippet_budget_chars=snippet_chars,
-                                repo_name=_repo_name(self.root), encoding=doc.encoding)
+                                repo_name=_repo_name(self.root), encoding=doc.encoding, order=self.settings.fim_order)
 
         return prompt_fit.fit(build, self.client, budget, snippet_budget, max_new)
 
@@ -279,14 +278,21 @@ class Completer:
             return os.path.relpath(path, self.root)
         return os.path.basename(path) if os.path.isabs(path) else path
 
+    def _fim_parts(self, ctx: ctxmod.CompletionContext) -> tuple[str | None, str | None]:
+        """(prefix, suffix) for a server that lays the prompt out itself (as psm, without snippets): only when
+        that is this prompt's layout; else (None, None) and the prompt goes whole."""
+        if ctx.snippets or self.settings.fim_order != "psm":
+            return None, None
+        return ctx.prefix, ctx.suffix
+
     async def _generate(self, ctx: ctxmod.CompletionContext, adapter: str | None = None) -> tuple[str, str]:
         """(raw engine text, the post-processed suggestion), under ``adapter`` (None: the base model)."""
         s = self.settings
         multi = ctx.mode is ctxmod.Mode.MULTI_LINE
+        prefix, suffix = self._fim_parts(ctx)
         gen = Generation(
             prompt=ctx.prompt, max_tokens=s.max_tokens_multiline if multi else s.max_tokens,
-            temperature=s.temperature, prefix=None if ctx.snippets else ctx.prefix,
-            suffix=None if ctx.snippets else ctx.suffix, adapter=adapter,
+            temperature=s.temperature, prefix=prefix, suffix=suffix, adapter=adapter,
         )
         raw = ""
         async with contextlib.aclosing(self.client.stream(gen)) as stream:  # type: ignore[type-var]

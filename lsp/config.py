@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference.fim import FIM_ORDERS
+
 logger = logging.getLogger(__name__)
 WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "hybrid_int8x8", "auto")
 KV_DTYPES = ("auto", "int8")
@@ -96,6 +98,10 @@ class Settings:
     """Characters of prefix + suffix around the cursor (about 4 chars per token)."""
     snippet_budget_chars: int = 1000
     """Characters of snippets from other files."""
+    fim_order: str = "psm"
+    """Where the code after the cursor goes in the prompt: psm (before the code above the cursor) or spm
+    (first, so the code above the cursor ends the prompt; a keystroke then recomputes only the prompt's last
+    block instead of everything after the cursor). See docs/BENCHMARKS.md for both on held-out tasks."""
     debounce_ms: int = 25
     """Wait this long before calling the engine; a newer request in that time replaces this one."""
     chat_max_tokens: int = 512
@@ -154,6 +160,7 @@ _FIELD_TYPES: dict[str, type] = {
     "max_lines": int,
     "context_budget_chars": int,
     "snippet_budget_chars": int,
+    "fim_order": str,
     "debounce_ms": int,
     "chat_max_tokens": int,
     "temperature": float,
@@ -164,7 +171,7 @@ _FIELD_TYPES: dict[str, type] = {
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {"weight_quant": WEIGHT_QUANTS, "kv_dtype": KV_DTYPES,
-                                        "speculative": SPECULATIVE_METHODS}
+                                        "speculative": SPECULATIVE_METHODS, "fim_order": FIM_ORDERS}
 """String settings that take one of a fixed set of values."""
 
 

@@ -198,6 +198,7 @@ def build(
     snippet_budget_chars: int = 2000,
     repo_name: str | None = None,
     encoding: str = "utf-16",
+    order: str = "psm",
 ) -> CompletionContext:
     """The completion context for a cursor in ``text``. Snippets come from ``retrieve`` or, without it,
     from ranking ``others`` (the current ``path`` left out)."""
@@ -215,5 +216,6 @@ def build(
         prefix = prefix[: len(prefix) - len(healed)]
     else:
         healed = ""
-    prompt = fim_prompt(prefix, suffix, path=path, context=snippets, repo_name=repo_name if snippets else None)
+    prompt = fim_prompt(prefix, suffix, path=path, context=snippets, repo_name=repo_name if snippets else None,
+                        order=order)
     return CompletionContext(path, choose_mode(cursor), cursor, prefix, suffix, prompt, snippets, healed)

@@ -11,6 +11,7 @@ from pathlib import Path
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
 from inference.config import SPECULATIVE_METHODS, WEIGHT_QUANTS
+from inference.fim import FIM_ORDERS
 
 
 def register_lsp(bsub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,7 @@ def register_lsp(bsub: argparse._SubParsersAction) -> None:
                    help="speculative setting; a comma-separated list replays once per value, side by side "
                         "(e.g. none,ngram)")
     p.add_argument("--draft-model", default=None, help="draftModel for --speculative draft")
+    p.add_argument("--fim-order", default=None, choices=FIM_ORDERS, help="fimOrder (default: the server's)")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_lsp)
@@ -50,6 +52,8 @@ def run_lsp(args: argparse.Namespace) -> int:
         extra["weightQuant"] = args.weight_quant
     if args.draft_model:
         extra["draftModel"] = args.draft_model
+    if args.fim_order:
+        extra["fimOrder"] = args.fim_order
     methods = [m.strip() for m in (args.speculative or "").split(",") if m.strip()]
     if set(methods) - set(SPECULATIVE_METHODS):
         raise UserError(f"--speculative takes values of {SPECULATIVE_METHODS}, got {args.speculative!r}")

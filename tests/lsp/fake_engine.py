@@ -55,7 +55,9 @@ class FakeEngine:
     def text_for(self, body: dict) -> str:
         if "messages" in body:
             return self.chat_answer
-        prompt = str(body.get("prompt", "")).split("<|fim_suffix|>")[0]
+        prompt = str(body.get("prompt", ""))
+        head, middle, spm_prefix = prompt.partition("<|fim_middle|>")
+        prompt = spm_prefix if middle and spm_prefix else head.split("<|fim_suffix|>")[0]  # spm: the prefix ends it
         *before, last = prompt.split("\n")
         above = next((line.strip() for line in reversed(before) if line.strip()), None)
         if above in self.answers_after:

@@ -87,3 +87,12 @@ def test_speculative_and_hybrid_settings_reach_the_in_process_engine():
                                       "--num-speculative-tokens", "6"])
     config = engine_config(args)
     assert config.weight_quant == "hybrid_int4" and config.speculative.num_tokens == 6
+
+
+def test_fim_order_takes_psm_or_spm_and_ignores_anything_else():
+    from lsp.config import Settings
+
+    assert Settings().merged({"fimOrder": "spm"}).fim_order == "spm"
+    assert Settings().merged({"codeloop": {"fim_order": "psm"}}).fim_order == "psm"
+    assert Settings().merged({"fimOrder": "SPM"}).fim_order == Settings().fim_order
+    assert Settings().merged({"fimOrder": 3}).fim_order == Settings().fim_order

@@ -128,3 +128,29 @@ def test_indentation_before_the_cursor_is_left_to_the_model():
     assert f"{FIM_PREFIX}def f(x):\n{FIM_SUFFIX}" in c.prompt
     typed = ctx("def f(x):\n    y = |\n")
     assert typed.healed == "" and typed.prefix.endswith("    y = ")
+
+
+def test_spm_puts_the_code_after_the_cursor_first_and_ends_with_the_prefix():
+    text = "def add(a, b):\n    return \n\nprint(add(1, 2))\n"
+    c = build("m.py", text, 1, 11, order="spm")
+    assert c.prompt == f"{FIM_PREFIX}{FIM_SUFFIX}\n\nprint(add(1, 2))\n{FIM_MIDDLE}def add(a, b):\n    return "
+    psm = build("m.py", text, 1, 11)
+    assert (c.prefix, c.suffix, c.mode) == (psm.prefix, psm.suffix, psm.mode)
+    with pytest.raises(ValueError, match="FIM order"):
+        build("m.py", text, 1, 11, order="mps")
+
+
+@pytest.mark.parametrize("order", ["psm", "spm"])
+def test_a_keystroke_changes_the_prompt_from_the_cursor_on_or_only_at_its_end(order):
+    """What the prefix cache can keep while the user types: under psm the prompts of two keystrokes part at
+    the cursor (the suffix after it is new), under spm only the typed character is new."""
+    head = "".join(f"value_{i} = compute({i})\n" for i in range(30))
+    tail = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n" for i in range(10))
+    before, after = head + "total = val", head + "total = valu"
+    a = build("m.py", before + "\n" + tail, 30, 11, order=order).prompt
+    b = build("m.py", after + "\n" + tail, 30, 12, order=order).prompt
+    shared = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y) if a != b[:len(a)] else len(a)
+    if order == "spm":
+        assert shared == len(a) and b == a + "u"
+    else:
+        assert shared == a.index(FIM_SUFFIX) and len(a) - shared > len(tail) // 2

@@ -66,6 +66,18 @@ async def test_single_line_inline(client: LanguageClient, fake):
     assert body["prompt"].endswith("    return ") and body["suffix"].startswith("\n\n\ndef main")
 
 
+async def test_spm_lays_the_prompt_out_here_and_sends_it_whole(client: LanguageClient, fake):
+    """A codeloop server lays out FIM from ``suffix`` as psm: under spm the editor sends its own prompt."""
+    await start(client, options(fake, fimOrder="spm"))
+    open_doc(client, URI, TEXT)
+    result = await client.text_document_inline_completion_async(inline_params(URI, 4, 11))
+    assert result.items[0].insert_text == "math.pi * r ** 2"
+    body = fake.engine.bodies[-1]
+    assert "suffix" not in body
+    assert body["prompt"].startswith("<|fim_prefix|><|fim_suffix|>\n\n\ndef main")
+    assert body["prompt"].endswith("<|fim_middle|>import math\n\n\ndef area(r):\n    return ")
+
+
 async def test_multi_line_inline_on_indented_empty_line(client: LanguageClient, fake):
     await start(client, options(fake))
     open_doc(client, URI, TEXT)
