@@ -98,10 +98,12 @@ class Settings:
     """Characters of prefix + suffix around the cursor (about 4 chars per token)."""
     snippet_budget_chars: int = 1000
     """Characters of snippets from other files."""
-    fim_order: str = "psm"
-    """Where the code after the cursor goes in the prompt: psm (before the code above the cursor) or spm
-    (first, so the code above the cursor ends the prompt; a keystroke then recomputes only the prompt's last
-    block instead of everything after the cursor). See docs/BENCHMARKS.md for both on held-out tasks."""
+    fim_order: str = "spm"
+    """Where the code after the cursor goes in the prompt: spm (first, so the code above the cursor ends the
+    prompt; the default) or psm (after the code above the cursor). Under spm a keystroke recomputes only the
+    prompt's last block instead of everything after the cursor, and the 0.5B's suggestions pass their tests
+    more often on held-out tasks of two repositories (marshmallow 22.1% -> 30.5%, flask 35.4% -> 50.0%;
+    docs/BENCHMARKS.md, "Prompt layout")."""
     debounce_ms: int = 25
     """Wait this long before calling the engine; a newer request in that time replaces this one."""
     chat_max_tokens: int = 512

@@ -70,7 +70,7 @@ async def test_the_completer_over_http_fits_the_servers_context() -> None:
     suggestion, engine = await _suggest_at_the_end_of_long(300)
     assert suggestion is not None and suggestion.text == "1"
     body = engine.bodies[-1]
-    prompt = fim_prompt(body["prompt"], body["suffix"])
+    prompt = fim_prompt(body["prompt"], body["suffix"]) if "suffix" in body else body["prompt"]  # psm / spm
     assert -(-len(prompt) // 4) + body["max_tokens"] <= 300
     assert len(body["prompt"]) > 100  # fitted, not emptied
 

@@ -55,7 +55,7 @@ async def test_advertises_inline_completion_and_chat(client: LanguageClient, fak
 
 
 async def test_single_line_inline(client: LanguageClient, fake):
-    await start(client, options(fake))
+    await start(client, options(fake, fimOrder="psm"))  # psm: the server lays out prefix and suffix
     open_doc(client, URI, TEXT)
     result = await client.text_document_inline_completion_async(inline_params(URI, 4, 11))
     (item,) = result.items
@@ -67,8 +67,9 @@ async def test_single_line_inline(client: LanguageClient, fake):
 
 
 async def test_spm_lays_the_prompt_out_here_and_sends_it_whole(client: LanguageClient, fake):
-    """A codeloop server lays out FIM from ``suffix`` as psm: under spm the editor sends its own prompt."""
-    await start(client, options(fake, fimOrder="spm"))
+    """A codeloop server lays out FIM from ``suffix`` as psm: under spm (the default) the editor sends its own
+    prompt."""
+    await start(client, options(fake))
     open_doc(client, URI, TEXT)
     result = await client.text_document_inline_completion_async(inline_params(URI, 4, 11))
     assert result.items[0].insert_text == "math.pi * r ** 2"
