@@ -37,6 +37,8 @@ class SeqChunk:
     adapter_id: str | None = None
     """Key of an adapter loaded in the runner (``ModelRunner.add_adapter``): its LoRA deltas are added, unmerged,
     to this chunk's rows of the projections (``inference/lora_layers.py``); None: the base model alone."""
+    allowed_token_ids: Sequence[int] | None = None
+    """Only these tokens may be sampled at this chunk's (single) sampling row: token healing (no drafts then)."""
     history: Sequence[int] | None = None
     """All token ids of the sequence so far (prompt, then generated), set only when ``sample`` is True and
     ``params`` has a penalty; read by the sampler before the scheduler appends the next token (drafts are

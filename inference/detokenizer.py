@@ -18,7 +18,10 @@ class IncrementalDetokenizer:
     ``emitted_text`` is a prefix of ``text`` that holds back any tail that could still become a stop string.
     """
 
-    def __init__(self, tokenizer: Any, prompt_token_ids: Sequence[int], stop: Sequence[str] = ()) -> None:
+    def __init__(self, tokenizer: Any, prompt_token_ids: Sequence[int], stop: Sequence[str] = (),
+                 skip: int = 0) -> None:
+        """``skip``: characters at the start of the output that are not part of ``text`` (a healed prompt
+        token written again: inference/token_healing.py)."""
         self._tokenizer = tokenizer
         self._ids = list(prompt_token_ids[-NUM_CONTEXT_TOKENS:])
         self._prefix_offset = 0
@@ -27,6 +30,7 @@ class IncrementalDetokenizer:
         self.text = ""
         self.stopped = False
         self._num_emitted = 0
+        self._skip = skip
 
     def _decode(self, ids: list[int]) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=True)
@@ -54,6 +58,9 @@ class IncrementalDetokenizer:
             self._append(new_text[len(prefix_text):])
 
     def _append(self, delta: str) -> bool:
+        if self._skip:
+            dropped = min(self._skip, len(delta))
+            delta, self._skip = delta[dropped:], self._skip - dropped
         start = max(len(self.text) - max((len(s) for s in self._stop), default=0) + 1, 0)
         self.text += delta
         cut = min((i for s in self._stop if (i := self.text.find(s, start)) >= 0), default=None)

@@ -19,6 +19,7 @@ from inference.sampling import SamplingParams
 from inference.scheduler import Scheduler
 from inference.sequence import Sequence
 from inference.stop_requests import StepInterrupted, StopRequests, may_stop
+from inference.token_healing import Healing
 
 
 class Engine:
@@ -56,6 +57,7 @@ class Engine:
         self._adapters = AdapterRegistry()
         self._num_drafts = self._num_accepted = 0
         self._stops = StopRequests()
+        self._healing = Healing(runner.tokenizer)
         self._num_interrupted = 0
 
     @classmethod
@@ -81,8 +83,12 @@ class Engine:
             request_id = f"req-{next(self._request_ids)}"
         if request_id in self._requests:
             raise ValueError(f"request_id {request_id!r} is already in use")
+        healed = ""
+        if params.heal:
+            special = set(getattr(self.tokenizer, "all_special_ids", ())) | set(self.runner.eos_token_ids)
+            token_ids, healed = self._healing.take_back(request_id, token_ids, special)
         self._requests[request_id] = RequestState(request_id, token_ids, params, self.tokenizer,
-                                                  set(self.runner.eos_token_ids), self.max_model_len)
+                                                  set(self.runner.eos_token_ids), self.max_model_len, healed)
         fork = params.n > 1 and len(token_ids) > 1
         num_seqs = 1 if fork else params.n
         seqs = [Sequence(seq_id=self.scheduler.new_seq_id(), request_id=request_id, token_ids=list(token_ids),
@@ -104,6 +110,7 @@ class Engine:
         Unknown or already finished ids are ignored.
         """
         self._stops.discard(request_id)
+        self._healing.forget(request_id)
         state = self._requests.pop(request_id, None)
         if state is None:
             return
@@ -122,7 +129,9 @@ class Engine:
             return outputs
         if self.speculator is not None:
             self.speculator.propose(self.scheduler.running)
+        self._healing.hold_drafts(self.scheduler.running)
         plan = self.scheduler.schedule()
+        self._healing.constrain(plan.scheduled, plan.batch.chunks)
         if not plan.batch.chunks:
             raise RuntimeError("scheduler planned an empty step with unfinished requests")
         started = time.perf_counter()
@@ -162,6 +171,7 @@ class Engine:
             out = state.output()
             if state.finished:
                 del self._requests[request_id]
+                self._healing.forget(request_id)
                 self._num_finished += 1
             outputs.append(out)
         return outputs

@@ -28,7 +28,9 @@ class RequestState:
     """
 
     def __init__(self, request_id: str, prompt_token_ids: list[int], params: SamplingParams,
-                 tokenizer: Any, eos_token_ids: set[int], max_model_len: int) -> None:
+                 tokenizer: Any, eos_token_ids: set[int], max_model_len: int, healed: str = "") -> None:
+        """``healed``: the text of a prompt token taken back for token healing (written again by the
+        output's first tokens, not reported)."""
         self.request_id = request_id
         self.prompt_token_ids = prompt_token_ids
         self.params = params
@@ -36,8 +38,9 @@ class RequestState:
         self._eos = set() if params.ignore_eos else set(eos_token_ids)
         self._stop_ids = set(params.stop_token_ids)
         self._max_model_len = max_model_len
+        self.healed = healed
         self.samples = [
-            SampleState(i, IncrementalDetokenizer(tokenizer, prompt_token_ids, params.stop))
+            SampleState(i, IncrementalDetokenizer(tokenizer, prompt_token_ids, params.stop, skip=len(healed)))
             for i in range(params.n)
         ]
 

@@ -28,6 +28,8 @@ def sample(logits: torch.Tensor, chunks: list[SeqChunk], rng: torch.Generator) -
     if logits.shape[0] != num_rows:
         raise ValueError(f"{logits.shape[0]} logit rows for {len(chunks)} sampling chunks ({num_rows} rows)")
     scores = penalize_chunks(logits, chunks)
+    if any(c.allowed_token_ids for c in chunks):
+        scores = _constrain(scores, chunks)
     argmax = scores.argmax(dim=-1).tolist()
     out, row = [], 0
     for chunk in chunks:
@@ -41,6 +43,21 @@ def sample(logits: torch.Tensor, chunks: list[SeqChunk], rng: torch.Generator) -
                 break
         out.append(_sampled(logits[row:row + len(tokens)], chunk, tokens))
         row += len(drafts) + 1
+    return out
+
+
+def _constrain(scores: torch.Tensor, chunks: list[SeqChunk]) -> torch.Tensor:
+    """A copy of ``scores`` where a chunk's row with ``allowed_token_ids`` keeps only those tokens."""
+    out, row = scores.clone(), 0
+    for chunk in chunks:
+        if chunk.allowed_token_ids:
+            if chunk.num_draft_tokens:
+                raise ValueError(f"seq {chunk.seq_id}: allowed_token_ids with drafts")
+            allowed = torch.as_tensor(list(chunk.allowed_token_ids), dtype=torch.long)
+            kept = out[row, allowed].clone()
+            out[row].fill_(float("-inf"))
+            out[row, allowed] = kept
+        row += chunk.num_draft_tokens + 1
     return out
 
 

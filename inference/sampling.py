@@ -41,6 +41,10 @@ class SamplingParams:
     """Subtracted from a token's logit once per time it was generated (OpenAI semantics), in [-2, 2]."""
     presence_penalty: float = 0.0
     """Subtracted from a token's logit if it was generated at all (OpenAI semantics), in [-2, 2]."""
+    heal: bool = False
+    """Token healing: the prompt's last token is generated again, constrained to agree with its text, so a
+    prompt ending inside a word is continued as the word (the output still starts at the prompt's end;
+    see inference/token_healing.py)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
@@ -53,6 +57,8 @@ class SamplingParams:
             raise ValueError(f"max_tokens must be an int >= 1, got {self.max_tokens!r}")
         if not isinstance(self.n, int) or self.n < 1:
             raise ValueError(f"n must be an int >= 1, got {self.n!r}")
+        if not isinstance(self.heal, bool):
+            raise ValueError(f"heal must be a bool, got {self.heal!r}")
         if not isinstance(self.greedy_first, bool):
             raise ValueError(f"greedy_first must be a bool, got {self.greedy_first!r}")
         if self.seed is not None and not isinstance(self.seed, int):

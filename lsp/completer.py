@@ -180,7 +180,8 @@ class Completer:
         def gen(temperature: float, greedy_first: bool = False) -> Generation:
             prefix, suffix = self._fim_parts(ctx)
             return Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=temperature,
-                              prefix=prefix, suffix=suffix, adapter=adapter, greedy_first=greedy_first)
+                              prefix=prefix, suffix=suffix, adapter=adapter, greedy_first=greedy_first,
+                              heal=s.fim_order == "spm")
 
         if self.checker.settings.staged:
             first = self.client.samples(gen(0.0), 1)
@@ -293,6 +294,7 @@ class Completer:
         gen = Generation(
             prompt=ctx.prompt, max_tokens=s.max_tokens_multiline if multi else s.max_tokens,
             temperature=s.temperature, prefix=prefix, suffix=suffix, adapter=adapter,
+            heal=s.fim_order == "spm",  # the prompt ends where the user types: token healing
         )
         raw = ""
         async with contextlib.aclosing(self.client.stream(gen)) as stream:  # type: ignore[type-var]

@@ -41,6 +41,8 @@ class Generation:
     greedy_first: bool = False
     """With n samples (``samples``): sample 0 is the greedy continuation, the others sample at
     ``temperature``."""
+    heal: bool = False
+    """Token healing (``SamplingParams.heal``): for a prompt that ends where the user is typing (spm)."""
     adapter: str | None = None
     """LoRA adapter the request runs under (``adapter_for``'s answer; over HTTP the ``model`` sent);
     None: the engine's default."""

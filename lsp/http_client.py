@@ -295,6 +295,8 @@ def _completion_body(gen: Generation, codeloop: bool) -> dict[str, Any]:
         body["priority"] = gen.priority.name.lower()
         if gen.greedy_first:
             body["greedy_first"] = True
+        if gen.heal:
+            body["heal"] = True
     if codeloop and gen.prefix is not None and gen.suffix is not None:
         body.update(prompt=gen.prefix, suffix=gen.suffix)
     else:

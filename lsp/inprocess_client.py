@@ -78,7 +78,8 @@ class InProcessClient:
 
         aeng = await self.engine()
         sampling = chat_defaults(self.model).as_dict() if gen.recommended else {"temperature": gen.temperature}
-        params = SamplingParams(max_tokens=gen.max_tokens, stop=list(gen.stop), seed=gen.seed, **sampling)
+        params = SamplingParams(max_tokens=gen.max_tokens, stop=list(gen.stop), seed=gen.seed, heal=gen.heal,
+                                **sampling)
         agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id,
                              adapter_id=gen.adapter)
         try:
@@ -96,7 +97,7 @@ class InProcessClient:
 
         aeng = await self.engine()
         params = SamplingParams(temperature=gen.temperature, max_tokens=gen.max_tokens, stop=list(gen.stop),
-                                n=n, greedy_first=gen.greedy_first and n > 1, logprobs=True)
+                                n=n, greedy_first=gen.greedy_first and n > 1, logprobs=True, heal=gen.heal)
         agen = aeng.generate(gen.prompt, params, priority=gen.priority, request_id=gen.request_id,
                              adapter_id=gen.adapter)
         try:

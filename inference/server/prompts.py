@@ -94,7 +94,7 @@ def prepare(
     chat = isinstance(body, ChatCompletionRequest)
     sampling = sampling_fields(body, config.chat_defaults if chat else SamplingDefaults())
     params = SamplingParams(max_tokens=max_tokens, stop=body.stop_list(), seed=body.seed, n=body.n,
-                            greedy_first=body.greedy_first, ignore_eos=body.ignore_eos, **sampling)
+                            greedy_first=body.greedy_first, ignore_eos=body.ignore_eos, heal=body.heal, **sampling)
     return PreparedRequest(prompt_ids, params, PRIORITY_NAMES[body.priority or ("chat" if chat else "interactive")])
 
 

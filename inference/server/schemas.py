@@ -79,6 +79,9 @@ class _SamplingFields(_Request):
     """codeloop extension: scheduling class (interactive completion > chat > batch work)."""
     greedy_first: StrictBool = False
     """codeloop extension: with n > 1, choice 0 is the greedy continuation, the others sample."""
+    heal: StrictBool = False
+    """codeloop extension: token healing (the prompt's last token is written again, constrained to its text;
+    for prompts that end inside a word). The text returned still starts at the prompt's end."""
     user: Text | None = None
     ignore_eos: StrictBool = False
     """Extension (as in vLLM): keep generating past EOS, for benchmarks with a fixed output length."""

@@ -117,6 +117,20 @@ def test_greedy_first_extension(client: openai.OpenAI) -> None:
     assert [by_index[i] for i in (1, 2)] == [c.text for c in sorted(plain.choices, key=lambda c: c.index)][1:]
 
 
+def test_heal_extension(client: openai.OpenAI) -> None:
+    """codeloop's ``heal`` (token healing, tested on the engine in test_token_healing.py) is taken; usage still
+    counts the prompt as sent; a non-boolean is a 400."""
+    prompt = "counts = {}\nfor word in words:\n    counts[wo"
+    healed = client.completions.create(model=MODEL, prompt=prompt, max_tokens=6, temperature=0,
+                                       extra_body={"ignore_eos": True, "heal": True})
+    plain = client.completions.create(model=MODEL, prompt=prompt, max_tokens=6, temperature=0,
+                                      extra_body={"ignore_eos": True})
+    assert healed.usage.prompt_tokens == plain.usage.prompt_tokens
+    assert healed.usage.completion_tokens == 6 and isinstance(healed.choices[0].text, str)
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model=MODEL, prompt=prompt, max_tokens=2, extra_body={"heal": "yes"})
+
+
 def test_chat_and_streaming_chat(client: openai.OpenAI) -> None:
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "write fib"}]
     full = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=10, temperature=0,

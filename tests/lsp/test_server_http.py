@@ -64,6 +64,7 @@ async def test_single_line_inline(client: LanguageClient, fake):
     body = fake.engine.bodies[-1]
     assert body["priority"] == "interactive" and body["stream"] is True
     assert body["prompt"].endswith("    return ") and body["suffix"].startswith("\n\n\ndef main")
+    assert "heal" not in body
 
 
 async def test_spm_lays_the_prompt_out_here_and_sends_it_whole(client: LanguageClient, fake):
@@ -74,7 +75,7 @@ async def test_spm_lays_the_prompt_out_here_and_sends_it_whole(client: LanguageC
     result = await client.text_document_inline_completion_async(inline_params(URI, 4, 11))
     assert result.items[0].insert_text == "math.pi * r ** 2"
     body = fake.engine.bodies[-1]
-    assert "suffix" not in body
+    assert "suffix" not in body and body["heal"] is True  # the prompt ends where the user types
     assert body["prompt"].startswith("<|fim_prefix|><|fim_suffix|>\n\n\ndef main")
     assert body["prompt"].endswith("<|fim_middle|>import math\n\n\ndef area(r):\n    return ")
 
