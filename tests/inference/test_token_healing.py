@@ -63,7 +63,7 @@ def test_a_healed_request_rewrites_its_last_token_and_reports_what_follows(tiny_
     kept, text = take_back(tok.encode(PROMPT), tok, set(tok.all_special_ids))
     params = SamplingParams(max_tokens=10, ignore_eos=True, heal=True)
     out = engine.generate([PROMPT], params)[0]
-    generated = tok.decode(out.outputs[0].token_ids)
+    generated = tok.decode(out.outputs[0].token_ids, skip_special_tokens=True)
     assert out.num_prompt_tokens == len(kept)
     assert generated.startswith(text) and out.outputs[0].text == generated[len(text):]
     again = engine.generate([PROMPT], params)[0]  # from the prefix cache: the same
@@ -79,3 +79,20 @@ def test_healing_with_drafts_gives_the_same_tokens(tiny_qwen2_dir):
     plain = make_engine(tiny_qwen2_dir, weight_quant="hybrid_int8").generate(prompts, params)
     drafted = make_engine(tiny_qwen2_dir, weight_quant="hybrid_int8", method="ngram").generate(prompts, params)
     assert [o.outputs[0].token_ids for o in drafted] == [o.outputs[0].token_ids for o in plain]
+
+
+def test_every_sample_of_a_healed_request_writes_the_token_first(tiny_qwen2_dir):
+    """Checked suggestions ask for several samples of one healed prompt: each is constrained on its own."""
+    engine = make_engine(tiny_qwen2_dir, weight_quant="hybrid_int8", method="ngram")
+    tok = engine.tokenizer
+    _, text = take_back(tok.encode(PROMPT), tok, set(tok.all_special_ids))
+    params = SamplingParams(max_tokens=8, ignore_eos=True, heal=True, n=3, temperature=1.0, seed=3,
+                            greedy_first=True)
+    out = engine.generate([PROMPT], params)[0]
+    assert len(out.outputs) == 3
+    for choice in out.outputs:
+        generated = tok.decode(choice.token_ids, skip_special_tokens=True)
+        assert generated.startswith(text) and choice.text == generated[len(text):]
+    greedy = engine.generate([PROMPT], SamplingParams(max_tokens=8, ignore_eos=True, heal=True))[0]
+    assert out.outputs[0].token_ids == greedy.outputs[0].token_ids
+    assert engine.stats().num_blocks_owned == 0
