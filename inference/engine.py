@@ -57,7 +57,7 @@ class Engine:
         self._adapters = AdapterRegistry()
         self._num_drafts = self._num_accepted = 0
         self._stops = StopRequests()
-        self._healing = Healing(runner.tokenizer)
+        self._healing = Healing(runner.tokenizer, runner.eos_token_ids)
         self._num_interrupted = 0
 
     @classmethod
@@ -85,8 +85,7 @@ class Engine:
             raise ValueError(f"request_id {request_id!r} is already in use")
         healed = ""
         if params.heal:
-            special = set(getattr(self.tokenizer, "all_special_ids", ())) | set(self.runner.eos_token_ids)
-            token_ids, healed = self._healing.take_back(request_id, token_ids, special)
+            token_ids, healed = self._healing.take_back(request_id, token_ids)
         self._requests[request_id] = RequestState(request_id, token_ids, params, self.tokenizer,
                                                   set(self.runner.eos_token_ids), self.max_model_len, healed)
         fork = params.n > 1 and len(token_ids) > 1

@@ -38,7 +38,6 @@ class RequestState:
         self._eos = set() if params.ignore_eos else set(eos_token_ids)
         self._stop_ids = set(params.stop_token_ids)
         self._max_model_len = max_model_len
-        self.healed = healed
         self.samples = [
             SampleState(i, IncrementalDetokenizer(tokenizer, prompt_token_ids, params.stop, skip=len(healed)))
             for i in range(params.n)

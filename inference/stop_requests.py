@@ -50,10 +50,6 @@ class StopRequests:
         with self._lock:
             self._ids.discard(request_id)
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._ids)
-
     def check(self, request_ids: Iterable[str]) -> Callable[[], None]:
         """A check for the model to call between layers: raises ``StepInterrupted`` once every one of
         ``request_ids`` (the step's requests; none: never) is asked to stop."""

@@ -12,7 +12,7 @@ end as usual (the re-generated part is not reported). Guidance and llama.cpp cal
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -28,21 +28,25 @@ def take_back(token_ids: list[int], tokenizer: Any, special_ids: set[int]) -> tu
     return token_ids[:-1], text
 
 
+def special_ids(tokenizer: Any, eos_token_ids: Iterable[int] = ()) -> set[int]:
+    """Token ids never taken back nor allowed in their place: the tokenizer's special tokens and EOS."""
+    return set(getattr(tokenizer, "all_special_ids", ())) | set(eos_token_ids)
+
+
 class VocabText:
     """Every token's text, sorted, to find the tokens that agree with a text (built on first use)."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, special: set[int]) -> None:
         self._tokenizer = tokenizer
+        self._special = special
         self._texts: list[str] | None = None
         self._ids: list[int] = []
         self._by_text: dict[str, list[int]] = {}
 
     def _build(self) -> None:
-        size = len(self._tokenizer)
-        special = set(getattr(self._tokenizer, "all_special_ids", ()))
         pairs = []
-        for i in range(size):
-            if i in special:
+        for i in range(len(self._tokenizer)):
+            if i in self._special:
                 continue
             text = self._tokenizer.decode([i], skip_special_tokens=False)
             if text and "\ufffd" not in text:
@@ -62,7 +66,7 @@ class VocabText:
         hi = bisect.bisect_left(texts, rest + "\U0010ffff")
         out = self._ids[lo:hi]
         for k in range(1, len(rest)):
-            out = out + self._by_text.get(rest[:k], [])
+            out.extend(self._by_text.get(rest[:k], ()))
         return out
 
 
@@ -78,14 +82,15 @@ class Healing:
     """The engine's side: which requests still have to write a taken-back token's text, their drafts held
     and their sampling rows constrained until they have."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, eos_token_ids: Iterable[int] = ()) -> None:
         self._tokenizer = tokenizer
-        self._vocab = VocabText(tokenizer)
+        self._special = special_ids(tokenizer, eos_token_ids)
+        self._vocab = VocabText(tokenizer, self._special)
         self._texts: dict[str, str] = {}
         """request id -> the text its samples write first."""
 
-    def take_back(self, request_id: str, token_ids: list[int], special_ids: set[int]) -> tuple[list[int], str]:
-        token_ids, text = take_back(token_ids, self._tokenizer, special_ids)
+    def take_back(self, request_id: str, token_ids: list[int]) -> tuple[list[int], str]:
+        token_ids, text = take_back(token_ids, self._tokenizer, self._special)
         if text:
             self._texts[request_id] = text
         return token_ids, text

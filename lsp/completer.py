@@ -178,10 +178,8 @@ class Completer:
         s, k = self.settings, self.checker.settings.candidates
 
         def gen(temperature: float, greedy_first: bool = False) -> Generation:
-            prefix, suffix = self._fim_parts(ctx)
             return Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=temperature,
-                              prefix=prefix, suffix=suffix, adapter=adapter, greedy_first=greedy_first,
-                              heal=s.fim_order == "spm")
+                              adapter=adapter, greedy_first=greedy_first, **self._layout(ctx))
 
         if self.checker.settings.staged:
             first = self.client.samples(gen(0.0), 1)
@@ -279,22 +277,21 @@ class Completer:
             return os.path.relpath(path, self.root)
         return os.path.basename(path) if os.path.isabs(path) else path
 
-    def _fim_parts(self, ctx: ctxmod.CompletionContext) -> tuple[str | None, str | None]:
-        """(prefix, suffix) for a server that lays the prompt out itself (as psm, without snippets): only when
-        that is this prompt's layout; else (None, None) and the prompt goes whole."""
-        if ctx.snippets or self.settings.fim_order != "psm":
-            return None, None
-        return ctx.prefix, ctx.suffix
+    def _layout(self, ctx: ctxmod.CompletionContext) -> dict[str, Any]:
+        """What a request carries of the prompt's layout: ``prefix`` / ``suffix`` for a server that lays the
+        prompt out itself (as psm, without snippets; else None: the prompt goes whole), and ``heal`` when the
+        prompt ends where the user types (spm)."""
+        psm = self.settings.fim_order == "psm"
+        split = psm and not ctx.snippets
+        return {"prefix": ctx.prefix if split else None, "suffix": ctx.suffix if split else None, "heal": not psm}
 
     async def _generate(self, ctx: ctxmod.CompletionContext, adapter: str | None = None) -> tuple[str, str]:
         """(raw engine text, the post-processed suggestion), under ``adapter`` (None: the base model)."""
         s = self.settings
         multi = ctx.mode is ctxmod.Mode.MULTI_LINE
-        prefix, suffix = self._fim_parts(ctx)
         gen = Generation(
             prompt=ctx.prompt, max_tokens=s.max_tokens_multiline if multi else s.max_tokens,
-            temperature=s.temperature, prefix=prefix, suffix=suffix, adapter=adapter,
-            heal=s.fim_order == "spm",  # the prompt ends where the user types: token healing
+            temperature=s.temperature, adapter=adapter, **self._layout(ctx),
         )
         raw = ""
         async with contextlib.aclosing(self.client.stream(gen)) as stream:  # type: ignore[type-var]

@@ -20,7 +20,7 @@ def test_the_tokens_that_agree_with_a_text(tiny_qwen2_dir):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_qwen2_dir)
-    vocab = VocabText(tok)
+    vocab = VocabText(tok, set(tok.all_special_ids))
     for rest in ("wo", "cou", " ", "e"):
         ids = vocab.agreeing(rest)
         texts = [tok.decode([i]) for i in ids]
