@@ -97,6 +97,11 @@ class Engine:
         self.scheduler.add(seqs)
         return request_id
 
+    def prepare_healing(self) -> None:
+        """Index the vocabulary for token healing now, not on the first healed request (editors heal every
+        keystroke's prompt: their first suggestion should not pay it)."""
+        self._healing.prepare()
+
     def request_stop(self, request_id: str) -> None:
         """Thread-safe, from any thread: an ``abort(request_id)`` is on its way. If every request of the step
         running now is so marked, the step ends between two layers, keeping nothing (``abort`` still has to

@@ -44,7 +44,9 @@ class InProcessClient:
             return self._given
         try:
             config = EngineConfig(model=self.model, **self.engine_options)
-            return async_engine.AsyncEngine(engine.Engine.from_config(config))
+            loaded = engine.Engine.from_config(config)
+            loaded.prepare_healing()  # the editor heals its prompts (spm): not on the first suggestion
+            return async_engine.AsyncEngine(loaded)
         except Exception as exc:  # noqa: BLE001 - any load failure is reported as one EngineError
             raise EngineError(f"cannot load model {self.model!r}: {exc}") from exc
 

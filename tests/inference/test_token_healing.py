@@ -35,6 +35,27 @@ def test_the_tokens_that_agree_with_a_text(tiny_qwen2_dir):
     assert take_back(fim_end, tok, set(tok.all_special_ids)) == (fim_end, "")
 
 
+def test_a_prepared_index_decodes_nothing_on_the_first_lookup(tiny_qwen2_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_qwen2_dir)
+    calls = []
+
+    class Counting:
+        def __len__(self):
+            return len(tok)
+
+        def decode(self, ids, **kw):
+            calls.append(ids)
+            return tok.decode(ids, **kw)
+
+    vocab = VocabText(Counting(), set(tok.all_special_ids))
+    vocab.build()
+    built = len(calls)
+    assert built >= len(tok) - len(tok.all_special_ids)
+    assert vocab.agreeing("wo") and len(calls) == built
+
+
 def test_the_sampler_keeps_only_the_allowed_tokens():
     logits = torch.tensor([[0.0, 5.0, 1.0, 2.0], [0.0, 5.0, 1.0, 2.0]])
     params = SamplingParams()
