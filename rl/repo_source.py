@@ -5,7 +5,9 @@
   files: no file is in both) is what ``codeloop loop --repo`` evaluates and promotes on.
 - Prompt: the editor's own context for the task's cursor (``evals.repo.completions.editor_context``:
   lsp/context.py with snippets from the same repository, shrunk to the engine's context as the editor's
-  in-process client shrinks it), with the settings of the held-out eval. G samples per prompt, one request.
+  in-process client shrinks it), with the settings of the held-out eval. G samples per prompt, one request,
+  healed as the editor heals it (spm prompts end where the user types: the engine takes the last token back
+  and each sample writes it again, so the policy trains on the prompt without it and samples starting with it).
 - Each sample is cut where the editor stops streaming (``lsp.postprocess.should_stop``; the editor never
   generates the tokens after that point, so they are not trained either) and cleaned as the editor cleans it
   (``lsp.postprocess.finish``).
@@ -31,6 +33,7 @@ from evals.repo.fim import lsp_settings, score_task
 from evals.repo.target import RepoTarget, resolve_target
 from evals.repo.task import FimTask, read_tasks
 from evals.results import judged
+from inference.token_healing import special_ids, take_back
 from lsp.context import CompletionContext, ContextTooSmall, Mode
 from lsp.postprocess import finish, should_stop
 from rl.config import RLConfig, RolloutSettings
@@ -57,13 +60,19 @@ def repo_reward(record: dict[str, Any], similarity_weight: float) -> tuple[float
     return parts["tests_fraction"] + similarity_weight * parts["edit_similarity"], parts
 
 
-def editor_cut(tokenizer: Any, token_ids: Sequence[int], ctx: CompletionContext, max_lines: int) -> list[int]:
+def editor_cut(tokenizer: Any, token_ids: Sequence[int], ctx: CompletionContext, max_lines: int,
+               healed: str = "") -> list[int]:
     """The tokens the editor receives: it stops streaming after the first token (one per engine step) at
-    which ``should_stop`` holds for the text so far."""
+    which ``should_stop`` holds for the text so far (after ``healed``, the prompt's end written again)."""
     for k in range(1, len(token_ids) + 1):
-        if should_stop(tokenizer.decode(token_ids[:k], skip_special_tokens=True), ctx, max_lines):
+        if should_stop(shown(tokenizer, token_ids[:k], healed), ctx, max_lines):
             return list(token_ids[:k])
     return list(token_ids)
+
+
+def shown(tokenizer: Any, token_ids: Sequence[int], healed: str = "") -> str:
+    """The text the editor gets for generated ``token_ids``: without the taken-back text they rewrite first."""
+    return tokenizer.decode(list(token_ids), skip_special_tokens=True)[len(healed):]
 
 
 class EngineBudget:
@@ -113,7 +122,21 @@ class RepoSource:
         s = self.settings
         max_tokens = s.max_tokens_multiline if ctx.mode is Mode.MULTI_LINE else s.max_tokens
         return SamplingParams(n=settings.group_size, temperature=settings.temperature, top_p=settings.top_p,
-                              max_tokens=max_tokens, seed=seed, logprobs=True)
+                              max_tokens=max_tokens, seed=seed, logprobs=True, heal=self.heals)
+
+    @property
+    def heals(self) -> bool:
+        """Whether the editor heals these prompts (spm: they end where the user types), as the completer does."""
+        return self.settings.fim_order != "psm"
+
+    def sent(self, engine: Any, prompt: str) -> tuple[list[int], str]:
+        """(the prompt ids the engine continues, the text its samples write first): a healed prompt's last token
+        is taken back by the engine and written again by each sample, so the policy is trained on the
+        prompt without it and on samples that start with it."""
+        ids = list(engine.tokenizer.encode(prompt))
+        if not self.heals:
+            return ids, ""
+        return take_back(ids, engine.tokenizer, special_ids(engine.tokenizer, engine.runner.eos_token_ids))
 
     def collect(self, engine: Any, tasks: Sequence[FimTask], settings: RolloutSettings, reward_spec: RewardSpec,
                 seed: int, run_many: Any = None) -> RolloutBatch:
@@ -131,11 +154,12 @@ class RepoSource:
             requests.append((task, ids, self.params(ctx, settings, seed * 100_003 + i)))
         generated, gen_s = run_requests(engine, requests, seed)
         samples = []
-        for task, prompt_ids, out in generated:
+        for task, _, out in generated:
             ctx = contexts[task.task_id]
+            prompt_ids, healed = self.sent(engine, ctx.prompt)
             for sample in out.outputs:
-                ids = editor_cut(engine.tokenizer, sample.token_ids, ctx, self.settings.max_lines)
-                text = finish(engine.tokenizer.decode(ids, skip_special_tokens=True), ctx, self.settings.max_lines)
+                ids = editor_cut(engine.tokenizer, sample.token_ids, ctx, self.settings.max_lines, healed)
+                text = finish(shown(engine.tokenizer, ids, healed), ctx, self.settings.max_lines)
                 logprobs = sample.logprobs[: len(ids)] if sample.logprobs is not None else None
                 samples.append((task, prompt_ids, sample.index, ids, text, logprobs))
         start = time.perf_counter()

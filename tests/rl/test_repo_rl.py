@@ -8,6 +8,7 @@ Slow and needs the bwrap backend (the tasks come from the session's ``mined`` fi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -68,12 +69,20 @@ def test_repo_source_prompts_are_the_ones_eval_fim_sends(mined, tmp_path, tiny_q
     picked = [tasks[made[0]["task_id"]], tasks[made[1]["task_id"]]]
     batch = source.collect(engine, picked, config.rollout, None, seed=1)  # type: ignore[arg-type]
     for r in batch.rollouts:
-        assert r.prompt_token_ids == engine.tokenizer.encode(prompts[r.task_id])
+        # the editor heals (spm): the engine continues the prompt without its last token, written again first
+        sent = engine.tokenizer.encode(prompts[r.task_id])
+        assert source.heals and r.prompt_token_ids == sent[:-1]
+        assert engine.tokenizer.decode(r.prompt_token_ids + r.completion_token_ids).startswith(
+            engine.tokenizer.decode(sent))
         assert r.status in ("passed", "failed", "syntax_error", "broken") and not r.skipped
         assert len(r.completion_token_ids) <= SETTINGS["maxTokensMultiline"]
+    # greedy: every rollout is the suggestion the editor showed for its task
+    sampled = source.params
+    source.params = lambda ctx, settings, seed: replace(sampled(ctx, settings, seed), temperature=0.0)
+    greedy = source.collect(engine, picked, config.rollout, None, seed=1)
+    shown = {g["task_id"]: g["completion"] for g in made}
+    assert len(greedy.rollouts) == 4 and all(r.completion == shown[r.task_id] for r in greedy.rollouts)
     # GRPO and RFT both train on these groups (one sample swapped for the gold span, which passes its tests)
-    from dataclasses import replace
-
     from inference.catalog import resolve_model_path
     from rl.trainer import Trainer
 
