@@ -179,7 +179,7 @@ class Completer:
 
         def gen(temperature: float, greedy_first: bool = False) -> Generation:
             return Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=temperature,
-                              adapter=adapter, greedy_first=greedy_first, **self._layout(ctx))
+                              adapter=adapter, greedy_first=greedy_first, heal=self._heals)
 
         if self.checker.settings.staged:
             first = self.client.samples(gen(0.0), 1)
@@ -277,13 +277,11 @@ class Completer:
             return os.path.relpath(path, self.root)
         return os.path.basename(path) if os.path.isabs(path) else path
 
-    def _layout(self, ctx: ctxmod.CompletionContext) -> dict[str, Any]:
-        """What a request carries of the prompt's layout: ``prefix`` / ``suffix`` for a server that lays the
-        prompt out itself (as psm, without snippets; else None: the prompt goes whole), and ``heal`` when the
-        prompt ends where the user types (spm)."""
-        psm = self.settings.fim_order == "psm"
-        split = psm and not ctx.snippets
-        return {"prefix": ctx.prefix if split else None, "suffix": ctx.suffix if split else None, "heal": not psm}
+    @property
+    def _heals(self) -> bool:
+        """Token healing, for prompts that end where the user types (spm). The prompt always goes whole, laid
+        out here, so an HTTP server (whatever its own ``fim_order``) continues exactly the in-process prompt."""
+        return self.settings.fim_order != "psm"
 
     async def _generate(self, ctx: ctxmod.CompletionContext, adapter: str | None = None) -> tuple[str, str]:
         """(raw engine text, the post-processed suggestion), under ``adapter`` (None: the base model)."""
@@ -291,7 +289,7 @@ class Completer:
         multi = ctx.mode is ctxmod.Mode.MULTI_LINE
         gen = Generation(
             prompt=ctx.prompt, max_tokens=s.max_tokens_multiline if multi else s.max_tokens,
-            temperature=s.temperature, adapter=adapter, **self._layout(ctx),
+            temperature=s.temperature, adapter=adapter, heal=self._heals,
         )
         raw = ""
         async with contextlib.aclosing(self.client.stream(gen)) as stream:  # type: ignore[type-var]

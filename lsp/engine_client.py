@@ -29,9 +29,6 @@ class Generation:
     temperature: float = 0.0
     stop: tuple[str, ...] = ()
     priority: Priority = Priority.INTERACTIVE
-    prefix: str | None = None
-    """With ``suffix``: plain FIM parts, sent instead of ``prompt`` to an HTTP server (it lays them out)."""
-    suffix: str | None = None
     request_id: str = field(default_factory=lambda: f"lsp-{uuid.uuid4().hex[:12]}")
     seed: int | None = None
     """Sampling seed (None: random): the same seed, prompt and settings give the same text."""

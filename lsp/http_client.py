@@ -1,6 +1,6 @@
 """``HttpClient``: the engine client over a shared ``codeloop serve``, or any other OpenAI-compatible server,
-streaming with server-sent events. codeloop's extensions (``priority``, FIM through ``suffix``) go only to a
-server whose ``/v1/models`` says ``owned_by: codeloop``; others get a FIM prompt laid out here. Prompts fit
+streaming with server-sent events. codeloop's extensions (``priority``, ``heal``, ``greedy_first``) go only to
+a server whose ``/v1/models`` says ``owned_by: codeloop``; every server gets the FIM prompt laid out here. Prompts fit
 the ``max_model_len`` that ``/v1/models`` advertises, counted by the server's ``POST /tokenize``. A document
 under a root of the per-repository adapter registry is sent with that adapter's name as ``model`` when the
 server lists it (``codeloop serve`` serves every registered adapter). With a ``relaunch`` (``codeloop lsp
@@ -100,7 +100,7 @@ class HttpClient:
 
     async def is_codeloop(self) -> bool:
         """True when ``/v1/models`` names ``owned_by: codeloop``: only then are codeloop's own request fields
-        sent (other OpenAI-compatible servers reject ``priority``, and few take ``suffix``)."""
+        sent (other OpenAI-compatible servers reject ``priority``)."""
         if self._codeloop is None:
             await self._list_models()
         return bool(self._codeloop)
@@ -285,8 +285,8 @@ class HttpClient:
 
 
 def _completion_body(gen: Generation, codeloop: bool) -> dict[str, Any]:
-    """The /v1/completions body; a codeloop server also gets ``priority`` and lays out FIM from ``suffix``,
-    any other gets the prompt laid out here with the model's FIM tokens."""
+    """The /v1/completions body (the prompt as laid out by the completer); a codeloop server also gets
+    ``priority`` and the other extensions."""
     body: dict[str, Any] = {
         "max_tokens": gen.max_tokens, "temperature": float(gen.temperature), "stream": True,
         "stream_options": {"include_usage": True},
@@ -297,10 +297,7 @@ def _completion_body(gen: Generation, codeloop: bool) -> dict[str, Any]:
             body["greedy_first"] = True
         if gen.heal:
             body["heal"] = True
-    if codeloop and gen.prefix is not None and gen.suffix is not None:
-        body.update(prompt=gen.prefix, suffix=gen.suffix)
-    else:
-        body["prompt"] = gen.prompt
+    body["prompt"] = gen.prompt
     if gen.stop:
         body["stop"] = list(gen.stop)
     return body

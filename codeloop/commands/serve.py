@@ -11,6 +11,7 @@ from pathlib import Path
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
 from inference.config import DTYPES, PREFILL_QUANTS, PROMPT_ATTENTIONS, SPECULATIVE_METHODS, WEIGHT_QUANTS
+from inference.fim import FIM_ORDERS
 from inference.server.launcher import API_KEY_ENV
 
 
@@ -67,6 +68,10 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-attention", default="auto", choices=PROMPT_ATTENTIONS,
                    help="prompt rows' attention on CPU: native (our AVX-512 BF16 kernel), sdpa (torch's) or auto "
                         "(the faster, measured once per CPU)")
+    p.add_argument("--fim-order", default="spm", choices=FIM_ORDERS,
+                   help="layout of the FIM prompts the server builds (/infill, completions with a suffix): spm "
+                        "(the code after the cursor first; a keystroke recomputes only the prompt's end; "
+                        "token-healed) or psm (llama-server's default)")
     p.add_argument("--speculative", default="none", choices=SPECULATIVE_METHODS,
                    help="speculative decoding: ngram (prompt lookup) or draft (--draft-model)")
     p.add_argument("--draft-model", default=None, help="draft model for --speculative draft (same tokenizer)")
@@ -103,7 +108,8 @@ def server_config(args: argparse.Namespace):
     try:
         return ServerConfig(model_name=name, host=args.host, port=args.port, api_key=_api_key(args.api_key),
                             max_tokens_limit=args.max_tokens_limit, max_body_bytes=int(args.max_body_mb * 2**20),
-                            max_pending_requests=args.max_pending, chat_defaults=chat_defaults(model))
+                            max_pending_requests=args.max_pending, chat_defaults=chat_defaults(model),
+                            fim_order=args.fim_order)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -136,6 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
         backend = EngineBackend.from_config(engine_config(args))
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load model {args.model or DEFAULT_MODEL!r}: {exc}") from None
+    backend.async_engine.engine.prepare_healing()  # editors' prompts are healed: not on their first request
     watchers = []
     try:
         if args.adapter:

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -123,7 +124,8 @@ def create_app(engine: ServingEngine, config: ServerConfig) -> FastAPI:
 
     @app.post("/v1/completions", dependencies=secured)
     async def completions(body: s.CompletionRequest, request: Request) -> Response:
-        return await _serve(state, request, body, prompts.completion_prompt_ids, chat=False)
+        return await _serve(state, request, body, partial(prompts.completion_prompt_ids, order=config.fim_order),
+                            chat=False)
 
     @app.post("/v1/chat/completions", dependencies=secured)
     async def chat_completions(body: s.ChatCompletionRequest, request: Request) -> Response:
@@ -176,7 +178,8 @@ async def _serve_infill(state: AppState, request: Request, body: infill.InfillRe
     try:
         max_model_len = state.engine.max_model_len
         max_tokens = infill.max_new_tokens(body, state.config, max_model_len)
-        laid_out = await run_in_threadpool(state.tokenize, infill.infill_prompt, body, max_model_len - max_tokens)
+        laid_out = await run_in_threadpool(state.tokenize, partial(infill.infill_prompt, order=state.config.fim_order),
+                                           body, max_model_len - max_tokens)
         prepared = prompts.PreparedRequest(laid_out.ids, infill.sampling_params(body, state.config, max_tokens),
                                            Priority.INTERACTIVE)
         tracker.admitted(len(laid_out.ids))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from inference.fim import FIM_ORDERS
 from inference.request import Priority
 from inference.sampling import SamplingDefaults
 
@@ -44,6 +45,10 @@ class ServerConfig:
     """On SIGTERM, how long in-flight requests may finish before they are aborted."""
     chat_defaults: SamplingDefaults = field(default_factory=SamplingDefaults)
     """The model family's recommended chat sampling, for the fields a chat request leaves out."""
+    fim_order: str = "spm"
+    """Layout of the fill-in-the-middle prompts the server builds (``/infill``, ``suffix`` completions; see
+    ``inference.fim.FIM_ORDERS``). Under "spm" the code after the cursor goes first and the prompt ends where
+    the user types, so a keystroke recomputes only the prompt's end, and such prompts are token-healed."""
 
     def __post_init__(self) -> None:
         if not self.model_name:
@@ -56,5 +61,7 @@ class ServerConfig:
                      "max_pending_requests", "retry_after_s"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.fim_order not in FIM_ORDERS:
+            raise ValueError(f"fim_order must be one of {FIM_ORDERS}, got {self.fim_order!r}")
         if self.shutdown_grace_s < 0:
             raise ValueError(f"shutdown_grace_s must be >= 0, got {self.shutdown_grace_s}")

@@ -8,7 +8,10 @@ cursor), ``input_extra`` (``[{filename, text, time}]`` chunks of other files: cr
 top_p 0.95), so a client that leaves a field out gets what llama-server would do.
 
 Layout (llama.cpp's, the Qwen2.5-Coder repository convention of ``inference.fim``): the extra chunks as
-files, then the current file's FIM prefix / suffix. When it does not fit the context with room for
+files, then the current file's FIM prefix / suffix, in the server's ``fim_order``: under "spm" (the default;
+llama-server's ``--spm-infill``) the suffix goes first and the prompt ends at the cursor, so a keystroke
+recomputes only the current line rather than the up to 64 lines below it that llama.vscode sends, and the
+prompt is token-healed (it ends inside the word being typed). When it does not fit the context with room for
 ``n_predict`` tokens, the oldest chunks go first, then the prefix is cut from the top and the suffix from
 the bottom (3:1), and the reply says ``truncated``.
 """
@@ -103,8 +106,9 @@ def special_id(tokenizer: Any, token: str) -> int:
     return ids[0]
 
 
-def infill_prompt(body: InfillRequest, budget: int, tokenizer: Any) -> InfillPrompt:
-    """Token ids of the repository-level FIM prompt in at most ``budget`` tokens."""
+def infill_prompt(body: InfillRequest, budget: int, tokenizer: Any, order: str = "psm") -> InfillPrompt:
+    """Token ids of the repository-level FIM prompt in at most ``budget`` tokens, the current file laid out
+    in ``order`` (``inference.fim.FIM_ORDERS``)."""
     pre, suf, mid = (special_id(tokenizer, t) for t in (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE))
 
     def encode(text: str) -> list[int]:
@@ -117,9 +121,10 @@ def infill_prompt(body: InfillRequest, budget: int, tokenizer: Any) -> InfillPro
     room = budget - 3 - len(current)
     num_prefix, num_suffix = _split(len(prefix), len(suffix), room)
     extra, dropped = _newest_that_fit(headers, room - num_prefix - num_suffix)
-    ids = [*extra, *current, pre, *prefix[len(prefix) - num_prefix:], suf, *suffix[:num_suffix], mid]
     truncated = dropped or num_prefix < len(prefix) or num_suffix < len(suffix)
-    return InfillPrompt(ids, truncated)
+    prefix, suffix = prefix[len(prefix) - num_prefix:], suffix[:num_suffix]
+    body_ids = [pre, suf, *suffix, mid, *prefix] if order == "spm" else [pre, *prefix, suf, *suffix, mid]
+    return InfillPrompt([*extra, *current, *body_ids], truncated)
 
 
 def _split(num_prefix: int, num_suffix: int, room: int) -> tuple[int, int]:
@@ -164,4 +169,5 @@ def sampling_params(body: InfillRequest, config: ServerConfig, max_tokens: int) 
         repetition_penalty=float(body.repeat_penalty), frequency_penalty=float(body.frequency_penalty),
         presence_penalty=float(body.presence_penalty), max_tokens=max_tokens, stop=list(body.stop),
         seed=None if body.seed < 0 else body.seed, n=1 if body.n_predict == 0 else body.n_cmpl,
+        heal=config.fim_order == "spm",
     )

@@ -40,8 +40,8 @@ def check_model(requested: str | None, config: ServerConfig, adapters: Collectio
                    type=NOT_FOUND, param="model", code="model_not_found")
 
 
-def completion_prompt_ids(body: CompletionRequest, tokenizer: Any) -> list[int]:
-    """Token ids for /v1/completions; ``suffix`` switches to the fill-in-the-middle layout."""
+def completion_prompt_ids(body: CompletionRequest, tokenizer: Any, order: str = "psm") -> list[int]:
+    """Token ids for /v1/completions; ``suffix`` switches to the fill-in-the-middle layout (``order``)."""
     prompt = body.prompt
     if isinstance(prompt, list) and prompt and isinstance(prompt[0], int):
         if body.suffix is not None:
@@ -52,7 +52,7 @@ def completion_prompt_ids(body: CompletionRequest, tokenizer: Any) -> list[int]:
             raise APIError(400, "send one prompt per request (a list of several is not supported)",
                            param="prompt", code="unsupported_value")
         prompt = prompt[0]
-    text = prompt if body.suffix is None else fim_prompt(prompt, body.suffix)
+    text = prompt if body.suffix is None else fim_prompt(prompt, body.suffix, order=order)
     return list(tokenizer.encode(text))
 
 
@@ -94,8 +94,17 @@ def prepare(
     chat = isinstance(body, ChatCompletionRequest)
     sampling = sampling_fields(body, config.chat_defaults if chat else SamplingDefaults())
     params = SamplingParams(max_tokens=max_tokens, stop=body.stop_list(), seed=body.seed, n=body.n,
-                            greedy_first=body.greedy_first, ignore_eos=body.ignore_eos, heal=body.heal, **sampling)
+                            greedy_first=body.greedy_first, ignore_eos=body.ignore_eos, heal=heals(body, config),
+                            **sampling)
     return PreparedRequest(prompt_ids, params, PRIORITY_NAMES[body.priority or ("chat" if chat else "interactive")])
+
+
+def heals(body: CompletionRequest | ChatCompletionRequest, config: ServerConfig) -> bool:
+    """Token healing: as the request says, else for a ``suffix`` prompt the server lays out ending where the
+    user types (``fim_order`` spm)."""
+    if "heal" in body.model_fields_set:
+        return body.heal
+    return isinstance(body, CompletionRequest) and body.suffix is not None and config.fim_order == "spm"
 
 
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty", "frequency_penalty", "presence_penalty")

@@ -29,6 +29,7 @@ class ServeReplica:
         from inference.server.uvicorn_runner import ThreadedServer
 
         backend = EngineBackend.from_config(engine_config)
+        backend.async_engine.engine.prepare_healing()
         self.server = ThreadedServer(backend, replace(server_config, host="0.0.0.0", port=0))
         self.server.__enter__()
         import ray

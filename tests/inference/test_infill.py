@@ -53,6 +53,10 @@ def test_layout_is_the_repository_fim_prompt_when_it_fits(tokenizer) -> None:
     assert got.ids == tokenizer.encode(text, add_special_tokens=False) and not got.truncated
     plain = infill_prompt(_body(), 500, tokenizer)
     assert plain.ids == tokenizer.encode(fim_prompt("def f(x):\n", "\n"), add_special_tokens=False)
+    spm = infill_prompt(body, 500, tokenizer, order="spm")  # the server's default: the cursor ends the prompt
+    text = fim_prompt("def f(x):\n    return", "\n", context=[ContextFile("a.py", "A = 1\n"), ContextFile("b.py", "B = 2")],
+                      repo_name="myproject", order="spm")
+    assert spm.ids == tokenizer.encode(text, add_special_tokens=False) and text.endswith("    return")
 
 
 def test_fitting_drops_oldest_chunks_then_cuts_prefix_top_and_suffix_bottom(tokenizer) -> None:
@@ -70,6 +74,8 @@ def test_fitting_drops_oldest_chunks_then_cuts_prefix_top_and_suffix_bottom(toke
     small = tokenizer.decode(infill_prompt(body, 60, tokenizer).ids)
     assert "value_" not in small and "# top line" not in small and "# last line" not in small
     assert "x = 1\n<|fim_suffix|>y = 2" in small  # the text next to the cursor survives
+    small = tokenizer.decode(infill_prompt(body, 60, tokenizer, order="spm").ids)
+    assert small.endswith("x = 1\n") and "<|fim_suffix|>y = 2" in small and "# top line" not in small
 
 
 def test_model_without_fim_tokens_gets_501() -> None:
@@ -166,6 +172,21 @@ def test_llama_vscode_requests_replayed(server) -> None:
         assert item["generation_settings"]["n_ctx"] == 512
         assert set(item["timings"]) >= {"prompt_n", "prompt_ms", "prompt_per_second", "predicted_n",
                                         "predicted_ms", "predicted_per_second"}
+    wait_idle(server.url)
+
+
+def test_a_keystroke_recomputes_only_the_current_line(server) -> None:
+    """llama.vscode sends up to 64 lines below the cursor: under spm (the server's default) they come before
+    the line being typed, so the next keystroke finds all but the prompt's last block in the prefix cache;
+    the reply still starts at the cursor (the prompt's last token is healed, not repeated)."""
+    below = "".join(f"    total_{i} = compute(value_{i}, {i})\n" for i in range(40))
+    body = {"input_prefix": "def run(values):\n", "input_suffix": "\n" + below, "n_predict": 4,
+            "temperature": 0.0}
+    first = httpx.post(server.url + "/infill", json={**body, "prompt": "    res"}, timeout=60).json()
+    second = httpx.post(server.url + "/infill", json={**body, "prompt": "    resu"}, timeout=60).json()
+    block = server.app.state.codeloop.engine.async_engine.engine.block_size
+    assert first["tokens_evaluated"] > 300 and second["tokens_cached"] >= second["tokens_evaluated"] - 2 * block
+    assert not second["content"].startswith("resu")
     wait_idle(server.url)
 
 

@@ -77,6 +77,19 @@ def test_suffix_builds_a_fim_prompt() -> None:
     body = CompletionRequest.model_validate({"prompt": "def f(", "suffix": ")\n"})
     ids = completion_prompt_ids(body, CharTokenizer())
     assert "".join(map(chr, ids)) == "<|fim_prefix|>def f(<|fim_suffix|>)\n<|fim_middle|>"
+    ids = completion_prompt_ids(body, CharTokenizer(), order="spm")
+    assert "".join(map(chr, ids)) == "<|fim_prefix|><|fim_suffix|>)\n<|fim_middle|>def f("
+
+
+def test_a_suffix_prompt_laid_out_spm_is_healed_unless_the_request_says() -> None:
+    def heal(fields: dict, order: str = "spm") -> bool:
+        body = CompletionRequest.model_validate({"prompt": "def f(", **fields})
+        return prepare(body, [1] * 10, ServerConfig(fim_order=order), max_model_len=100).params.heal
+
+    assert heal({"suffix": ")"}) and not heal({"suffix": ")"}, "psm") and not heal({})
+    assert not heal({"suffix": ")", "heal": False}) and heal({"heal": True}, "psm")
+    with pytest.raises(ValueError, match="fim_order"):
+        ServerConfig(fim_order="pms")
 
 
 def test_limits_on_max_tokens_n_and_context() -> None:

@@ -21,8 +21,7 @@ from .lsp_session import inline_params, lsp_process, open_doc, start
 
 URI = "file:///tmp/codeloop-test/keyed.py"
 TEXT = "import math\n\n\ndef area(r):\n    return \n"
-FIM = Generation(prompt="<|fim_prefix|>def f():\n    return<|fim_suffix|>\n<|fim_middle|>", max_tokens=8,
-                 prefix="def f():\n    return", suffix="\n")
+FIM = Generation(prompt="<|fim_prefix|>def f():\n    return<|fim_suffix|>\n<|fim_middle|>", max_tokens=8)
 
 
 async def _text(client: HttpClient, gen: Generation = FIM) -> str:
@@ -71,13 +70,13 @@ async def test_other_servers_get_neither_priority_nor_suffix(owned_by: str | Non
         await client.aclose()
 
 
-async def test_a_codeloop_server_gets_suffix_and_priority() -> None:
+async def test_a_codeloop_server_gets_the_prompt_and_priority() -> None:
     engine = FakeEngine(default="x\n")
     with FakeServer(engine) as fake:
         client = HttpClient(fake.url)
         await _text(client)
         body = engine.bodies[-1]
-        assert (body["prompt"], body["suffix"], body["priority"]) == (FIM.prefix, FIM.suffix, "interactive")
+        assert (body["prompt"], body["priority"]) == (FIM.prompt, "interactive") and "suffix" not in body
         async for _ in client.chat([{"role": "user", "content": "hi"}], 16, temperature=0.2):
             pass
         assert engine.bodies[-1]["priority"] == "chat" and engine.bodies[-1]["temperature"] == 0.2

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from inference.fim import fim_prompt
 from lsp.completer import Completer
 from lsp.config import Settings
 from lsp.http_client import HttpClient
@@ -70,7 +69,7 @@ async def test_the_completer_over_http_fits_the_servers_context() -> None:
     suggestion, engine = await _suggest_at_the_end_of_long(300)
     assert suggestion is not None and suggestion.text == "1"
     body = engine.bodies[-1]
-    prompt = fim_prompt(body["prompt"], body["suffix"]) if "suffix" in body else body["prompt"]  # psm / spm
+    prompt = body["prompt"]
     assert -(-len(prompt) // 4) + body["max_tokens"] <= 300
     assert len(body["prompt"]) > 100  # fitted, not emptied
 

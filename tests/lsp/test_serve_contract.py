@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 
+from inference.fim import fim_prompt
 from lsp.engine_client import Generation
 from lsp.http_client import HttpClient
 from tests.inference.server_fixtures import serve_subprocess
@@ -30,7 +31,7 @@ def _metric(url: str, name: str) -> float:
 async def test_fim_stream_chat_and_abort(serve_url):
     client = HttpClient(serve_url)
     try:
-        gen = Generation(prompt="", prefix="def add(a, b):\n    return ", suffix="\n", max_tokens=8)
+        gen = Generation(prompt=fim_prompt("def add(a, b):\n    return", "\n", order="spm"), max_tokens=8, heal=True)
         chunks = [c async for c in client.stream(gen)]
         assert chunks[-1].finished and chunks[-1].num_prompt_tokens > 0
         chat = [c async for c in client.chat([{"role": "user", "content": "hi"}], 6, 0.0)]

@@ -55,7 +55,7 @@ async def test_advertises_inline_completion_and_chat(client: LanguageClient, fak
 
 
 async def test_single_line_inline(client: LanguageClient, fake):
-    await start(client, options(fake, fimOrder="psm"))  # psm: the server lays out prefix and suffix
+    await start(client, options(fake, fimOrder="psm"))
     open_doc(client, URI, TEXT)
     result = await client.text_document_inline_completion_async(inline_params(URI, 4, 11))
     (item,) = result.items
@@ -63,13 +63,13 @@ async def test_single_line_inline(client: LanguageClient, fake):
     assert item.range == types.Range(types.Position(4, 11), types.Position(4, 11))
     body = fake.engine.bodies[-1]
     assert body["priority"] == "interactive" and body["stream"] is True
-    assert body["prompt"].endswith("    return ") and body["suffix"].startswith("\n\n\ndef main")
+    assert body["prompt"].startswith("<|fim_prefix|>import math") and "suffix" not in body  # laid out here
+    assert "    return <|fim_suffix|>\n\n\ndef main" in body["prompt"] and body["prompt"].endswith("<|fim_middle|>")
     assert "heal" not in body
 
 
 async def test_spm_lays_the_prompt_out_here_and_sends_it_whole(client: LanguageClient, fake):
-    """A codeloop server lays out FIM from ``suffix`` as psm: under spm (the default) the editor sends its own
-    prompt."""
+    """The editor sends the prompt it laid out (spm, the default), healed."""
     await start(client, options(fake))
     open_doc(client, URI, TEXT)
     result = await client.text_document_inline_completion_async(inline_params(URI, 4, 11))
