@@ -63,6 +63,16 @@ class Report:
     model: str | None = None
 
 
+def typing_document(path: Path) -> tuple[list[str], int]:
+    """(the lines of ``path`` with an empty line inserted after a blank line near line 300, its index): the
+    session types ``FUNCTION`` from the start of the line after it."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    insert_at = min(len(lines), max(300, len(lines) // 2))
+    while insert_at > 0 and lines[insert_at - 1].strip():  # start after a blank line
+        insert_at -= 1
+    return [*lines[:insert_at], "", *lines[insert_at:]], insert_at
+
+
 def _summary(samples: list[Sample]) -> dict[str, Any]:
     return _percentiles([s.latency_ms for s in samples if s.outcome == "answered" and s.latency_ms is not None])
 
@@ -74,12 +84,8 @@ async def replay(path: Path, model: str | None, engine_url: str | None, max_keys
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
 
-    original = path.read_text(encoding="utf-8")
-    lines = original.split("\n")
-    insert_at = min(len(lines), max(300, len(lines) // 2))
-    while insert_at > 0 and lines[insert_at - 1].strip():  # start after a blank line
-        insert_at -= 1
-    doc = "\n".join(lines[:insert_at]) + "\n\n" + "\n".join(lines[insert_at:])
+    lines, insert_at = typing_document(path)
+    doc = "\n".join(lines)
     uri = f"file://{path.resolve().with_name('bench_' + path.name)}"
     client = LanguageClient("codeloop-bench", "0.1")
     cmd = [sys.executable, "-m", "codeloop", "lsp"] + (["--engine-url", engine_url] if engine_url else [])

@@ -76,15 +76,19 @@ class InfillReply:
 class LlamaServer:
     """``llama-server`` on a free loopback port for the duration of a ``with`` block."""
 
-    def __init__(self, gguf: Path, threads: int, context: int = 8192) -> None:
-        self.gguf, self.threads, self.context = gguf, threads, context
+    def __init__(self, gguf: Path, threads: int, context: int = 8192, extra_args: tuple[str, ...] = ()) -> None:
+        self.gguf, self.threads, self.context, self.extra_args = gguf, threads, context, extra_args
         self.port = _free_port()
         self._proc: subprocess.Popen | None = None
         self._http: httpx.Client | None = None
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def __enter__(self) -> LlamaServer:
         cmd = [str(bin_dir() / "llama-server"), "-m", str(self.gguf), "-t", str(self.threads), "-c",
-               str(self.context), "--host", "127.0.0.1", "--port", str(self.port), "-np", "1"]
+               str(self.context), "--host", "127.0.0.1", "--port", str(self.port), "-np", "1", *self.extra_args]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       env={**os.environ, "LLAMA_ARG_LOG_DISABLE": "1"})
         self._http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=600.0)

@@ -1,7 +1,7 @@
 """`codeloop bench engine|lora|serve|sandbox|executor|scan|lsp|checked|rollout`: every package's benchmark, JSON out.
 
 Only the flags, their checks and the printing live here; each benchmark is a module of its package. The editor
-benchmarks (`bench lsp`, `bench checked`) come from codeloop/commands/bench_editor.py.
+benchmarks (`bench lsp`, `bench infill`, `bench checked`) come from codeloop/commands/bench_editor.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks (JSON output)")
     bsub = bench.add_subparsers(dest="bench_command", metavar="TARGET", required=True)
     for add in (_engine, _fim, _lora, _serve, _sandbox, _executor, _scan, bench_editor.register_lsp,
-                bench_editor.register_checked, _rollout):
+                bench_editor.register_infill, bench_editor.register_checked, _rollout):
         add(bsub)
 
 

@@ -1,5 +1,6 @@
-"""CLI: ``codeloop bench lsp`` (an editing session replayed through ``codeloop lsp``) and ``codeloop bench
-checked`` (block suggestions with and without execution checks); registered under ``codeloop bench`` by
+"""CLI: ``codeloop bench lsp`` (an editing session replayed through ``codeloop lsp``), ``codeloop bench infill``
+(the same session as llama.vscode sends it to ``/infill``) and ``codeloop bench checked`` (block suggestions
+with and without execution checks); registered under ``codeloop bench`` by
 codeloop/commands/bench.py."""
 
 from __future__ import annotations
@@ -122,4 +123,35 @@ def run_checked(args: argparse.Namespace) -> int:
                             staged=not args.one_request)
     scenario = check_latency if args.sandbox_only else run_bench
     emit(asyncio.run(scenario(load(spec), spec) if args.sandbox_only else scenario(spec, load(spec))), args.out)
+    return 0
+
+
+def register_infill(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("infill", help="a typing session as llama.vscode sends it (/infill): codeloop serve under "
+                                       "each FIM order vs llama-server with and without --spm-infill (JSON)")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    p.add_argument("--file", type=Path, default=None, help="file to type into (default: stdlib textwrap.py)")
+    p.add_argument("--keystrokes", type=positive_int, default=60, help="type this many characters")
+    p.add_argument("--n-predict", type=positive_int, default=16)
+    p.add_argument("--fim-order", default="spm,psm", help="comma-separated codeloop serve --fim-order values")
+    p.add_argument("--weight-quant", default="hybrid_int8x8", choices=WEIGHT_QUANTS,
+                   help="codeloop serve --weight-quant (default: the editor's)")
+    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--no-peer", action="store_true", help="skip llama-server")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.set_defaults(func=run_infill)
+
+
+def run_infill(args: argparse.Namespace) -> int:
+    from bench.infill_session import run
+    from bench.output import emit
+
+    path = args.file or Path(textwrap.__file__)
+    orders = [o.strip() for o in args.fim_order.split(",") if o.strip()]
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    if not orders or set(orders) - set(FIM_ORDERS):
+        raise UserError(f"--fim-order takes a comma-separated list of {FIM_ORDERS}, got {args.fim_order!r}")
+    emit(run(args.model, path, args.keystrokes, args.n_predict, orders, ["--weight-quant", args.weight_quant],
+             args.threads, not args.no_peer), args.out)
     return 0
