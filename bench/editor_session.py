@@ -67,7 +67,7 @@ def typing_document(path: Path) -> tuple[list[str], int]:
     """(the lines of ``path`` with an empty line inserted after a blank line near line 300, its index): the
     session types ``FUNCTION`` from the start of the line after it."""
     lines = path.read_text(encoding="utf-8").split("\n")
-    insert_at = min(len(lines), max(300, len(lines) // 2))
+    insert_at = min(len(lines) - 1, max(300, len(lines) // 2))  # the session types on the line after it
     while insert_at > 0 and lines[insert_at - 1].strip():  # start after a blank line
         insert_at -= 1
     return [*lines[:insert_at], "", *lines[insert_at:]], insert_at
