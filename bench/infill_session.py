@@ -6,8 +6,11 @@ the rest of the line and up to 64 lines below, the current line up to the cursor
 ``cache_prompt``) goes to each server in turn and its answer is awaited: the time until the suggestion of
 that keystroke shows when the user stops there. Servers: ``codeloop serve`` under each ``--fim-order`` and
 llama.cpp's ``llama-server`` on the model's GGUF, with and without ``--spm-infill``; both keep the previous
-prompt in their cache (ours: the prefix cache; llama-server: its slot). Reported per server: latency p50/p95
-and the prompt tokens computed per keystroke (``timings.prompt_n``), after one warm-up request.
+prompt in their cache (ours: the prefix cache; llama-server: its slot). Reported per server, after one
+warm-up request: latency p50/p95, the prompt tokens computed per keystroke (``timings.prompt_n``), the time to
+the first token (``timings.prompt_ms``), tokens generated and blank answers (llama-server's ``--spm-infill``
+is ``<SUF>suffix<PRE>prefix<MID>``, a layout Qwen2.5-Coder was not trained on: its answers differ; ours is
+StarCoder's ``<PRE><SUF>suffix<MID>prefix``).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def llama_vscode_body(key: Keystroke, n_predict: int) -> dict[str, Any]:
 
 def session(url: str, keys: list[Keystroke], n_predict: int) -> dict[str, Any]:
     """Every keystroke's request to ``url`` in turn (the first is a warm-up, not counted)."""
-    latencies, computed, shown = [], [], []
+    latencies, computed, first_token, predicted, shown = [], [], [], [], []
     with httpx.Client(base_url=url, timeout=600.0) as http:
         for i, key in enumerate(keys):
             start = time.perf_counter()
@@ -82,11 +85,15 @@ def session(url: str, keys: list[Keystroke], n_predict: int) -> dict[str, Any]:
             data = reply.json()
             if i == 0:
                 continue
+            timings = data.get("timings") or {}
             latencies.append(seconds * 1000)
-            computed.append(float((data.get("timings") or {}).get("prompt_n", 0)))
+            computed.append(float(timings.get("prompt_n", 0)))
+            first_token.append(float(timings.get("prompt_ms", 0.0)))
+            predicted.append(float(timings.get("predicted_n", 0)))
             shown.append(data.get("content") or "")
     return {"keystrokes": len(latencies), "latency_ms": _spread(latencies), "prompt_tokens_computed": _spread(computed),
-            "shown": shown}
+            "prompt_ms": _spread(first_token), "tokens_predicted": _spread(predicted),
+            "empty_answers": sum(not s.strip() for s in shown), "shown": shown}
 
 
 def _spread(values: list[float]) -> dict[str, float]:
