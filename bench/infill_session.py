@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,20 +105,21 @@ def _spread(values: list[float]) -> dict[str, float]:
 def codeloop_server(model: str, serve_args: list[str]) -> Iterator[str]:
     """``codeloop serve`` as a subprocess on a free loopback port, until the block ends."""
     url = f"http://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([sys.executable, *SERVE_ARGV, "--model", model, "--port", url.rsplit(":", 1)[1],
-                             *serve_args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 600
-        while not is_healthy(url, timeout_s=1.0):
-            if proc.poll() is not None:
-                raise RuntimeError(f"codeloop serve exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            if time.monotonic() > deadline:
-                raise RuntimeError("codeloop serve not healthy after 600 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        stop_process(proc, grace_s=30)
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a pipe nobody reads would stall the server
+        proc = subprocess.Popen([sys.executable, *SERVE_ARGV, "--model", model, "--port", url.rsplit(":", 1)[1],
+                                 *serve_args], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 600
+            while not is_healthy(url, timeout_s=1.0):
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"codeloop serve exited: {log.read().decode(errors='replace')[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("codeloop serve not healthy after 600 s")
+                time.sleep(0.5)
+            yield url
+        finally:
+            stop_process(proc, grace_s=30)
 
 
 def run(model: str, path: Path, count: int | None, n_predict: int, orders: list[str], serve_args: list[str],
