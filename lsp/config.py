@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference.config import CPU_WEIGHT_QUANT
 from inference.fim import FIM_ORDERS
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Settings:
     api_key: str | None = None
     """Bearer token for ``engine_url``'s server (``codeloop serve --api-key``); the entry point fills it from
     ``$CODELOOP_API_KEY`` when the editor sends none."""
-    weight_quant: str = "hybrid_int8x8"
+    weight_quant: str = CPU_WEIGHT_QUANT
     """Weights of the in-process engine. Default hybrid_int8x8: one int8 copy of the body weights for prompts
     and decoding through our int8 x int8 kernel (AVX-512 VNNI CPUs; elsewhere the model dtype, as none):
     bf16's tests-pass on held-out repository tasks, completions 1.7-2x faster than none (docs/BENCHMARKS.md).

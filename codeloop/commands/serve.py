@@ -10,7 +10,14 @@ from pathlib import Path
 
 from codeloop.arguments import positive_int
 from codeloop.errors import UserError
-from inference.config import DTYPES, PREFILL_QUANTS, PROMPT_ATTENTIONS, SPECULATIVE_METHODS, WEIGHT_QUANTS
+from inference.config import (
+    CPU_WEIGHT_QUANT,
+    DTYPES,
+    PREFILL_QUANTS,
+    PROMPT_ATTENTIONS,
+    SPECULATIVE_METHODS,
+    WEIGHT_QUANTS,
+)
 from inference.fim import FIM_ORDERS
 from inference.server.launcher import API_KEY_ENV
 
@@ -58,10 +65,10 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-num-seqs", type=positive_int, default=64)
     p.add_argument("--max-model-len", type=positive_int, default=None)
     p.add_argument("--num-threads", type=int, default=None)
-    p.add_argument("--weight-quant", default="none", choices=WEIGHT_QUANTS,
+    p.add_argument("--weight-quant", default=None, choices=WEIGHT_QUANTS,
                    help="weights: none (model dtype; under --dtype auto without hardware bf16, fp16-stored), int8/int4, fp16, hybrid_int8/hybrid_int4/hybrid_int4x8 (dense for prompts, "
                         "packed for decoding), hybrid_int8x8 (one int8 copy for both through our VNNI kernel: the "
-                        "editor's default), auto (measured per CPU, cached)")
+                        f"editor's), auto (measured per CPU, cached); default {CPU_WEIGHT_QUANT} on a CPU, none on a GPU")
     p.add_argument("--prefill-quant", default="auto", choices=PREFILL_QUANTS,
                    help="prompt rows under --weight-quant auto/hybrid_*: dense, int8x8 (int8 weights x int8 "
                         "activations, our VNNI GEMM) or auto (the autotune's choice under --weight-quant auto)")
@@ -83,16 +90,17 @@ def engine_config(args: argparse.Namespace):
     from inference.config import CacheConfig, EngineConfig, SpeculativeConfig
     from inference.model_specs import DEFAULT_MODEL
 
+    weight_quant = args.weight_quant or (CPU_WEIGHT_QUANT if args.device == "cpu" else "none")
     try:
         spec = SpeculativeConfig(method=args.speculative, num_tokens=args.num_speculative_tokens,
-                                 draft_model=args.draft_model, draft_weight_quant=args.weight_quant)
+                                 draft_model=args.draft_model, draft_weight_quant=weight_quant)
         return EngineConfig(model=args.model or DEFAULT_MODEL, dtype=args.dtype, device=args.device,
                             cache=CacheConfig(kv_cache_dtype=args.kv_cache_dtype, expected_sessions=args.sessions,
                                               kv_cache_tokens=args.kv_cache_tokens,
                                               kv_cache_bytes=int(args.kv_cache_gib * 2**30) if args.kv_cache_gib else None),
                             max_num_seqs=args.max_num_seqs,
                             max_model_len=args.max_model_len, num_threads=args.num_threads,
-                            weight_quant=args.weight_quant, prefill_quant=args.prefill_quant,
+                            weight_quant=weight_quant, prefill_quant=args.prefill_quant,
                             prompt_attention=args.prompt_attention, speculative=spec)
     except ValueError as exc:
         raise UserError(str(exc)) from None

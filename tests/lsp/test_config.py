@@ -87,6 +87,9 @@ def test_speculative_and_hybrid_settings_reach_the_in_process_engine():
                                       "--num-speculative-tokens", "6"])
     config = engine_config(args)
     assert config.weight_quant == "hybrid_int4" and config.speculative.num_tokens == 6
+    # the server's weights default to the editor's on a CPU (a `--shared` editor gets what it would in-process)
+    assert engine_config(build_parser().parse_args(["serve"])).weight_quant == Settings().weight_quant
+    assert engine_config(build_parser().parse_args(["serve", "--device", "cuda"])).weight_quant == "none"
 
 
 def test_fim_order_takes_psm_or_spm_and_ignores_anything_else():
