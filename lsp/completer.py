@@ -179,7 +179,7 @@ class Completer:
 
         def gen(temperature: float, greedy_first: bool = False) -> Generation:
             return Generation(prompt=ctx.prompt, max_tokens=s.max_tokens_multiline, temperature=temperature,
-                              adapter=adapter, greedy_first=greedy_first, heal=self._heals)
+                              adapter=adapter, greedy_first=greedy_first, heal=s.heals)
 
         if self.checker.settings.staged:
             first = self.client.samples(gen(0.0), 1)
@@ -277,19 +277,13 @@ class Completer:
             return os.path.relpath(path, self.root)
         return os.path.basename(path) if os.path.isabs(path) else path
 
-    @property
-    def _heals(self) -> bool:
-        """Token healing, for prompts that end where the user types (spm). The prompt always goes whole, laid
-        out here, so an HTTP server (whatever its own ``fim_order``) continues exactly the in-process prompt."""
-        return self.settings.fim_order != "psm"
-
     async def _generate(self, ctx: ctxmod.CompletionContext, adapter: str | None = None) -> tuple[str, str]:
         """(raw engine text, the post-processed suggestion), under ``adapter`` (None: the base model)."""
         s = self.settings
         multi = ctx.mode is ctxmod.Mode.MULTI_LINE
         gen = Generation(
             prompt=ctx.prompt, max_tokens=s.max_tokens_multiline if multi else s.max_tokens,
-            temperature=s.temperature, adapter=adapter, heal=self._heals,
+            temperature=s.temperature, adapter=adapter, heal=s.heals,
         )
         raw = ""
         async with contextlib.aclosing(self.client.stream(gen)) as stream:  # type: ignore[type-var]

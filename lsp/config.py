@@ -122,6 +122,11 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     check: CheckSettings = field(default_factory=CheckSettings)
 
+    @property
+    def heals(self) -> bool:
+        """Whether completion prompts end where the user types (spm) and so ask for token healing."""
+        return self.fim_order != "psm"
+
     def merged(self, options: Any) -> Settings:
         """A copy with the recognised keys of ``options`` applied (``options`` may be anything)."""
         if not isinstance(options, dict):

@@ -122,19 +122,14 @@ class RepoSource:
         s = self.settings
         max_tokens = s.max_tokens_multiline if ctx.mode is Mode.MULTI_LINE else s.max_tokens
         return SamplingParams(n=settings.group_size, temperature=settings.temperature, top_p=settings.top_p,
-                              max_tokens=max_tokens, seed=seed, logprobs=True, heal=self.heals)
-
-    @property
-    def heals(self) -> bool:
-        """Whether the editor heals these prompts (spm: they end where the user types), as the completer does."""
-        return self.settings.fim_order != "psm"
+                              max_tokens=max_tokens, seed=seed, logprobs=True, heal=self.settings.heals)
 
     def sent(self, engine: Any, prompt: str) -> tuple[list[int], str]:
         """(the prompt ids the engine continues, the text its samples write first): a healed prompt's last token
         is taken back by the engine and written again by each sample, so the policy is trained on the
         prompt without it and on samples that start with it."""
         ids = list(engine.tokenizer.encode(prompt))
-        if not self.heals:
+        if not self.settings.heals:
             return ids, ""
         return take_back(ids, engine.tokenizer, special_ids(engine.tokenizer, engine.runner.eos_token_ids))
 

@@ -71,7 +71,7 @@ def test_repo_source_prompts_are_the_ones_eval_fim_sends(mined, tmp_path, tiny_q
     for r in batch.rollouts:
         # the editor heals (spm): the engine continues the prompt without its last token, written again first
         sent = engine.tokenizer.encode(prompts[r.task_id])
-        assert source.heals and r.prompt_token_ids == sent[:-1]
+        assert source.settings.heals and r.prompt_token_ids == sent[:-1]
         assert engine.tokenizer.decode(r.prompt_token_ids + r.completion_token_ids).startswith(
             engine.tokenizer.decode(sent))
         assert r.status in ("passed", "failed", "syntax_error", "broken") and not r.skipped
