@@ -23,6 +23,12 @@ prompt's end, so everything before the cursor's block stays in the prefix cache;
 after the cursor (the suffix) is computed again on every keystroke."""
 
 
+def ends_at_cursor(order: str) -> bool:
+    """Whether a prompt laid out in ``order`` ends where the user types (spm): it usually ends inside a word,
+    so its requests ask for token healing (``SamplingParams.heal``)."""
+    return order == "spm"
+
+
 @dataclass(frozen=True)
 class ContextFile:
     """Another file (or a snippet of one) shown to the model before the current file."""

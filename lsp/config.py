@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference.config import CPU_WEIGHT_QUANT
-from inference.fim import FIM_ORDERS
+from inference.fim import FIM_ORDERS, ends_at_cursor
 
 logger = logging.getLogger(__name__)
 WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "hybrid_int8x8", "auto")
@@ -125,7 +125,7 @@ class Settings:
     @property
     def heals(self) -> bool:
         """Whether completion prompts end where the user types (spm) and so ask for token healing."""
-        return self.fim_order != "psm"
+        return ends_at_cursor(self.fim_order)
 
     def merged(self, options: Any) -> Settings:
         """A copy with the recognised keys of ``options`` applied (``options`` may be anything)."""

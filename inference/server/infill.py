@@ -23,7 +23,15 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
-from inference.fim import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, ContextFile, context_header, current_file_header
+from inference.fim import (
+    FIM_MIDDLE,
+    FIM_PREFIX,
+    FIM_SUFFIX,
+    ContextFile,
+    context_header,
+    current_file_header,
+    ends_at_cursor,
+)
 from inference.sampling import SamplingParams
 from inference.server.config import ServerConfig
 from inference.server.errors import APIError
@@ -169,5 +177,5 @@ def sampling_params(body: InfillRequest, config: ServerConfig, max_tokens: int) 
         repetition_penalty=float(body.repeat_penalty), frequency_penalty=float(body.frequency_penalty),
         presence_penalty=float(body.presence_penalty), max_tokens=max_tokens, stop=list(body.stop),
         seed=None if body.seed < 0 else body.seed, n=1 if body.n_predict == 0 else body.n_cmpl,
-        heal=config.fim_order == "spm",
+        heal=ends_at_cursor(config.fim_order),
     )

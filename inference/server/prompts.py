@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from inference.fim import fim_prompt
+from inference.fim import ends_at_cursor, fim_prompt
 from inference.request import Priority
 from inference.sampling import SamplingDefaults, SamplingParams
 from inference.server.config import PRIORITY_NAMES, ServerConfig
@@ -104,7 +104,7 @@ def heals(body: CompletionRequest | ChatCompletionRequest, config: ServerConfig)
     user types (``fim_order`` spm)."""
     if "heal" in body.model_fields_set:
         return body.heal
-    return isinstance(body, CompletionRequest) and body.suffix is not None and config.fim_order == "spm"
+    return isinstance(body, CompletionRequest) and body.suffix is not None and ends_at_cursor(config.fim_order)
 
 
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty", "frequency_penalty", "presence_penalty")
