@@ -48,3 +48,7 @@ class RequestOutput:
     num_cached_tokens: int = 0
     """Prompt tokens served from the prefix cache."""
     finished: bool = False
+    healed: str = ""
+    """Token healing (``SamplingParams.heal``): the text of the prompt's last token, which the engine took back
+    (``num_prompt_tokens`` counts the prompt without it) and each output's first tokens write again; not part
+    of their ``text``."""

@@ -33,6 +33,7 @@ class RequestState:
         output's first tokens, not reported)."""
         self.request_id = request_id
         self.prompt_token_ids = prompt_token_ids
+        self.healed = healed
         self.params = params
         self.num_cached_tokens = 0
         self._eos = set() if params.ignore_eos else set(eos_token_ids)
@@ -87,4 +88,4 @@ class RequestState:
                 logprobs=list(s.logprobs) if self.params.logprobs else None, finish_reason=s.finish_reason,
             ))
         return RequestOutput(self.request_id, outputs, num_prompt_tokens=len(self.prompt_token_ids),
-                             num_cached_tokens=self.num_cached_tokens, finished=self.finished)
+                             num_cached_tokens=self.num_cached_tokens, finished=self.finished, healed=self.healed)

@@ -33,7 +33,6 @@ from evals.repo.fim import lsp_settings, score_task
 from evals.repo.target import RepoTarget, resolve_target
 from evals.repo.task import FimTask, read_tasks
 from evals.results import judged
-from inference.token_healing import special_ids, take_back
 from lsp.context import CompletionContext, ContextTooSmall, Mode
 from lsp.postprocess import finish, should_stop
 from rl.config import RLConfig, RolloutSettings
@@ -124,15 +123,6 @@ class RepoSource:
         return SamplingParams(n=settings.group_size, temperature=settings.temperature, top_p=settings.top_p,
                               max_tokens=max_tokens, seed=seed, logprobs=True, heal=self.settings.heals)
 
-    def sent(self, engine: Any, prompt: str) -> tuple[list[int], str]:
-        """(the prompt ids the engine continues, the text its samples write first): a healed prompt's last token
-        is taken back by the engine and written again by each sample, so the policy is trained on the
-        prompt without it and on samples that start with it."""
-        ids = list(engine.tokenizer.encode(prompt))
-        if not self.settings.heals:
-            return ids, ""
-        return take_back(ids, engine.tokenizer, special_ids(engine.tokenizer, engine.runner.eos_token_ids))
-
     def collect(self, engine: Any, tasks: Sequence[FimTask], settings: RolloutSettings, reward_spec: RewardSpec,
                 seed: int, run_many: Any = None) -> RolloutBatch:
         """Generate G editor completions per task, run each distinct one against the task's tests, score.
@@ -149,9 +139,10 @@ class RepoSource:
             requests.append((task, ids, self.params(ctx, settings, seed * 100_003 + i)))
         generated, gen_s = run_requests(engine, requests, seed)
         samples = []
-        for task, _, out in generated:
+        for task, sent_ids, out in generated:
             ctx = contexts[task.task_id]
-            prompt_ids, healed = self.sent(engine, ctx.prompt)
+            # healed: the engine continued the prompt without its last token, which each sample writes again
+            prompt_ids, healed = sent_ids[:out.num_prompt_tokens], out.healed
             for sample in out.outputs:
                 ids = editor_cut(engine.tokenizer, sample.token_ids, ctx, self.settings.max_lines, healed)
                 text = finish(shown(engine.tokenizer, ids, healed), ctx, self.settings.max_lines)

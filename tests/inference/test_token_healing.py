@@ -85,13 +85,13 @@ def test_a_healed_request_rewrites_its_last_token_and_reports_what_follows(tiny_
     params = SamplingParams(max_tokens=10, ignore_eos=True, heal=True)
     out = engine.generate([PROMPT], params)[0]
     generated = tok.decode(out.outputs[0].token_ids, skip_special_tokens=True)
-    assert out.num_prompt_tokens == len(kept)
+    assert out.num_prompt_tokens == len(kept) and out.healed == text
     assert generated.startswith(text) and out.outputs[0].text == generated[len(text):]
     again = engine.generate([PROMPT], params)[0]  # from the prefix cache: the same
     assert again.outputs[0].token_ids == out.outputs[0].token_ids
     assert engine.stats().num_blocks_owned == 0
     plain = engine.generate([PROMPT], SamplingParams(max_tokens=10, ignore_eos=True))[0]
-    assert plain.num_prompt_tokens == len(kept) + 1
+    assert plain.num_prompt_tokens == len(kept) + 1 and plain.healed == ""
 
 
 def test_healing_with_drafts_gives_the_same_tokens(tiny_qwen2_dir):
