@@ -15,38 +15,27 @@ StarCoder's ``<PRE><SUF>suffix<MID>prefix``).
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.editor_session import FUNCTION, typing_document
-from inference.server.launcher import SERVE_ARGV, free_port, is_healthy, stop_process
+from bench.serve import served
+from evals.repo.llama_vscode import Cursor, VscodeSettings, infill_request
 from lsp.percentile import percentile
 
-N_PREFIX, N_SUFFIX = 256, 64
-"""llama.vscode's defaults: lines above and below the cursor it sends."""
+T_MAX_PREDICT_MS = 2500
+"""llama.vscode's time budget as configuration.ts starts it; 16 greedy tokens never reach it here."""
 
 
-@dataclass(frozen=True)
-class Keystroke:
-    lines: list[str]
-    line: int
-    col: int
-
-
-def keystrokes(path: Path, count: int | None) -> Iterator[Keystroke]:
+def keystrokes(path: Path, count: int | None) -> Iterator[Cursor]:
     """The document after each typed character of ``FUNCTION`` (the first one: before any), cursor after it."""
     lines, insert_at = typing_document(path)
     line, col = insert_at + 1, 0
-    yield Keystroke(list(lines), line, col)
+    yield Cursor(tuple(lines), line, col)
     for ch in FUNCTION[:count] if count else FUNCTION:
         text = lines[line]
         if ch == "\n":
@@ -55,26 +44,19 @@ def keystrokes(path: Path, count: int | None) -> Iterator[Keystroke]:
         else:
             lines[line] = text[:col] + ch + text[col:]
             col += 1
-        yield Keystroke(list(lines), line, col)
+        yield Cursor(tuple(lines), line, col)
 
 
-def llama_vscode_body(key: Keystroke, n_predict: int) -> dict[str, Any]:
-    """``createRequestPayload`` with llama.vscode's defaults; one completion, greedy (comparable answers)."""
-    text = key.lines[key.line]
-    above = key.lines[max(0, key.line - N_PREFIX): key.line]
-    below = key.lines[key.line + 1: key.line + 1 + N_SUFFIX]
-    line_prefix = text[: key.col]
-    body = {"input_prefix": "\n".join(above) + "\n", "input_suffix": text[key.col:] + "\n" + "\n".join(below) + "\n",
-            "input_extra": [], "prompt": "" if not line_prefix.strip(" \t") else line_prefix,
-            "n_predict": n_predict, "temperature": 0.0, "top_k": 40, "top_p": 0.99, "stream": False,
-            "cache_prompt": True, "t_max_prompt_ms": 500, "t_max_predict_ms": 2500}
-    indent = len(text) - len(text.lstrip())
-    if indent:
-        body["n_indent"] = indent
-    return body
+def llama_vscode_body(cursor: Cursor, n_predict: int) -> dict[str, Any]:
+    """llama.vscode's request (``evals.repo.llama_vscode``) asked greedy, so that the servers' answers compare:
+    without its sampler chain (which has no temperature stage) the server's default chain applies
+    temperature 0."""
+    body = infill_request(cursor, [], VscodeSettings(n_predict=n_predict, t_max_predict_ms=T_MAX_PREDICT_MS)).body
+    del body["samplers"]
+    return {**body, "temperature": 0.0}
 
 
-def session(url: str, keys: list[Keystroke], n_predict: int) -> dict[str, Any]:
+def session(url: str, keys: list[Cursor], n_predict: int) -> dict[str, Any]:
     """Every keystroke's request to ``url`` in turn (the first is a warm-up, not counted)."""
     latencies, computed, first_token, predicted, shown = [], [], [], [], []
     with httpx.Client(base_url=url, timeout=600.0) as http:
@@ -101,27 +83,6 @@ def _spread(values: list[float]) -> dict[str, float]:
     return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values)} if values else {}
 
 
-@contextmanager
-def codeloop_server(model: str, serve_args: list[str]) -> Iterator[str]:
-    """``codeloop serve`` as a subprocess on a free loopback port, until the block ends."""
-    url = f"http://127.0.0.1:{free_port()}"
-    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a pipe nobody reads would stall the server
-        proc = subprocess.Popen([sys.executable, *SERVE_ARGV, "--model", model, "--port", url.rsplit(":", 1)[1],
-                                 *serve_args], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 600
-            while not is_healthy(url, timeout_s=1.0):
-                if proc.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"codeloop serve exited: {log.read().decode(errors='replace')[-2000:]}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError("codeloop serve not healthy after 600 s")
-                time.sleep(0.5)
-            yield url
-        finally:
-            stop_process(proc, grace_s=30)
-
-
 def run(model: str, path: Path, count: int | None, n_predict: int, orders: list[str], serve_args: list[str],
         threads: int, peer: bool) -> dict[str, Any]:
     """Each server in turn over the same keystrokes; the peer's configurations when its build is there."""
@@ -132,11 +93,13 @@ def run(model: str, path: Path, count: int | None, n_predict: int, orders: list[
     keys = list(keystrokes(path, count))
     servers: dict[str, dict[str, Any]] = {}
     for order in orders:
-        with codeloop_server(model, ["--fim-order", order, "--num-threads", str(threads), *serve_args]) as url:
+        with served(["--model", model, "--fim-order", order, "--num-threads", str(threads), *serve_args],
+                    timeout_s=600) as (url, _):
             servers[f"codeloop {order}"] = session(url, keys, n_predict)
-    gguf = llama_cpp.find_gguf(Path(resolve_model_path(model)))
-    why_not = "not asked" if not peer else llama_cpp.missing(Path(resolve_model_path(model)))
-    if why_not is None and gguf is not None:
+    model_dir = Path(resolve_model_path(model))
+    why_not = llama_cpp.missing(model_dir) if peer else "not asked"
+    if why_not is None:
+        gguf = llama_cpp.find_gguf(model_dir)  # there: missing() found it
         for order, extra in (("psm", ()), ("spm", ("--spm-infill",))):
             with llama_cpp.LlamaServer(gguf, threads, extra_args=extra) as server:
                 servers[f"llama-server {order}"] = session(server.url, keys, n_predict)

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
@@ -113,14 +115,9 @@ def _prompts(num_clients: int, spec: BenchSpec, vocab: int, seed: int) -> list[l
 def run(spec: BenchSpec, progress: bool = True) -> dict:
     """Start the server, run every level and the one-at-a-time baseline, stop the server."""
     model, description = resolve_bench_model(spec.model)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, *SERVE_ARGV, "--model", model, "--served-model-name", "bench",
-           "--port", str(port), "--dtype", spec.dtype, "--max-num-seqs", str(max(64, max(spec.levels))), *spec.serve_args]
-    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on a full pipe
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    try:
-        _wait_healthy(proc, url, log)
+    args = ["--model", model, "--served-model-name", "bench", "--dtype", spec.dtype,
+            "--max-num-seqs", str(max(64, max(spec.levels))), *spec.serve_args]
+    with served(args) as (url, proc):
         rss_loaded = _rss_kib(proc.pid)
         vocab = 300  # ids every tokenizer here has (the tiny test tokenizer has 384)
         asyncio.run(_run_level(url, _prompts(1, BenchSpec(requests_per_client=1, max_tokens=4), vocab, 99),
@@ -136,9 +133,6 @@ def run(spec: BenchSpec, progress: bool = True) -> dict:
         one_at_a_time = asyncio.run(_run_level(url, _prompts(n_max, spec, vocab, 1000 + n_max), spec, 1))
         rss_after = _rss_kib(proc.pid)
         metrics = httpx.get(f"{url}/metrics", timeout=30).text
-    finally:
-        stop_process(proc, grace_s=60)
-        log.close()
     shared = next(level for level in levels if level["clients"] == n_max)
     rss_mib = rss_after.get("VmHWM", 0) / 1024
     return {
@@ -153,6 +147,23 @@ def run(spec: BenchSpec, progress: bool = True) -> dict:
                            " one heavy process at a time)"},
         "batch_size_histogram": _histogram(metrics, "codeloop_batch_size"),
     }
+
+
+@contextmanager
+def served(serve_args: list[str], timeout_s: float = 900) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``codeloop serve *serve_args`` as a subprocess on a free loopback port, healthy: (its URL, the process)
+    until the block ends, then stopped."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on a full pipe
+    proc = subprocess.Popen([sys.executable, *SERVE_ARGV, "--port", str(port), *serve_args],
+                            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    try:
+        _wait_healthy(proc, url, log, timeout_s)
+        yield url, proc
+    finally:
+        stop_process(proc, grace_s=60)
+        log.close()
 
 
 def _wait_healthy(proc: subprocess.Popen, url: str, log: IO[bytes], timeout_s: float = 900) -> None:

@@ -18,13 +18,14 @@ TEXTWRAP = Path(textwrap.__file__)
 def test_each_keystroke_types_one_character_and_sends_llama_vscodes_request() -> None:
     keys = list(keystrokes(TEXTWRAP, None))
     lines, insert_at = typing_document(TEXTWRAP)
-    assert len(keys) == len(FUNCTION) + 1 and keys[0].lines == lines
+    assert len(keys) == len(FUNCTION) + 1 and keys[0].lines == tuple(lines)
     last = keys[-1]
     assert "\n".join(last.lines[insert_at + 1: insert_at + 1 + FUNCTION.count("\n")]) + "\n" == FUNCTION
-    assert (last.line, last.col) == (insert_at + 1 + FUNCTION.count("\n"), 0)
+    assert (last.line, last.character) == (insert_at + 1 + FUNCTION.count("\n"), 0)
     for key in keys[::7]:
         ours = llama_vscode_body(key, 16)
-        theirs = shapes.llama_vscode_fim(shapes.Cursor(key.lines, key.line, key.col), [], n_predict=16, n_cmpl=1).body
+        theirs = shapes.llama_vscode_fim(shapes.Cursor(list(key.lines), key.line, key.character), [], n_predict=16,
+                                         n_cmpl=1).body
         for name in ("input_prefix", "input_suffix", "prompt", "n_predict", "input_extra", "cache_prompt"):
             assert ours[name] == theirs[name], name
         assert ours.get("n_indent") == theirs.get("n_indent")
