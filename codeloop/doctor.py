@@ -93,16 +93,18 @@ def kernels_check() -> Check:
         return Check("kernels", INFO, f"off ({kernels.OFF_ENV}): torch's kernels")
     missing = kernels.missing_flags()
     if missing:
-        return Check("kernels", INFO, f"this CPU lacks {' '.join(sorted(missing))}: torch's kernels (hybrid_int8x8 "
-                     "and int4x8 run as dense weights)")
+        return Check("kernels", INFO, f"this CPU lacks {' '.join(sorted(missing))} (and AVX-512 VNNI): torch's "
+                     "kernels (hybrid_int8x8 and int4x8 run as dense weights)")
     try:
         path = kernels.library_path()
     except OSError as exc:
         return Check("kernels", WARN, str(exc), "install a C++ compiler (g++) for our int8/int4 kernels")
+    isa = kernels.isa()
     attention = "with" if kernels.ATTENTION_FLAGS <= cpu_flags() else "without (no avx512_bf16)"
     if path.exists():
-        return Check("kernels", OK, f"built, {attention} prompt attention: {path}")
-    return Check("kernels", INFO, f"not built yet, {attention} prompt attention: built on first use (~15 s) as {path}")
+        return Check("kernels", OK, f"built for {isa}, {attention} prompt attention: {path}")
+    return Check("kernels", INFO, f"not built yet for {isa}, {attention} prompt attention: built on first use "
+                 f"(~15 s) as {path}")
 
 
 def sandbox_check() -> Check:

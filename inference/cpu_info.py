@@ -19,9 +19,13 @@ def _field(text: str, name: str) -> str | None:
 
 
 def cpu_model(cpuinfo: str | None = None) -> str:
-    """The CPU's model name, or the platform's processor string where ``/proc/cpuinfo`` has none."""
+    """The CPU's model name with its family and model numbers where ``/proc/cpuinfo`` has them (a VM may name a
+    Zen 3 and a Zen 4 both "AMD EPYC": "AMD EPYC (family 25, model 1)" and "(family 25, model 17)" tell them
+    apart), or the platform's processor string where it has no name."""
     text = read_cpuinfo() if cpuinfo is None else cpuinfo
-    return _field(text, "model name") or platform.processor() or platform.machine()
+    name = _field(text, "model name") or platform.processor() or platform.machine()
+    family, model = _field(text, "cpu family"), _field(text, "model\t")
+    return f"{name} (family {family}, model {model})" if family and model else name
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:

@@ -1,6 +1,6 @@
 """Our own CPU kernels: C++ built on first use with the machine's compiler, registered as ``torch.ops.codeloop``.
 
-``int4x8_mm`` (``int4x8.cpp``): int4 weights times int8-quantized activations on AVX-512 VNNI, the decode GEMV
+``int4x8_mm`` (``int4x8.cpp``): int4 weights times int8-quantized activations, the decode GEMV
 of packed int4 weights. ``int8x8_mm`` (``int8x8.cpp``): int8 weights (per output channel) times int8-quantized
 activations, the prefill GEMM: one VNNI instruction does 64 multiply-adds where a bf16 dot product does 32, so
 on a CPU without AMX a prompt runs ~1.3-1.6x faster than through bf16 weights. torch's
@@ -8,10 +8,15 @@ on a CPU without AMX a prompt runs ~1.3-1.6x faster than through bf16 weights. t
 Q4 x Q8 kernels) reach the memory bandwidth. Activations are quantized per block of 32 channels (amax / 127),
 each row on its own: a row gets the same result alone, in a batch or as a draft under verification.
 
+Both are written once in ``simd16.h``'s 16-lane operations: one AVX-512 VNNI register, or on an AVX2 CPU (Zen 1-3,
+Intel before Ice Lake, Intel's AVX-512-less client cores) two AVX2 registers with VPMADDUBSW dot products. On a
+Zen 3 pair of cores the AVX2 build decodes the 0.5B's int4 weights at memory speed where torch's int4 kernel
+widens them to float, and prefills int8 x int8 faster than float32 (``docs/BENCHMARKS.md``).
+
 The library (both sources) is compiled once per source, torch version, compiler and CPU (``-march=native``)
 into ``<cache root>/kernels/`` (~15 s) and loaded with ``torch.ops.load_library``; a fake (meta) implementation lets
-``torch.compile`` trace through it. A CPU without AVX-512 VNNI, no compiler, or a failed build: ``available()``
-is False with a log line, and callers keep torch's kernels. ``CODELOOP_NATIVE_KERNELS=off`` turns it off.
+``torch.compile`` trace through it. A CPU with neither AVX-512 VNNI nor AVX2 (+FMA, F16C), no compiler, or a failed
+build: ``available()`` is False with a log line, and callers keep torch's kernels. ``CODELOOP_NATIVE_KERNELS=off`` turns it off.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from inference.cpu_info import cpu_flags, cpu_model
 
 log = logging.getLogger(__name__)
 SOURCES = tuple(Path(__file__).with_name(f) for f in ("int4x8.cpp", "int8x8.cpp", "attention.cpp"))
-HEADERS = (Path(__file__).with_name("q8_block.h"),)
-REQUIRED_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"})
+HEADERS = tuple(Path(__file__).with_name(f) for f in ("q8_block.h", "simd16.h"))
+ISAS = {"avx512_vnni": frozenset({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"}),
+        "avx2": frozenset({"avx2", "fma", "f16c"})}
+"""The instruction sets ``simd16.h`` is written for, the preferred first, with the CPU flags each needs."""
 ATTENTION_FLAGS = frozenset({"avx512_bf16"})
 """What ``causal_attention`` needs beyond the library's own flags (its functions alone are built for it)."""
 OFF_ENV = "CODELOOP_NATIVE_KERNELS"
@@ -116,9 +123,16 @@ def switched_off() -> bool:
     return os.environ.get(OFF_ENV, "").lower() in ("off", "0", "false")
 
 
+def isa() -> str | None:
+    """The instruction set the library is built for on this CPU (a key of ``ISAS``), None where none runs."""
+    flags = cpu_flags()
+    return next((name for name, needs in ISAS.items() if needs <= flags), None)
+
+
 def missing_flags() -> frozenset[str]:
-    """The CPU features the library needs that this CPU lacks (empty: it can be built here)."""
-    return REQUIRED_FLAGS - cpu_flags()
+    """The CPU features the library needs that this CPU lacks (empty: it can be built here): those of the
+    least demanding instruction set."""
+    return frozenset() if isa() else ISAS["avx2"] - cpu_flags()
 
 
 def _load() -> bool:
@@ -126,7 +140,8 @@ def _load() -> bool:
         return False
     missing = missing_flags()
     if missing:
-        log.info("native kernels: this CPU lacks %s; int4 decode keeps torch's kernel", ", ".join(sorted(missing)))
+        log.info("native kernels: this CPU lacks %s (and AVX-512 VNNI); int4 decode keeps torch's kernel",
+                 ", ".join(sorted(missing)))
         return False
     if _registered():  # loaded earlier in this process
         return True

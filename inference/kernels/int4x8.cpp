@@ -1,10 +1,12 @@
-// int4 weights x int8 activations on AVX-512 VNNI: the decode GEMV of codeloop's packed int4 path.
+// int4 weights x int8 activations on AVX-512 VNNI or AVX2 (simd16.h): the decode GEMV of codeloop's packed int4
+// path.
 //
 // Weights: asymmetric int4 per group of G input channels (w ~= (q - 8) * scale + zero, as quantize_int4),
 // packed by inference/kernels/__init__.py:pack_int4x8 into tiles of 16 output rows, one byte stream per tile:
 // for each group, its 16 scales and 16 zeros (bf16, 64 bytes), then per 32-channel block 4 chunks of 64 bytes;
 // byte (lane r, b) of chunk c holds channel 4c+b (low nibble) and 16+4c+b (high nibble) of row r, so one
-// VPDPBUSD multiplies 16 rows x 4 channels by 4 activation bytes broadcast. Scales inside the weight stream
+// VPDPBUSD (on AVX2: two VPMADDUBSW per 32-byte half) multiplies 16 rows x 4 channels by 4 activation bytes
+// broadcast. Scales inside the weight stream
 // rather than beside it: one sequential stream per thread streamed ~14% faster from memory (1.5B shapes, Zen 4).
 // Activations: each row quantized to int8 per block of 32 channels (scale amax/127), as llama.cpp's Q8_0:
 // y = sum_g scale * sum_b a_b * (q.xq - 8 * sum xq) + zero * sum_g x. Rows are independent: a row gets the
@@ -20,7 +22,7 @@
 
 namespace {
 
-using codeloop_q8::broadcast4;
+using namespace codeloop_simd;
 using codeloop_q8::kBlock;
 constexpr int kTile = 16;
 constexpr int kMaxRows = 4;  // activation rows sharing one unpack of the weights
@@ -53,44 +55,41 @@ void quantize_row(const float* x, int64_t K, int G, QuantRow& r) {
 // 16 output rows (one tile) for R activation rows; writes out[r][0..15].
 template <int R>
 void tile(const uint8_t* w, const QuantRow* const* rows, int64_t K, int G, float* const* out) {
-  const __m512i m0f = _mm512_set1_epi8(0x0F);
-  __m512 y[R];
-  for (int r = 0; r < R; ++r) y[r] = _mm512_setzero_ps();
+  F16 y[R];
+  for (int r = 0; r < R; ++r) y[r] = fzero();
   const int64_t groups = K / G;
   const int sub = G / kBlock;
   for (int64_t g = 0; g < groups; ++g) {
     const auto* sz = reinterpret_cast<const at::BFloat16*>(w);
     w += 64;
-    __m512 t[R];
-    for (int r = 0; r < R; ++r) t[r] = _mm512_setzero_ps();
+    F16 t[R];
+    for (int r = 0; r < R; ++r) t[r] = fzero();
     for (int s = 0; s < sub; ++s) {
       const int64_t blk = g * sub + s;
-      __m512i lo[R], hi[R];
-      for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_si512();
+      I16 lo[R], hi[R];
+      for (int r = 0; r < R; ++r) lo[r] = hi[r] = izero();
       for (int c = 0; c < 4; ++c) {
         if (R > 1) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetch, _MM_HINT_T0);
-        const __m512i wv = _mm512_loadu_si512(w);
+        const I16 wv = load_bytes(w);
         w += 64;
-        const __m512i wl = _mm512_and_si512(wv, m0f);
-        const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(wv, 4), m0f);
+        const I16 wl = low_nibbles(wv), wh = high_nibbles(wv);
         for (int r = 0; r < R; ++r) {
           const int8_t* xb = rows[r]->q.data() + blk * kBlock;
-          lo[r] = _mm512_dpbusd_epi32(lo[r], wl, broadcast4(xb + 4 * c));
-          hi[r] = _mm512_dpbusd_epi32(hi[r], wh, broadcast4(xb + 16 + 4 * c));
+          dot_u4x2(lo[r], hi[r], wl, broadcast4(xb + 4 * c), wh, broadcast4(xb + 16 + 4 * c));
         }
       }
       for (int r = 0; r < R; ++r) {
-        const __m512i acc = _mm512_sub_epi32(_mm512_add_epi32(lo[r], hi[r]), _mm512_set1_epi32(rows[r]->sum8[blk]));
-        t[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(rows[r]->scale[blk]), t[r]);
+        const I16 acc = isub(iadd(lo[r], hi[r]), iset1(rows[r]->sum8[blk]));
+        t[r] = fmadd(to_float(acc), fset1(rows[r]->scale[blk]), t[r]);
       }
     }
-    const __m512 scale = codeloop_q8::load16(sz), zero = codeloop_q8::load16(sz + 16);
+    const F16 scale = load(sz), zero = load(sz + 16);
     for (int r = 0; r < R; ++r) {
-      y[r] = _mm512_fmadd_ps(scale, t[r], y[r]);
-      y[r] = _mm512_fmadd_ps(zero, _mm512_set1_ps(rows[r]->gsum[g]), y[r]);
+      y[r] = fmadd(scale, t[r], y[r]);
+      y[r] = fmadd(zero, fset1(rows[r]->gsum[g]), y[r]);
     }
   }
-  for (int r = 0; r < R; ++r) _mm512_storeu_ps(out[r], y[r]);
+  for (int r = 0; r < R; ++r) store(out[r], y[r]);
 }
 
 using TileFn = void (*)(const uint8_t*, const QuantRow* const*, int64_t, int, float* const*);

@@ -1,15 +1,18 @@
-// int8 weights x int8 activations on AVX-512 VNNI: the prefill GEMM of codeloop's packed int8 path.
+// int8 weights x int8 activations on AVX-512 VNNI or AVX2 (simd16.h): the prefill GEMM of codeloop's packed int8
+// path.
 //
 // Prefill is compute-bound on a CPU: one VPDPBUSD does 64 int8 multiply-adds where a bf16 dot product
-// (VDPBF16PS) does 32, so integer prompts run up to twice the bf16 rate on VNNI machines without AMX.
+// (VDPBF16PS) does 32, so integer prompts run up to twice the bf16 rate on VNNI machines without AMX; on AVX2
+// (no bf16 or VNNI) four instructions do 32, still ahead of float32's 8 per FMA.
 // Weights: symmetric int8 per output channel (w ~= q * scale, as quantize_int8), packed by
 // inference/kernels/__init__.py:pack_int8x8 into tiles of 16 output rows; per 32-channel block 8 chunks of 64 bytes,
 // byte (lane r, b) of chunk c = channel 4c+b of row r, stored as q + 128 (unsigned, VPDPBUSD's first operand).
 // Activations: each row quantized to int8 per block of 32 channels (amax/127), as in int4x8.cpp; a block's
-// integer dot product is scaled by the block's activation scale as it is added up in float; the weights' +128
-// (128 * sum(xq) * scale per block, the same for every output of the row) is taken off once at the end, then
-// the weight scale is applied.
-// Register blocking: kRows activation rows x kCols tiles of 16 outputs share every broadcast and weight load.
+// integer dot product is scaled by the block's activation scale as it is added up in float; on VNNI the weights'
+// +128 (128 * sum(xq) * scale per block, the same for every output of the row) is taken off once at the end (AVX2
+// multiplies by q itself), then the weight scale is applied.
+// Register blocking: kRows activation rows x kCols tiles of 16 outputs share every broadcast and weight load
+// (fewer on AVX2: 16 registers of half the width).
 // Rows are independent: a row gets the same result alone or in a batch.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -23,29 +26,23 @@
 
 namespace {
 
-using codeloop_q8::broadcast4;
+using namespace codeloop_simd;
 using codeloop_q8::kBlock;
 constexpr int kTile = 16;
+#ifdef CODELOOP_SIMD_AVX512
 constexpr int kRows = 3;
 constexpr int kCols = 4;
+#else
+constexpr int kRows = 2;  // 2 x 2 measured best of 2..6 x 1..4 on a Zen 3 (more spill its 16 registers)
+constexpr int kCols = 2;
+#endif
 constexpr int64_t kTileBlockBytes = kTile * kBlock;  // 512 bytes per tile per 32-channel block
 
 struct Quantized {  // activations, row-major
   at::Tensor q;      // int8 [M, K]
   at::Tensor scale;  // float [M, K/32]
-  at::Tensor corr;   // int32 [M, K/32]: 128 * sum(q) per block
+  at::Tensor corr;   // int32 [M, K/32]: kQ8Bias * sum(q) per block
 };
-
-inline void store16(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
-inline void store16(at::BFloat16* p, __m512 v) {  // round to nearest even, as torch's float -> bf16
-  const __m512i bits = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
-  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  const __m512i out = _mm512_mask_blend_epi32(nan, _mm512_srli_epi32(rounded, 16),
-                                              _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(out));
-}
 
 template <typename In>
 Quantized quantize(const at::Tensor& xt) {
@@ -61,7 +58,7 @@ Quantized quantize(const at::Tensor& xt) {
     for (int64_t m = begin; m < end; ++m) {
       for (int64_t b = 0; b < nb; ++b) {
         const codeloop_q8::Block blk = codeloop_q8::quantize_block(x + m * K + b * kBlock, q + m * K + b * kBlock);
-        c[m * nb + b] = 128 * blk.sumq;
+        c[m * nb + b] = kQ8Bias * blk.sumq;
         s[m * nb + b] = blk.scale;
       }
     }
@@ -73,36 +70,38 @@ Quantized quantize(const at::Tensor& xt) {
 template <typename Out, int R, int C>
 void block(const uint8_t* const* w, const int8_t* const* xq, const float* const* xs, const int32_t* const* xc,
            int64_t K, const float* const* wscale, Out* const* out) {
-  __m512 y[R][C];
+  F16 y[R][C];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) y[r][c] = _mm512_setzero_ps();
+    for (int c = 0; c < C; ++c) y[r][c] = fzero();
   const int64_t nb = K / kBlock;
   for (int64_t b = 0; b < nb; ++b) {
-    __m512i acc[R][C];
+    I16 acc[R][C];
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_si512();
+      for (int c = 0; c < C; ++c) acc[r][c] = izero();
     for (int k = 0; k < 8; ++k) {
-      __m512i wv[C];
-      for (int c = 0; c < C; ++c) wv[c] = _mm512_loadu_si512(w[c] + b * kTileBlockBytes + 64 * k);
+      W8 wv[C];
+      for (int c = 0; c < C; ++c) wv[c] = prep_q8(load_bytes(w[c] + b * kTileBlockBytes + 64 * k));
       for (int r = 0; r < R; ++r) {
-        const __m512i xv = broadcast4(xq[r] + b * kBlock + 4 * k);
-        for (int c = 0; c < C; ++c) acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], wv[c], xv);
+        const I16 xv = broadcast4(xq[r] + b * kBlock + 4 * k);
+        for (int c = 0; c < C; ++c) acc[r][c] = dot_q8(acc[r][c], wv[c], xv);
       }
     }
     for (int r = 0; r < R; ++r) {
-      const __m512 s = _mm512_set1_ps(xs[r][b]);
-      for (int c = 0; c < C; ++c) y[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][c]), s, y[r][c]);
+      const F16 s = fset1(xs[r][b]);
+      for (int c = 0; c < C; ++c) y[r][c] = fmadd(to_float(acc[r][c]), s, y[r][c]);
     }
   }
-  for (int r = 0; r < R; ++r) {  // the +128 of the weights, summed over the blocks: one number per row
-    float bias = 0.f;
-    for (int64_t b = 0; b < nb; ++b) bias += xs[r][b] * static_cast<float>(xc[r][b]);
-    const __m512 bv = _mm512_set1_ps(bias);
-    for (int c = 0; c < C; ++c) y[r][c] = _mm512_sub_ps(y[r][c], bv);
+  if constexpr (kQ8Bias != 0) {
+    for (int r = 0; r < R; ++r) {  // the +128 of the weights, summed over the blocks: one number per row
+      float bias = 0.f;
+      for (int64_t b = 0; b < nb; ++b) bias += xs[r][b] * static_cast<float>(xc[r][b]);
+      const F16 bv = fset1(bias);
+      for (int c = 0; c < C; ++c) y[r][c] = fsub(y[r][c], bv);
+    }
   }
   for (int c = 0; c < C; ++c) {
-    const __m512 ws = _mm512_loadu_ps(wscale[c]);
-    for (int r = 0; r < R; ++r) store16(out[r] + c * kTile, _mm512_mul_ps(y[r][c], ws));
+    const F16 ws = load(wscale[c]);
+    for (int r = 0; r < R; ++r) store(out[r] + c * kTile, fmul(y[r][c], ws));
   }
 }
 

@@ -69,13 +69,15 @@ def test_kernels_check_says_whether_they_run_and_are_built(monkeypatch: pytest.M
     monkeypatch.setattr(kernels, "cpu_flags", cpu_info.cpu_flags)
     monkeypatch.setattr(kernels, "cpu_model", cpu_info.cpu_model)
     fresh = doctor.kernels_check()  # nothing built under this home, and nothing is built by the check
-    assert fresh.status == doctor.INFO and "not built yet, with prompt attention" in fresh.detail
+    assert fresh.status == doctor.INFO and "not built yet for avx512_vnni, with prompt attention" in fresh.detail
     assert not (tmp_path / "kernels").exists()
     kernels.library_path().parent.mkdir(parents=True)
     kernels.library_path().write_bytes(b"")
     assert doctor.kernels_check().status == doctor.OK
-    monkeypatch.setattr(cpu_info, "read_cpuinfo", lambda: GOOD_CPU)  # no VNNI
-    assert "lacks avx512_vnni" in doctor.kernels_check().detail
+    monkeypatch.setattr(cpu_info, "read_cpuinfo", lambda: GOOD_CPU)  # no VNNI: the AVX2 build
+    assert "not built yet for avx2" in doctor.kernels_check().detail
+    monkeypatch.setattr(cpu_info, "read_cpuinfo", lambda: GOOD_CPU.replace(" avx2 fma", ""))
+    assert "lacks avx2 fma (and AVX-512 VNNI)" in doctor.kernels_check().detail
     monkeypatch.setenv(kernels.OFF_ENV, "off")
     assert doctor.kernels_check().detail.startswith("off")
 

@@ -50,7 +50,12 @@ def test_each_row_takes_its_path_exactly(kind, generated):
         if dense_rows:  # prompt rows: one dense GEMM over them
             want = F.linear(x[dense_rows], linear.weight) + linear.bias
             assert torch.equal(y[dense_rows], want)
-        for i in (i for i, gen in enumerate(generated) if gen):  # generated rows: packed, row by row
+        rows = [i for i, gen in enumerate(generated) if gen]
+        if rows:  # generated rows: one packed GEMM over them
+            assert torch.equal(y[rows], packed.matmul(x[rows]) + linear.bias)
+        # torch's int8 / int4 kernels give a row its own result in any batch; fbgemm's AVX2 fp16 GEMM rounds a
+        # lone row 1 ulp apart from the same row in a batch (Zen 3), so fp16 is not asked that
+        for i in rows if kind != "fp16" else ():
             assert torch.equal(y[i:i + 1], packed.matmul(x[i:i + 1]) + linear.bias)
         split.clear()
         assert torch.equal(module(x), packed.matmul(x) + linear.bias)  # by count: 4 rows fit

@@ -13,7 +13,7 @@ from inference import kernels
 from inference.models.hybrid_linear import PackedWeight, packable
 from inference.models.quant_linear import dequantize_int4, quantize_int4
 
-needs_kernel = pytest.mark.skipif(not kernels.available(), reason="no AVX-512 VNNI or no C++ compiler here")
+needs_kernel = pytest.mark.skipif(not kernels.available(), reason="neither AVX-512 VNNI nor AVX2 here, or no C++ compiler")
 
 
 def reference(x: torch.Tensor, q: torch.Tensor, sz: torch.Tensor, group: int) -> torch.Tensor:
@@ -118,15 +118,27 @@ def test_turned_off_or_unbuildable_means_torch_kernels(monkeypatch, caplog):
 
     monkeypatch.setattr(kernels, "_loaded", None)
     monkeypatch.delenv(kernels.OFF_ENV)
-    monkeypatch.setattr(kernels, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(kernels, "cpu_flags", lambda: {"sse4_2", "avx"})  # neither AVX-512 VNNI nor AVX2
     with caplog.at_level(logging.INFO):
         assert not kernels.available()
-    assert "lacks avx512_vnni" in caplog.text or "lacks avx512" in caplog.text
+    assert "lacks avx2, f16c, fma (and AVX-512 VNNI)" in caplog.text
+
+
+@pytest.mark.parametrize(("flags", "isa"), [
+    ({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"}, "avx512_vnni"),  # Zen 4, Ice Lake+
+    ({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl"}, "avx2"),  # Skylake-X: AVX-512 without VNNI
+    ({"avx2", "fma", "f16c"}, "avx2"),  # Zen 1-3, Haswell to Comet Lake
+    ({"avx", "sse4_2"}, None),
+])
+def test_the_instruction_set_follows_the_cpu_flags(monkeypatch, flags, isa):
+    monkeypatch.setattr(kernels, "cpu_flags", lambda: flags)
+    assert kernels.isa() == isa
+    assert bool(kernels.missing_flags()) == (isa is None)
 
 
 def test_a_failed_build_is_a_warning_not_a_crash(monkeypatch, caplog, tmp_path):
     monkeypatch.setattr(kernels, "_loaded", None)
-    monkeypatch.setattr(kernels, "cpu_flags", lambda: set(kernels.REQUIRED_FLAGS))
+    monkeypatch.setattr(kernels, "cpu_flags", lambda: set(kernels.ISAS["avx2"]))
     monkeypatch.setattr(kernels, "_registered", lambda: False)  # as in a process that never loaded it
     monkeypatch.setenv("CODELOOP_HOME", str(tmp_path))
     monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails

@@ -12,7 +12,7 @@ from inference import kernels
 from inference.models.hybrid_linear import HybridLinear, PackedWeight, RowSplit, make_hybrid, packable
 from inference.models.quant_linear import quantize_int8
 
-needs_kernel = pytest.mark.skipif(not kernels.available(), reason="no AVX-512 VNNI or no C++ compiler here")
+needs_kernel = pytest.mark.skipif(not kernels.available(), reason="neither AVX-512 VNNI nor AVX2 here, or no C++ compiler")
 
 
 def reference(x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -46,6 +46,24 @@ def test_matches_the_reference_and_the_float_product(dtype, n, k):
     assert ((y.double() - exact).norm() / exact.norm()).item() < 0.02  # int8 weights and activations: ~1%
     if dtype == torch.bfloat16:  # written as bf16 by the kernel: rounded to nearest even, as torch rounds
         assert torch.equal(y, kernels.int8x8_mm(x.float(), p, scale).to(torch.bfloat16))
+
+
+@needs_kernel
+def test_full_scale_weights_and_activations_do_not_saturate():
+    # every product 127 x 127 (or -127 x -127) with one sign: where AVX2's int16 pair sums would saturate if the
+    # weights were multiplied as stored (q + 128), and where a lost sign would show
+    n, k = 32, 128
+    q = torch.full((n, k), 127, dtype=torch.int8)
+    q[1::2] = -127
+    q[:, ::3] *= -1
+    scale = torch.full((n,), 0.01)
+    x = torch.where(q[0] > 0, 2.0, -2.0).repeat(3, 1)  # matches row 0's signs: its dot is k x 127 x 127
+    x[1] = -x[1]
+    x[2, ::2] = 0.0
+    y = kernels.int8x8_mm(x, kernels.pack_int8x8(q), scale)
+    ref = reference(x, q, scale)
+    assert torch.allclose(y.double(), ref, rtol=1e-6, atol=0)
+    assert y[0, 0].item() == pytest.approx(k * 2.0 * 127 * 0.01, rel=1e-6)
 
 
 @needs_kernel
