@@ -10,7 +10,7 @@ KV_CACHE_DTYPES = ("auto", "int8")
 WEIGHT_QUANTS = ("none", "int8", "int4", "fp16", "bnb_int8", "hybrid_int8", "hybrid_int4", "hybrid_fp16", "hybrid_int4x8", "hybrid_int8x8", "auto")
 CPU_WEIGHT_QUANT = "hybrid_int8x8"
 """The editor's and ``codeloop serve``'s weights on a CPU: one int8 copy for prompts and decoding through our
-int8 x int8 kernel (the model dtype where the CPU has no VNNI); bf16's suggestions, 1.7-2x faster."""
+int8 x int8 kernel (the model dtype where the CPU has neither AVX-512 VNNI nor AVX2); bf16's suggestions, 1.7-2x faster."""
 PREFILL_QUANTS = ("auto", "dense", "int8x8")
 PROMPT_ATTENTIONS = ("auto", "native", "sdpa")
 SPECULATIVE_METHODS = ("none", "ngram", "draft")
@@ -108,12 +108,12 @@ class EngineConfig:
     fp16 (float32 model, fp16 weights through fbgemm's fp16 GEMM: x86 CPU),
     bnb_int8 (bitsandbytes LLM.int8(), CUDA only), hybrid_int8 / hybrid_int4 / hybrid_fp16 / hybrid_int4x8 / hybrid_int8x8 (CPU: dense weights for prompt
     rows and packed int8/int4/fp16 copies for generated rows, both resident; int4x8: int4 weights times
-    int8 activations through our AVX-512 VNNI kernel; int8x8: one int8 copy for prompt and generated rows, int8
+    int8 activations through our AVX-512 VNNI / AVX2 kernel; int8x8: one int8 copy for prompt and generated rows, int8
     activations, no bf16 weights), or auto (CPU: a short measured
     autotune, cached per CPU model and torch version, picks the paths and thread counts; elsewhere none)."""
     prefill_quant: str = "auto"
     """Weights of prompt rows under weight_quant auto / hybrid_*: "dense" (the model dtype), "int8x8" (int8
-    weights times int8 activations through our AVX-512 VNNI GEMM: faster prefill on CPUs without AMX, a
+    weights times int8 activations through our AVX-512 VNNI / AVX2 GEMM: faster prefill on CPUs without AMX, a
     resident int8 copy), or "auto" (the autotune's choice under weight_quant auto, else dense)."""
     prompt_attention: str = "auto"
     """Prompt rows' attention on the CPU sdpa backend: "native" (our AVX-512 BF16 kernel, bf16 models),

@@ -67,12 +67,13 @@ class Settings:
     ``$CODELOOP_API_KEY`` when the editor sends none."""
     weight_quant: str = CPU_WEIGHT_QUANT
     """Weights of the in-process engine. Default hybrid_int8x8: one int8 copy of the body weights for prompts
-    and decoding through our int8 x int8 kernel (AVX-512 VNNI CPUs; elsewhere the model dtype, as none):
+    and decoding through our int8 x int8 kernel (CPUs with AVX-512 VNNI or AVX2; elsewhere the model dtype, as
+    none):
     bf16's tests-pass on held-out repository tasks, completions 1.7-2x faster than none (docs/BENCHMARKS.md).
     none (the model dtype: bf16 where the CPU computes it, else float32
     with fp16-stored weights), int8 or int4 (prefill dequantizes: slower on CPU), fp16,
     hybrid_int8 / hybrid_int4 / hybrid_fp16 / hybrid_int4x8 (bf16 for prompts, a packed copy for decoding; int4x8:
-    our int4 x int8 kernel on AVX-512 VNNI), hybrid_int8x8 (one int8 copy for prompts and decoding through our
+    our int4 x int8 kernel on AVX-512 VNNI or AVX2), hybrid_int8x8 (one int8 copy for prompts and decoding through our
     int8 x int8 kernel: near bf16's predictions, no bf16 weights) or auto (measured per CPU, cached, prompt rows too: bf16 or our
     int8 x int8 kernel; see docs/BENCHMARKS.md, "Interactive speed")."""
     compile_decode: bool = False

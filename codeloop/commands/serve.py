@@ -67,11 +67,11 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-threads", type=int, default=None)
     p.add_argument("--weight-quant", default=None, choices=WEIGHT_QUANTS,
                    help="weights: none (model dtype; under --dtype auto without hardware bf16, fp16-stored), int8/int4, fp16, hybrid_int8/hybrid_int4/hybrid_int4x8 (dense for prompts, "
-                        "packed for decoding), hybrid_int8x8 (one int8 copy for both through our VNNI kernel: the "
+                        "packed for decoding), hybrid_int8x8 (one int8 copy for both through our int8 kernel: the "
                         f"editor's), auto (measured per CPU, cached); default {CPU_WEIGHT_QUANT} on a CPU, none on a GPU")
     p.add_argument("--prefill-quant", default="auto", choices=PREFILL_QUANTS,
                    help="prompt rows under --weight-quant auto/hybrid_*: dense, int8x8 (int8 weights x int8 "
-                        "activations, our VNNI GEMM) or auto (the autotune's choice under --weight-quant auto)")
+                        "activations, our integer GEMM) or auto (the autotune's choice under --weight-quant auto)")
     p.add_argument("--prompt-attention", default="auto", choices=PROMPT_ATTENTIONS,
                    help="prompt rows' attention on CPU: native (our AVX-512 BF16 kernel), sdpa (torch's) or auto "
                         "(the faster, measured once per CPU)")

@@ -1,7 +1,7 @@
 """Hybrid weights: dense weights for prompt rows, packed int8/int4/fp16 copies for generated rows, both resident.
 
 Prompt rows may take a packed copy of their own too (``PROMPT_KINDS``): int8 weights times int8 activations
-through our VNNI GEMM (``int8x8``), which prefills faster than bf16 on CPUs without AMX; the autotune decides.
+through our integer GEMM (``int8x8``), which prefills faster than bf16 on CPUs without AMX; the autotune decides.
 
 On CPU, prefill is a GEMM that dense bf16 (AVX-512-BF16 / AMX) does best, while decode reads every weight
 for a handful of rows and is bound by bytes per weight, where torch's packed weight-only kernels win.
@@ -30,11 +30,11 @@ from inference.models.quant_linear import Fp16Linear, int4_group_size, quantize_
 
 log = logging.getLogger(__name__)
 PACKED_KINDS = ("int8", "int4", "fp16", "int4x8", "int8x8")
-"""int4x8: int4 weights times int8 activations through our AVX-512 VNNI kernel (``inference.kernels``);
-int8x8: int8 weights times int8 activations through our VNNI GEMM (the prompt kind below, also for decode)."""
+"""int4x8: int4 weights times int8 activations through our AVX-512 VNNI / AVX2 kernel (``inference.kernels``);
+int8x8: int8 weights times int8 activations through our integer GEMM (the prompt kind below, also for decode)."""
 PROMPT_KINDS = ("int8x8",)
 """Packed copies for prompt rows (and for decode batches above ``packed_max_rows``): int8x8, int8 weights per
-output channel times int8 activations per block of 32 through our VNNI kernel (``inference.kernels``)."""
+output channel times int8 activations per block of 32 through our integer kernel (``inference.kernels``)."""
 BODY_MODULES = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
 
 

@@ -112,7 +112,7 @@ def test_a_step_outside_the_graphs_runs_eagerly(tiny_qwen2_dir, eager, monkeypat
     assert compiled.misses > 0
 
 
-@pytest.mark.skipif(not kernels.available(), reason="no AVX-512 VNNI or no C++ compiler here")
+@pytest.mark.skipif(not kernels.available(), reason="neither AVX-512 VNNI nor AVX2 here, or no C++ compiler")
 @pytest.mark.parametrize("kind", ["int4x8", "int8x8"])
 def test_our_vnni_kernels_inside_the_graph(tiny_qwen2_dir, kind):
     """Our int4 x int8 / int8 x int8 kernels (custom ops the graph calls through their fake impls): the compiled

@@ -1,4 +1,4 @@
-"""Our int4 x int8 VNNI kernel (``inference.kernels``): its math against a torch reference of the same
+"""Our int4 x int8 kernel (``inference.kernels``): its math against a torch reference of the same
 quantization, row independence, the shapes it refuses, and the fallback when it cannot run."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Our int8 x int8 VNNI prefill GEMM (``inference.kernels.int8x8_mm``): its math against a float64 reference of
+"""Our int8 x int8 prefill GEMM (``inference.kernels.int8x8_mm``): its math against a float64 reference of
 the same quantization, row independence across register blocks, the shapes it refuses, and prompt rows of the
 hybrid model through it."""
 
@@ -199,7 +199,7 @@ def test_a_hybrid_kind_that_falls_back_stores_dense_weights_as_none_would(tiny_q
     if not fp16_gemm_available():
         pytest.skip("this torch has no fbgemm fp16 GEMM")
     monkeypatch.setattr(kernels, "_loaded", None)
-    monkeypatch.setenv(kernels.OFF_ENV, "off")  # no VNNI kernels: int8x8 falls back to dense
+    monkeypatch.setenv(kernels.OFF_ENV, "off")  # no native kernels: int8x8 falls back to dense
     monkeypatch.setenv("CODELOOP_CPU_BF16", "0")  # no hardware bf16: dtype auto computes in float32
     runner = ModelRunner(EngineConfig(model=str(tiny_qwen2_dir), weight_quant="hybrid_int8x8", compile_decode="off"))
     assert runner.kernel_report()["decode"] == "dense" and runner.kernel_report()["source"] == "fallback"

@@ -255,7 +255,7 @@ def test_delta_is_added_to_whatever_the_base_layer_computes(tiny_qwen2_dir, adap
     torch.testing.assert_close(engine_logprobs(runner, ids, None), base, atol=0, rtol=0)
 
 
-@pytest.mark.skipif(not kernels.available(), reason="no AVX-512 VNNI or no C++ compiler here")
+@pytest.mark.skipif(not kernels.available(), reason="neither AVX-512 VNNI nor AVX2 here, or no C++ compiler")
 def test_an_adapter_on_the_editors_int8_base_moves_it_as_on_bf16(tiny_qwen2_dir, adapter_dir):
     """The editor's default weightQuant hybrid_int8x8 (int8 base rows through our kernel): the adapter's delta
     on the logprobs is the delta it makes on the bf16 base, within int8 rounding."""
