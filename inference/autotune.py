@@ -85,12 +85,19 @@ class KernelPlan:
         return (t1 + (t1 - t0) * (rows - r1) / (r1 - r0)) / base
 
 
-def cache_key(model_shape: str) -> str:
-    """Key of an autotune entry: CPU model, core count, torch version, the candidate kernels of each role and
-    model shape (a kernel added since an entry was measured, or a kind newly allowed to decode, makes it
-    stale)."""
-    kinds = f"decode {'+'.join(PACKED_KINDS)}|prompt {'+'.join(PROMPT_KINDS)}"
+def cache_key(model_shape: str, dtype: torch.dtype = torch.float32) -> str:
+    """Key of an autotune entry: CPU model, core count, torch version, the candidate kernels of each role that
+    run here and model shape (a kernel added since an entry was measured, a kind newly allowed to decode, or our
+    kernels turned off or unbuildable since make it another entry: a plan never names a kernel that cannot run)."""
+    decode = [k for k in PACKED_KINDS if runs_here(k, dtype)]
+    prompt = [k for k in PROMPT_KINDS if runs_here(k, dtype)]
+    kinds = f"decode {'+'.join(decode)}|prompt {'+'.join(prompt)}"
     return f"{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|{kinds}|{model_shape}"
+
+
+def runs_here(kind: str, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this torch (and our kernels, for theirs) packs and runs ``kind`` (a 64 x 64 layer, logged when not)."""
+    return _pack_all([nn.Linear(64, 64, bias=False).to(dtype)], kind) is not None
 
 
 def model_shape(model: nn.Module) -> str:
@@ -100,7 +107,7 @@ def model_shape(model: nn.Module) -> str:
 
 def kernel_plan(model: nn.Module, dtype: torch.dtype, cache_dir: Path, *, force: bool = False) -> KernelPlan:
     """The cached plan for this CPU + torch + model shape, or a fresh measurement (cached for next time)."""
-    key = cache_key(model_shape(model))
+    key = cache_key(model_shape(model), dtype)
     path = cache_dir / CACHE_FILE
     cached = read_entries(path).get(key)
     if cached and not force:
@@ -250,17 +257,13 @@ def plan_kernels(model: nn.Module, config) -> KernelPlan:
     rows ("auto": the autotune's choice under weight_quant auto, else dense). ``CODELOOP_AUTOTUNE=force``
     re-measures."""
     dtype = next(model.parameters()).dtype
-
-    def runs_here(kind: str) -> bool:
-        return _pack_all([nn.Linear(64, 64, bias=False).to(dtype)], kind) is not None
-
     prompt = getattr(config, "prefill_quant", "auto")
-    if prompt not in ("auto", "dense") and not runs_here(prompt):
+    if prompt not in ("auto", "dense") and not runs_here(prompt, dtype):
         log.info("kernels: prompt rows stay dense (%s unavailable here)", prompt)
         prompt = "dense"
     if config.weight_quant.startswith("hybrid_"):
         kind = config.weight_quant.removeprefix("hybrid_")
-        if not runs_here(kind):
+        if not runs_here(kind, dtype):
             return KernelPlan(source="fallback", prefill="dense" if prompt == "auto" else prompt)
         if prompt == "auto":  # a decode copy that is also a prompt kind serves the prompts too: no bf16 weights
             prompt = kind if kind in PROMPT_KINDS else "dense"

@@ -88,6 +88,23 @@ def test_cache_is_keyed_by_cpu_and_torch(tmp_path, monkeypatch, fake_measure):
     assert kernel_plan(model, torch.float32, tmp_path, force=True).source == "autotune"
 
 
+def test_a_cached_plan_is_not_used_once_its_kernels_cannot_run(tmp_path, monkeypatch, fake_measure):
+    from inference import kernels
+
+    if not kernels.available():
+        pytest.skip("our kernels do not run here")
+    model = TinyModel()
+    monkeypatch.setattr(autotune, "cpu_model", lambda: "AMD EPYC 9999")
+    assert kernel_plan(model, torch.float32, tmp_path).source == "autotune"
+    assert kernel_plan(model, torch.float32, tmp_path).source == "cache"
+    monkeypatch.setattr(kernels, "_loaded", False)  # turned off (CODELOOP_NATIVE_KERNELS=off) or unbuildable
+    assert kernel_plan(model, torch.float32, tmp_path).source == "autotune"  # not the plan that named int4x8
+    assert "int4x8" not in autotune.cache_key(autotune.model_shape(model))
+    monkeypatch.setattr(kernels, "_loaded", True)
+    assert kernel_plan(model, torch.float32, tmp_path).source == "cache"
+    assert len(fake_measure) == 2
+
+
 def test_unreadable_cache_is_measured_again(tmp_path, fake_measure):
     (tmp_path / "autotune.json").write_text("{not json")
     assert kernel_plan(TinyModel(), torch.float32, tmp_path).source == "autotune"
