@@ -9,7 +9,9 @@ Q4 x Q8 kernels) reach the memory bandwidth. Activations are quantized per block
 each row on its own: a row gets the same result alone, in a batch or as a draft under verification.
 
 Both are written once in ``simd16.h``'s 16-lane operations: one AVX-512 VNNI register, or on an AVX2 CPU (Zen 1-3,
-Intel before Ice Lake, Intel's AVX-512-less client cores) two AVX2 registers with VPMADDUBSW dot products. On a
+Intel before Ice Lake, Intel's AVX-512-less client cores) two AVX2 registers with VPMADDUBSW dot products, or
+AVX-VNNI's 256-bit VPDPBUSD where the CPU has it (Alder Lake on; compiled and checked for that instruction here, not
+run: no such CPU was at hand). On a
 Zen 3 pair of cores the AVX2 build decodes the 0.5B's int4 weights at memory speed where torch's int4 kernel
 widens them to float, and prefills int8 x int8 faster than float32 (``docs/BENCHMARKS.md``).
 
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 SOURCES = tuple(Path(__file__).with_name(f) for f in ("int4x8.cpp", "int8x8.cpp", "attention.cpp"))
 HEADERS = tuple(Path(__file__).with_name(f) for f in ("q8_block.h", "simd16.h"))
 ISAS = {"avx512_vnni": frozenset({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"}),
+        "avx_vnni": frozenset({"avx2", "fma", "f16c", "avx_vnni"}),
         "avx2": frozenset({"avx2", "fma", "f16c"})}
 """The instruction sets ``simd16.h`` is written for, the preferred first, with the CPU flags each needs."""
 ATTENTION_FLAGS = frozenset({"avx512_bf16"})

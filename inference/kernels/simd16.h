@@ -5,7 +5,8 @@
 // activation bytes. AVX2 has no such instruction: VPMADDUBSW multiplies u8 x s8 and adds pairs into int16, and
 // VPMADDWD by ones widens those to int32 (as llama.cpp's AVX2 Q8 dot products). VPMADDUBSW saturates at 32767:
 // int4 nibbles (0..15) never get there, int8 weights stored as q + 128 would (255 x 127 x 2), so on AVX2 an int8
-// dot product multiplies |q| by the activation carrying q's sign (VPSIGNB) and needs no +128 correction.
+// dot product multiplies |q| by the activation carrying q's sign (VPSIGNB) and needs no +128 correction. AVX2 CPUs
+// with AVX-VNNI (Intel's client cores since Alder Lake) take its 256-bit VPDPBUSD instead.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -178,6 +179,21 @@ inline I16 high_nibbles(I16 w) {
   return {_mm256_and_si256(_mm256_srli_epi16(w.lo, 4), m), _mm256_and_si256(_mm256_srli_epi16(w.hi, 4), m)};
 }
 
+#if defined(__AVXVNNI__)
+// AVX-VNNI (Intel's client cores since Alder Lake): VPDPBUSD on 256 bits, the AVX-512 branch's arithmetic.
+inline void dot_u4x2(I16& lo, I16& hi, I16 wl, I16 xl, I16 wh, I16 xh) {
+  lo.lo = _mm256_dpbusd_avx_epi32(lo.lo, wl.lo, xl.lo);
+  lo.hi = _mm256_dpbusd_avx_epi32(lo.hi, wl.hi, xl.hi);
+  hi.lo = _mm256_dpbusd_avx_epi32(hi.lo, wh.lo, xh.lo);
+  hi.hi = _mm256_dpbusd_avx_epi32(hi.hi, wh.hi, xh.hi);
+}
+constexpr int32_t kQ8Bias = 128;
+using W8 = I16;
+inline W8 prep_q8(I16 stored) { return stored; }
+inline I16 dot_q8(I16 acc, const W8& w, I16 x) {
+  return {_mm256_dpbusd_avx_epi32(acc.lo, w.lo, x.lo), _mm256_dpbusd_avx_epi32(acc.hi, w.hi, x.hi)};
+}
+#else
 // lo += wl . xl + wh . xh per lane; hi is left alone. Nibble products sum to at most 2 x 2 x 15 x 128 per int16:
 // both pairs are added before one widening.
 inline void dot_u4x2(I16& lo, I16&, I16 wl, I16 xl, I16 wh, I16 xh) {
@@ -202,6 +218,8 @@ inline I16 dot_q8(I16 acc, const W8& w, I16 x) {  // |q| x (x with q's sign): at
   return {_mm256_add_epi32(acc.lo, madd_u8s8(w.mag_lo, _mm256_sign_epi8(x.lo, w.q_lo))),
           _mm256_add_epi32(acc.hi, madd_u8s8(w.mag_hi, _mm256_sign_epi8(x.hi, w.q_hi)))};
 }
+
+#endif  // __AVXVNNI__
 
 #endif
 

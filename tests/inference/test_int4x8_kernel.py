@@ -127,6 +127,7 @@ def test_turned_off_or_unbuildable_means_torch_kernels(monkeypatch, caplog):
 @pytest.mark.parametrize(("flags", "isa"), [
     ({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"}, "avx512_vnni"),  # Zen 4, Ice Lake+
     ({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl"}, "avx2"),  # Skylake-X: AVX-512 without VNNI
+    ({"avx2", "fma", "f16c", "avx_vnni"}, "avx_vnni"),  # Alder Lake and later client cores
     ({"avx2", "fma", "f16c"}, "avx2"),  # Zen 1-3, Haswell to Comet Lake
     ({"avx", "sse4_2"}, None),
 ])
