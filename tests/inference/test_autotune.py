@@ -113,6 +113,29 @@ def test_unreadable_cache_is_measured_again(tmp_path, fake_measure):
     assert kernel_plan(TinyModel(), torch.float32, tmp_path).source == "autotune"
 
 
+def test_auto_weights_load_on_a_cpu_without_hardware_bf16(tiny_llama_dir, monkeypatch, tmp_path):
+    # dtype auto computes in float32 there and keeps the embedding table 16-bit: the autotune times the linear
+    # layers in float32 (it timed bf16 inputs against float32 weights and the engine failed to load)
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from inference.config import EngineConfig
+    from inference.engine import Engine
+    from inference.sampling import SamplingParams
+
+    bf16_dir = shutil.copytree(tiny_llama_dir, tmp_path / "bf16")  # a bf16 checkpoint (untied embedding)
+    for shard in bf16_dir.glob("*.safetensors"):
+        save_file({k: v.bfloat16() for k, v in load_file(shard).items()}, shard, metadata={"format": "pt"})
+    monkeypatch.setenv("CODELOOP_CPU_BF16", "0")
+    monkeypatch.setenv("CODELOOP_HOME", str(tmp_path))
+    engine = Engine(EngineConfig(model=str(bf16_dir), dtype="auto", weight_quant="auto"))
+    assert engine.runner.model.embed_tokens.weight.dtype != torch.float32
+    assert engine.runner.kernels.source == "autotune"
+    out = engine.generate(["def add(a, b):"], SamplingParams(max_tokens=4, temperature=0.0))
+    assert len(out[0].outputs[0].token_ids) == 4
+
+
 def test_measure_a_real_tiny_model_and_skip_a_missing_kernel(tiny_qwen2_dir, monkeypatch, caplog):
     from inference.attention import get_backend
     from inference.models.loader import load_model
