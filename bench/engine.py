@@ -161,7 +161,7 @@ def _prefill_roofline(ctx: BenchContext, engine, context: int, prefill_tok_s: fl
     the FLOP/s of one matmul of the model's MLP shape in the compute dtype (its practical ceiling)."""
     model = engine.runner.model
     per_token = bench_data.prefill_flops_per_token(model.config, context)
-    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    dtype = engine.runner.dtype  # the compute dtype (a float32 model may keep a 16-bit embedding table)
     gemm = bench_data.gemm_flops_per_s(dtype, 512, model.config.hidden_size, model.config.intermediate_size)
     return {"prefill_flops_per_token": per_token, "prefill_1000_gflop_s": prefill_tok_s * per_token / 1e9,
             "gemm_dtype": str(dtype).removeprefix("torch."), "gemm_gflop_s": gemm / 1e9,

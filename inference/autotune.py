@@ -41,7 +41,9 @@ BUDGET_S = 15.0
 """More thread counts are measured only while the autotune has run less than this long."""
 COLLAPSE = 2.0
 """A thread count whose 1-row dense pass is this many times slower than one thread's is contended (its
-threads wait for cores other work holds): the rest of its measurements are skipped."""
+threads wait for cores other work holds): the rest of its measurements are skipped. A packed kind this many times
+slower than dense at one row is not timed at more rows (torch's int4 kernel on an AVX2 Zen 3: 8x slower at one row,
+1.9 s for 16 rows; timing it spent the budget before a second thread count was measured)."""
 Call = tuple[Callable[[torch.Tensor], torch.Tensor], int]
 """One layer's matmul and its input width."""
 
@@ -156,6 +158,8 @@ def measure(model: nn.Module, dtype: torch.dtype, thread_counts: list[int] | Non
                 for rows in DECODE_ROWS:
                     key = f"{kind}@{threads}t/M{rows}"
                     table[key] = table.get(key) or _time(kind_calls, rows, dtype)
+                    if rows == 1 and kind != "dense" and table[key] > COLLAPSE * first:
+                        break  # slower than dense at one row: it cannot win; its larger row counts are skipped
             for kind, kind_calls in prompt_calls.items():
                 table[f"{kind}@{threads}t/M{PREFILL_ROWS}"] = _time(kind_calls, PREFILL_ROWS, dtype)
     finally:
@@ -179,8 +183,9 @@ def measure_rows(model: nn.Module, kind: str, dtype: torch.dtype) -> dict[str, f
 def choose(table: dict[str, float], kinds: list[str], counts: list[int],
            prompt_kinds: list[str] = ("dense",)) -> KernelPlan:
     """The plan a measured ``table`` implies (pure; see ``measure`` for the keys)."""
-    def best(kind: str, rows: int) -> tuple[float, int]:
-        return min((table[key], t) for t in counts if (key := f"{kind}@{t}t/M{rows}") in table)
+    def best(kind: str, rows: int) -> tuple[float, int]:  # (inf, ...) where never measured
+        return min(((table[key], t) for t in counts if (key := f"{kind}@{t}t/M{rows}") in table),
+                   default=(float("inf"), counts[0]))
 
     decode_kind = min(kinds, key=lambda k: best(k, 1)[0] + best(k, VERIFY_ROWS)[0])
     decode_threads = best(decode_kind, 1)[1]

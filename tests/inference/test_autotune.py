@@ -36,6 +36,14 @@ def test_choose_dense_when_nothing_beats_it():
     assert plan.decode == "dense"
 
 
+def test_a_kind_timed_at_one_row_only_is_weighed_and_loses():
+    t = table({"dense": 10.0, "int4x8": 2.0, "int4": 80.0})
+    for key in [k for k in t if k.startswith("int4@") and not k.endswith("/M1")]:
+        del t[key]  # too slow at one row: the autotune skipped its other row counts
+    plan = choose(t, ["dense", "int4", "int4x8"], [1, 2])
+    assert plan.decode == "int4x8" and plan.decode_threads == 2
+
+
 def test_choose_thread_count_per_step_kind():
     t = table({"dense": 10.0, "int4": 3.0})
     for rows in DECODE_ROWS:  # decode is faster on one thread (the other core is busy)
@@ -155,6 +163,28 @@ def test_measure_a_real_tiny_model_and_skip_a_missing_kernel(tiny_qwen2_dir, mon
     assert any(k.startswith("int4x8@") for k in plan.table) == kernels.available()
     assert (f"int8x8@1t/M{PREFILL_ROWS}" in plan.table) == kernels.available()  # our prefill GEMM
     assert plan.decode != "int4" and plan.source == "autotune"
+
+
+def test_a_packed_kind_slower_than_dense_at_one_row_is_not_timed_further(tiny_qwen2_dir, monkeypatch):
+    from inference.attention import get_backend
+    from inference.models.hybrid_linear import PackedWeight
+    from inference.models.loader import load_model
+
+    model = load_model(tiny_qwen2_dir, backend=get_backend("sdpa"), dtype=torch.float32).model
+    matmul = PackedWeight.matmul
+
+    def slow_int8(self, x):
+        if self.kind == "int8":
+            import time
+
+            time.sleep(0.002)  # far slower than the tiny dense layers
+        return matmul(self, x)
+
+    monkeypatch.setattr(PackedWeight, "matmul", slow_int8)
+    plan = autotune.measure(model, torch.float32, thread_counts=[1])
+    assert "int8@1t/M1" in plan.table and "dense@1t/M16" in plan.table
+    assert not any(k.startswith("int8@") and not k.endswith("/M1") for k in plan.table)
+    assert plan.decode != "int8"
 
 
 def test_row_cost_interpolates_the_measured_decode_rows():
