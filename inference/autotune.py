@@ -42,7 +42,7 @@ BUDGET_S = 15.0
 COLLAPSE = 2.0
 """A thread count whose 1-row dense pass is this many times slower than one thread's is contended (its
 threads wait for cores other work holds): the rest of its measurements are skipped. A packed kind this many times
-slower than dense at one row is not timed at more rows (torch's int4 kernel on an AVX2 Zen 3: 8x slower at one row,
+slower than dense at one row is not timed at more rows (torch's int4 kernel on an AVX2 Zen 3: 7x slower at one row,
 1.9 s for 16 rows; timing it spent the budget before a second thread count was measured)."""
 Call = tuple[Callable[[torch.Tensor], torch.Tensor], int]
 """One layer's matmul and its input width."""
