@@ -9,8 +9,8 @@
 // byte (lane r, b) of chunk c = channel 4c+b of row r, stored as q + 128 (unsigned, VPDPBUSD's first operand).
 // Activations: each row quantized to int8 per block of 32 channels (amax/127), as in int4x8.cpp; a block's
 // integer dot product is scaled by the block's activation scale as it is added up in float; on VNNI the weights'
-// +128 (128 * sum(xq) * scale per block, the same for every output of the row) is taken off once at the end (AVX2
-// multiplies by q itself), then the weight scale is applied.
+// +128 (128 * sum(xq) * scale per block, the same for every output of the row) is taken off once at the end
+// (plain AVX2, without AVX-VNNI, multiplies by q itself), then the weight scale is applied.
 // Register blocking: kRows activation rows x kCols tiles of 16 outputs share every broadcast and weight load
 // (fewer on AVX2: 16 registers of half the width).
 // Rows are independent: a row gets the same result alone or in a batch.
