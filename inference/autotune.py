@@ -256,19 +256,12 @@ def _time(calls: list[Call], rows: int, dtype: torch.dtype, repeats: int = REPEA
     return median_ms(one, repeats)
 
 
-def compute_dtype(model: nn.Module) -> torch.dtype:
-    """The dtype the model's linear layers compute in (not its first parameter's: a float32 model on a CPU without
-    hardware bf16 keeps a 16-bit input embedding table)."""
-    linears = _sample_linears(model)
-    return linears[0].weight.dtype if linears else next(model.parameters()).dtype
-
-
-def plan_kernels(model: nn.Module, config) -> KernelPlan:
+def plan_kernels(model: nn.Module, config, dtype: torch.dtype) -> KernelPlan:
     """The plan for ``config.weight_quant`` "hybrid_int8" / "hybrid_int4" / ... (as asked, if this torch can
     run it) or "auto" (measured or cached on CPU; dense elsewhere), with ``config.prefill_quant`` for prompt
-    rows ("auto": the autotune's choice under weight_quant auto, else dense). ``CODELOOP_AUTOTUNE=force``
-    re-measures."""
-    dtype = compute_dtype(model)
+    rows ("auto": the autotune's choice under weight_quant auto, else dense), timed in ``dtype``, the dtype the
+    model computes in (the runner's: not its first parameter's, since a float32 model on a CPU without hardware
+    bf16 keeps a 16-bit input embedding table). ``CODELOOP_AUTOTUNE=force`` re-measures."""
     prompt = getattr(config, "prefill_quant", "auto")
     if prompt not in ("auto", "dense") and not runs_here(prompt, dtype):
         log.info("kernels: prompt rows stay dense (%s unavailable here)", prompt)

@@ -62,7 +62,7 @@ class ModelRunner:
                                                                         config.device),
             )
         self.model, self.model_config, self.tokenizer = loaded.model, loaded.config, loaded.tokenizer
-        self.kernels = plan_kernels(self.model, config) if hybrid else KernelPlan(source="config")
+        self.kernels = plan_kernels(self.model, config, self.dtype) if hybrid else KernelPlan(source="config")
         """Which weights serve prompt rows and generated rows (``inference/autotune.py``)."""
         self._row_split: RowSplit | None = None
         if self.kernels.decode != "dense" or self.kernels.prefill != "dense":

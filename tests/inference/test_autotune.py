@@ -221,7 +221,7 @@ def test_a_configured_kind_measures_its_row_costs_for_speculation(tiny_qwen2_dir
     model = load_model(tiny_qwen2_dir, backend=get_backend("sdpa"), dtype=torch.float32).model
     config = SimpleNamespace(weight_quant="hybrid_int8", prefill_quant="auto", device="cpu",
                              speculative=SimpleNamespace(method="ngram"))
-    plan = autotune.plan_kernels(model, config)
+    plan = autotune.plan_kernels(model, config, torch.float32)
     threads = torch.get_num_threads()
     assert plan.source == "config" and plan.decode == "int8" and plan.decode_threads is None
     assert set(plan.table) == {f"int8@{threads}t/M{r}" for r in autotune.DECODE_ROWS}
@@ -229,7 +229,7 @@ def test_a_configured_kind_measures_its_row_costs_for_speculation(tiny_qwen2_dir
     expected = plan.table[f"int8@{threads}t/M4"] / plan.table[f"int8@{threads}t/M1"]
     assert plan.row_cost(4) == pytest.approx(expected)
     config.speculative.method = "none"  # nothing weighs drafts: nothing measured at load
-    assert autotune.plan_kernels(model, config).table == {}
+    assert autotune.plan_kernels(model, config, torch.float32).table == {}
     # a key from another thread count alongside: ambiguous, so no measured cost rather than a wrong one
     mixed = KernelPlan(decode="int8", table={**plan.table, "int8@99t/M1": 1.0, "int8@99t/M4": 2.0})
     assert mixed.row_cost(4) is None
