@@ -10,15 +10,16 @@ each row on its own: a row gets the same result alone, in a batch or as a draft 
 
 Both are written once in ``simd16.h``'s 16-lane operations: one AVX-512 VNNI register, or on an AVX2 CPU (Zen 1-3,
 Intel before Ice Lake, Intel's AVX-512-less client cores) two AVX2 registers with VPMADDUBSW dot products, or
-AVX-VNNI's 256-bit VPDPBUSD where the CPU has it (Alder Lake on; compiled and checked for that instruction here, not
-run: no such CPU was at hand). On a
-Zen 3 pair of cores the AVX2 build decodes the 0.5B's int4 weights at memory speed where torch's int4 kernel
-widens them to float, and prefills int8 x int8 faster than float32 (``docs/BENCHMARKS.md``).
+AVX-VNNI's 256-bit VPDPBUSD where the CPU has it (Alder Lake on; compiled and checked for that instruction, never
+run: no such CPU was at hand). On a Zen 3 pair of cores the AVX2 build decodes the 0.5B 2.5x faster than fbgemm's
+fp16 weights (torch's int4 kernel widens every weight to float) and prefills int8 x int8 ~1.4x faster than float32
+(``docs/BENCHMARKS.md``, "An AVX2 CPU").
 
 The library (both sources) is compiled once per source, torch version, compiler and CPU (``-march=native``)
 into ``<cache root>/kernels/`` (~15 s) and loaded with ``torch.ops.load_library``; a fake (meta) implementation lets
 ``torch.compile`` trace through it. A CPU with neither AVX-512 VNNI nor AVX2 (+FMA, F16C), no compiler, or a failed
-build: ``available()`` is False with a log line, and callers keep torch's kernels. ``CODELOOP_NATIVE_KERNELS=off`` turns it off.
+build: ``available()`` is False with a log line, and callers keep torch's kernels. ``CODELOOP_NATIVE_KERNELS=off``
+turns it off.
 """
 
 from __future__ import annotations

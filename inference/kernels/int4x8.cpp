@@ -6,8 +6,8 @@
 // for each group, its 16 scales and 16 zeros (bf16, 64 bytes), then per 32-channel block 4 chunks of 64 bytes;
 // byte (lane r, b) of chunk c holds channel 4c+b (low nibble) and 16+4c+b (high nibble) of row r, so one
 // VPDPBUSD (on AVX2: two VPMADDUBSW per 32-byte half) multiplies 16 rows x 4 channels by 4 activation bytes
-// broadcast. Scales inside the weight stream
-// rather than beside it: one sequential stream per thread streamed ~14% faster from memory (1.5B shapes, Zen 4).
+// broadcast. Scales inside the weight stream rather than beside it: one sequential stream per thread streamed
+// ~14% faster from memory (1.5B shapes, Zen 4).
 // Activations: each row quantized to int8 per block of 32 channels (scale amax/127), as llama.cpp's Q8_0:
 // y = sum_g scale * sum_b a_b * (q.xq - 8 * sum xq) + zero * sum_g x. Rows are independent: a row gets the
 // same result alone or in a batch.
