@@ -82,7 +82,7 @@ void block(const uint8_t* const* w, const int8_t* const* xq, const float* const*
       W8 wv[C];
       for (int c = 0; c < C; ++c) wv[c] = prep_q8(load_bytes(w[c] + b * kTileBlockBytes + 64 * k));
       for (int r = 0; r < R; ++r) {
-        const I16 xv = broadcast4(xq[r] + b * kBlock + 4 * k);
+        const X8 xv = prep_x8(broadcast4(xq[r] + b * kBlock + 4 * k));
         for (int c = 0; c < C; ++c) acc[r][c] = dot_q8(acc[r][c], wv[c], xv);
       }
     }
