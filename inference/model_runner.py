@@ -22,7 +22,7 @@ from inference.kv_memory import lazy_zeros
 from inference.lora import LoraAdapter
 from inference.lora_layers import FusedLora, LoraLayers, fuse, step_groups
 from inference.models.hybrid_linear import RowSplit, make_hybrid, weight_memory
-from inference.models.loader import LoadedModel, load_model
+from inference.models.loader import LoadedModel, load_model, map_embedding_table
 from inference.models.quant_linear import quantize_model
 from inference.sampler import sample
 
@@ -68,6 +68,8 @@ class ModelRunner:
         if self.kernels.decode != "dense" or self.kernels.prefill != "dense":
             self._row_split = make_hybrid(self.model, self.kernels.decode, self.kernels.packed_max_rows,
                                           self.kernels.prefill)
+            if self.model_config.tie_word_embeddings and self.device.type == "cpu":
+                map_embedding_table(self.model, loaded.source)  # the lm_head left it: rows on demand
         elif hybrid and (stored := resolve_weight_quant("none", config.dtype, config.device)) != "none":
             quantize_model(self.model, stored)  # dense after all: stored as weight_quant "none" stores them
         release_free_heap()  # what loading and packing freed between the weights that stay

@@ -94,6 +94,17 @@ def load_model(
     return LoadedModel(model, config, tokenizer, eos, path)
 
 
+def map_embedding_table(model: LlamaModel, source: Path) -> bool:
+    """Serve a tied input embedding from ``source``'s safetensors file, mapped copy-on-write as an untied table
+    is (:func:`_map_embedding`), once the lm_head no longer reads it (hybrid weights with a packed prompt copy
+    give the lm_head packed copies for every row count), dropping the loaded table (a float32 152k x 1,536
+    table: 890 MiB). False (the table stays) for a GGUF file, a file table in another shape or dtype, or an
+    lm_head that still reads the table."""
+    if getattr(model.lm_head, "weight", None) is not None or not Path(source).is_dir():
+        return False
+    return bool(_map_embedding(model, SafetensorsFolder(Path(source))))
+
+
 class _SkipInit(TorchFunctionMode):
     """Skips ``torch.nn.init`` while a model is built on the meta device: every weight is loaded next, and
     torch's meta init kernels import ``torch._dynamo`` (and triton), ~120 MiB resident for the process's life."""

@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from inference import kernels
 from inference.batch import SeqChunk, StepBatch
 from inference.config import EngineConfig
+from inference.engine import Engine
 from inference.model_runner import ModelRunner
 from inference.models.config import ModelConfig
 from inference.models.loader import ModelLoadError, read_gguf, read_safetensors
+from inference.sampling import SamplingParams
 from tests.inference.gguf_writer import write_gguf
 
 QUANTS = {"attn_q": "Q8_0", "attn_k": "Q8_0", "ffn_up": "Q4_0", "ffn_gate": "F16", "token_embd": "F16"}
@@ -182,6 +185,44 @@ def test_tied_embedding_is_loaded(tiny_qwen2_dir):
     runner = ModelRunner(EngineConfig(model=str(tiny_qwen2_dir), dtype="float32"))
     assert _file_mapping_of(runner.model.embed_tokens.weight) is None
     assert runner.model.lm_head.weight is runner.model.embed_tokens.weight
+
+
+@pytest.mark.skipif(not kernels.available(), reason="needs our int8x8 kernel (AVX-512 VNNI or AVX2)")
+def test_tied_table_is_mapped_once_the_lm_head_has_packed_copies(tmp_path, tiny_qwen2_dir, monkeypatch):
+    """Under hybrid weights with an int8x8 prompt copy, the lm_head reads packed copies for every row count, so a
+    tied table is only looked up by row: it is served from the file, and the loaded copy is gone."""
+    from safetensors.torch import load_file
+
+    d = tmp_path / "qwen2"
+    shutil.copytree(tiny_qwen2_dir, d)
+    config = EngineConfig(model=str(d), dtype="float32", weight_quant="hybrid_int8x8", compile_decode="off")
+    runner = ModelRunner(config)
+    model = runner.model
+    assert model.lm_head.weight is None and model.lm_head.prompt is not None
+    emb = model.embed_tokens.weight
+    assert _file_mapping_of(emb) == str(d / "model.safetensors")
+    assert torch.equal(emb, load_file(d / "model.safetensors")["model.embed_tokens.weight"])
+    many = torch.randn(runner.kernels.packed_max_rows + 3, model.config.hidden_size)
+    wide = model.compute_logits(many)  # more sampled rows than the packed copy serves: the prompt copy
+    ref = many @ emb.T
+    assert (wide - ref).norm() / ref.norm() < 0.05
+    params = SamplingParams(max_tokens=8, temperature=0.0, ignore_eos=True)
+    mapped = Engine(config).generate([[1, 2, 3, 4]], params)[0].outputs[0].token_ids
+    monkeypatch.setattr("inference.model_runner.map_embedding_table", lambda model, source: False)
+    loaded = Engine(config)
+    assert loaded.runner.model.embed_tokens.weight.dtype == torch.float32
+    assert _file_mapping_of(loaded.runner.model.embed_tokens.weight) is None
+    assert loaded.generate([[1, 2, 3, 4]], params)[0].outputs[0].token_ids == mapped  # the same numbers
+
+
+@pytest.mark.skipif(not kernels.available(), reason="needs our int8x8 kernel (AVX-512 VNNI or AVX2)")
+def test_untied_lm_head_drops_its_dense_weight_under_packed_prompt_copies(tiny_llama_dir):
+    """The lm_head's dense weight served only more than ``packed_max_rows`` sampled rows; its prompt copy does."""
+    runner = ModelRunner(EngineConfig(model=str(tiny_llama_dir), dtype="float32", weight_quant="hybrid_int8x8",
+                                      compile_decode="off"))
+    head = runner.model.lm_head
+    assert head.weight is None and head.prompt is head.packed  # one int8x8 copy serves both roles
+    assert not [name for name, _ in runner.model.named_parameters() if name.startswith("lm_head")]
 
 
 def test_loading_a_model_does_not_import_dynamo(tiny_llama_dir):
