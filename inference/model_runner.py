@@ -68,8 +68,7 @@ class ModelRunner:
         if self.kernels.decode != "dense" or self.kernels.prefill != "dense":
             self._row_split = make_hybrid(self.model, self.kernels.decode, self.kernels.packed_max_rows,
                                           self.kernels.prefill)
-            if self.model_config.tie_word_embeddings and self.device.type == "cpu":
-                map_embedding_table(self.model, loaded.source)  # the lm_head left it: rows on demand
+            map_embedding_table(self.model, loaded.source)  # a tied table the lm_head left: rows on demand
         elif hybrid and (stored := resolve_weight_quant("none", config.dtype, config.device)) != "none":
             quantize_model(self.model, stored)  # dense after all: stored as weight_quant "none" stores them
         release_free_heap()  # what loading and packing freed between the weights that stay

@@ -94,15 +94,17 @@ def load_model(
     return LoadedModel(model, config, tokenizer, eos, path)
 
 
-def map_embedding_table(model: LlamaModel, source: Path) -> bool:
+def map_embedding_table(model: LlamaModel, source: Path | None) -> bool:
     """Serve a tied input embedding from ``source``'s safetensors file, mapped copy-on-write as an untied table
     is (:func:`_map_embedding`), once the lm_head no longer reads it (hybrid weights with a packed prompt copy
     give the lm_head packed copies for every row count), dropping the loaded table (a float32 152k x 1,536
-    table: 890 MiB). False (the table stays) for a GGUF file, a file table in another shape or dtype, or an
-    lm_head that still reads the table."""
-    if getattr(model.lm_head, "weight", None) is not None or not Path(source).is_dir():
+    table: 890 MiB). False (the table stays) for an untied table (mapped at load already), one off the CPU, an
+    lm_head that still reads it, a GGUF file or none (``source`` None: weights built in memory), or a file
+    table in another shape or dtype."""
+    if (not model.config.tie_word_embeddings or model.embed_tokens.weight.device.type != "cpu"
+            or getattr(model.lm_head, "weight", None) is not None or source is None or not source.is_dir()):
         return False
-    return bool(_map_embedding(model, SafetensorsFolder(Path(source))))
+    return bool(_map_embedding(model, SafetensorsFolder(source)))
 
 
 class _SkipInit(TorchFunctionMode):

@@ -16,7 +16,7 @@ from inference.config import EngineConfig
 from inference.engine import Engine
 from inference.model_runner import ModelRunner
 from inference.models.config import ModelConfig
-from inference.models.loader import ModelLoadError, read_gguf, read_safetensors
+from inference.models.loader import ModelLoadError, map_embedding_table, read_gguf, read_safetensors
 from inference.sampling import SamplingParams
 from tests.inference.gguf_writer import write_gguf
 
@@ -202,6 +202,7 @@ def test_tied_table_is_mapped_once_the_lm_head_has_packed_copies(tmp_path, tiny_
     emb = model.embed_tokens.weight
     assert _file_mapping_of(emb) == str(d / "model.safetensors")
     assert torch.equal(emb, load_file(d / "model.safetensors")["model.embed_tokens.weight"])
+    assert not map_embedding_table(model, None)  # weights built in memory (the GPU benchmark's): nothing to map
     many = torch.randn(runner.kernels.packed_max_rows + 3, model.config.hidden_size)
     wide = model.compute_logits(many)  # more sampled rows than the packed copy serves: the prompt copy
     ref = many @ emb.T
