@@ -30,9 +30,11 @@ def run_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]  # names of SCENARIOS
     ctx = BenchContext(model_dir, args.dtype, args.weight_quant, args.quick, not args.no_peers, args.threads,
-                       getattr(args, "prefill_quant", "auto"), getattr(args, "prompt_attention", "auto"))
+                       getattr(args, "prefill_quant", "auto"), getattr(args, "prompt_attention", "auto"),
+                       getattr(args, "decode_attention", "auto"))
     result: dict[str, Any] = {"model": args.model, "dtype": args.dtype, "weight_quant": args.weight_quant,
                               "prefill_quant": ctx.prefill_quant, "prompt_attention": ctx.prompt_attention,
+                              "decode_attention": ctx.decode_attention,
                               "quick": args.quick, "machine": machine_info(),
                               "date": time.strftime("%Y-%m-%d")}
     for name in scenarios:
@@ -46,9 +48,11 @@ class BenchContext:
     """Shared state: the model folder, prompt source, and a lazily loaded HF peer."""
 
     def __init__(self, model_dir: Path, dtype: str, weight_quant: str, quick: bool, peers: bool,
-                 threads: int | None = None, prefill_quant: str = "auto", prompt_attention: str = "auto") -> None:
+                 threads: int | None = None, prefill_quant: str = "auto", prompt_attention: str = "auto",
+                 decode_attention: str = "auto") -> None:
         self.model_dir, self.dtype, self.weight_quant = model_dir, dtype, weight_quant
         self.prefill_quant, self.prompt_attention = prefill_quant, prompt_attention
+        self.decode_attention = decode_attention
         self.quick, self.peers, self.threads = quick, peers, threads
         self._hf = None
         self._tokenizer = None
@@ -58,7 +62,7 @@ class BenchContext:
 
         config = EngineConfig(model=str(self.model_dir), dtype=self.dtype, weight_quant=self.weight_quant,
                               prefill_quant=self.prefill_quant, prompt_attention=self.prompt_attention,
-                              cache=CacheConfig(**{"kv_cache_bytes": 512 << 20, **cache}),
+                              decode_attention=self.decode_attention, cache=CacheConfig(**{"kv_cache_bytes": 512 << 20, **cache}),
                               max_num_seqs=64, max_num_batched_tokens=1024, num_threads=self.threads)
         return Engine.from_config(config)
 

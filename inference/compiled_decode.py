@@ -2,7 +2,8 @@
 
 A batch-1 decode step of the 0.5B is ~14 ms of packed int4 matmuls and ~11 ms of ~1,900 small eager ops
 (RMSNorm, RoPE, K/V write and gather, SDPA, residual adds, module calls) at 2–10 µs each. Inductor fuses
-the elementwise work into a few C++ kernels and leaves torch's own packed matmuls and SDPA in place; with
+the elementwise work into a few C++ kernels and leaves our packed matmuls and the generated rows' attention
+(our paged kernel or SDPA, as the backend chose) in place; with
 ``emulate_precision_casts`` it rounds to the model dtype where eager rounds. Its fused RMSNorm reduction adds
 in another order than ATen's kernel, so hidden states may differ from eager's by an ulp (0.0 on the tiny test
 models, up to 0.625 on the 0.5B's bf16 hidden states) and a near-tie can flip a greedy token (1 of 16 FIM
@@ -92,6 +93,7 @@ class CompiledDecode:
             for t in (input_ids, positions, meta.slot_mapping):
                 _mark_dynamic(t, rows)
             _mark_dynamic(state["decode_tables"], (*rows, 1))
+            _mark_dynamic(state["decode_lens"], rows)
             _mark_dynamic(state["decode_mask"], (*rows, 3))
             for cache in kv_caches:  # the pool's size: one compiled artifact whatever the KV budget
                 for t in (cache.k, cache.v, cache.k_scale, cache.v_scale):

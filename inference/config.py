@@ -119,6 +119,10 @@ class EngineConfig:
     """Prompt rows' attention on the CPU sdpa backend: "native" (our AVX-512 BF16 kernel, bf16 models),
     "sdpa" (torch's), or "auto" (the faster, measured once per CPU and head shape and cached). Where the
     kernel cannot run, SDPA with a log line."""
+    decode_attention: str = "auto"
+    """Generated rows' attention on the CPU sdpa backend: "native" (our kernel over the paged cache, any CPU the
+    native library builds on), "sdpa" (gathered K/V through torch's), or "auto" (the faster, measured once per
+    CPU, head shape and cache dtype and cached). Where the kernel cannot run, SDPA with a log line."""
     attention_backend: str = "sdpa"
     """Chosen by config, never by sniffing what is installed."""
     cache: CacheConfig = field(default_factory=CacheConfig)
@@ -151,6 +155,8 @@ class EngineConfig:
                              f"prompt rows), got weight_quant {self.weight_quant!r}")
         if self.prompt_attention not in PROMPT_ATTENTIONS:
             raise ValueError(f"prompt_attention must be one of {PROMPT_ATTENTIONS}, got {self.prompt_attention!r}")
+        if self.decode_attention not in PROMPT_ATTENTIONS:
+            raise ValueError(f"decode_attention must be one of {PROMPT_ATTENTIONS}, got {self.decode_attention!r}")
         if self.compile_decode not in COMPILE_DECODE:
             raise ValueError(f"compile_decode must be one of {COMPILE_DECODE}, got {self.compile_decode!r}")
         if self.attention_backend not in ATTENTION_BACKENDS:

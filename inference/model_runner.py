@@ -76,6 +76,10 @@ class ModelRunner:
             mc = self.model_config
             self.backend.choose_prompt_kernel(mc.num_heads, mc.num_kv_heads, mc.head_dim, self.dtype, self.device,
                                               config.prompt_attention, generated_rows=not self._wants_compiled())
+        if hasattr(self.backend, "choose_decode_kernel"):  # by measurement on CPU (attention/cpu_decode.py)
+            mc = self.model_config
+            self.backend.choose_decode_kernel(mc.num_heads, mc.num_kv_heads, mc.head_dim, self.dtype, self.kv_dtype,
+                                              self.device, config.decode_attention)
         self.eos_token_ids: set[int] = loaded.eos_token_ids
         self.max_model_len = config.max_model_len or self.model_config.max_position_embeddings
         self.block_size = config.cache.block_size
@@ -249,7 +253,8 @@ class ModelRunner:
                                            "eager_misses": c.misses}
         return {**self.kernels.as_dict(), "weight_memory": weight_memory(self.model),
                 "prompt_attention": getattr(self.backend, "prompt_kernel", self.backend.name),
-                "generated_attention": "native" if getattr(self.backend, "generated_native", False) else "sdpa",
+                "generated_attention": "native" if getattr(self.backend, "generated_native", False)
+                else getattr(self.backend, "decode_kernel", self.backend.name),
                 "threads_now": torch.get_num_threads(), "compiled_decode": compiled}
 
     def _apply_copies(self, batch: StepBatch) -> None:

@@ -34,6 +34,8 @@ def _engine(bsub: argparse._SubParsersAction) -> None:
                    help="prompt rows: dense, int8x8 or auto (the autotune's choice under --weight-quant auto)")
     p.add_argument("--prompt-attention", default="auto", choices=PROMPT_ATTENTIONS,
                    help="prompt rows' attention: native (our kernel), sdpa (torch's) or auto (measured)")
+    p.add_argument("--decode-attention", default="auto", choices=PROMPT_ATTENTIONS,
+                   help="generated rows' attention: native (our paged kernel), sdpa (torch's) or auto (measured)")
     p.add_argument("--scenarios", default="single,concurrent,keystroke,int8kv",
                    help="comma-separated subset of single,concurrent,keystroke,int8kv")
     p.add_argument("--quick", action="store_true", help="fewer requests and repeats (smoke run)")

@@ -11,13 +11,11 @@ core count, torch version, thread count and head shape. Without the kernel (no A
 from __future__ import annotations
 
 import logging
-import os
 
 import torch
 import torch.nn.functional as F
 
-from inference.cpu_info import cpu_model
-from inference.tuning import CACHE_FILE, median_ms, read_entries, write_entry
+from inference.tuning import choose_measured, median_ms
 
 log = logging.getLogger(__name__)
 NATIVE, SDPA = "native", "sdpa"
@@ -49,21 +47,8 @@ def choose(num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype,
         return SDPA
     if asked == NATIVE:
         return NATIVE
-    from inference.catalog import cache_root
-
-    key = (f"prompt attention|{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|"
-           f"{torch.get_num_threads()}t|{num_heads}x{num_kv_heads}x{head_dim}")
-    path = cache_root() / CACHE_FILE
-    cached = read_entries(path).get(key)
-    if isinstance(cached, dict) and cached.get("kernel") in (NATIVE, SDPA) and \
-            os.environ.get("CODELOOP_AUTOTUNE") != "force":
-        return cached["kernel"]
-    table = measure(num_heads, num_kv_heads, head_dim)
-    kernel = min(table, key=table.get)
-    log.info("kernels: prompt attention %s (ms per %d-token prompt: %s)", kernel, TUNE_TOKENS,
-             ", ".join(f"{k} {v:.2f}" for k, v in table.items()))
-    write_entry(path, key, {"kernel": kernel, "ms": table})
-    return kernel
+    return choose_measured("prompt attention", f"{num_heads}x{num_kv_heads}x{head_dim}",
+                           lambda: measure(num_heads, num_kv_heads, head_dim), TUNE_TOKENS)
 
 
 @torch.inference_mode()

@@ -13,7 +13,7 @@ import torch
 
 from inference.attention.errors import BackendUnavailable
 from inference.attention.metadata import AttentionMetadata, LayerKVCache
-from inference.attention.sdpa import write_kv
+from inference.attention.paged_kv import write_kv
 
 try:
     from flash_attn import flash_attn_varlen_func

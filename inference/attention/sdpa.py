@@ -5,7 +5,9 @@ batched into one SDPA call over their gathered, padded K/V, one query per row wi
 and the query heads of each KV head grouped so no K/V repeat is needed: a generated token gets the same
 numbers whether it runs alone, next to others or as a draft. Prompt rows run one SDPA call per sequence:
 a fresh prompt attends causally to its own new K/V; a chunk after cached tokens gathers its whole context.
-On CPU with bf16, ``prompt_kernel`` "native" runs prompt rows through our kernel instead of SDPA (chosen by
+On CPU, ``decode_kernel`` "native" runs the generated rows through our paged kernel instead, reading
+K/V in their blocks (``inference/attention/cpu_decode.py``: chosen by measurement, in eager and compiled
+steps alike). On CPU with bf16, ``prompt_kernel`` "native" runs prompt rows through our kernel instead of SDPA (chosen by
 measurement per CPU and head shape, ``inference/attention/cpu_prompt.py``). With ``generated_native`` (the
 runner sets it where decode steps run eagerly) generated rows take our kernel too: each sequence's rows,
 prompt and generated alike, in one call. The kernel gives a query the same bits whatever rows come with it,
@@ -18,46 +20,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from inference.attention import cpu_prompt
+from inference.attention import cpu_decode, cpu_prompt
 from inference.attention.metadata import AttentionMetadata, LayerKVCache
-from inference.kv_cache.quant import dequantize_kv, quantize_kv
-
-
-def write_kv(cache: LayerKVCache, k: torch.Tensor, v: torch.Tensor, slot_mapping: torch.Tensor) -> None:
-    """Store new ``k``/``v`` ``[num_tokens, num_kv_heads, head_dim]`` at ``slot_mapping`` (quantizing for int8)."""
-    num_kv_heads, head_dim = k.shape[1], k.shape[2]
-    k_flat = cache.k.view(-1, num_kv_heads, head_dim)
-    v_flat = cache.v.view(-1, num_kv_heads, head_dim)
-    if not cache.quantized:
-        k_flat.index_copy_(0, slot_mapping, k.to(cache.k.dtype))
-        v_flat.index_copy_(0, slot_mapping, v.to(cache.v.dtype))
-        return
-    kq, ks = quantize_kv(k)
-    vq, vs = quantize_kv(v)
-    k_flat.index_copy_(0, slot_mapping, kq)
-    v_flat.index_copy_(0, slot_mapping, vq)
-    cache.k_scale.view(-1, num_kv_heads).index_copy_(0, slot_mapping, ks.to(cache.k_scale.dtype))
-    cache.v_scale.view(-1, num_kv_heads).index_copy_(0, slot_mapping, vs.to(cache.v_scale.dtype))
-
-
-def gather_kv(
-    cache: LayerKVCache, block_tables: torch.Tensor, dtype: torch.dtype
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """K/V of whole block tables ``[num_seqs, num_blocks]`` as ``[num_seqs, num_blocks * block_size, kvh, d]``."""
-    num_seqs, num_blocks = block_tables.shape
-    flat = block_tables.reshape(-1)  # index_select: the same copy as ``cache.k[block_tables]``, 3x cheaper
-
-    def rows(t: torch.Tensor) -> torch.Tensor:  # [num_seqs, num_blocks, block_size, ...]
-        return t.index_select(0, flat).view(num_seqs, num_blocks, *t.shape[1:])
-
-    k, v = rows(cache.k), rows(cache.v)
-    if cache.quantized:
-        k = dequantize_kv(k, rows(cache.k_scale), dtype)
-        v = dequantize_kv(v, rows(cache.v_scale), dtype)
-    elif k.dtype != dtype:  # 16-bit storage under float32 compute
-        k, v = k.to(dtype), v.to(dtype)
-    shape = (num_seqs, num_blocks * cache.block_size, k.shape[-2], k.shape[-1])
-    return k.reshape(shape), v.reshape(shape)
+from inference.attention.paged_kv import gather_kv, sdpa_decode, write_kv
 
 
 class SdpaAttention:
@@ -70,6 +35,8 @@ class SdpaAttention:
         """What runs prompt rows: "sdpa", or "native" (set by the runner through :meth:`choose_prompt_kernel`)."""
         self.generated_native = False
         """Generated rows through our kernel as well (only with ``prompt_kernel`` "native")."""
+        self.decode_kernel = cpu_decode.SDPA
+        """What runs generated rows otherwise: "sdpa" or "native" (our paged kernel; :meth:`choose_decode_kernel`)."""
 
     def choose_prompt_kernel(self, num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype,
                              device: torch.device, asked: str = "auto", generated_rows: bool = False) -> str:
@@ -78,6 +45,12 @@ class SdpaAttention:
         self.prompt_kernel = cpu_prompt.choose(num_heads, num_kv_heads, head_dim, dtype, device, asked)
         self.generated_native = generated_rows and self.prompt_kernel == cpu_prompt.NATIVE
         return self.prompt_kernel
+
+    def choose_decode_kernel(self, num_heads: int, num_kv_heads: int, head_dim: int, dtype: torch.dtype,
+                             kv_dtype: torch.dtype, device: torch.device, asked: str = "auto") -> str:
+        """Measure or take the generated rows' kernel (``kv_dtype``: how the cache stores K/V)."""
+        self.decode_kernel = cpu_decode.choose(num_heads, num_kv_heads, head_dim, dtype, kv_dtype, device, asked)
+        return self.decode_kernel
 
     def write_kv(self, cache: LayerKVCache, k: torch.Tensor, v: torch.Tensor, meta: AttentionMetadata) -> None:
         write_kv(cache, k, v, meta.slot_mapping)
@@ -141,6 +114,7 @@ class SdpaAttention:
             keep = torch.arange(num_blocks * block_size, device=dev).unsqueeze(0) < lens
             state["decode_tokens"] = torch.tensor(rows, device=dev)
             state["decode_tables"] = meta.block_tables[torch.tensor(row_seq, device=dev), :num_blocks]
+            state["decode_lens"] = lens.squeeze(1).to(torch.int32)
             state["decode_mask"] = keep[:, None, None, :]  # [num_rows, 1, 1, L]
         meta.backend_state["sdpa"] = state
         return state
@@ -148,15 +122,10 @@ class SdpaAttention:
     def _decode(self, q: torch.Tensor, cache: LayerKVCache, state: dict, scale: float,
                 whole: bool = False) -> torch.Tensor:
         """The generated rows' attention; ``whole``: they are all the rows of ``q``."""
-        k, v = gather_kv(cache, state["decode_tables"], q.dtype)  # [R, L, kvh, d]
-        num_kv_heads, head_dim = k.shape[2], k.shape[3]
         qd = q if whole else q[state["decode_tokens"]]  # [R, H, d]
-        num_rows, num_heads = qd.shape[0], qd.shape[1]
-        qd = qd.reshape(num_rows, num_kv_heads, num_heads // num_kv_heads, head_dim)  # group heads per KV head
-        o = F.scaled_dot_product_attention(
-            qd, k.transpose(1, 2), v.transpose(1, 2), attn_mask=state["decode_mask"], scale=scale
-        )
-        return o.reshape(num_rows, num_heads, head_dim)
+        if self.decode_kernel == cpu_decode.NATIVE:
+            return cpu_decode.attend(qd, cache, state["decode_tables"], state["decode_lens"], scale)
+        return sdpa_decode(qd, cache, state["decode_tables"], state["decode_mask"], scale)
 
     def _prefill(
         self,

@@ -15,7 +15,11 @@ run: no such CPU was at hand). On a Zen 3 pair of cores the AVX2 build decodes t
 fp16 weights (torch's int4 kernel widens every weight to float) and prefills int8 x int8 ~1.4x faster than float32
 (``docs/BENCHMARKS.md``, "An AVX2 CPU").
 
-The library (both sources) is compiled once per source, torch version, compiler and CPU (``-march=native``)
+``paged_decode_attention`` (``paged_attention.cpp``): generated rows' attention read in place from the paged KV
+cache (float, bf16, fp16 or int8 blocks), in 8-lane AVX2 float arithmetic that every CPU the library builds on
+runs; 3-8x torch's gather + SDPA for a decode row (``inference/attention/cpu_decode.py`` measures the choice).
+
+The library (all sources) is compiled once per source, torch version, compiler and CPU (``-march=native``)
 into ``<cache root>/kernels/`` (~15 s) and loaded with ``torch.ops.load_library``; a fake (meta) implementation lets
 ``torch.compile`` trace through it. A CPU with neither AVX-512 VNNI nor AVX2 (+FMA, F16C), no compiler, or a failed
 build: ``available()`` is False with a log line, and callers keep torch's kernels. ``CODELOOP_NATIVE_KERNELS=off``
@@ -37,7 +41,7 @@ import torch
 from inference.cpu_info import cpu_flags, cpu_model
 
 log = logging.getLogger(__name__)
-SOURCES = tuple(Path(__file__).with_name(f) for f in ("int4x8.cpp", "int8x8.cpp", "attention.cpp"))
+SOURCES = tuple(Path(__file__).with_name(f) for f in ("int4x8.cpp", "int8x8.cpp", "attention.cpp", "paged_attention.cpp"))
 HEADERS = tuple(Path(__file__).with_name(f) for f in ("q8_block.h", "simd16.h"))
 ISAS = {"avx512_vnni": frozenset({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"}),
         "avx_vnni": frozenset({"avx2", "fma", "f16c", "avx_vnni"}),
@@ -122,6 +126,15 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: f
     return torch.ops.codeloop.causal_attention(q, k, v, scale)
 
 
+def paged_decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_scale: torch.Tensor | None,
+                           v_scale: torch.Tensor | None, tables: torch.Tensor, lens: torch.Tensor,
+                           scale: float) -> torch.Tensor:
+    """Attention of one query per row ``q [R, H, d]`` over its first ``lens[r]`` keys in a paged cache ``k``, ``v``
+    ``[blocks, block_size, KV, d]`` (int8 with ``k_scale``, ``v_scale`` ``[blocks, block_size, KV]``), the row's
+    blocks ``tables [R, >= ceil(lens / block_size)]`` (see ``paged_attention.cpp``)."""
+    return torch.ops.codeloop.paged_decode_attention(q, k, v, k_scale, v_scale, tables, lens, scale)
+
+
 def switched_off() -> bool:
     """``CODELOOP_NATIVE_KERNELS=off`` (or 0 / false)."""
     return os.environ.get(OFF_ENV, "").lower() in ("off", "0", "false")
@@ -163,6 +176,7 @@ def _load() -> bool:
 def _registered() -> bool:
     try:
         torch.ops.codeloop.int4x8_mm, torch.ops.codeloop.int8x8_mm, torch.ops.codeloop.causal_attention  # noqa: B018
+        torch.ops.codeloop.paged_decode_attention  # noqa: B018
     except (AttributeError, RuntimeError):
         return False
     return True
@@ -239,6 +253,11 @@ def _register_fake() -> None:
     @torch.library.register_fake("codeloop::causal_attention")
     def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
         return torch.empty_like(q, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake("codeloop::paged_decode_attention")
+    def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_scale: torch.Tensor | None,
+          v_scale: torch.Tensor | None, tables: torch.Tensor, lens: torch.Tensor, scale: float) -> torch.Tensor:
+        return q.new_empty(q.shape)
 
     @torch.library.register_fake("codeloop::int8x8_mm")
     def _(x: torch.Tensor, weights: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inference import kernels
+from inference import kernels, tuning
 from inference.attention import cpu_prompt
 
 needs_kernel = pytest.mark.skipif(not kernels.attention_available(),
@@ -132,7 +132,7 @@ def test_the_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     assert cpu_prompt.choose(12, 2, 128, torch.bfloat16, cpu) == "sdpa"
     assert len(calls) == 3
     monkeypatch.delenv("CODELOOP_AUTOTUNE")
-    monkeypatch.setattr(cpu_prompt, "cpu_model", lambda: "Another CPU")  # a cache from another CPU is not used
+    monkeypatch.setattr(tuning, "cpu_model", lambda: "Another CPU")  # a cache from another CPU is not used
     assert cpu_prompt.choose(12, 2, 128, torch.bfloat16, cpu) == "sdpa" and len(calls) == 4
     (tmp_path / "autotune.json").write_text("{not json")  # an unreadable cache is measured again, then rewritten
     assert cpu_prompt.choose(12, 2, 128, torch.bfloat16, cpu) == "sdpa" and len(calls) == 5

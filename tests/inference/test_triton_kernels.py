@@ -10,7 +10,7 @@ from tests.inference import triton_interp_setup  # sets TRITON_INTERPRET first; 
 DEVICE = triton_interp_setup.DEVICE
 
 from inference.attention.metadata import LayerKVCache  # noqa: E402
-from inference.attention.sdpa import write_kv as sdpa_write_kv  # noqa: E402
+from inference.attention.paged_kv import write_kv as sdpa_write_kv  # noqa: E402
 from inference.attention.triton_cache import write_kv  # noqa: E402
 from inference.attention.triton_decode import choose_num_splits, paged_decode  # noqa: E402
 from inference.attention.triton_prefill import paged_prefill  # noqa: E402
