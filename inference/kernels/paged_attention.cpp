@@ -284,8 +284,14 @@ at::Tensor paged_decode_attention(const at::Tensor& q, const at::Tensor& k, cons
   s.group = s.H / s.KV;
   const at::Tensor tab = tables.to(at::kInt).contiguous();
   s.tstride = tab.size(1);
-  const at::Tensor lens64 = lens.to(at::kLong).contiguous();
-  std::vector<int64_t> lv(lens64.data_ptr<int64_t>(), lens64.data_ptr<int64_t>() + lens64.numel());
+  std::vector<int64_t> lv(lens.numel());
+  if (lens.scalar_type() == at::kInt) {  // the backend's own (no conversion per layer)
+    const at::Tensor lc = lens.contiguous();
+    std::copy(lc.data_ptr<int32_t>(), lc.data_ptr<int32_t>() + lc.numel(), lv.begin());
+  } else {
+    const at::Tensor lc = lens.to(at::kLong).contiguous();
+    std::copy(lc.data_ptr<int64_t>(), lc.data_ptr<int64_t>() + lc.numel(), lv.begin());
+  }
   for (int64_t L : lv) {
     TORCH_CHECK(L >= 1 && (L + s.bs - 1) / s.bs <= s.tstride, "paged_decode_attention: a row's length ", L,
                 " does not fit its table of ", s.tstride, " blocks");
