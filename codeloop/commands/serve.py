@@ -75,6 +75,9 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-attention", default="auto", choices=PROMPT_ATTENTIONS,
                    help="prompt rows' attention on CPU: native (our AVX-512 BF16 kernel), sdpa (torch's) or auto "
                         "(the faster, measured once per CPU)")
+    p.add_argument("--decode-attention", default="auto", choices=PROMPT_ATTENTIONS,
+                   help="generated rows' attention on CPU: native (our kernel over the paged KV cache), sdpa "
+                        "(torch's over gathered K/V) or auto (the faster, measured once per CPU)")
     p.add_argument("--fim-order", default="spm", choices=FIM_ORDERS,
                    help="layout of the FIM prompts the server builds (/infill, completions with a suffix): spm "
                         "(the code after the cursor first; a keystroke recomputes only the prompt's end; "
@@ -101,7 +104,8 @@ def engine_config(args: argparse.Namespace):
                             max_num_seqs=args.max_num_seqs,
                             max_model_len=args.max_model_len, num_threads=args.num_threads,
                             weight_quant=weight_quant, prefill_quant=args.prefill_quant,
-                            prompt_attention=args.prompt_attention, speculative=spec)
+                            prompt_attention=args.prompt_attention, decode_attention=args.decode_attention,
+                            speculative=spec)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
