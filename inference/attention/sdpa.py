@@ -110,11 +110,11 @@ class SdpaAttention:
         if rows:
             dev = meta.block_tables.device
             num_blocks = -(-max(row_lens) // block_size)
-            lens = torch.tensor(row_lens, device=dev).unsqueeze(1)
-            keep = torch.arange(num_blocks * block_size, device=dev).unsqueeze(0) < lens
+            lens = torch.tensor(row_lens, dtype=torch.int32, device=dev)
+            keep = torch.arange(num_blocks * block_size, device=dev).unsqueeze(0) < lens.unsqueeze(1)
             state["decode_tokens"] = torch.tensor(rows, device=dev)
             state["decode_tables"] = meta.block_tables[torch.tensor(row_seq, device=dev), :num_blocks]
-            state["decode_lens"] = lens.squeeze(1).to(torch.int32)
+            state["decode_lens"] = lens
             state["decode_mask"] = keep[:, None, None, :]  # [num_rows, 1, 1, L]
         meta.backend_state["sdpa"] = state
         return state
