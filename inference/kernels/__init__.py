@@ -5,8 +5,9 @@ of packed int4 weights. ``int8x8_mm`` (``int8x8.cpp``): int8 weights (per output
 activations, the prefill GEMM: one VNNI instruction does 64 multiply-adds where a bf16 dot product does 32, so
 on a CPU without AMX a prompt runs ~1.3-1.6x faster than through bf16 weights. torch's
 ``_weight_int4pack_mm_for_cpu`` widens every weight to float and runs ~19 G weights/s on a Zen 4 core pair; integer dot products (16 rows x 4 channels per instruction, as llama.cpp's
-Q4 x Q8 kernels) reach the memory bandwidth. Activations are quantized per block of 32 channels (amax / 127),
-each row on its own: a row gets the same result alone, in a batch or as a draft under verification.
+Q4 x Q8 kernels) reach the memory bandwidth. Activations are quantized per block of 32 channels (amax / 127;
+amax / 63 in ``int8x8_mm`` on plain AVX2, see ``int8x8_activation_max``), each row on its own: a row gets the
+same result alone, in a batch or as a draft under verification.
 
 Both are written once in ``simd16.h``'s 16-lane operations: one AVX-512 VNNI register, or on an AVX2 CPU (Zen 1-3,
 Intel before Ice Lake, Intel's AVX-512-less client cores) two AVX2 registers with VPMADDUBSW dot products, or
@@ -113,6 +114,12 @@ def int8x8_mm(x: torch.Tensor, weights: torch.Tensor, scale: torch.Tensor) -> to
     """``x [M, K] @ W.T`` in ``x``'s dtype for a weight packed by :func:`pack_int8x8` with its float32
     per-channel ``scale [N]``."""
     return torch.ops.codeloop.int8x8_mm(x, weights, scale)
+
+
+def int8x8_activation_max() -> int:
+    """The range ``int8x8_mm`` quantizes activations to, ``[-n, n]``: 127 where the CPU has VNNI; 63 on plain AVX2,
+    whose VPMADDUBSW would saturate multiplying the stored weight bytes (0..255) by 8-bit activations."""
+    return int(torch.ops.codeloop.int8x8_activation_max())
 
 
 def attention_available() -> bool:

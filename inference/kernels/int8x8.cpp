@@ -7,10 +7,10 @@
 // Weights: symmetric int8 per output channel (w ~= q * scale, as quantize_int8), packed by
 // inference/kernels/__init__.py:pack_int8x8 into tiles of 16 output rows; per 32-channel block 8 chunks of 64 bytes,
 // byte (lane r, b) of chunk c = channel 4c+b of row r, stored as q + 128 (unsigned, VPDPBUSD's first operand).
-// Activations: each row quantized to int8 per block of 32 channels (amax/127), as in int4x8.cpp; a block's
-// integer dot product is scaled by the block's activation scale as it is added up in float; on VNNI the weights'
-// +128 (128 * sum(xq) * scale per block, the same for every output of the row) is taken off once at the end
-// (plain AVX2, without AVX-VNNI, multiplies by q itself), then the weight scale is applied.
+// Activations: each row quantized per block of 32 channels (amax / kQ8Max: 127, or 63 on plain AVX2, see
+// simd16.h); a block's integer dot product is scaled by the block's activation scale as it is added up in
+// float; the weights' +128 (128 * sum(xq) * scale per block, the same for every output of the row) is taken off
+// once at the end, then the weight scale is applied.
 // Register blocking: kRows activation rows x kCols tiles of 16 outputs share every broadcast and weight load
 // (fewer on AVX2: 16 registers of half the width).
 // Rows are independent: a row gets the same result alone or in a batch.
@@ -33,8 +33,8 @@ constexpr int kTile = 16;
 constexpr int kRows = 3;
 constexpr int kCols = 4;
 #else
-constexpr int kRows = 2;  // 2 x 2 measured best of 2..6 x 1..4 on a Zen 3 (more spill its 16 registers)
-constexpr int kCols = 2;
+constexpr int kRows = 1;  // 1 x 4 measured best of 1..4 x 1..6 on a Zen 3 (8 accumulators; more spill)
+constexpr int kCols = 4;
 #endif
 constexpr int64_t kTileBlockBytes = kTile * kBlock;  // 512 bytes per tile per 32-channel block
 
@@ -57,7 +57,8 @@ Quantized quantize(const at::Tensor& xt) {
   at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
     for (int64_t m = begin; m < end; ++m) {
       for (int64_t b = 0; b < nb; ++b) {
-        const codeloop_q8::Block blk = codeloop_q8::quantize_block(x + m * K + b * kBlock, q + m * K + b * kBlock);
+        const int64_t at = m * K + b * kBlock;
+        const codeloop_q8::Block blk = codeloop_q8::quantize_block(x + at, q + at, static_cast<float>(kQ8Max));
         c[m * nb + b] = kQ8Bias * blk.sumq;
         s[m * nb + b] = blk.scale;
       }
@@ -79,8 +80,8 @@ void block(const uint8_t* const* w, const int8_t* const* xq, const float* const*
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) acc[r][c] = izero();
     for (int k = 0; k < 8; ++k) {
-      W8 wv[C];
-      for (int c = 0; c < C; ++c) wv[c] = prep_q8(load_bytes(w[c] + b * kTileBlockBytes + 64 * k));
+      I16 wv[C];
+      for (int c = 0; c < C; ++c) wv[c] = load_bytes(w[c] + b * kTileBlockBytes + 64 * k);
       for (int r = 0; r < R; ++r) {
         const X8 xv = prep_x8(broadcast4(xq[r] + b * kBlock + 4 * k));
         for (int c = 0; c < C; ++c) acc[r][c] = dot_q8(acc[r][c], wv[c], xv);
@@ -91,13 +92,11 @@ void block(const uint8_t* const* w, const int8_t* const* xq, const float* const*
       for (int c = 0; c < C; ++c) y[r][c] = fmadd(to_float(acc[r][c]), s, y[r][c]);
     }
   }
-  if constexpr (kQ8Bias != 0) {
-    for (int r = 0; r < R; ++r) {  // the +128 of the weights, summed over the blocks: one number per row
-      float bias = 0.f;
-      for (int64_t b = 0; b < nb; ++b) bias += xs[r][b] * static_cast<float>(xc[r][b]);
-      const F16 bv = fset1(bias);
-      for (int c = 0; c < C; ++c) y[r][c] = fsub(y[r][c], bv);
-    }
+  for (int r = 0; r < R; ++r) {  // the +128 of the weights, summed over the blocks: one number per row
+    float bias = 0.f;
+    for (int64_t b = 0; b < nb; ++b) bias += xs[r][b] * static_cast<float>(xc[r][b]);
+    const F16 bv = fset1(bias);
+    for (int c = 0; c < C; ++c) y[r][c] = fsub(y[r][c], bv);
   }
   for (int c = 0; c < C; ++c) {
     const F16 ws = load(wscale[c]);
@@ -177,7 +176,13 @@ at::Tensor int8x8_mm(const at::Tensor& x, const at::Tensor& w, const at::Tensor&
   return x.scalar_type() == at::kFloat ? out : out.to(x.scalar_type());
 }
 
+// The activations' quantization range this build uses, [-kQ8Max, kQ8Max] (127, or 63 on plain AVX2).
+int64_t int8x8_activation_max() { return kQ8Max; }
+
 }  // namespace
 
-TORCH_LIBRARY_FRAGMENT(codeloop, m) { m.def("int8x8_mm(Tensor x, Tensor w, Tensor scale) -> Tensor"); }
+TORCH_LIBRARY_FRAGMENT(codeloop, m) {
+  m.def("int8x8_mm(Tensor x, Tensor w, Tensor scale) -> Tensor");
+  m.def("int8x8_activation_max() -> int", &int8x8_activation_max);
+}
 TORCH_LIBRARY_IMPL(codeloop, CPU, m) { m.impl("int8x8_mm", &int8x8_mm); }

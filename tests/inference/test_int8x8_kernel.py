@@ -16,13 +16,15 @@ needs_kernel = pytest.mark.skipif(not kernels.available(), reason="neither AVX-5
 
 
 def reference(x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """What the kernel computes, in float64: activations int8 per block of 32 (amax / 127, round half even)."""
+    """What the kernel computes, in float64: activations per block of 32 to [-n, n] (amax / n, round half even;
+    n = 127, or 63 on plain AVX2)."""
+    n = kernels.int8x8_activation_max()
     x = x.double()
     m, k = x.shape
     blocks = x.view(m, k // 32, 32)
     amax = blocks.abs().amax(-1, keepdim=True)
-    xq = torch.round(blocks * torch.where(amax > 0, 127 / amax, torch.zeros_like(amax))).clamp(-128, 127)
-    return ((xq * amax / 127).view(m, k) @ q.double().T) * scale.double()
+    xq = torch.round(blocks * torch.where(amax > 0, n / amax, torch.zeros_like(amax))).clamp(-n, n)
+    return ((xq * amax / n).view(m, k) @ q.double().T) * scale.double()
 
 
 def packed(n: int, k: int, seed: int = 0):
@@ -43,15 +45,16 @@ def test_matches_the_reference_and_the_float_product(dtype, n, k):
     ref = reference(x, q, scale)
     assert ((y.double() - ref).norm() / ref.norm()).item() < (1e-5 if dtype == torch.float32 else 5e-3)
     exact = x.double() @ w.double().T
-    assert ((y.double() - exact).norm() / exact.norm()).item() < 0.02  # int8 weights and activations: ~1%
+    bound = 0.02 * 127 / kernels.int8x8_activation_max()  # int8 weights and activations: ~1%; 7-bit ones ~2%
+    assert ((y.double() - exact).norm() / exact.norm()).item() < bound
     if dtype == torch.bfloat16:  # written as bf16 by the kernel: rounded to nearest even, as torch rounds
         assert torch.equal(y, kernels.int8x8_mm(x.float(), p, scale).to(torch.bfloat16))
 
 
 @needs_kernel
 def test_full_scale_weights_and_activations_do_not_saturate():
-    # every product 127 x 127 (or -127 x -127) with one sign: where AVX2's int16 pair sums would saturate if the
-    # weights were multiplied as stored (q + 128), and where a lost sign would show
+    # every weight at full scale (stored bytes 255 and 1) against full-scale activations of one sign: where
+    # AVX2's int16 pair sums would saturate with 8-bit activations (hence 7 bits there), and a lost sign shows
     n, k = 32, 128
     q = torch.full((n, k), 127, dtype=torch.int8)
     q[1::2] = -127
@@ -64,6 +67,11 @@ def test_full_scale_weights_and_activations_do_not_saturate():
     ref = reference(x, q, scale)
     assert torch.allclose(y.double(), ref, rtol=1e-6, atol=0)
     assert y[0, 0].item() == pytest.approx(k * 2.0 * 127 * 0.01, rel=1e-6)
+
+
+@needs_kernel
+def test_the_activation_range_follows_the_instruction_set():
+    assert kernels.int8x8_activation_max() == (63 if kernels.isa() == "avx2" else 127)
 
 
 @needs_kernel
