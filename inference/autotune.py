@@ -28,7 +28,7 @@ from torch import nn
 from inference.compute_dtype import native_bf16
 from inference.cpu_info import cpu_flags, cpu_model
 from inference.models.hybrid_linear import BODY_MODULES, PACKED_KINDS, PROMPT_KINDS, PackedWeight, packable
-from inference.tuning import CACHE_FILE, FORCE_ENV, median_ms, read_entries, write_entry
+from inference.tuning import CACHE_FILE, FORCE_ENV, cache_dir, median_ms, read_entries, write_entry
 
 log = logging.getLogger(__name__)
 DECODE_ROWS = (1, 4, 8, 16)
@@ -277,9 +277,7 @@ def plan_kernels(model: nn.Module, config, dtype: torch.dtype) -> KernelPlan:
                           table=measure_rows(model, kind, dtype) if speculating else {})
     if not str(config.device).startswith("cpu"):
         return KernelPlan(source="config")
-    from inference.catalog import cache_root
-
-    plan = kernel_plan(model, dtype, cache_root(), force=os.environ.get(FORCE_ENV) == "force")
+    plan = kernel_plan(model, dtype, cache_dir(), force=os.environ.get(FORCE_ENV) == "force")
     if prompt != "auto" and prompt != plan.prefill:
         plan = replace(plan, prefill=prompt, source=f"{plan.source}+config")
     log.info("kernels: generated rows %s (up to %d rows, %s threads), prompt rows %s (%s threads) [%s]",

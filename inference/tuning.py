@@ -1,5 +1,5 @@
 """What the measured kernel choices share: how a candidate is timed, and the cache of choices made
-(``<cache root>/autotune.json``, one entry per key: CPU model, torch, shapes).
+(``<cache root>/autotune.json``, or in ``$CODELOOP_AUTOTUNE_DIR``; one entry per key: CPU model, torch, shapes).
 
 Used by the weights' autotune (``inference/autotune.py``) and the attention kernels' choices
 (``inference/attention/cpu_prompt.py``, ``cpu_decode.py``: :func:`choose_measured`). Writes are atomic; an unreadable file reads as empty (re-measured).
@@ -20,6 +20,8 @@ from inference.cpu_info import cpu_model
 CACHE_FILE = "autotune.json"
 FORCE_ENV = "CODELOOP_AUTOTUNE"
 """Set to "force" to re-measure choices already cached."""
+DIR_ENV = "CODELOOP_AUTOTUNE_DIR"
+"""Where ``autotune.json`` lives, if not the cache root (the test suite keeps its tiny models' choices apart)."""
 log = logging.getLogger(__name__)
 
 
@@ -32,6 +34,14 @@ def median_ms(run: Callable[[], object], repeats: int) -> float:
         run()
         times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times)
+
+
+def cache_dir() -> Path:
+    """The folder of ``autotune.json``: ``$CODELOOP_AUTOTUNE_DIR``, else the cache root."""
+    from inference.catalog import cache_root
+
+    env = os.environ.get(DIR_ENV)
+    return Path(env) if env else cache_root()
 
 
 def read_entries(path: Path) -> dict:
@@ -58,10 +68,8 @@ def choose_measured(what: str, shape: str, measure: Callable[[], dict[str, float
     logged) once, or again with ``CODELOOP_AUTOTUNE=force``."""
     import torch
 
-    from inference.catalog import cache_root
-
     key = f"{what}|{cpu_model()}|{os.cpu_count()}cpu|torch {torch.__version__}|{torch.get_num_threads()}t|{shape}"
-    path = cache_root() / CACHE_FILE
+    path = cache_dir() / CACHE_FILE
     cached = read_entries(path).get(key)
     if isinstance(cached, dict) and isinstance(cached.get("kernel"), str) and \
             isinstance(cached.get("ms"), dict) and cached["kernel"] in cached["ms"] and \

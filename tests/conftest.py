@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Engines with hybrid weights compile their decode step at load (inference/compiled_decode.py): seconds to
 # minutes each. Tests build dozens of such engines; the compiled path has its own tests, which ask for it.
 os.environ.setdefault("CODELOOP_COMPILE_DECODE", "off")
+# The tiny models' measured kernel choices go to a folder of this session's own, not the user's autotune.json
+# (and a stale entry there cannot steer a test).
+if "CODELOOP_AUTOTUNE_DIR" not in os.environ:
+    os.environ["CODELOOP_AUTOTUNE_DIR"] = tempfile.mkdtemp(prefix="codeloop-autotune-")
+    atexit.register(shutil.rmtree, os.environ["CODELOOP_AUTOTUNE_DIR"], True)
 
 # Triton reads TRITON_INTERPRET when a kernel is decorated, i.e. when inference.attention.triton_* is
 # first imported, which may happen in any test module: set it before collection on machines without CUDA.

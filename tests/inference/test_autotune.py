@@ -136,7 +136,7 @@ def test_auto_weights_load_on_a_cpu_without_hardware_bf16(tiny_llama_dir, monkey
     for shard in bf16_dir.glob("*.safetensors"):
         save_file({k: v.bfloat16() for k, v in load_file(shard).items()}, shard, metadata={"format": "pt"})
     monkeypatch.setenv("CODELOOP_CPU_BF16", "0")
-    monkeypatch.setenv("CODELOOP_HOME", str(tmp_path))
+    monkeypatch.setenv("CODELOOP_AUTOTUNE_DIR", str(tmp_path))
     engine = Engine(EngineConfig(model=str(bf16_dir), dtype="auto", weight_quant="auto"))
     assert engine.runner.model.embed_tokens.weight.dtype != torch.float32
     assert engine.runner.kernels.source == "autotune"

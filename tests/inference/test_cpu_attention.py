@@ -118,7 +118,7 @@ def test_sdpa_wherever_the_kernel_cannot_run(monkeypatch):
 
 @needs_kernel
 def test_the_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
-    monkeypatch.setenv("CODELOOP_HOME", str(tmp_path))
+    monkeypatch.setenv("CODELOOP_AUTOTUNE_DIR", str(tmp_path))
     monkeypatch.delenv("CODELOOP_AUTOTUNE", raising=False)
     calls = []
     monkeypatch.setattr(cpu_prompt, "measure", lambda *a: calls.append(a) or {"native": 1.0, "sdpa": 2.0})

@@ -124,7 +124,7 @@ def test_sdpa_wherever_the_kernel_cannot_run(monkeypatch):
 
 @needs_kernel
 def test_the_choice_is_measured_once_per_shape_and_cache_dtype(monkeypatch, tmp_path):
-    monkeypatch.setenv("CODELOOP_HOME", str(tmp_path))
+    monkeypatch.setenv("CODELOOP_AUTOTUNE_DIR", str(tmp_path))
     monkeypatch.delenv("CODELOOP_AUTOTUNE", raising=False)
     calls = []
     monkeypatch.setattr(cpu_decode, "measure", lambda *a: calls.append(a) or {"native": 1.0, "sdpa": 2.0})
