@@ -211,8 +211,8 @@ inline void dot_u4x2(I16& lo, I16&, I16 wl, I16 xl, I16 wh, I16 xh) {
 
 // int8 weights as stored (q + 128) times activations quantized to 7 bits (|x| <= 63): VPMADDUBSW's int16 pair
 // sums stay within 2 x 255 x 63 = 32130, with no sign or magnitude work per product. (8-bit activations needed
-// VPSIGNB per product on the multiply ports: this is ~20% faster on a Zen 3, for a KL from float of 0.0021
-// nats per token on code against 0.0013; docs/BENCHMARKS.md.) The +128 comes off once per row, as on VNNI.
+// a VPSIGNB per product and |x| beside each broadcast: this is ~17% faster on a Zen 3, for a KL from float of
+// 0.0021 nats per token on code against 0.0013; docs/BENCHMARKS.md.) The +128 comes off once per row, as on VNNI.
 constexpr int kQ8Max = 63;
 using X8 = __m256i;
 inline X8 prep_x8(I16 x) { return x.lo; }  // broadcast4: x.lo == x.hi
