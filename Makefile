@@ -7,7 +7,7 @@ RUFF := $(VENV)/bin/ruff
 MODEL ?= qwen2.5-coder-0.5b-instruct
 PYTEST_ARGS ?=
 
-.PHONY: venv system demo test test-fast test-py310 lint e2e vsix nvim-plugin bench bench-all bench-peer bench-speed eval-canonical rl-smoke scan-index gpu-check clean
+.PHONY: venv system demo test test-fast test-py310 lint e2e vsix nvim-plugin bench bench-all bench-peer bench-speed eval-canonical rl-smoke scan-index gpu-check check-isa clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup_venv.sh
 	scripts/setup_venv.sh
@@ -88,6 +88,11 @@ scan-index: venv
 
 gpu-check:
 	scripts/gpu_check.sh out/gpu
+
+# The kernels' tests under the instruction sets this CPU lacks (AVX-512 VNNI, AVX-VNNI), emulated with SIMDe's
+# headers (a checkout of github.com/simd-everywhere/simde, not fetched here): make check-isa SIMDE=/path/to/simde
+check-isa: venv
+	for isa in avx512_vnni avx_vnni; do $(PY) scripts/emulated_isa.py --simde "$(SIMDE)" --isa $$isa -q || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -35,6 +35,7 @@ import os
 import shutil
 import subprocess
 import sysconfig
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -200,22 +201,23 @@ def _abi() -> str:
     return f"-D_GLIBCXX_USE_CXX11_ABI={int(torch.compiled_with_cxx11_abi())}"
 
 
-def library_path() -> Path:
-    """Where the library for these sources, torch, compiler and CPU is (or will be) built; OSError without a
-    compiler. Builds nothing."""
+def library_path(extra_flags: Sequence[str] = ()) -> Path:
+    """Where the library for these sources, torch, compiler, CPU and ``extra_flags`` is (or will be) built;
+    OSError without a compiler. Builds nothing."""
     from inference.catalog import cache_root
 
     texts = [src.read_text() for src in SOURCES + HEADERS]
-    key = hashlib.sha256("\0".join([*texts, torch.__version__, _compiler(), _abi(), *CXXFLAGS, cpu_model(),
-                                    " ".join(sorted(cpu_flags()))]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join([*texts, torch.__version__, _compiler(), _abi(), *CXXFLAGS, *extra_flags,
+                                    cpu_model(), " ".join(sorted(cpu_flags()))]).encode()).hexdigest()[:16]
     return cache_root() / "kernels" / f"codeloop-{key}.so"
 
 
-def _build() -> Path:
-    """The compiled library for this source, torch, compiler and CPU (built now if absent)."""
+def _build(extra_flags: Sequence[str] = ()) -> Path:
+    """The compiled library for this source, torch, compiler and CPU (built now if absent). ``extra_flags`` go to
+    every compile after ours (``scripts/emulated_isa.py`` builds for an instruction set the CPU lacks so)."""
     from torch.utils.cpp_extension import include_paths, library_paths
 
-    out = library_path()
+    out = library_path(extra_flags)
     if out.exists():
         return out
     cxx, abi = _compiler(), _abi()
@@ -225,7 +227,7 @@ def _build() -> Path:
     includes = [*(f"-I{p}" for p in include_paths()), f"-I{sysconfig.get_paths()['include']}"]
     log.info("native kernels: building %s (once per torch and CPU)", out.name)
     try:  # one compiler per source at once (~2x faster on 2 cores), then one link
-        _run_all([[cxx, *CXXFLAGS, abi, *includes, "-c", str(src), "-o", str(obj)]
+        _run_all([[cxx, *CXXFLAGS, abi, *includes, *extra_flags, "-c", str(src), "-o", str(obj)]
                   for src, obj in zip(SOURCES, objects, strict=True)], cxx)
         _run_all([[cxx, *CXXFLAGS, *map(str, objects), "-o", str(tmp), *(f"-L{p}" for p in library_paths()),
                    "-ltorch", "-ltorch_cpu", "-lc10"]], cxx)

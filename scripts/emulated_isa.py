@@ -1,0 +1,116 @@
+"""The kernels' tests on an instruction set this CPU lacks: AVX-512 VNNI or AVX-VNNI emulated on an AVX2 CPU.
+
+``inference/kernels`` is one source per kernel with a branch per instruction set (``simd16.h``), and a session
+only ever runs the branch of the CPU it was given. This builds the library with SIMDe (header-only,
+https://github.com/simd-everywhere/simde) standing in for the missing instructions under their own names, tells
+the library's Python side that the CPU has those flags, and runs the tests that use the kernels against it:
+
+    python scripts/emulated_isa.py --simde DIR [--isa avx512_vnni|avx_vnni] [pytest options] [test paths]
+
+``DIR`` holds ``simde/x86/avx512.h`` (a checkout of SIMDe; default ``$SIMDE_DIR``); without test paths, the test
+files that run the kernels (``TESTS``). Exit status: pytest's. It
+checks the arithmetic and the layouts of the other branch, not its speed. Not emulated: the AVX-512 BF16 prompt
+attention (``attention.cpp``; SIMDe has no ``_mm512_cvtne2ps_pbh``), whose tests skip as on any CPU without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ("test_int8x8_kernel.py", "test_int4x8_kernel.py", "test_hybrid_linear.py", "test_paged_attention.py",
+         "test_speculative_tiny.py", "test_compiled_decode.py", "test_autotune.py", "test_loader.py")
+"""Under tests/inference: every test file that runs the kernels."""
+AVX512_FAMILIES = ("F", "BW", "VL", "VNNI", "DQ", "CD", "BF16", "FP16", "VBMI", "VBMI2", "BITALG", "VPOPCNTDQ",
+                   "VP2INTERSECT", "_4VNNIW")
+ISAS = {
+    "avx512_vnni": {
+        "flags": ("avx512f", "avx512bw", "avx512vl", "avx512_vnni"),
+        "macros": ("__AVX512F__", "__AVX512BW__", "__AVX512VL__", "__AVX512VNNI__"),
+        "aliases": (),
+    },
+    "avx_vnni": {
+        "flags": ("avx_vnni",),
+        "macros": ("__AVXVNNI__",),
+        "aliases": ("#define _mm256_dpbusd_avx_epi32(a, b, c) simde_mm256_dpbusd_epi32(a, b, c)",),
+    },
+}
+"""Per emulated instruction set: the /proc/cpuinfo flags it adds, the compiler macros ``simd16.h`` branches on,
+and names SIMDe spells differently."""
+COMPILER_FLAGS = ("-fno-tree-sra",)
+"""g++ 12 fails inside its SRA pass on SIMDe's 512-bit unions at -O3."""
+
+
+def shim(isa: str) -> str:
+    """A header included before every source: the compiler's intrinsics, then the macros of ``isa``, then SIMDe's
+    portable versions of its instructions under their native names (SIMDe must not take them for native)."""
+    spec = ISAS[isa]
+    return "\n".join([
+        f"// codeloop: {isa} emulated through SIMDe (scripts/emulated_isa.py)",
+        "#pragma once",
+        "#include <immintrin.h>",
+        *(f"#define {macro} 1" for macro in spec["macros"]),
+        *(f"#define SIMDE_X86_AVX512{family}_NO_NATIVE" for family in AVX512_FAMILIES),
+        "#define SIMDE_ENABLE_NATIVE_ALIASES",
+        "#include <simde/x86/avx512.h>",
+        *spec["aliases"],
+        "",
+    ])
+
+
+def emulate(isa: str, simde: Path) -> Path:
+    """Build and load the library for ``isa`` and make ``inference.cpu_info`` report its flags; the library's
+    path."""
+    import torch
+
+    import inference.cpu_info as cpu_info
+    from inference import kernels
+    from inference.catalog import cache_root
+
+    real = cpu_info.read_cpuinfo
+
+    def read_cpuinfo() -> str:
+        lines = []
+        for line in real().splitlines():
+            if line.startswith("flags"):
+                line = " ".join([line, *ISAS[isa]["flags"]])
+            elif line.startswith("model name"):
+                line = f"{line} (emulated {isa})"
+            lines.append(line)
+        return "\n".join(lines)
+
+    cpu_info.read_cpuinfo = read_cpuinfo
+    header = cache_root() / "kernels" / "emulated" / f"{isa}.h"
+    header.parent.mkdir(parents=True, exist_ok=True)
+    if not header.exists() or header.read_text() != shim(isa):
+        header.write_text(shim(isa))
+    library = kernels._build((*COMPILER_FLAGS, f"-I{simde}", "-include", str(header)))
+    torch.ops.load_library(str(library))
+    kernels._register_fake()
+    assert kernels.available() and kernels.isa() == isa, (kernels.available(), kernels.isa())
+    return library
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--simde", type=Path, default=os.environ.get("SIMDE_DIR"),
+                        help="folder holding simde/x86/avx512.h (default $SIMDE_DIR)")
+    parser.add_argument("--isa", choices=sorted(ISAS), default="avx512_vnni")
+    args, pytest_args = parser.parse_known_args(argv)
+    if args.simde is None or not (args.simde / "simde" / "x86" / "avx512.h").is_file():
+        parser.error(f"--simde must name a folder holding simde/x86/avx512.h, got {args.simde}")
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    library = emulate(args.isa, args.simde.resolve())
+    print(f"emulated {args.isa}: {library}", flush=True)
+    import pytest
+
+    paths = [a for a in pytest_args if not a.startswith("-")]
+    return int(pytest.main(pytest_args + ([] if paths else [f"tests/inference/{name}" for name in TESTS])))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
