@@ -11,10 +11,11 @@ same result alone, in a batch or as a draft under verification.
 
 Both are written once in ``simd16.h``'s 16-lane operations: one AVX-512 VNNI register, or on an AVX2 CPU (Zen 1-3,
 Intel before Ice Lake, Intel's AVX-512-less client cores) two AVX2 registers with VPMADDUBSW dot products, or
-AVX-VNNI's 256-bit VPDPBUSD where the CPU has it (Alder Lake on; compiled and checked for that instruction, never
-run: no such CPU was at hand). On a Zen 3 pair of cores the AVX2 build decodes the 0.5B 2.5x faster than fbgemm's
-fp16 weights (torch's int4 kernel widens every weight to float) and prefills int8 x int8 ~1.4x faster than float32
-(``docs/BENCHMARKS.md``, "An AVX2 CPU").
+AVX-VNNI's 256-bit VPDPBUSD where the CPU has it (Alder Lake on). A machine runs only its CPU's branch;
+``scripts/emulated_isa.py`` runs the kernels' tests under the others (SIMDe emulating the missing instructions).
+On a Zen 3 pair of cores the AVX2 build decodes the 0.5B 2.5x faster than fbgemm's fp16 weights (torch's int4
+kernel widens every weight to float) and prefills int8 x int8 ~1.4x faster than float32 (``docs/BENCHMARKS.md``,
+"An AVX2 CPU").
 
 ``paged_decode_attention`` (``paged_attention.cpp``): generated rows' attention read in place from the paged KV
 cache (float, bf16, fp16 or int8 blocks), in 8-lane AVX2 float arithmetic that every CPU the library builds on
