@@ -89,10 +89,10 @@ scan-index: venv
 gpu-check:
 	scripts/gpu_check.sh out/gpu
 
-# The kernels' tests under the instruction sets this CPU lacks (AVX-512 VNNI, AVX-VNNI), emulated with SIMDe's
+# The kernels' tests under the instruction sets this CPU lacks (AVX-512 VNNI, + BF16, AVX-VNNI), emulated with SIMDe's
 # headers (a checkout of github.com/simd-everywhere/simde, not fetched here): make check-isa SIMDE=/path/to/simde
 check-isa: venv
-	for isa in avx512_vnni avx_vnni; do $(PY) scripts/emulated_isa.py --simde "$(SIMDE)" --isa $$isa -q || exit 1; done
+	for isa in avx512_vnni avx512_bf16 avx_vnni; do $(PY) scripts/emulated_isa.py --simde "$(SIMDE)" --isa $$isa -q || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -5,12 +5,12 @@ only ever runs the branch of the CPU it was given. This builds the library with 
 https://github.com/simd-everywhere/simde) standing in for the missing instructions under their own names, tells
 the library's Python side that the CPU has those flags, and runs the tests that use the kernels against it:
 
-    python scripts/emulated_isa.py --simde DIR [--isa avx512_vnni|avx_vnni] [pytest options] [test paths]
+    python scripts/emulated_isa.py --simde DIR [--isa avx512_vnni|avx512_bf16|avx_vnni] [options] [test paths]
 
 ``DIR`` holds ``simde/x86/avx512.h`` (a checkout of SIMDe; default ``$SIMDE_DIR``); without test paths, the test
 files that run the kernels (``TESTS``). Exit status: pytest's. It
-checks the arithmetic and the layouts of the other branch, not its speed. Not emulated: the AVX-512 BF16 prompt
-attention (``attention.cpp``; SIMDe has no ``_mm512_cvtne2ps_pbh``), whose tests skip as on any CPU without it.
+checks the arithmetic and the layouts of the other branch, not its speed. ``avx512_bf16`` adds the AVX-512 BF16
+prompt attention (``attention.cpp``) to AVX-512 VNNI, as on a Zen 4 or a Sapphire Rapids.
 """
 
 from __future__ import annotations
@@ -22,42 +22,61 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ("test_int8x8_kernel.py", "test_int4x8_kernel.py", "test_hybrid_linear.py", "test_paged_attention.py",
+         "test_cpu_attention.py",
          "test_speculative_tiny.py", "test_compiled_decode.py", "test_autotune.py", "test_loader.py")
 """Under tests/inference: every test file that runs the kernels."""
 AVX512_FAMILIES = ("F", "BW", "VL", "VNNI", "DQ", "CD", "BF16", "FP16", "VBMI", "VBMI2", "BITALG", "VPOPCNTDQ",
                    "VP2INTERSECT", "_4VNNIW")
+AVX512 = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
 ISAS = {
-    "avx512_vnni": {
-        "flags": ("avx512f", "avx512bw", "avx512vl", "avx512_vnni"),
-        "macros": ("__AVX512F__", "__AVX512BW__", "__AVX512VL__", "__AVX512VNNI__"),
-        "aliases": (),
-    },
-    "avx_vnni": {
-        "flags": ("avx_vnni",),
-        "macros": ("__AVXVNNI__",),
-        "aliases": ("#define _mm256_dpbusd_avx_epi32(a, b, c) simde_mm256_dpbusd_epi32(a, b, c)",),
-    },
+    "avx512_vnni": {"flags": AVX512, "library": "avx512_vnni"},  # Ice Lake, Cascade Lake
+    "avx512_bf16": {"flags": (*AVX512, "avx512_bf16"), "library": "avx512_vnni"},  # Zen 4, Sapphire Rapids
+    "avx_vnni": {"flags": ("avx_vnni",), "library": "avx_vnni"},  # Alder Lake and later client cores
 }
-"""Per emulated instruction set: the /proc/cpuinfo flags it adds, the compiler macros ``simd16.h`` branches on,
-and names SIMDe spells differently."""
+"""Per emulated CPU: the /proc/cpuinfo flags it adds and the library's instruction set (``kernels.isa()``) there."""
+MACROS = {"avx512_vnni": ("__AVX512F__", "__AVX512BW__", "__AVX512VL__", "__AVX512VNNI__"), "avx_vnni": ("__AVXVNNI__",)}
+"""Per instruction set of the library: the compiler macros ``simd16.h`` branches on."""
+STAND_INS = """\
+#define _mm256_dpbusd_avx_epi32(a, b, c) simde_mm256_dpbusd_epi32(a, b, c)
+// VCVTNE2PS2BF16, which SIMDe lacks: round to nearest even, NaNs quieted, denormal inputs as zero; b fills the
+// low half
+static inline simde__m512bh codeloop_cvtne2ps_pbh(simde__m512 a, simde__m512 b) {
+  const simde__m512_private ap = simde__m512_to_private(a), bp = simde__m512_to_private(b);
+  uint16_t out[32];
+  for (int i = 0; i < 32; ++i) {
+    const float f = i < 16 ? bp.f32[i] : ap.f32[i - 16];
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) out[i] = (uint16_t)((u >> 16) | 0x40u);
+    else if ((u & 0x7f800000u) == 0) out[i] = (uint16_t)((u >> 16) & 0x8000u);
+    else out[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+  simde__m512bh r;
+  memcpy(&r, out, sizeof r);
+  return r;
+}
+#define _mm512_cvtne2ps_pbh(a, b) codeloop_cvtne2ps_pbh(a, b)
+"""
+"""Instructions SIMDe names otherwise (AVX-VNNI's VPDPBUSD) or lacks (AVX-512 BF16's float to bf16 pair)."""
 COMPILER_FLAGS = ("-fno-tree-sra",)
 """g++ 12 fails inside its SRA pass on SIMDe's 512-bit unions at -O3."""
 
 
-def shim(isa: str) -> str:
-    """A header included before every source: the compiler's intrinsics, then the macros of ``isa``, then SIMDe's
-    portable versions of its instructions under their native names (SIMDe must not take them for native)."""
-    spec = ISAS[isa]
+def shim(library: str) -> str:
+    """A header included before every source: the compiler's intrinsics, then the macros of the ``library``
+    instruction set, then SIMDe's portable versions of the instructions under their native names (SIMDe must not
+    take them for native; the bf16 attention's functions lose their target attribute, ``CL_BF16``)."""
     return "\n".join([
-        f"// codeloop: {isa} emulated through SIMDe (scripts/emulated_isa.py)",
+        f"// codeloop: {library} emulated through SIMDe (scripts/emulated_isa.py)",
         "#pragma once",
         "#include <immintrin.h>",
-        *(f"#define {macro} 1" for macro in spec["macros"]),
+        "#include <string.h>",
+        *(f"#define {macro} 1" for macro in MACROS[library]),
         *(f"#define SIMDE_X86_AVX512{family}_NO_NATIVE" for family in AVX512_FAMILIES),
         "#define SIMDE_ENABLE_NATIVE_ALIASES",
+        "#define CL_BF16",
         "#include <simde/x86/avx512.h>",
-        *spec["aliases"],
-        "",
+        STAND_INS,
     ])
 
 
@@ -83,15 +102,16 @@ def emulate(isa: str, simde: Path) -> Path:
         return "\n".join(lines)
 
     cpu_info.read_cpuinfo = read_cpuinfo
-    header = cache_root() / "kernels" / "emulated" / f"{isa}.h"
+    library = ISAS[isa]["library"]
+    header = cache_root() / "kernels" / "emulated" / f"{library}.h"
     header.parent.mkdir(parents=True, exist_ok=True)
-    if not header.exists() or header.read_text() != shim(isa):
-        header.write_text(shim(isa))
-    library = kernels._build((*COMPILER_FLAGS, f"-I{simde}", "-include", str(header)))
-    torch.ops.load_library(str(library))
+    if not header.exists() or header.read_text() != shim(library):
+        header.write_text(shim(library))
+    path = kernels._build((*COMPILER_FLAGS, f"-I{simde}", "-include", str(header)))
+    torch.ops.load_library(str(path))
     kernels._register_fake()
-    assert kernels.available() and kernels.isa() == isa, (kernels.available(), kernels.isa())
-    return library
+    assert kernels.available() and kernels.isa() == library, (kernels.available(), kernels.isa())
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,11 @@
 #include <limits>
 
 // Built into the same library as the VNNI kernels, on CPUs that may lack AVX-512 BF16: only this file's
-// functions carry the instruction set; Python calls them where the CPU has it.
+// functions carry the instruction set; Python calls them where the CPU has it. (scripts/emulated_isa.py defines
+// it empty: its portable stand-ins for the instructions must not be compiled for the real ones.)
+#ifndef CL_BF16
 #define CL_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#endif
 
 namespace {
 
