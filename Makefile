@@ -6,6 +6,7 @@ PYTEST := $(VENV)/bin/pytest
 RUFF := $(VENV)/bin/ruff
 MODEL ?= qwen2.5-coder-0.5b-instruct
 PYTEST_ARGS ?=
+SIMDE ?= $(SIMDE_DIR)
 
 .PHONY: venv system demo test test-fast test-py310 lint e2e vsix nvim-plugin bench bench-all bench-peer bench-speed eval-canonical rl-smoke scan-index gpu-check check-isa clean
 

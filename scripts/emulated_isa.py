@@ -1,4 +1,4 @@
-"""The kernels' tests on an instruction set this CPU lacks: AVX-512 VNNI or AVX-VNNI emulated on an AVX2 CPU.
+"""The kernels' tests on an instruction set this CPU lacks: AVX-512 VNNI (+ BF16) or AVX-VNNI emulated on AVX2.
 
 ``inference/kernels`` is one source per kernel with a branch per instruction set (``simd16.h``), and a session
 only ever runs the branch of the CPU it was given. This builds the library with SIMDe (header-only,
@@ -8,9 +8,9 @@ the library's Python side that the CPU has those flags, and runs the tests that 
     python scripts/emulated_isa.py --simde DIR [--isa avx512_vnni|avx512_bf16|avx_vnni] [options] [test paths]
 
 ``DIR`` holds ``simde/x86/avx512.h`` (a checkout of SIMDe; default ``$SIMDE_DIR``); without test paths, the test
-files that run the kernels (``TESTS``). Exit status: pytest's. It
-checks the arithmetic and the layouts of the other branch, not its speed. ``avx512_bf16`` adds the AVX-512 BF16
-prompt attention (``attention.cpp``) to AVX-512 VNNI, as on a Zen 4 or a Sapphire Rapids.
+files that run the kernels (``TESTS``). Exit status: pytest's. It checks the arithmetic and the layouts of the
+other branches, not their speed. ``avx512_bf16`` adds the AVX-512 BF16 prompt attention (``attention.cpp``) to
+AVX-512 VNNI, as on a Zen 4 or a Sapphire Rapids.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ("test_int8x8_kernel.py", "test_int4x8_kernel.py", "test_hybrid_linear.py", "test_paged_attention.py",
-         "test_cpu_attention.py",
-         "test_speculative_tiny.py", "test_compiled_decode.py", "test_autotune.py", "test_loader.py")
+         "test_cpu_attention.py", "test_speculative_tiny.py", "test_compiled_decode.py", "test_autotune.py",
+         "test_loader.py")
 """Under tests/inference: every test file that runs the kernels."""
 AVX512_FAMILIES = ("F", "BW", "VL", "VNNI", "DQ", "CD", "BF16", "FP16", "VBMI", "VBMI2", "BITALG", "VPOPCNTDQ",
                    "VP2INTERSECT", "_4VNNIW")
