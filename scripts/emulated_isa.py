@@ -27,13 +27,13 @@ TESTS = ("test_int8x8_kernel.py", "test_int4x8_kernel.py", "test_hybrid_linear.p
 """Under tests/inference: every test file that runs the kernels."""
 AVX512_FAMILIES = ("F", "BW", "VL", "VNNI", "DQ", "CD", "BF16", "FP16", "VBMI", "VBMI2", "BITALG", "VPOPCNTDQ",
                    "VP2INTERSECT", "_4VNNIW")
-AVX512 = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
 ISAS = {
-    "avx512_vnni": {"flags": AVX512, "library": "avx512_vnni"},  # Ice Lake, Cascade Lake
-    "avx512_bf16": {"flags": (*AVX512, "avx512_bf16"), "library": "avx512_vnni"},  # Zen 4, Sapphire Rapids
-    "avx_vnni": {"flags": ("avx_vnni",), "library": "avx_vnni"},  # Alder Lake and later client cores
+    "avx512_vnni": ("avx512_vnni", False),  # Ice Lake, Cascade Lake
+    "avx512_bf16": ("avx512_vnni", True),  # Zen 4, Sapphire Rapids
+    "avx_vnni": ("avx_vnni", False),  # Alder Lake and later client cores
 }
-"""Per emulated CPU: the /proc/cpuinfo flags it adds and the library's instruction set (``kernels.isa()``) there."""
+"""Per emulated CPU: the library's instruction set there (a key of ``kernels.ISAS``, whose flags it reports) and
+whether it also reports the bf16 attention's (``kernels.ATTENTION_FLAGS``)."""
 MACROS = {"avx512_vnni": ("__AVX512F__", "__AVX512BW__", "__AVX512VL__", "__AVX512VNNI__"), "avx_vnni": ("__AVXVNNI__",)}
 """Per instruction set of the library: the compiler macros ``simd16.h`` branches on."""
 STAND_INS = """\
@@ -90,19 +90,20 @@ def emulate(isa: str, simde: Path) -> Path:
     from inference.catalog import cache_root
 
     real = cpu_info.read_cpuinfo
+    library, bf16 = ISAS[isa]
+    flags = sorted(kernels.ISAS[library] | (kernels.ATTENTION_FLAGS if bf16 else frozenset()))
 
     def read_cpuinfo() -> str:
         lines = []
         for line in real().splitlines():
             if line.startswith("flags"):
-                line = " ".join([line, *ISAS[isa]["flags"]])
+                line = " ".join([line, *flags])
             elif line.startswith("model name"):
                 line = f"{line} (emulated {isa})"
             lines.append(line)
         return "\n".join(lines)
 
     cpu_info.read_cpuinfo = read_cpuinfo
-    library = ISAS[isa]["library"]
     header = cache_root() / "kernels" / "emulated" / f"{library}.h"
     header.parent.mkdir(parents=True, exist_ok=True)
     if not header.exists() or header.read_text() != shim(library):
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"emulated {args.isa}: {library}", flush=True)
     import pytest
 
-    paths = [a for a in pytest_args if not a.startswith("-")]
+    paths = [a for a in pytest_args if Path(a.split("::")[0]).exists()]  # not an option's value (-k int8)
     return int(pytest.main(pytest_args + ([] if paths else [f"tests/inference/{name}" for name in TESTS])))
 
 
